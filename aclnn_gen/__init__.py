@@ -1,0 +1,48 @@
+"""aclnn_gen: one op specification (spec.py) -> the generated C header, cffi cdef and OpDef.
+
+`python -m aclnn_gen` writes the outputs; `python -m aclnn_gen --check` exits non-zero when a
+committed output differs from what the spec generates now.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable, Dict
+
+from .render_c import render_cdef_module, render_header
+from .render_opdef import render_opdef
+
+SPEC_PATH = "aclnn_gen/spec.py"  # as named in the generated files' first line
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Output path (relative to the repository root) -> renderer.
+OUTPUTS: Dict[str, Callable[[str], str]] = {
+    "kernel_src/cpu/include/aclnn_blitz_sparse_attention.h": render_header,
+    "blitz_acl/runtime/_cdef.py": render_cdef_module,
+    "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
+}
+
+
+def generate() -> Dict[str, str]:
+    """Output path -> the text the spec generates now."""
+    return {path: render(SPEC_PATH) for path, render in OUTPUTS.items()}
+
+
+def stale_outputs(root: Path = REPO_ROOT) -> Dict[str, str]:
+    """Outputs whose file differs from what the spec generates: path -> reason."""
+    stale = {}
+    for path, text in generate().items():
+        target = root / path
+        if not target.exists():
+            stale[path] = "missing"
+        elif target.read_text() != text:
+            stale[path] = "differs from the spec"
+    return stale
+
+
+def write(root: Path = REPO_ROOT) -> None:
+    for path, text in generate().items():
+        target = root / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)

@@ -1,0 +1,131 @@
+"""The BlitzSparseAttention op specification: the one declaration every generated file comes from.
+
+Names, input indices, attribute order and defaults follow the original ops-transformer operator
+(shared/CANN_FACTS.md, "The original operator"); V2 appends what its later revision added
+(softmax_lse_flag and block_shape after inner_precise, softmax_lse after attention_out).
+Where our defaults differ from the original's on purpose, the attribute's note says why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional, Tuple, Union
+
+# Bumped whenever a generated prototype or the meaning of an argument changes; the library
+# exports it (blitzAclAbiVersion) and the binding refuses a library built for another version.
+ABI_VERSION = 1
+
+# dtype groups: inputs tied to one group take the same dtype in every supported combination.
+# "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.
+QKV_GROUP = "qkv"
+MASK_GROUP = "mask"
+
+
+@dataclass(frozen=True)
+class DtypeGroup:
+    name: str
+    npu: Tuple[str, ...]
+    cpu: Tuple[str, ...]
+
+
+DTYPE_GROUPS = (
+    DtypeGroup(QKV_GROUP, npu=("float16", "bfloat16"), cpu=("float32", "float16", "bfloat16")),
+    DtypeGroup(MASK_GROUP, npu=("bool", "int8", "uint8"), cpu=("bool", "int8", "uint8")),
+)
+
+
+@dataclass(frozen=True)
+class TensorArg:
+    """One tensor input or output. `dtypes` is a group name or a fixed tuple of dtypes."""
+
+    name: str  # op-def name (snake_case)
+    c_name: str  # aclnn parameter name (camelCase)
+    dtypes: Union[str, Tuple[str, ...]]
+    optional: bool = False
+    host_int_array: bool = False  # passed as `const aclIntArray *` (values read on the host)
+    supported: bool = True  # False: accepted by the signature, rejected when non-null
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class AttrArg:
+    name: str
+    c_name: str
+    kind: str  # "int", "float", "str", "bool", "list_int"
+    default: Union[int, float, str, bool, Tuple[int, ...]]
+    required: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class OpSpec:
+    op_type: str  # CANN op type; the aclnn entry points are aclnn<op_type>[GetWorkspaceSize]
+    inputs: Tuple[TensorArg, ...]  # in index order
+    attrs: Tuple[AttrArg, ...]
+    outputs: Tuple[TensorArg, ...]
+    formats: Tuple[str, ...] = ("ND",)
+    socs: Tuple[str, ...] = ("ascend910b", "ascend910_93")
+
+    def input_index(self, name: str) -> int:
+        return [t.name for t in self.inputs].index(name)
+
+
+INPUTS = (
+    TensorArg("query", "query", QKV_GROUP),
+    TensorArg("key", "key", QKV_GROUP),
+    TensorArg("value", "value", QKV_GROUP),
+    TensorArg("pse_shift", "pseShift", QKV_GROUP, optional=True, supported=False),
+    TensorArg("atten_mask", "attenMask", MASK_GROUP, optional=True),
+    TensorArg("sabi", "sabi", ("uint16",), optional=True,
+              note="[Bs, Ns, ceil(Sq/bq), W] or [Ns, ceil(Sq/bq), W]; 0xFFFF = no block"),
+    TensorArg("actual_seq_lengths", "actualSeqLengths", ("int64",), optional=True,
+              host_int_array=True),
+    TensorArg("actual_seq_lengths_kv", "actualSeqLengthsKv", ("int64",), optional=True,
+              host_int_array=True),
+    TensorArg("deq_scale1", "deqScale1", ("uint64",), optional=True, supported=False),
+    TensorArg("quant_scale1", "quantScale1", ("float32",), optional=True, supported=False),
+    TensorArg("deq_scale2", "deqScale2", ("uint64",), optional=True, supported=False),
+    TensorArg("quant_scale2", "quantScale2", ("float32",), optional=True, supported=False),
+    TensorArg("quant_offset2", "quantOffset2", ("float32",), optional=True, supported=False),
+)
+
+ATTRS = (
+    AttrArg("num_heads", "numHeads", "int", 1, required=True),
+    AttrArg("scale_value", "scaleValue", "float", 1.0),
+    # The original writes 214748647 (a digit short of INT32_MAX); the intent is "unbounded".
+    AttrArg("pre_tokens", "preTokens", "int", 2147483647,
+            note="band width before the diagonal (sparse_mode 4)"),
+    AttrArg("next_tokens", "nextTokens", "int", 0,
+            note="band width after the diagonal (sparse_mode 4)"),
+    AttrArg("input_layout", "inputLayout", "str", "BSH",
+            note="BNSD, BSND, BSH or BNSD_BSND"),
+    AttrArg("num_key_value_heads", "numKeyValueHeads", "int", 0, note="0 means num_heads"),
+    AttrArg("sparse_mode", "sparseMode", "int", 0, note="0-4, see DESIGN.md"),
+    AttrArg("inner_precise", "innerPrecise", "int", 1),
+)
+
+OUTPUTS = (TensorArg("attention_out", "attentionOut", QKV_GROUP),)
+
+BASE = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS)
+
+# The later revision: (bq, bkv) tiles, and the log-sum-exp output [B, N, Sq] float32.
+V2 = replace(
+    BASE,
+    op_type="BlitzSparseAttentionV2",
+    attrs=ATTRS + (
+        AttrArg("softmax_lse_flag", "softmaxLseFlag", "bool", False,
+                note="write softmax_lse; when false it may be NULL"),
+        AttrArg("block_shape", "blockShape", "list_int", (128, 512),
+                note="(bq, bkv); NULL or empty means (128, 512)"),
+    ),
+    outputs=OUTPUTS + (TensorArg("softmax_lse", "softmaxLse", ("float32",)),),
+)
+
+OPS = (BASE, V2)
+
+
+def group(name: str) -> Optional[DtypeGroup]:
+    for g in DTYPE_GROUPS:
+        if g.name == name:
+            return g
+    return None
