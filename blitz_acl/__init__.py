@@ -1,0 +1,15 @@
+"""blitz_acl: block-sparse prefill flash attention (BlitzSparseAttention) for Ascend NPUs and
+the CPU, called through a plain C ABI with cffi.
+
+    from blitz_acl import blitz_sparse_attention, sabi
+    out = blitz_sparse_attention(q, k, v, sabi.frame_pattern(1, 3, S, S, 0.5))
+
+`sabi` holds the block-index format and its tools, `reference` the float64 numpy reference.
+"""
+
+from . import reference, sabi
+from .api import blitz_sparse_attention
+
+__version__ = "0.1.0"
+
+__all__ = ["blitz_sparse_attention", "sabi", "reference", "__version__"]

@@ -1,0 +1,300 @@
+"""Every argument check of blitz_sparse_attention, in one place, producing an AttentionCall.
+
+Each failure raises TypeError (wrong kind or dtype) or ValueError (wrong value or shape) with a
+message naming the argument, the value received and what was expected. Devices receive only
+calls that passed here, so they re-check nothing that is decided here.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from . import arrays
+from . import sabi as sabi_format
+from .call import AttentionCall
+
+LAYOUTS = ("BNSD", "BSND", "BSH", "BNSD_BSND")
+DEVICES = ("reference", "cpu", "npu")
+SPARSE_MODES = (0, 1, 2, 3, 4)
+# torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl has no inner_precise.
+TORCH_BSA_PRECISE_OFFSET = 10
+MASK_DTYPES = ("bool", "int8", "uint8")
+NPU_DTYPES = ("float16", "bfloat16")
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+# The CPU device's tile shapes (DESIGN.md): bq one of these, bkv a multiple of the step.
+CPU_BLOCK_Q = (64, 128, 256)
+CPU_BLOCK_KV_STEP = 64
+CPU_BLOCK_KV_MAX = 1024
+
+# In sparse modes 2-4 the original (like PromptFlashAttention) takes a compressed
+# 2048 x 2048 causal mask; here the mode alone defines the mask, so such a mask is accepted
+# for compatibility and ignored.
+COMPRESSED_MASK_SIDE = 2048
+
+
+def _describe(x: Any) -> str:
+    if arrays.is_torch(x):
+        return f"a torch tensor of shape {arrays.shape(x)} on {x.device}"
+    if isinstance(x, np.ndarray):
+        return f"a numpy array of shape {arrays.shape(x)}"
+    return f"a {type(x).__name__}"
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _int_arg(name: str, v: Any, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int:
+    if not _is_int(v):
+        raise TypeError(f"{name} must be an int, got {v!r} ({type(v).__name__})")
+    if not lo <= int(v) <= hi:
+        raise ValueError(f"{name} must lie in [{lo}, {hi}], got {int(v)}")
+    return int(v)
+
+
+def _bool_arg(name: str, v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {v!r}")
+    return bool(v)
+
+
+def _tensors(query, key, value) -> Tuple[str, str]:
+    """Kind and dtype shared by query/key/value; TypeError/ValueError on any mismatch."""
+    named = (("query", query), ("key", key), ("value", value))
+    kinds = []
+    for name, x in named:
+        try:
+            kinds.append(arrays.kind(x))
+        except TypeError:
+            raise TypeError(f"{name} must be a numpy array or a torch tensor, got {_describe(x)}") from None
+    if len(set(kinds)) != 1:
+        raise TypeError(
+            f"query, key and value must be of one kind, got query: {kinds[0]}, key: {kinds[1]}, "
+            f"value: {kinds[2]}")
+    devices = [str(x.device) if arrays.is_torch(x) else "cpu" for _, x in named]
+    if len(set(devices)) != 1:
+        raise ValueError(
+            f"query, key and value must be on one device, got query on {devices[0]}, key on "
+            f"{devices[1]}, value on {devices[2]}")
+    dtype = arrays.dtype_name(query)
+    if dtype not in arrays.FLOAT_DTYPES:
+        raise TypeError(f"query has dtype {dtype}; expected one of {', '.join(arrays.FLOAT_DTYPES)}")
+    for name, x in named[1:]:
+        if arrays.dtype_name(x) != dtype:
+            raise TypeError(f"{name} has dtype {arrays.dtype_name(x)}; expected query's dtype {dtype}")
+    return kinds[0], dtype
+
+
+def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
+    """(B, N, Nkv, Sq, Skv, D) read from the shapes in `layout`, checked against the head args."""
+    if num_heads is not None:
+        _int_arg("num_heads", num_heads, 1)
+    nkv_arg = _int_arg("num_key_value_heads", num_key_value_heads, 0)
+    qs, ks, vs = arrays.shape(query), arrays.shape(key), arrays.shape(value)
+    ndim = 3 if layout == "BSH" else 4
+    dims = "[B, S, N*D]" if layout == "BSH" else ("[B, S, N, D]" if layout == "BSND" else "[B, N, S, D]")
+    for name, s in (("query", qs), ("key", ks), ("value", vs)):
+        if len(s) != ndim:
+            raise ValueError(f"{name} has shape {s}; input_layout={layout!r} expects {ndim}-d {dims}")
+    if ks != vs:
+        raise ValueError(f"key has shape {ks} but value has shape {vs}; they must be equal")
+    if qs[0] != ks[0]:
+        raise ValueError(f"query has batch {qs[0]} but key has batch {ks[0]} (shapes {qs}, {ks})")
+
+    if layout == "BSH":
+        if num_heads is None:
+            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+        n = int(num_heads)
+        if qs[2] % n:
+            raise ValueError(f"query hidden size {qs[2]} is not a multiple of num_heads={n}")
+        d = qs[2] // n
+        nkv = nkv_arg or n
+        if ks[2] != nkv * d:
+            hint = f"; set num_key_value_heads={ks[2] // d}" if d and ks[2] % d == 0 else ""
+            raise ValueError(
+                f"key has hidden size {ks[2]}, expected num_key_value_heads ({nkv}) x head_dim "
+                f"({d}) = {nkv * d}{hint}")
+        return qs[0], n, nkv, qs[1], ks[1], d
+
+    if layout == "BSND":
+        b, sq, n, d = qs
+        _, skv, nkv, dk = ks
+    else:
+        b, n, sq, d = qs
+        _, nkv, skv, dk = ks
+    if num_heads is not None and int(num_heads) != n:
+        raise ValueError(f"num_heads={num_heads} but query of shape {qs} in {layout} has {n} heads")
+    if nkv_arg and nkv_arg != nkv:
+        raise ValueError(
+            f"num_key_value_heads={nkv_arg} but key of shape {ks} in {layout} has {nkv} heads")
+    if dk != d:
+        raise ValueError(f"query has head_dim {d} but key has head_dim {dk} (shapes {qs}, {ks})")
+    return b, n, nkv, sq, skv, d
+
+
+def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[int, ...]]:
+    """actual_seq_lengths(_kv) expanded to `batch` ints in [0, full], or None."""
+    if lengths is None:
+        return None
+    if arrays.is_torch(lengths) or isinstance(lengths, np.ndarray):
+        if len(arrays.shape(lengths)) != 1:
+            raise ValueError(f"{name} must be 1-d, got shape {arrays.shape(lengths)}")
+        lengths = arrays.to_numpy(lengths).tolist()
+    if not isinstance(lengths, (list, tuple)):
+        raise TypeError(f"{name} must be a list of ints (length 1 or B={batch}), got {lengths!r}")
+    if len(lengths) not in (1, batch):
+        raise ValueError(f"{name} has {len(lengths)} entries; expected 1 or B={batch}")
+    out = []
+    for i, v in enumerate(lengths):
+        if not _is_int(v):
+            raise TypeError(f"{name}[{i}] must be an int, got {v!r}")
+        if not 0 <= v <= full:
+            raise ValueError(f"{name}[{i}] = {v} must lie in [0, {full}] (the tensor's sequence length)")
+        out.append(int(v))
+    return tuple(out * batch) if len(out) == 1 else tuple(out)
+
+
+def _sparse_mode(sparse_mode: Any) -> int:
+    mode = _int_arg("sparse_mode", sparse_mode)
+    if mode in SPARSE_MODES:
+        return mode
+    if mode - TORCH_BSA_PRECISE_OFFSET in SPARSE_MODES:
+        raise ValueError(
+            f"sparse_mode={mode} is torch_bsa's way to select inner_precise=0; blitz_acl has no "
+            f"inner_precise: pass sparse_mode={mode - TORCH_BSA_PRECISE_OFFSET}")
+    raise ValueError(f"sparse_mode must be one of {SPARSE_MODES}, got {mode}")
+
+
+def _mask(atten_mask, mode: int, batch: int, seq_q: int, seq_kv: int, query, validate: bool):
+    """The explicit mask to apply (as given), or None; checks dtype, shape, device, values."""
+    if atten_mask is None:
+        if mode == 1:
+            raise ValueError("sparse_mode=1 requires atten_mask ([Sq, Skv] bool/int8/uint8, 1 = masked out)")
+        return None
+    try:
+        arrays.kind(atten_mask)
+    except TypeError:
+        raise TypeError(f"atten_mask must be a numpy array or a torch tensor, got {_describe(atten_mask)}") from None
+    dtype = arrays.dtype_name(atten_mask)
+    if dtype not in MASK_DTYPES:
+        raise TypeError(f"atten_mask has dtype {dtype}; expected one of {', '.join(MASK_DTYPES)}")
+    shape = arrays.shape(atten_mask)
+    if mode >= 2:
+        side = COMPRESSED_MASK_SIDE
+        if shape[-2:] == (side, side) and all(d == 1 for d in shape[:-2]):
+            return None
+        raise ValueError(
+            f"atten_mask has shape {shape}; sparse_mode={mode} builds its mask from indices, so "
+            f"atten_mask must be None (or the original's compressed [{side}, {side}] mask, ignored)")
+    accepted = {(seq_q, seq_kv)}
+    for b in {1, batch}:
+        accepted |= {(b, seq_q, seq_kv), (b, 1, seq_q, seq_kv)}
+    if shape not in accepted:
+        raise ValueError(
+            f"atten_mask has shape {shape}; expected [Sq, Skv], [1 or B, Sq, Skv] or "
+            f"[1 or B, 1, Sq, Skv] with B={batch}, Sq={seq_q}, Skv={seq_kv}")
+    if arrays.device_type(atten_mask) != arrays.device_type(query):
+        raise ValueError(
+            f"atten_mask is on {arrays.device_type(atten_mask)} but query is on "
+            f"{arrays.device_type(query)}; they must be on one device")
+    if validate and dtype != "bool":
+        values = arrays.to_numpy(atten_mask)
+        if values.size and (values.min() < 0 or values.max() > 1):
+            raise ValueError(
+                f"atten_mask ({dtype}) holds values outside {{0, 1}} (min {values.min()}, max "
+                f"{values.max()}); expected 1 = masked out, 0 = attend")
+    return atten_mask
+
+
+def _device(device: Any, query, dtype: str) -> str:
+    where = arrays.device_type(query)
+    if device is None:
+        return "npu" if where == "npu" else "cpu"
+    if not isinstance(device, str) or device not in DEVICES:
+        raise ValueError(f"device must be None or one of {', '.join(map(repr, DEVICES))}, got {device!r}")
+    if device == "cpu" and where != "cpu":
+        raise ValueError(
+            f"device='cpu' needs host inputs (numpy arrays or CPU torch tensors), but query is on "
+            f"{query.device}; use device='npu' or move the tensors with .cpu()")
+    if device == "npu":
+        if where != "npu":
+            try:
+                import torch_npu  # noqa: F401
+                note = ""
+            except ImportError:
+                note = " (torch_npu is not installed on this machine)"
+            raise ValueError(
+                f"device='npu' needs torch_npu tensors on an NPU, but query is "
+                f"{_describe(query)}{note}; use device='cpu' or device='reference' here")
+        if dtype not in NPU_DTYPES:
+            raise TypeError(f"device='npu' takes {', '.join(NPU_DTYPES)} inputs, got {dtype}")
+    return device
+
+
+def _block_shape(block_shape: Any, device: str) -> Tuple[int, int]:
+    bq, bkv = sabi_format.check_block_shape(block_shape)
+    if device == "cpu" and (bq not in CPU_BLOCK_Q or bkv % CPU_BLOCK_KV_STEP or bkv > CPU_BLOCK_KV_MAX):
+        raise ValueError(
+            f"block_shape={tuple(block_shape)} is not supported by the CPU device: expected bq in "
+            f"{CPU_BLOCK_Q} and bkv a multiple of {CPU_BLOCK_KV_STEP} up to {CPU_BLOCK_KV_MAX}")
+    return bq, bkv
+
+
+def _scale(scale_value: Any, head_dim: int) -> float:
+    if scale_value is None:
+        return 1.0 / math.sqrt(head_dim)
+    if not isinstance(scale_value, numbers.Real) or isinstance(scale_value, (bool, np.bool_)):
+        raise TypeError(f"scale_value must be a float, got {scale_value!r}")
+    if not math.isfinite(float(scale_value)):
+        raise ValueError(f"scale_value must be finite, got {scale_value!r}")
+    return float(scale_value)
+
+
+def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_heads=0,
+              input_layout="BNSD", scale_value=None, actual_seq_lengths=None,
+              actual_seq_lengths_kv=None, atten_mask=None, sparse_mode=0,
+              pre_tokens=2147483647, next_tokens=2147483647, block_shape=(128, 512),
+              return_lse=False, device=None, validate=True) -> AttentionCall:
+    """Check every argument of blitz_sparse_attention; return the call the devices run."""
+    validate = _bool_arg("validate", validate)
+    return_lse = _bool_arg("return_lse", return_lse)
+    kind, dtype = _tensors(query, key, value)
+    device = _device(device, query, dtype)
+
+    if not isinstance(input_layout, str):
+        raise TypeError(f"input_layout must be a string, got {input_layout!r}")
+    if input_layout not in LAYOUTS:
+        raise ValueError(f"input_layout must be one of {', '.join(LAYOUTS)}, got {input_layout!r}")
+    batch, heads, kv_heads, seq_q, seq_kv, head_dim = _shapes(
+        query, key, value, input_layout, num_heads, num_key_value_heads)
+    if head_dim < 1:
+        raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
+    if kv_heads < 1 or heads % kv_heads:
+        raise ValueError(
+            f"num_heads={heads} must be a multiple of num_key_value_heads={kv_heads} (GQA/MQA)")
+
+    mode = _sparse_mode(sparse_mode)
+    bq, bkv = _block_shape(block_shape, device)
+    checked_sabi = None
+    if sabi is not None:
+        checked_sabi = sabi_format.validate(sabi, batch, heads, seq_q, seq_kv, (bq, bkv),
+                                            check_entries=validate)
+
+    return AttentionCall(
+        query=query, key=key, value=value, kind=kind, dtype=dtype,
+        input_layout=input_layout, batch=batch, num_heads=heads, num_key_value_heads=kv_heads,
+        seq_q=seq_q, seq_kv=seq_kv, head_dim=head_dim,
+        sabi=checked_sabi, block_shape=(bq, bkv), scale_value=_scale(scale_value, head_dim),
+        actual_seq_lengths=_lengths("actual_seq_lengths", actual_seq_lengths, batch, seq_q),
+        actual_seq_lengths_kv=_lengths("actual_seq_lengths_kv", actual_seq_lengths_kv, batch, seq_kv),
+        atten_mask=_mask(atten_mask, mode, batch, seq_q, seq_kv, query, validate),
+        sparse_mode=mode,
+        pre_tokens=_int_arg("pre_tokens", pre_tokens),
+        next_tokens=_int_arg("next_tokens", next_tokens),
+        return_lse=return_lse, validate=validate, device=device,
+    )
