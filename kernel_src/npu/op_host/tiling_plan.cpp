@@ -1,0 +1,322 @@
+// BlitzSparseAttention tiling arithmetic (see tiling_plan.h). Pure C++17, no CANN.
+#include "tiling_plan.h"
+
+#include <vector>
+
+#include "../../common/sabi_walk.h"
+#include "../../common/tile_geometry.h"
+#include "../../common/token_mask.h"
+#include "../../common/work_split.h"
+
+namespace blitz_npu {
+namespace {
+
+// Every buffer the vector core queues (scores, probabilities, P*V tiles, output slices) is
+// double-buffered so the copy of the next slice overlaps the compute of this one.
+constexpr uint64_t kQueueDepth = 2;
+// Row statistics: max, sum, two expmax (ping-pong across tiles), lse staging.
+constexpr uint64_t kStatBuffers = 5;
+constexpr uint64_t kFloatBytes = 4;
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+std::string dims_text(const int64_t *dims, int rank) {
+  std::string s = "[";
+  for (int i = 0; i < rank; ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+bool fail(TilingPlan *plan, const std::string &message) {
+  plan->ok = false;
+  plan->error = message;
+  return false;
+}
+
+// Reads [B, N, S, D] of one tensor from its shape and the layout; false with a message when the
+// rank or the hidden size does not fit.
+bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
+               const std::string &layout, int64_t heads, int64_t out[4]) {
+  if (layout == "BSH") {
+    if (rank != 3) return fail(plan, std::string(name) + " must be 3-d [B, S, H] for layout BSH, got " + dims_text(dims, rank));
+    if (heads <= 0 || dims[2] % heads != 0)
+      return fail(plan, std::string(name) + " hidden size " + std::to_string(dims[2]) +
+                            " is not a multiple of its head count " + std::to_string(heads));
+    out[0] = dims[0]; out[1] = heads; out[2] = dims[1]; out[3] = dims[2] / heads;
+    return true;
+  }
+  if (rank != 4) return fail(plan, std::string(name) + " must be 4-d for layout " + layout + ", got " + dims_text(dims, rank));
+  if (layout == "BNSD" || layout == "BNSD_BSND") {
+    out[0] = dims[0]; out[1] = dims[1]; out[2] = dims[2]; out[3] = dims[3];
+  } else {  // BSND
+    out[0] = dims[0]; out[1] = dims[2]; out[2] = dims[1]; out[3] = dims[3];
+  }
+  return true;
+}
+
+bool check_block_shape(TilingPlan *plan, int64_t bq, int64_t bkv) {
+  bool bq_ok = false;
+  for (int64_t v : kSupportedBlockQ) bq_ok = bq_ok || v == bq;
+  if (!bq_ok)
+    return fail(plan, "block_shape[0] (bq) = " + std::to_string(bq) +
+                          " is not supported by the NPU kernel: use 64, 128 or 256");
+  if (bkv <= 0 || bkv % kBlockKvAlign != 0 || bkv > kMaxBlockKv)
+    return fail(plan, "block_shape[1] (bkv) = " + std::to_string(bkv) +
+                          " is not supported by the NPU kernel: use a multiple of 64 up to 1024");
+  return true;
+}
+
+bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, int64_t count,
+                   int64_t batch, int64_t limit) {
+  if (count == 0) return true;
+  if (values == nullptr)
+    return fail(plan, std::string(name) + " must be readable on the host for tiling");
+  if (count != 1 && count != batch)
+    return fail(plan, std::string(name) + " has " + std::to_string(count) +
+                          " entries; expected 1 or the batch size " + std::to_string(batch));
+  for (int64_t i = 0; i < count; ++i) {
+    if (values[i] < 0 || values[i] > limit)
+      return fail(plan, std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(values[i]) +
+                            " is outside [0, " + std::to_string(limit) + "]");
+  }
+  return true;
+}
+
+bool read_sabi(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
+  p->has_sabi = r.sabi_rank == 0 ? 0 : 1;
+  if (!p->has_sabi) {
+    p->sabi_batch = p->sabi_heads = p->sabi_rows = p->sabi_width = p->sabi_length = 0;
+    return true;
+  }
+  if (r.sabi_rank != 3 && r.sabi_rank != 4)
+    return fail(plan, "sabi must be 3-d [N, rows, W] or 4-d [B, N, rows, W], got " + dims_text(r.sabi_dims, r.sabi_rank));
+  const int64_t *d = r.sabi_dims;
+  const int off = r.sabi_rank == 4 ? 1 : 0;
+  p->sabi_batch = r.sabi_rank == 4 ? d[0] : 1;
+  p->sabi_heads = d[off];
+  p->sabi_rows = d[off + 1];
+  p->sabi_width = d[off + 2];
+  if (p->sabi_batch != 1 && p->sabi_batch != p->batch)
+    return fail(plan, "sabi batch dim " + std::to_string(p->sabi_batch) + " must be 1 or B = " + std::to_string(p->batch));
+  if (p->sabi_heads != 1 && p->sabi_heads != p->heads)
+    return fail(plan, "sabi head dim " + std::to_string(p->sabi_heads) + " must be 1 or N = " + std::to_string(p->heads));
+  if (p->sabi_rows != p->q_blocks)
+    return fail(plan, "sabi has " + std::to_string(p->sabi_rows) + " rows; expected ceil(Sq / bq) = " +
+                          std::to_string(p->q_blocks));
+  if (p->sabi_width < 1 || (p->kv_blocks > 0 && p->sabi_width > p->kv_blocks))
+    return fail(plan, "sabi width " + std::to_string(p->sabi_width) + " must be in [1, ceil(Skv / bkv) = " +
+                          std::to_string(p->kv_blocks) + "]");
+  p->sabi_length = p->sabi_batch * p->sabi_heads * p->sabi_rows * p->sabi_width;
+  return true;
+}
+
+}  // namespace
+
+TilingRequest default_request() {
+  TilingRequest r{};
+  r.layout = "BSH";
+  r.dtype_size = 2;
+  r.dtype_supported = true;
+  r.num_heads = 1;
+  r.scale_value = 1.0;
+  r.inner_precise = 1;
+  r.block_q = blitz::kDefaultBlockQ;
+  r.block_kv = blitz::kDefaultBlockKv;
+  r.cores = CoreInfo{24, 48, 192 * 1024, 512 * 1024, 128 * 1024};
+  return r;
+}
+
+ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
+                           int64_t head_dim) {
+  const bool bnsd = layout == "BNSD" || (layout == "BNSD_BSND" && !out_side);
+  if (bnsd) return ViewStrides{heads * seq * head_dim, seq * head_dim, head_dim};
+  return ViewStrides{seq * heads * head_dim, head_dim, heads * head_dim};  // BSND, BSH
+}
+
+uint64_t ub_bytes_for(int64_t group_rows, int64_t slice_rows, int64_t kv_block_aligned,
+                      int64_t head_dim, uint32_t dtype_size, uint32_t softmax_tmp) {
+  const uint64_t g = group_rows, s = slice_rows, n = kv_block_aligned, d = head_dim;
+  const uint64_t acc = g * d * kFloatBytes;
+  const uint64_t stats = kStatBuffers * g * kFloatsPerBlock * kFloatBytes;
+  const uint64_t score = kQueueDepth * s * n * kFloatBytes;
+  const uint64_t prob = kQueueDepth * s * n * dtype_size;
+  const uint64_t otile = kQueueDepth * s * d * kFloatBytes;
+  const uint64_t out = kQueueDepth * s * d * dtype_size;
+  return acc + stats + score + prob + otile + out + softmax_tmp;
+}
+
+bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn tmp_fn,
+                     void *tmp_user) {
+  const int64_t n = p->kv_block_aligned;
+  for (int64_t g = p->block_q < kMaxGroupRows ? p->block_q : kMaxGroupRows; g >= kMinGroupRows; g /= 2) {
+    for (int64_t s = g < kMaxSliceRows ? g : kMaxSliceRows; s >= kMinSliceRows; s /= 2) {
+      const uint32_t tmp = tmp_fn ? tmp_fn(uint32_t(s), uint32_t(n), tmp_user) : 0;
+      const uint64_t total = ub_bytes_for(g, s, n, p->head_dim, p->dtype_size, tmp);
+      if (total > ub_bytes) continue;
+      p->group_rows = g;
+      p->slice_rows = s;
+      p->ub_acc_bytes = uint32_t(g * p->head_dim * kFloatBytes);
+      p->ub_stat_bytes = uint32_t(g * kFloatsPerBlock * kFloatBytes);
+      p->ub_score_bytes = uint32_t(s * n * kFloatBytes);
+      p->ub_prob_bytes = uint32_t(s * n * p->dtype_size);
+      p->ub_otile_bytes = uint32_t(s * p->head_dim * kFloatBytes);
+      p->ub_out_bytes = uint32_t(s * p->head_dim * p->dtype_size);
+      p->ub_softmax_tmp_bytes = tmp;
+      p->ub_total_bytes = uint32_t(total);
+      return true;
+    }
+  }
+  return false;
+}
+
+void size_workspace(BlitzTilingParams *p) {
+  p->ws_score_bytes = align_up(uint64_t(p->group_rows * p->kv_block_aligned) * kFloatBytes, kWorkspaceAlign);
+  p->ws_prob_bytes = align_up(uint64_t(p->group_rows * p->kv_block_aligned) * p->dtype_size, kWorkspaceAlign);
+  p->ws_otile_bytes = align_up(uint64_t(p->group_rows * p->head_dim) * kFloatBytes, kWorkspaceAlign);
+  p->ws_worker_bytes = kQueueDepth * (p->ws_score_bytes + p->ws_prob_bytes + p->ws_otile_bytes);
+  p->ws_user_bytes = p->ws_worker_bytes * p->workers;
+}
+
+void split_tasks(BlitzTilingParams *p, const TilingRequest &r) {
+  const int64_t n = p->tasks;
+  const int64_t workers = p->workers;
+  const bool weighted = p->has_sabi == 0 || r.sabi_values != nullptr;
+  if (!weighted || n > kMaxWeightedTasks) {
+    // No sabi values on the host (or too many tasks to weigh): equal task counts.
+    for (int64_t w = 0; w <= workers; ++w) p->task_start[w] = n * w / workers;
+    return;
+  }
+  const blitz::SabiShape sabi{p->has_sabi ? r.sabi_values : nullptr, p->sabi_batch, p->sabi_heads,
+                              p->sabi_rows, p->sabi_width};
+  const blitz::BlockAxis q_axis = blitz::BlockAxis::make(p->seq_q, p->block_q);
+  const blitz::BlockAxis kv_axis = blitz::BlockAxis::make(p->seq_kv, p->block_kv);
+  std::vector<int64_t> prefix(size_t(n) + 1, 0);
+  for (int64_t t = 0; t < n; ++t) {
+    const blitz::TaskIndex x = blitz::TaskIndex::decode(t, p->heads, p->q_blocks);
+    const blitz::SequenceGeometry seq = blitz::SequenceGeometry::make(
+        x.b, p->seq_q, p->seq_kv, p->block_kv, r.actual_q, r.actual_q_count, r.actual_kv, r.actual_kv_count);
+    const blitz::TokenMask mask =
+        blitz::TokenMask::make(blitz::kSparseNone, seq.q_len, seq.kv_len, 0, 0, nullptr, 0);
+    const int64_t tiles = blitz::task_tiles(sabi, seq, mask, q_axis, kv_axis, x.b, x.h, x.q_block);
+    prefix[size_t(t) + 1] = prefix[size_t(t)] + blitz::task_cost(tiles);
+  }
+  for (int64_t w = 0; w <= workers; ++w) p->task_start[w] = blitz::split_point(prefix.data(), n, workers, w);
+}
+
+TilingPlan plan_tiling(const TilingRequest &r) {
+  TilingPlan plan{};
+  plan.ok = true;
+  BlitzTilingParams *p = &plan.params;
+
+  if (r.has_pse) { fail(&plan, "pse_shift is not supported by BlitzSparseAttention"); return plan; }
+  if (r.has_quant) {
+    fail(&plan, "int8 quantisation (deq_scale / quant_scale / quant_offset) is not supported by BlitzSparseAttention");
+    return plan;
+  }
+  if (!r.dtype_supported || r.dtype_size != 2) {
+    fail(&plan, "query, key and value must all be float16 or bfloat16 on the NPU");
+    return plan;
+  }
+  if (r.has_atten_mask || r.sparse_mode != 0) {
+    fail(&plan, "token masks (atten_mask, sparse_mode " + std::to_string(r.sparse_mode) +
+                    ") are not supported by the NPU kernel yet; use sparse_mode 0 without atten_mask "
+                    "(sabi selects the tiles) or the cpu device");
+    return plan;
+  }
+  const std::string &layout = r.layout;
+  if (layout == "BNSD") p->layout = kLayoutBNSD;
+  else if (layout == "BSND") p->layout = kLayoutBSND;
+  else if (layout == "BSH") p->layout = kLayoutBSH;
+  else if (layout == "BNSD_BSND") p->layout = kLayoutBNSD_BSND;
+  else { fail(&plan, "input_layout '" + layout + "' is not one of BNSD, BSND, BSH, BNSD_BSND"); return plan; }
+
+  const int64_t heads = r.num_heads;
+  const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
+  if (heads <= 0 || heads > kMaxHeads) {
+    fail(&plan, "num_heads = " + std::to_string(heads) + " must be in [1, 256]");
+    return plan;
+  }
+  if (kv_heads <= 0 || heads % kv_heads != 0) {
+    fail(&plan, "num_heads = " + std::to_string(heads) + " is not a multiple of num_key_value_heads = " +
+                    std::to_string(kv_heads));
+    return plan;
+  }
+  if (heads / kv_heads > kMaxGroup) {
+    fail(&plan, "num_heads / num_key_value_heads = " + std::to_string(heads / kv_heads) + " exceeds 64");
+    return plan;
+  }
+  int64_t q[4], k[4], v[4];
+  if (!read_bnsd(&plan, "query", r.q_dims, r.q_rank, layout, heads, q) ||
+      !read_bnsd(&plan, "key", r.k_dims, r.k_rank, layout, kv_heads, k) ||
+      !read_bnsd(&plan, "value", r.v_dims, r.v_rank, layout, kv_heads, v))
+    return plan;
+  if (q[1] != heads) { fail(&plan, "query has " + std::to_string(q[1]) + " heads; num_heads = " + std::to_string(heads)); return plan; }
+  if (k[1] != kv_heads) {
+    fail(&plan, "key has " + std::to_string(k[1]) + " heads; num_key_value_heads = " + std::to_string(kv_heads));
+    return plan;
+  }
+  for (int i = 0; i < 4; ++i) {
+    if (k[i] != v[i]) { fail(&plan, "key " + dims_text(r.k_dims, r.k_rank) + " and value " + dims_text(r.v_dims, r.v_rank) + " differ"); return plan; }
+  }
+  if (k[0] != q[0]) { fail(&plan, "key batch " + std::to_string(k[0]) + " differs from query batch " + std::to_string(q[0])); return plan; }
+  if (k[3] != q[3]) { fail(&plan, "key head_dim " + std::to_string(k[3]) + " differs from query head_dim " + std::to_string(q[3])); return plan; }
+  if (q[0] < 1 || q[0] > kMaxBatch) { fail(&plan, "batch " + std::to_string(q[0]) + " must be in [1, 65536]"); return plan; }
+  const int64_t d = q[3];
+  if (d < kMinHeadDim || d > kMaxHeadDim || d % kHeadDimAlign != 0) {
+    fail(&plan, "head_dim " + std::to_string(d) + " is not supported by the NPU kernel: use a multiple of 16 in [16, 256]");
+    return plan;
+  }
+  if (!check_block_shape(&plan, r.block_q, r.block_kv)) return plan;
+
+  p->batch = q[0];
+  p->heads = heads;
+  p->kv_heads = kv_heads;
+  p->group = heads / kv_heads;
+  p->seq_q = q[2];
+  p->seq_kv = k[2];
+  p->head_dim = d;
+  p->dtype_size = r.dtype_size;
+  p->scale = float(r.scale_value);
+  p->return_lse = r.return_lse ? 1 : 0;
+  p->q = layout_strides(layout, false, heads, p->seq_q, d);
+  p->k = layout_strides(layout, false, kv_heads, p->seq_kv, d);
+  p->v = p->k;
+  p->out = layout_strides(layout, true, heads, p->seq_q, d);
+  p->block_q = r.block_q;
+  p->block_kv = r.block_kv;
+  p->q_blocks = blitz::ceil_div(p->seq_q, p->block_q);
+  p->kv_blocks = blitz::ceil_div(p->seq_kv, p->block_kv);
+  if (p->kv_blocks >= kSabiIndexLimit) {
+    fail(&plan, "Skv / bkv gives " + std::to_string(p->kv_blocks) + " key blocks; sabi's uint16 indices allow 65534");
+    return plan;
+  }
+  p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kFloatsPerBlock));
+  if (!read_sabi(&plan, r, p)) return plan;
+  if (!check_lengths(&plan, "actual_seq_lengths", r.actual_q, r.actual_q_count, p->batch, p->seq_q) ||
+      !check_lengths(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, p->batch, p->seq_kv))
+    return plan;
+  p->actual_q_count = r.actual_q_count;
+  p->actual_kv_count = r.actual_kv_count;
+
+  if (!choose_blocking(p, r.cores.ub_bytes, r.softmax_tmp_bytes, r.softmax_tmp_user)) {
+    fail(&plan, "no row blocking fits the unified buffer (" + std::to_string(r.cores.ub_bytes) +
+                    " bytes) for head_dim " + std::to_string(d) + " and bkv " + std::to_string(p->block_kv));
+    return plan;
+  }
+
+  // Cores: two vector workers per cube core; never more workers than tasks (at least one core
+  // is launched even when Sq == 0, so the launch itself is valid).
+  p->tasks = p->batch * p->heads * p->q_blocks;
+  uint32_t cube = r.cores.cube_cores;
+  if (r.cores.vector_cores / 2 < cube) cube = r.cores.vector_cores / 2;
+  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
+  const int64_t cube_needed = (p->tasks + 1) / 2;
+  if (int64_t(cube) > cube_needed) cube = uint32_t(cube_needed > 0 ? cube_needed : 1);
+  if (cube == 0) { fail(&plan, "the platform reports no cube/vector core pair"); return plan; }
+  p->cube_cores = cube;
+  p->workers = 2 * cube;
+  split_tasks(p, r);
+  size_workspace(p);
+  return plan;
+}
+
+}  // namespace blitz_npu

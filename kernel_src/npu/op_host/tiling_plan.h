@@ -1,0 +1,124 @@
+// BlitzSparseAttention's tiling arithmetic as pure functions: shapes, attributes, sabi and the
+// core counts in; the tiling parameters (blitz_tiling_params.h) or a rejection message out.
+// Nothing here includes CANN, so tests/npu_host compiles and tests it with plain g++; the CANN
+// tiling function (blitz_sparse_attention_tiling.cpp) reads the TilingContext into a
+// TilingRequest, calls plan_tiling, and adds the Matmul / softmax tilings from CANN's APIs.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "../op_kernel/blitz_tiling_params.h"
+
+namespace blitz_npu {
+
+// What the NPU kernel supports; everything else is rejected with a message naming the limit.
+constexpr int64_t kMinHeadDim = 16;
+constexpr int64_t kMaxHeadDim = 256;
+constexpr int64_t kHeadDimAlign = 16;       // cube fractal: one 32-byte row of fp16 / bf16
+constexpr int64_t kBlockKvAlign = 64;
+constexpr int64_t kMaxBlockKv = 1024;
+constexpr int64_t kSupportedBlockQ[] = {64, 128, 256};
+constexpr int64_t kMaxBatch = 65536;
+constexpr int64_t kMaxHeads = 256;
+constexpr int64_t kMaxGroup = 64;           // N / Nkv
+constexpr int64_t kSabiIndexLimit = 0xFFFF; // uint16 indices; 0xFFFF itself means "no block"
+
+// Unified buffer blocking limits: group rows halve from min(bq, 128) down to 16; slices from
+// min(group, 32) down to 8 (8 float rows = the row-statistic tensors' [rows, 8] datablocks).
+constexpr int64_t kMaxGroupRows = 128;
+constexpr int64_t kMinGroupRows = 16;
+constexpr int64_t kMaxSliceRows = 32;
+constexpr int64_t kMinSliceRows = 8;
+constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
+constexpr uint64_t kWorkspaceAlign = 512;
+// Above this many tasks the split is by task count (no per-task cost array on the host).
+constexpr int64_t kMaxWeightedTasks = int64_t(1) << 24;
+
+// Hardware figures the tiling reads from the platform (PlatformAscendC on a device).
+struct CoreInfo {
+  uint32_t cube_cores;   // AIC count
+  uint32_t vector_cores; // AIV count (2 x AIC on 910B / 910_93)
+  uint64_t ub_bytes;     // unified buffer per vector core
+  uint64_t l1_bytes;     // L1 per cube core
+  uint64_t l0c_bytes;    // L0C per cube core
+};
+
+// SoftmaxFlashV2's minimum scratch for a [rows, cols] float slice; the CANN glue passes
+// GetSoftMaxFlashV2MinTmpSize, the tests a stand-in.
+using SoftmaxTmpBytesFn = uint32_t (*)(uint32_t rows, uint32_t cols, void *user);
+
+struct TilingRequest {
+  // Shapes as given (dims of q, k, v; 3 for BSH, 4 otherwise).
+  int64_t q_dims[4];
+  int64_t k_dims[4];
+  int64_t v_dims[4];
+  int q_rank, k_rank, v_rank;
+  std::string layout;    // "BNSD", "BSND", "BSH" or "BNSD_BSND"
+  uint32_t dtype_size;   // 2 for fp16 / bf16; anything else is rejected
+  bool dtype_supported;  // fp16 or bf16, q/k/v alike (the glue checks the enum)
+
+  int64_t num_heads;
+  int64_t num_kv_heads;  // 0 = num_heads
+  double scale_value;
+  int64_t sparse_mode;
+  bool has_atten_mask;
+  bool has_pse;
+  bool has_quant;        // any of the deq/quant scale inputs
+  int64_t inner_precise;
+
+  // sabi: rank 0 = absent (dense); 3-d [N, rows, W] means batch 1.
+  int64_t sabi_dims[4];
+  int sabi_rank;
+  const uint16_t *sabi_values;  // host copy when the framework provides it (value depend), else null
+
+  int64_t block_q;      // from block_shape, or the defaults
+  int64_t block_kv;
+  bool return_lse;
+
+  // Actual lengths (host values), count 0 = absent.
+  const int64_t *actual_q;
+  int64_t actual_q_count;
+  const int64_t *actual_kv;
+  int64_t actual_kv_count;
+
+  CoreInfo cores;
+  SoftmaxTmpBytesFn softmax_tmp_bytes;
+  void *softmax_tmp_user;
+};
+
+// Fills a request with the defaults of the op's attributes (block 128 x 512, no mask, ...).
+TilingRequest default_request();
+
+struct TilingPlan {
+  bool ok;
+  std::string error;  // why the call is rejected (empty when ok)
+  BlitzTilingParams params;
+};
+
+TilingPlan plan_tiling(const TilingRequest &request);
+
+// Pieces of plan_tiling, exposed for the tests.
+
+// Layout strides of a [B, N, S, D] tensor stored in `layout` ("BNSD", "BSND"/"BSH"/"BNSD_BSND"
+// input side); out_side true gives the output strides (BNSD_BSND writes BSND).
+ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
+                           int64_t head_dim);
+
+// Unified-buffer blocking for one group/slice choice; returns total bytes.
+uint64_t ub_bytes_for(int64_t group_rows, int64_t slice_rows, int64_t kv_block_aligned,
+                      int64_t head_dim, uint32_t dtype_size, uint32_t softmax_tmp);
+
+// Chooses group_rows / slice_rows and fills the ub_* fields; false when nothing fits.
+bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn tmp_fn,
+                     void *tmp_user);
+
+// The per-worker workspace buffers and the total user workspace.
+void size_workspace(BlitzTilingParams *p);
+
+// Balanced task ranges via kernel_src/common/work_split.h (weighted by selected tiles when the
+// sabi values are on the host, by task count otherwise).
+void split_tasks(BlitzTilingParams *p, const TilingRequest &request);
+
+}  // namespace blitz_npu

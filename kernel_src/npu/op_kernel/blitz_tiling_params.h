@@ -1,0 +1,96 @@
+// The plain part of BlitzSparseAttention's tiling data: every number the kernel needs that the
+// host derives from shapes, attributes, sabi and the core counts. Plain integers only, so the
+// same header compiles in the Ascend C kernel, in the CANN tiling library and with g++ in the
+// host unit tests (tests/npu_host). The Matmul and SoftmaxFlashV2 tilings, which need CANN's
+// headers, sit beside it in blitz_tiling_data.h.
+#pragma once
+
+#if !defined(__CCE__) && !defined(__CCE_AICORE__) && !defined(ASCENDC_CPU_DEBUG)
+#include <stdint.h>
+#endif
+
+namespace blitz_npu {
+
+// Vector cores the split can address (910B / 910_93 have at most 24 cube + 48 vector cores).
+constexpr uint32_t kMaxWorkers = 64;
+
+// input_layout codes; strides below already encode the layout, the code is kept for messages
+// and for the output layout of BNSD_BSND.
+enum LayoutCode : uint32_t { kLayoutBNSD = 0, kLayoutBSND = 1, kLayoutBSH = 2, kLayoutBNSD_BSND = 3 };
+
+// A [batch, heads, seq, head_dim] view in elements; head_dim's stride is 1.
+struct ViewStrides {
+  int64_t b;
+  int64_t h;
+  int64_t s;
+};
+
+struct BlitzTilingParams {
+  // Problem dims. heads = N, kv_heads = Nkv, group = N / Nkv (query head h reads kv head h / group).
+  int64_t batch;
+  int64_t heads;
+  int64_t kv_heads;
+  int64_t group;
+  int64_t seq_q;
+  int64_t seq_kv;
+  int64_t head_dim;
+  uint32_t layout;     // LayoutCode
+  uint32_t dtype_size; // bytes of one q/k/v/out element (2: fp16 / bf16)
+  float scale;
+  uint32_t return_lse; // 1: write softmax_lse [B, N, Sq] float32
+
+  ViewStrides q, k, v, out;
+
+  // Tile geometry: bq x bkv tiles; q_blocks = ceil(Sq / bq), kv_blocks = ceil(Skv / bkv).
+  int64_t block_q;
+  int64_t block_kv;
+  int64_t q_blocks;
+  int64_t kv_blocks;
+
+  // sabi uint16 [sabi_batch, sabi_heads, sabi_rows, sabi_width], contiguous, 0xFFFF = no block;
+  // has_sabi 0 = dense. sabi_length = the element count, so the kernel can bound its reads.
+  uint32_t has_sabi;
+  int64_t sabi_batch;
+  int64_t sabi_heads;
+  int64_t sabi_rows;
+  int64_t sabi_width;
+  int64_t sabi_length;
+
+  // Entries of actual_seq_lengths / _kv (0 = absent: full lengths; 1 = applies to every batch).
+  int64_t actual_q_count;
+  int64_t actual_kv_count;
+
+  // Vector-side blocking. A query block is processed in row groups of group_rows rows (the M
+  // of both matmuls); the softmax walks a group in slices of slice_rows rows. kv_block_aligned
+  // is bkv rounded up to 32 bytes of float (the row stride of the score/probability buffers).
+  int64_t group_rows;
+  int64_t slice_rows;
+  int64_t kv_block_aligned;
+
+  // Unified-buffer bytes of each vector buffer (one copy; the kernel doubles the queued ones).
+  uint32_t ub_acc_bytes;      // O accumulator [group_rows, head_dim] float
+  uint32_t ub_stat_bytes;     // one row-statistic buffer [group_rows, 8] float (max, sum, expmax)
+  uint32_t ub_score_bytes;    // score slice [slice_rows, kv_block_aligned] float
+  uint32_t ub_prob_bytes;     // probability slice [slice_rows, kv_block_aligned] in the input dtype
+  uint32_t ub_otile_bytes;    // P*V slice [slice_rows, head_dim] float
+  uint32_t ub_out_bytes;      // output slice [slice_rows, head_dim] in the input dtype
+  uint32_t ub_softmax_tmp_bytes;  // SoftmaxFlashV2's scratch for one slice
+  uint32_t ub_total_bytes;
+
+  // Work split over vector workers: worker w runs tasks [task_start[w], task_start[w + 1]) of
+  // the flattened (b, h, q_block) order (kernel_src/common/work_split.h).
+  uint32_t workers;     // vector cores used = 2 x cube cores launched
+  uint32_t cube_cores;  // block dim of the launch
+  int64_t tasks;
+  int64_t task_start[kMaxWorkers + 1];
+
+  // User workspace: per worker, ping-pong buffers for scores (float), probabilities (input
+  // dtype) and P*V tiles (float); offsets in bytes from the worker's base.
+  uint64_t ws_score_bytes;   // one score buffer [group_rows, kv_block_aligned] float
+  uint64_t ws_prob_bytes;    // one probability buffer
+  uint64_t ws_otile_bytes;   // one P*V buffer [group_rows, head_dim] float
+  uint64_t ws_worker_bytes;  // all six buffers, 512-byte aligned
+  uint64_t ws_user_bytes;    // workers x ws_worker_bytes
+};
+
+}  // namespace blitz_npu

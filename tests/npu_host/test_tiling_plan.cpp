@@ -1,0 +1,410 @@
+// Unit tests of the NPU op's host tiling arithmetic (kernel_src/npu/op_host/tiling_plan.*),
+// compiled with plain g++ (no CANN) by tests/test_npu_tiling.py. Expected values are worked
+// out by hand from the shapes, never read back from the code under test.
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "tiling_plan.h"
+
+using namespace blitz_npu;
+
+static int g_failures = 0;
+static const char *g_test = "";
+
+#define CHECK(cond)                                                                    \
+  do {                                                                                 \
+    if (!(cond)) {                                                                     \
+      std::fprintf(stderr, "%s:%d [%s] CHECK failed: %s\n", __FILE__, __LINE__, g_test, \
+                   #cond);                                                             \
+      ++g_failures;                                                                    \
+    }                                                                                  \
+  } while (0)
+#define CHECK_EQ(a, b)                                                                        \
+  do {                                                                                        \
+    const long long va_ = (long long)(a), vb_ = (long long)(b);                               \
+    if (va_ != vb_) {                                                                         \
+      std::fprintf(stderr, "%s:%d [%s] %s = %lld, expected %s = %lld\n", __FILE__, __LINE__, \
+                   g_test, #a, va_, #b, vb_);                                                 \
+      ++g_failures;                                                                           \
+    }                                                                                         \
+  } while (0)
+#define CHECK_ERROR_HAS(plan, text)                                                           \
+  do {                                                                                        \
+    if ((plan).ok || (plan).error.find(text) == std::string::npos) {                          \
+      std::fprintf(stderr, "%s:%d [%s] expected rejection containing '%s', got ok=%d '%s'\n", \
+                   __FILE__, __LINE__, g_test, text, (int)(plan).ok, (plan).error.c_str());   \
+      ++g_failures;                                                                           \
+    }                                                                                         \
+  } while (0)
+
+// A stand-in for GetSoftMaxFlashV2MinTmpSize: a fixed 8 KiB (the real one depends on CANN).
+static uint32_t tmp_8k(uint32_t, uint32_t, void *) { return 8 * 1024; }
+
+// A request for q/k/v in `layout` with [B, N, S, D] / [B, Nkv, Skv, D].
+static TilingRequest request(const std::string &layout, int64_t b, int64_t n, int64_t nkv,
+                             int64_t sq, int64_t skv, int64_t d) {
+  TilingRequest r = default_request();
+  r.layout = layout;
+  r.num_heads = n;
+  r.num_kv_heads = nkv;
+  r.softmax_tmp_bytes = tmp_8k;
+  auto fill = [&](int64_t *dims, int *rank, int64_t heads, int64_t s) {
+    if (layout == "BSH") {
+      *rank = 3; dims[0] = b; dims[1] = s; dims[2] = heads * d;
+    } else if (layout == "BSND") {
+      *rank = 4; dims[0] = b; dims[1] = s; dims[2] = heads; dims[3] = d;
+    } else {
+      *rank = 4; dims[0] = b; dims[1] = heads; dims[2] = s; dims[3] = d;
+    }
+  };
+  fill(r.q_dims, &r.q_rank, n, sq);
+  const int64_t kv_heads = nkv == 0 ? n : nkv;  // 0 means N, as the attribute does
+  fill(r.k_dims, &r.k_rank, kv_heads, skv);
+  fill(r.v_dims, &r.v_rank, kv_heads, skv);
+  return r;
+}
+
+static void set_sabi(TilingRequest *r, std::vector<uint16_t> *values, int64_t bs, int64_t ns,
+                     int64_t rows, int64_t width) {
+  r->sabi_rank = 4;
+  r->sabi_dims[0] = bs; r->sabi_dims[1] = ns; r->sabi_dims[2] = rows; r->sabi_dims[3] = width;
+  r->sabi_values = values ? values->data() : nullptr;
+}
+
+static void test_geometry_and_tails() {
+  g_test = "geometry_and_tails";
+  // The original's bench shape: B=1, N=3, S=118806, D=128, BSH.
+  TilingPlan p = plan_tiling(request("BSH", 1, 3, 0, 118806, 118806, 128));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.q_blocks, 929);   // ceil(118806 / 128)
+  CHECK_EQ(p.params.kv_blocks, 233);  // ceil(118806 / 512)
+  CHECK_EQ(p.params.tasks, 3 * 929);
+  CHECK_EQ(p.params.kv_heads, 3);
+  CHECK_EQ(p.params.group, 1);
+  // Unaligned tails: 113 x 203 is one partial tile.
+  p = plan_tiling(request("BNSD", 1, 1, 1, 113, 203, 64));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.q_blocks, 1);
+  CHECK_EQ(p.params.kv_blocks, 1);
+  // One past a tile: 129 rows -> 2 blocks; 513 keys -> 2 blocks.
+  p = plan_tiling(request("BNSD", 1, 1, 1, 129, 513, 64));
+  CHECK_EQ(p.params.q_blocks, 2);
+  CHECK_EQ(p.params.kv_blocks, 2);
+  // Sq == 0: nothing to do, one core still launched; Skv == 0 is valid (zeros).
+  p = plan_tiling(request("BNSD", 1, 1, 1, 0, 512, 64));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.tasks, 0);
+  CHECK_EQ(p.params.cube_cores, 1);
+  p = plan_tiling(request("BNSD", 1, 2, 2, 256, 0, 64));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.kv_blocks, 0);
+  CHECK_EQ(p.params.tasks, 4);
+}
+
+static void test_layout_strides() {
+  g_test = "layout_strides";
+  const int64_t B = 2, N = 4, S = 300, D = 64;
+  // BNSD: [B, N, S, D]
+  TilingPlan p = plan_tiling(request("BNSD", B, N, N, S, S, D));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.q.b, N * S * D); CHECK_EQ(p.params.q.h, S * D); CHECK_EQ(p.params.q.s, D);
+  CHECK_EQ(p.params.out.b, N * S * D); CHECK_EQ(p.params.out.h, S * D); CHECK_EQ(p.params.out.s, D);
+  // BSND: [B, S, N, D]
+  p = plan_tiling(request("BSND", B, N, N, S, S, D));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.q.b, S * N * D); CHECK_EQ(p.params.q.h, D); CHECK_EQ(p.params.q.s, N * D);
+  // BSH: [B, S, N*D] is BSND's memory order.
+  p = plan_tiling(request("BSH", B, N, N, S, S, D));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.head_dim, D);
+  CHECK_EQ(p.params.q.b, S * N * D); CHECK_EQ(p.params.q.h, D); CHECK_EQ(p.params.q.s, N * D);
+  CHECK_EQ(p.params.layout, kLayoutBSH);
+  // BNSD_BSND: reads BNSD, writes BSND.
+  p = plan_tiling(request("BNSD_BSND", B, N, N, S, S, D));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.q.h, S * D);
+  CHECK_EQ(p.params.out.b, S * N * D); CHECK_EQ(p.params.out.h, D); CHECK_EQ(p.params.out.s, N * D);
+  // Unknown layout.
+  p = plan_tiling(request("SBH", B, N, N, S, S, D));
+  CHECK_ERROR_HAS(p, "input_layout 'SBH'");
+  // BSH hidden size not divisible by heads.
+  TilingRequest r = request("BSH", B, N, N, S, S, D);
+  r.q_dims[2] = N * D + 1;
+  CHECK_ERROR_HAS(plan_tiling(r), "hidden size");
+}
+
+static void test_gqa() {
+  g_test = "gqa";
+  const int64_t S = 640, D = 128;
+  TilingPlan p = plan_tiling(request("BSND", 1, 8, 2, S, S, D));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.group, 4);
+  CHECK_EQ(p.params.k.s, 2 * D);  // kv rows are Nkv * D apart
+  CHECK_EQ(p.params.q.s, 8 * D);
+  p = plan_tiling(request("BNSD", 1, 8, 1, S, S, D));  // MQA
+  CHECK(p.ok);
+  CHECK_EQ(p.params.group, 8);
+  CHECK_EQ(p.params.k.b, S * D);
+  CHECK_ERROR_HAS(plan_tiling(request("BNSD", 1, 6, 4, S, S, D)), "not a multiple of num_key_value_heads");
+  CHECK_ERROR_HAS(plan_tiling(request("BNSD", 1, 128, 1, S, S, D)), "exceeds 64");
+  // num_key_value_heads = 0 means N.
+  p = plan_tiling(request("BNSD", 1, 4, 4, S, S, D));
+  TilingRequest r = request("BNSD", 1, 4, 4, S, S, D);
+  r.num_kv_heads = 0;
+  CHECK_EQ(plan_tiling(r).params.kv_heads, 4);
+  // key heads disagree with num_key_value_heads.
+  r = request("BNSD", 1, 4, 2, S, S, D);
+  r.k_dims[1] = 4; r.v_dims[1] = 4;
+  CHECK_ERROR_HAS(plan_tiling(r), "key has 4 heads");
+}
+
+static void test_block_shape_and_dims() {
+  g_test = "block_shape_and_dims";
+  TilingRequest r = request("BNSD", 1, 2, 2, 1000, 3000, 128);
+  const int64_t ok_shapes[][2] = {{64, 64}, {128, 512}, {256, 1024}, {128, 192}};
+  for (auto &s : ok_shapes) {
+    r.block_q = s[0]; r.block_kv = s[1];
+    TilingPlan p = plan_tiling(r);
+    CHECK(p.ok);
+    CHECK_EQ(p.params.q_blocks, (1000 + s[0] - 1) / s[0]);
+    CHECK_EQ(p.params.kv_blocks, (3000 + s[1] - 1) / s[1]);
+    CHECK_EQ(p.params.kv_block_aligned, s[1]);  // multiples of 64 are already 32-byte aligned
+    CHECK(p.params.block_q % p.params.group_rows == 0);
+  }
+  r.block_q = 96; r.block_kv = 512;
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape[0]");
+  r.block_q = 128; r.block_kv = 500;
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape[1]");
+  r.block_kv = 2048;
+  CHECK_ERROR_HAS(plan_tiling(r), "up to 1024");
+  for (int64_t d : {8, 72, 264}) {
+    CHECK_ERROR_HAS(plan_tiling(request("BNSD", 1, 1, 1, 128, 128, d)), "head_dim");
+  }
+  for (int64_t d : {16, 48, 256}) CHECK(plan_tiling(request("BNSD", 1, 1, 1, 128, 128, d)).ok);
+  r = request("BNSD", 1, 1, 1, 128, 128, 64);
+  r.k_dims[2] = 100;  // key and value lengths differ
+  CHECK_ERROR_HAS(plan_tiling(r), "differ");
+  r = request("BNSD", 70000, 1, 1, 128, 128, 64);
+  CHECK_ERROR_HAS(plan_tiling(r), "batch 70000");
+}
+
+static void test_unsupported_features() {
+  g_test = "unsupported_features";
+  TilingRequest r = request("BNSD", 1, 1, 1, 128, 128, 64);
+  r.has_pse = true;
+  CHECK_ERROR_HAS(plan_tiling(r), "pse_shift");
+  r = request("BNSD", 1, 1, 1, 128, 128, 64);
+  r.has_quant = true;
+  CHECK_ERROR_HAS(plan_tiling(r), "int8");
+  r = request("BNSD", 1, 1, 1, 128, 128, 64);
+  r.dtype_size = 4;
+  CHECK_ERROR_HAS(plan_tiling(r), "float16 or bfloat16");
+  r = request("BNSD", 1, 1, 1, 128, 128, 64);
+  r.has_atten_mask = true;
+  CHECK_ERROR_HAS(plan_tiling(r), "token masks");
+  r = request("BNSD", 1, 1, 1, 128, 128, 64);
+  r.sparse_mode = 2;
+  CHECK_ERROR_HAS(plan_tiling(r), "sparse_mode 2");
+}
+
+static void test_unified_buffer() {
+  g_test = "unified_buffer";
+  // Hand count for D=128, bkv=512, bf16, group 128, slice 8, tmp 8 KiB:
+  //   acc 128*128*4 = 65536; stats 5*128*8*4 = 20480; scores 2*8*512*4 = 32768;
+  //   probs 2*8*512*2 = 16384; P*V 2*8*128*4 = 8192; out 2*8*128*2 = 4096; tmp 8192.
+  CHECK_EQ(ub_bytes_for(128, 8, 512, 128, 2, 8192), 65536 + 20480 + 32768 + 16384 + 8192 + 4096 + 8192);
+  TilingPlan p = plan_tiling(request("BNSD", 1, 1, 1, 4096, 4096, 128));
+  CHECK(p.ok);
+  // Group 128 with slice 16 needs 65536+20480+65536+32768+16384+8192+8192 = 217088 > 196608,
+  // so the planner takes group 128 with slice 8.
+  CHECK_EQ(p.params.group_rows, 128);
+  CHECK_EQ(p.params.slice_rows, 8);
+  CHECK_EQ(p.params.ub_total_bytes, 155648);
+  CHECK(p.params.ub_total_bytes <= 192 * 1024);
+  // Every accepted shape fits the unified buffer.
+  for (int64_t d = 16; d <= 256; d += 16) {
+    for (int64_t bkv = 64; bkv <= 1024; bkv += 64) {
+      for (int64_t bq : {64, 128, 256}) {
+        TilingRequest r = request("BNSD", 1, 1, 1, 512, 2048, d);
+        r.block_q = bq; r.block_kv = bkv;
+        TilingPlan q = plan_tiling(r);
+        CHECK(q.ok);
+        if (!q.ok) continue;
+        CHECK(q.params.ub_total_bytes <= r.cores.ub_bytes);
+        CHECK(q.params.group_rows % q.params.slice_rows == 0);
+        CHECK(q.params.slice_rows >= kMinSliceRows);
+        CHECK_EQ(q.params.ub_acc_bytes, q.params.group_rows * d * 4);
+      }
+    }
+  }
+  // A unified buffer too small for anything is rejected with its size.
+  TilingRequest r = request("BNSD", 1, 1, 1, 512, 2048, 256);
+  r.cores.ub_bytes = 16 * 1024;
+  CHECK_ERROR_HAS(plan_tiling(r), "unified buffer (16384 bytes)");
+}
+
+static void test_workspace() {
+  g_test = "workspace";
+  TilingPlan p = plan_tiling(request("BNSD", 2, 4, 4, 1024, 1024, 128));
+  CHECK(p.ok);
+  const BlitzTilingParams &t = p.params;
+  // group 128, bkv 512: scores 128*512*4 = 262144, probs 128*512*2 = 131072, P*V 128*128*4 = 65536.
+  CHECK_EQ(t.ws_score_bytes, 262144);
+  CHECK_EQ(t.ws_prob_bytes, 131072);
+  CHECK_EQ(t.ws_otile_bytes, 65536);
+  CHECK_EQ(t.ws_worker_bytes, 2 * (262144 + 131072 + 65536));
+  CHECK_EQ(t.ws_user_bytes, t.ws_worker_bytes * t.workers);
+  // bkv 192 with group 64: 64*192*2 = 24576 is already 512-aligned; D=48: 64*48*4 = 12288.
+  TilingRequest r = request("BNSD", 1, 1, 1, 64, 1000, 48);
+  r.block_q = 64; r.block_kv = 192;
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.group_rows, 64);
+  CHECK_EQ(p.params.ws_prob_bytes, 24576);
+  CHECK_EQ(p.params.ws_otile_bytes, 12288);
+}
+
+// Checks that task_start is a monotone cover of [0, tasks).
+static void check_cover(const BlitzTilingParams &t) {
+  CHECK_EQ(t.task_start[0], 0);
+  CHECK_EQ(t.task_start[t.workers], t.tasks);
+  for (uint32_t w = 0; w < t.workers; ++w) CHECK(t.task_start[w] <= t.task_start[w + 1]);
+}
+
+static void test_core_split() {
+  g_test = "core_split";
+  // Dense: 2 x 4 heads x 8 query blocks = 64 tasks of equal cost over 48 workers.
+  TilingPlan p = plan_tiling(request("BNSD", 2, 4, 4, 1024, 1024, 64));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.cube_cores, 24);
+  CHECK_EQ(p.params.workers, 48);
+  check_cover(p.params);
+  for (uint32_t w = 0; w < 48; ++w) {
+    const int64_t n = p.params.task_start[w + 1] - p.params.task_start[w];
+    CHECK(n == 1 || n == 2);
+  }
+  // Fewer tasks than workers: 3 tasks -> 2 cube cores, 4 workers.
+  p = plan_tiling(request("BNSD", 1, 3, 3, 100, 100, 64));
+  CHECK_EQ(p.params.tasks, 3);
+  CHECK_EQ(p.params.cube_cores, 2);
+  CHECK_EQ(p.params.workers, 4);
+  check_cover(p.params);
+  // A smaller platform: 20 cube / 40 vector cores.
+  TilingRequest r = request("BNSD", 4, 8, 8, 4096, 4096, 128);
+  r.cores.cube_cores = 20; r.cores.vector_cores = 40;
+  p = plan_tiling(r);
+  CHECK_EQ(p.params.workers, 40);
+  check_cover(p.params);
+
+  // Weighted by selected tiles: 1 batch, 1 head, 64 query blocks over 8 key blocks; the first
+  // 8 rows select all 8 key blocks, the other 56 rows one each. Costs (work_split.h): 8 tiles
+  // -> 8*16+1 = 129, 1 tile -> 17. Total 8*129 + 56*17 = 1984; with 4 workers (2 cube cores)
+  // each share is 496, so worker 0 must stop after about 4 heavy rows, not after 16 rows.
+  r = request("BNSD", 1, 1, 1, 64 * 128, 8 * 512, 64);
+  r.cores.cube_cores = 2; r.cores.vector_cores = 4;
+  std::vector<uint16_t> sabi(64 * 8, 0xFFFF);
+  for (int row = 0; row < 64; ++row) {
+    if (row < 8) {
+      for (int c = 0; c < 8; ++c) sabi[row * 8 + c] = uint16_t(7 - c);  // any order
+    } else {
+      sabi[row * 8 + 3] = uint16_t(row % 8);  // one block, not at the row start
+    }
+  }
+  set_sabi(&r, &sabi, 1, 1, 64, 8);
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  check_cover(p.params);
+  CHECK(p.params.task_start[1] >= 3 && p.params.task_start[1] <= 5);
+  int64_t costs[4] = {0, 0, 0, 0};
+  for (int w = 0; w < 4; ++w) {
+    for (int64_t t = p.params.task_start[w]; t < p.params.task_start[w + 1]; ++t) costs[w] += t < 8 ? 129 : 17;
+  }
+  for (int w = 0; w < 4; ++w) CHECK(costs[w] >= 496 - 129 && costs[w] <= 496 + 129);
+  // Without host values the split is by task count.
+  set_sabi(&r, nullptr, 1, 1, 64, 8);
+  p = plan_tiling(r);
+  CHECK_EQ(p.params.task_start[1], 16);
+  CHECK_EQ(p.params.task_start[2], 32);
+
+  // Out-of-range and 0xFFFF entries cost nothing; a kv length of 0 leaves only the task cost.
+  r = request("BNSD", 2, 1, 1, 4 * 128, 4 * 512, 64);
+  r.cores.cube_cores = 1; r.cores.vector_cores = 2;
+  std::vector<uint16_t> dense_rows(2 * 4 * 4);
+  for (size_t i = 0; i < dense_rows.size(); ++i) dense_rows[i] = uint16_t(i % 4);
+  set_sabi(&r, &dense_rows, 2, 1, 4, 4);
+  const int64_t kv_lengths[2] = {0, 4 * 512};
+  r.actual_kv = kv_lengths; r.actual_kv_count = 2;
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  // batch 0 costs 4 x 1, batch 1 costs 4 x (4*16+1) = 260; total 264, half 132: the boundary
+  // lands inside batch 1 after its second task (4 + 2*65 = 134 is nearest to 132).
+  CHECK_EQ(p.params.task_start[1], 6);
+}
+
+static void test_sabi_dims() {
+  g_test = "sabi_dims";
+  TilingRequest r = request("BNSD", 2, 4, 4, 1024, 4096, 64);  // 8 rows, 8 key blocks
+  set_sabi(&r, nullptr, 2, 4, 8, 8);
+  TilingPlan p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.has_sabi, 1);
+  CHECK_EQ(p.params.sabi_length, 2 * 4 * 8 * 8);
+  set_sabi(&r, nullptr, 1, 1, 8, 3);  // broadcast over batch and heads, narrow rows
+  CHECK(plan_tiling(r).ok);
+  set_sabi(&r, nullptr, 3, 4, 8, 8);
+  CHECK_ERROR_HAS(plan_tiling(r), "sabi batch dim 3");
+  set_sabi(&r, nullptr, 2, 2, 8, 8);
+  CHECK_ERROR_HAS(plan_tiling(r), "sabi head dim 2");
+  set_sabi(&r, nullptr, 2, 4, 7, 8);
+  CHECK_ERROR_HAS(plan_tiling(r), "sabi has 7 rows");
+  set_sabi(&r, nullptr, 2, 4, 8, 9);
+  CHECK_ERROR_HAS(plan_tiling(r), "sabi width 9");
+  // 3-d [N, rows, W] means batch 1.
+  r.sabi_rank = 3;
+  r.sabi_dims[0] = 4; r.sabi_dims[1] = 8; r.sabi_dims[2] = 8;
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.sabi_batch, 1);
+  CHECK_EQ(p.params.sabi_heads, 4);
+  // No sabi: dense.
+  r.sabi_rank = 0;
+  CHECK_EQ(plan_tiling(r).params.has_sabi, 0);
+}
+
+static void test_actual_lengths() {
+  g_test = "actual_lengths";
+  TilingRequest r = request("BNSD", 2, 1, 1, 256, 256, 64);
+  const int64_t three[3] = {1, 2, 3};
+  r.actual_q = three; r.actual_q_count = 3;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths has 3 entries");
+  const int64_t too_long[1] = {257};
+  r.actual_q = nullptr; r.actual_q_count = 0;
+  r.actual_kv = too_long; r.actual_kv_count = 1;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths_kv[0] = 257");
+  const int64_t fine[2] = {100, 0};
+  r.actual_kv = fine; r.actual_kv_count = 2;
+  TilingPlan p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.actual_kv_count, 2);
+}
+
+int main() {
+  test_geometry_and_tails();
+  test_layout_strides();
+  test_gqa();
+  test_block_shape_and_dims();
+  test_unsupported_features();
+  test_unified_buffer();
+  test_workspace();
+  test_core_split();
+  test_sabi_dims();
+  test_actual_lengths();
+  if (g_failures) {
+    std::fprintf(stderr, "%d check(s) failed\n", g_failures);
+    return 1;
+  }
+  std::printf("npu tiling plan: all checks passed\n");
+  return 0;
+}
