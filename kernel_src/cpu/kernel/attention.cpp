@@ -1,0 +1,159 @@
+// run_attention and its helpers: workspace layout, task costs, the path choice, the parallel
+// loop. The tile math lives in the path files (portable_path.cpp, *_avx512.cpp).
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernel/attention_plan.h"
+#include "kernel/attention_problem.h"
+#include "kernel/cpu_features.h"
+#include "kernel/thread_pool.h"
+
+namespace blitz::cpu {
+namespace {
+
+// Workspace layout (labelled sum; see workspace_size):
+//   alignment slack                     kScratchAlign (the caller's pointer may be unaligned)
+//   task_prefix int64 [n_tasks + 1]     cost prefix sums for the split over threads
+//   per-thread scratch x num_threads    the largest any path needs, so the env can switch paths
+size_t per_thread_bytes(const AttentionProblem &p) {
+  size_t bytes = portable_kernel().scratch_bytes(p);
+  for (ElementType t : {ElementType::kFloat32, ElementType::kFloat16, ElementType::kBFloat16}) {
+    AttentionProblem q = p;
+    q.dtype = t;
+    if (const PathKernel *k = avx512_kernel(t)) bytes = std::max(bytes, k->scratch_bytes(q));
+  }
+  return align_up(bytes);
+}
+
+size_t task_count(const AttentionProblem &p) {
+  const int64_t q_blocks = p.block_q > 0 ? (p.seq_q + p.block_q - 1) / p.block_q : 0;
+  return (size_t)(p.batch * p.heads_q * q_blocks);
+}
+
+struct RunContext {
+  const Plan *plan;
+  const PathKernel *kernel;
+  char *scratch;
+  size_t scratch_stride;
+  int workers;
+};
+
+void worker_main(void *context, int worker) {
+  const RunContext &ctx = *static_cast<const RunContext *>(context);
+  const Plan &plan = *ctx.plan;
+  const int64_t begin = split_point(plan.task_prefix, plan.n_tasks, ctx.workers, worker);
+  const int64_t end = split_point(plan.task_prefix, plan.n_tasks, ctx.workers, worker + 1);
+  if (begin < end) ctx.kernel->run_tasks(plan, begin, end, ctx.scratch + ctx.scratch_stride * worker);
+}
+
+// Fills prefix[0..n_tasks] with the tasks' cost prefix sums (work_split.h).
+void compute_task_prefix(const Plan &plan, int64_t *prefix) {
+  const AttentionProblem &p = *plan.problem;
+  prefix[0] = 0;
+  int64_t t = 0;
+  for (int64_t b = 0; b < p.batch; ++b) {
+    const SequenceGeometry seq = plan.sequence(b);
+    const TokenMask mask = plan.token_mask(b, seq);
+    for (int64_t h = 0; h < p.heads_q; ++h) {
+      for (int64_t i = 0; i < plan.q_axis.count; ++i, ++t) {
+        const int64_t tiles = task_tiles(plan.sabi, seq, mask, plan.q_axis, plan.kv_axis, b, h, i);
+        prefix[t + 1] = prefix[t] + task_cost(tiles);
+      }
+    }
+  }
+}
+
+// The kernel for `path` and this dtype: the AVX-512 kernel covers the dtypes it was built for,
+// everything else runs portable. (kAmx has no kernel of its own yet: it runs the AVX-512 one.)
+const PathKernel &kernel_for(KernelPath path, ElementType dtype) {
+  if (path == KernelPath::kAvx512 || path == KernelPath::kAmx) {
+    if (const PathKernel *k = avx512_kernel(dtype)) return *k;
+  }
+  return portable_kernel();
+}
+
+}  // namespace
+
+void write_zero_rows(const Plan &plan, const Task &task, int64_t r0, int64_t r1) {
+  const AttentionProblem &p = *plan.problem;
+  const size_t row_bytes = (size_t)p.head_dim * element_bytes(p.dtype);
+  const int64_t es = (int64_t)element_bytes(p.dtype);
+  for (int64_t r = r0; r < r1; ++r) {
+    std::memset(task.out + r * task.out_stride_s * es, 0, row_bytes);  // 0 bits = +0 in every dtype
+    if (task.lse != nullptr) task.lse[r] = -INFINITY;
+  }
+}
+
+size_t workspace_size(const AttentionProblem &p, int num_threads) {
+  const size_t threads = (size_t)std::max(num_threads, 1);
+  return kScratchAlign                                   // alignment slack
+         + align_up((task_count(p) + 1) * sizeof(int64_t))  // task_prefix
+         + threads * per_thread_bytes(p);                // per-thread scratch
+}
+
+int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_bytes,
+                  int num_threads, KernelPath requested, const char **error) {
+  static const char *const kNoError = "";
+  if (error != nullptr) *error = kNoError;
+  auto fail = [&](const char *message) {
+    if (error != nullptr) *error = message;
+    return 1;
+  };
+  num_threads = std::max(num_threads, 1);
+  if (requested == KernelPath::kAuto) {
+    const char *env = std::getenv("BLITZ_ACL_CPU_PATH");
+    if (env != nullptr && *env != '\0' && std::strcmp(env, "portable") != 0 &&
+        std::strcmp(env, "avx512") != 0 && std::strcmp(env, "amx") != 0) {
+      return fail("BLITZ_ACL_CPU_PATH must be portable, avx512 or amx");
+    }
+  }
+  const KernelPath path = resolve_path(requested);
+  if (!path_supported(path)) {
+    return fail(path == KernelPath::kAmx
+                    ? "the amx kernel path was requested but this CPU (or OS) lacks AMX-BF16"
+                    : "the avx512 kernel path was requested but this CPU lacks AVX-512 F/BW/DQ/VL/BF16");
+  }
+  if (p.block_q <= 0 || p.block_kv <= 0 || p.head_dim < 0) return fail("block sizes must be positive");
+  if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return fail("heads_q must be a multiple of heads_kv");
+  if (p.batch <= 0 || p.heads_q <= 0 || p.seq_q <= 0) return 0;  // nothing to write
+  if (workspace_bytes < workspace_size(p, num_threads) || (workspace == nullptr)) {
+    return fail("workspace is smaller than workspace_size() asked for");
+  }
+
+  Plan plan = Plan::make(p);
+  char *base = reinterpret_cast<char *>(align_up(reinterpret_cast<size_t>(workspace)));
+  int64_t *prefix = reinterpret_cast<int64_t *>(base);
+  compute_task_prefix(plan, prefix);
+  plan.task_prefix = prefix;
+
+  RunContext ctx;
+  ctx.plan = &plan;
+  ctx.kernel = &kernel_for(path, p.dtype);
+  ctx.scratch = base + align_up((size_t)(plan.n_tasks + 1) * sizeof(int64_t));
+  ctx.scratch_stride = per_thread_bytes(p);
+  ctx.workers = (int)std::min<int64_t>(num_threads, std::max<int64_t>(plan.n_tasks, 1));
+  parallel_run(ctx.workers, worker_main, &ctx);
+  return 0;
+}
+
+int default_num_threads() {
+  if (const char *env = std::getenv("BLITZ_ACL_NUM_THREADS")) {
+    const int n = std::atoi(env);
+    if (n > 0) return n;
+  }
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) {
+    const int n = CPU_COUNT(&set);
+    if (n > 0) return n;
+  }
+  return 1;
+}
+
+// Until an AVX-512 kernel file is built in, every dtype runs portable.
+const PathKernel *avx512_kernel(ElementType) { return nullptr; }
+
+}  // namespace blitz::cpu

@@ -1,0 +1,128 @@
+// What every kernel path reads about one run_attention call, derived once: block axes, the
+// sabi view, the task list geometry, and per-task views (batch lengths, token mask, pointers).
+//
+// Tensors are [batch, heads, seq, head_dim] views (attention_problem.h): element (b, h, s, d)
+// of q sits at q.data + b * q.stride_b + h * q.stride_h + s * q.stride_s + d (in elements);
+// k, v use the key/value head h / group (GQA/MQA), out the query head.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/sabi_walk.h"
+#include "common/tile_geometry.h"
+#include "common/token_mask.h"
+#include "common/work_split.h"
+#include "kernel/attention_problem.h"
+#include "kernel/element_convert.h"
+
+namespace blitz::cpu {
+
+struct Plan {
+  const AttentionProblem *problem;
+  BlockAxis q_axis, kv_axis;  // the whole tensors' axes (tasks cover every query block)
+  SabiShape sabi;
+  int64_t group;    // query heads per key/value head
+  int64_t n_tasks;  // batch * heads_q * q_axis.count
+  const int64_t *task_prefix;  // cost prefix sums, n_tasks + 1 entries
+
+  static Plan make(const AttentionProblem &p) {
+    Plan plan;
+    plan.problem = &p;
+    plan.q_axis = BlockAxis::make(p.seq_q, p.block_q);
+    plan.kv_axis = BlockAxis::make(p.seq_kv, p.block_kv);
+    plan.sabi = SabiShape{p.sabi, p.sabi_batch, p.sabi_heads, p.sabi_rows, p.sabi_width};
+    plan.group = p.heads_kv > 0 ? p.heads_q / p.heads_kv : 1;
+    if (plan.group < 1) plan.group = 1;
+    plan.n_tasks = p.batch * p.heads_q * plan.q_axis.count;
+    plan.task_prefix = nullptr;
+    return plan;
+  }
+
+  SequenceGeometry sequence(int64_t b) const {
+    const AttentionProblem &p = *problem;
+    return SequenceGeometry::make(b, p.seq_q, p.seq_kv, p.block_kv, p.actual_seq_q,
+                                  p.actual_seq_q_count, p.actual_seq_kv, p.actual_seq_kv_count);
+  }
+
+  TokenMask token_mask(int64_t b, const SequenceGeometry &seq) const {
+    const AttentionProblem &p = *problem;
+    const uint8_t *batch_mask =
+        (p.mask != nullptr && (p.sparse_mode == kSparseNone || p.sparse_mode == kSparseExplicit))
+            ? p.mask + b * p.mask_stride_b
+            : nullptr;
+    return TokenMask::make(p.sparse_mode, seq.q_len, seq.kv_len, p.pre_tokens, p.next_tokens,
+                           batch_mask, p.mask_stride_q);
+  }
+};
+
+// One task (b, h, q_block) resolved: its rows, lengths, mask, and base pointers of the
+// (b, h) slices (byte pointers; rows are seq-stride apart).
+struct Task {
+  TaskIndex index;
+  SequenceGeometry seq;
+  TokenMask mask;
+  int64_t row_begin, row_end;  // the query block's rows in the tensor
+  int64_t valid_end;           // rows [row_begin, valid_end) are < q_len and get attention
+  const char *q, *k, *v;       // (b, h) / (b, h_kv) slices
+  char *out;
+  int64_t q_stride_s, k_stride_s, v_stride_s, out_stride_s;  // in elements
+  float *lse;                  // lse row of (b, h), or nullptr
+
+  static Task make(const Plan &plan, int64_t t) {
+    const AttentionProblem &p = *plan.problem;
+    Task task;
+    task.index = TaskIndex::decode(t, p.heads_q, plan.q_axis.count);
+    const int64_t b = task.index.b, h = task.index.h, h_kv = h / plan.group;
+    task.seq = plan.sequence(b);
+    task.mask = plan.token_mask(b, task.seq);
+    task.row_begin = plan.q_axis.begin(task.index.q_block);
+    task.row_end = plan.q_axis.end(task.index.q_block);
+    task.valid_end = task.row_end < task.seq.q_len ? task.row_end : task.seq.q_len;
+    if (task.valid_end < task.row_begin) task.valid_end = task.row_begin;
+    const int64_t es = (int64_t)element_bytes(p.dtype);
+    task.q = static_cast<const char *>(p.q.data) + (b * p.q.stride_b + h * p.q.stride_h) * es;
+    task.k = static_cast<const char *>(p.k.data) + (b * p.k.stride_b + h_kv * p.k.stride_h) * es;
+    task.v = static_cast<const char *>(p.v.data) + (b * p.v.stride_b + h_kv * p.v.stride_h) * es;
+    task.out = static_cast<char *>(p.out.data) + (b * p.out.stride_b + h * p.out.stride_h) * es;
+    task.q_stride_s = p.q.stride_s;
+    task.k_stride_s = p.k.stride_s;
+    task.v_stride_s = p.v.stride_s;
+    task.out_stride_s = p.out.stride_s;
+    task.lse = p.lse != nullptr ? p.lse + (b * p.heads_q + h) * p.seq_q : nullptr;
+    return task;
+  }
+
+  SabiRowCursor blocks(const Plan &plan) const {
+    return SabiRowCursor::for_row(plan.sabi, index.b, index.h, index.q_block, seq.kv_blocks);
+  }
+};
+
+// Writes zeros (and lse -inf) for rows [r0, r1) of a task: rows past the q length, empty rows.
+void write_zero_rows(const Plan &plan, const Task &task, int64_t r0, int64_t r1);
+
+// One path's entry points: scratch bytes per thread, and the loop over a task range.
+struct PathKernel {
+  size_t (*scratch_bytes)(const AttentionProblem &p);
+  void (*run_tasks)(const Plan &plan, int64_t begin, int64_t end, void *scratch);
+};
+
+const PathKernel &portable_kernel();
+// The AVX-512 kernel, or nullptr when the build has no AVX-512 code; `dtype` it handles.
+const PathKernel *avx512_kernel(ElementType dtype);
+
+// Scratch carving: bump allocation from a thread's slice, 64-byte aligned.
+constexpr size_t kScratchAlign = 64;
+inline size_t align_up(size_t n) { return (n + kScratchAlign - 1) / kScratchAlign * kScratchAlign; }
+
+struct ScratchCarver {
+  char *next;
+  template <class T>
+  T *take(size_t count) {
+    T *p = reinterpret_cast<T *>(next);
+    next += align_up(count * sizeof(T));
+    return p;
+  }
+};
+
+}  // namespace blitz::cpu

@@ -1,0 +1,34 @@
+// Run-time CPU feature detection (CPUID + the OS's XSAVE state) for the kernel's path choice.
+#pragma once
+
+#include "kernel/attention_problem.h"
+
+namespace blitz::cpu {
+
+struct CpuFeatures {
+  bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
+  bool avx512_bf16 = false, f16c = false, fma = false;
+  bool os_zmm = false;       // the OS saves zmm / opmask state (XCR0 bits 5-7)
+  bool amx_tile = false, amx_bf16 = false;
+  bool os_amx = false;       // XCR0 tile bits (17, 18) and, on Linux, permission granted
+  char vendor[13] = {0};
+
+  // The AVX-512 path: F/BW/DQ/VL, BF16 for dpbf16, F16C + FMA for fp16 / fp32.
+  bool has_avx512_path() const {
+    return avx512f && avx512bw && avx512dq && avx512vl && avx512_bf16 && f16c && fma && os_zmm;
+  }
+  bool has_amx_path() const { return has_avx512_path() && amx_tile && amx_bf16 && os_amx; }
+};
+
+// Detected once (thread-safe), then cached.
+const CpuFeatures &cpu_features();
+
+// The best path this CPU supports.
+KernelPath best_path();
+
+// Whether `path` can run on this CPU (kPortable always can).
+bool path_supported(KernelPath path);
+
+const char *path_name(KernelPath path);
+
+}  // namespace blitz::cpu

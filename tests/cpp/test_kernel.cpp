@@ -1,0 +1,357 @@
+// The CPU kernel against a naive dense attention in double precision written here from
+// DESIGN.md's rules (explicit block-mask expansion, no code shared with the kernel), on every
+// path this CPU can run.
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "kernel/attention_problem.h"
+#include "test_util.h"
+
+using blitz::cpu::AttentionProblem;
+using blitz::cpu::ElementType;
+using blitz::cpu::KernelPath;
+
+namespace {
+
+// ---- element storage, independent of the kernel's conversions ----
+uint16_t to_bf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  u += 0x7fff + ((u >> 16) & 1);
+  return (uint16_t)(u >> 16);
+}
+float from_bf16(uint16_t h) {
+  uint32_t u = (uint32_t)h << 16;
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+uint16_t to_fp16(float f) {
+  _Float16 h = (_Float16)f;
+  uint16_t u;
+  std::memcpy(&u, &h, 2);
+  return u;
+}
+float from_fp16(uint16_t u) {
+  _Float16 h;
+  std::memcpy(&h, &u, 2);
+  return (float)h;
+}
+
+struct Buffer {  // a tensor's storage in one dtype, readable as double
+  ElementType type;
+  std::vector<float> f32;
+  std::vector<uint16_t> h16;
+  explicit Buffer(ElementType t, size_t n) : type(t) {
+    if (t == ElementType::kFloat32) f32.assign(n, 0.f); else h16.assign(n, 0);
+  }
+  void *data() { return type == ElementType::kFloat32 ? (void *)f32.data() : (void *)h16.data(); }
+  void set(size_t i, float v) {
+    if (type == ElementType::kFloat32) f32[i] = v;
+    else h16[i] = type == ElementType::kBFloat16 ? to_bf16(v) : to_fp16(v);
+  }
+  double get(size_t i) const {
+    if (type == ElementType::kFloat32) return f32[i];
+    return type == ElementType::kBFloat16 ? from_bf16(h16[i]) : from_fp16(h16[i]);
+  }
+  void poison() {  // a value the kernel must overwrite
+    for (size_t i = 0; i < (type == ElementType::kFloat32 ? f32.size() : h16.size()); ++i) set(i, 777.f);
+  }
+};
+
+struct Case {
+  std::string name;
+  ElementType dtype = ElementType::kFloat32;
+  int64_t B = 1, H = 2, Hkv = 2, Sq = 100, Skv = 130, D = 16;
+  int64_t bq = 64, bkv = 64;
+  bool bsnd = false;         // q/k/v/out as [B, S, N, D] instead of [B, N, S, D]
+  bool out_bsnd = false;     // BNSD in, BSND out
+  int64_t sabi_b = 1, sabi_h = 1;  // 0 = dense (no sabi)
+  double keep = 0.6;         // share of sabi entries that name a block
+  bool junk = true;          // sprinkle out-of-range indices into sabi rows
+  std::vector<int64_t> aq, akv;
+  int mode = 0;
+  int64_t pre = 2147483647, next = 2147483647;
+  bool explicit_mask = false, mask_per_batch = false;
+  bool lse = true;
+};
+
+struct Inputs {
+  Buffer q, k, v, out;
+  std::vector<uint16_t> sabi;
+  int64_t sabi_rows = 0, sabi_width = 0;
+  std::vector<uint8_t> mask;
+  std::vector<float> lse;
+  Inputs(const Case &c)
+      : q(c.dtype, c.B * c.H * c.Sq * c.D), k(c.dtype, c.B * c.Hkv * c.Skv * c.D),
+        v(c.dtype, c.B * c.Hkv * c.Skv * c.D), out(c.dtype, c.B * c.H * c.Sq * c.D) {}
+};
+
+// Element offset of (b, h, s, d) in a [B, N, S, D] or [B, S, N, D] buffer.
+int64_t offset(bool bsnd, int64_t N, int64_t S, int64_t D, int64_t b, int64_t h, int64_t s, int64_t d) {
+  return bsnd ? ((b * S + s) * N + h) * D + d : ((b * N + h) * S + s) * D + d;
+}
+
+Inputs make_inputs(const Case &c, unsigned seed) {
+  Inputs in(c);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.f, 1.f);
+  for (int64_t i = 0; i < c.B * c.H * c.Sq * c.D; ++i) in.q.set(i, normal(rng));
+  for (int64_t i = 0; i < c.B * c.Hkv * c.Skv * c.D; ++i) in.k.set(i, normal(rng));
+  for (int64_t i = 0; i < c.B * c.Hkv * c.Skv * c.D; ++i) in.v.set(i, normal(rng));
+  in.out.poison();
+  if (c.sabi_b > 0) {
+    const int64_t kv_blocks = (c.Skv + c.bkv - 1) / c.bkv;
+    in.sabi_rows = (c.Sq + c.bq - 1) / c.bq;
+    in.sabi_width = kv_blocks + 2;  // room for -1 and junk between valid entries
+    in.sabi.assign(c.sabi_b * c.sabi_h * in.sabi_rows * in.sabi_width, 0xFFFF);
+    for (int64_t r = 0; r < c.sabi_b * c.sabi_h * in.sabi_rows; ++r) {
+      uint16_t *row = &in.sabi[r * in.sabi_width];
+      std::vector<uint16_t> blocks;
+      for (int64_t kb = 0; kb < kv_blocks; ++kb)
+        if (std::uniform_real_distribution<double>(0, 1)(rng) < c.keep) blocks.push_back((uint16_t)kb);
+      std::shuffle(blocks.begin(), blocks.end(), rng);  // any order is allowed
+      for (size_t i = 0; i < blocks.size(); ++i) row[i] = blocks[i];
+      std::shuffle(row, row + in.sabi_width, rng);      // -1 anywhere
+      if (c.junk) {
+        for (int64_t w = 0; w < in.sabi_width; ++w)
+          if (row[w] == 0xFFFF && rng() % 2) row[w] = (uint16_t)(kv_blocks + rng() % 5000);
+      }
+    }
+  }
+  if (c.explicit_mask) {
+    const int64_t mb = c.mask_per_batch ? c.B : 1;
+    in.mask.resize(mb * c.Sq * c.Skv);
+    for (auto &m : in.mask) m = rng() % 4 == 0;
+  }
+  if (c.lse) in.lse.assign(c.B * c.H * c.Sq, 12345.f);
+  return in;
+}
+
+AttentionProblem make_problem(const Case &c, Inputs &in) {
+  AttentionProblem p;
+  p.dtype = c.dtype;
+  p.batch = c.B; p.heads_q = c.H; p.heads_kv = c.Hkv; p.seq_q = c.Sq; p.seq_kv = c.Skv; p.head_dim = c.D;
+  auto view = [&](void *data, bool bsnd, int64_t N, int64_t S) {
+    blitz::cpu::TensorView t;
+    t.data = data;
+    t.stride_b = N * S * c.D;
+    t.stride_h = bsnd ? c.D : S * c.D;
+    t.stride_s = bsnd ? N * c.D : c.D;
+    return t;
+  };
+  p.q = view(in.q.data(), c.bsnd, c.H, c.Sq);
+  p.k = view(in.k.data(), c.bsnd, c.Hkv, c.Skv);
+  p.v = view(in.v.data(), c.bsnd, c.Hkv, c.Skv);
+  p.out = view(in.out.data(), c.bsnd || c.out_bsnd, c.H, c.Sq);
+  p.lse = c.lse ? in.lse.data() : nullptr;
+  if (c.sabi_b > 0) {
+    p.sabi = in.sabi.data();
+    p.sabi_batch = c.sabi_b; p.sabi_heads = c.sabi_h; p.sabi_rows = in.sabi_rows; p.sabi_width = in.sabi_width;
+  }
+  p.block_q = c.bq; p.block_kv = c.bkv;
+  p.scale = 1.0f / std::sqrt((float)c.D);
+  if (!c.aq.empty()) { p.actual_seq_q = c.aq.data(); p.actual_seq_q_count = (int64_t)c.aq.size(); }
+  if (!c.akv.empty()) { p.actual_seq_kv = c.akv.data(); p.actual_seq_kv_count = (int64_t)c.akv.size(); }
+  p.sparse_mode = c.mode; p.pre_tokens = c.pre; p.next_tokens = c.next;
+  if (c.explicit_mask) {
+    p.mask = in.mask.data();
+    p.mask_stride_b = c.mask_per_batch ? c.Sq * c.Skv : 0;
+    p.mask_stride_q = c.Skv;
+  }
+  return p;
+}
+
+int64_t actual(const std::vector<int64_t> &lens, int64_t b, int64_t full) {
+  if (lens.empty()) return full;
+  return std::min(full, lens[lens.size() == 1 ? 0 : b]);
+}
+
+// Dense attention in double over the allowed set: sabi blocks x length bounds x token mask.
+void reference(const Case &c, const Inputs &in, std::vector<double> &out, std::vector<double> &lse) {
+  out.assign(c.B * c.H * c.Sq * c.D, 0.0);
+  lse.assign(c.B * c.H * c.Sq, -INFINITY);
+  const double scale = 1.0 / std::sqrt((double)(float)c.D);
+  const int64_t kv_blocks = (c.Skv + c.bkv - 1) / c.bkv;
+  std::vector<double> s(c.Skv);
+  std::vector<char> selected(kv_blocks);
+  for (int64_t b = 0; b < c.B; ++b) {
+    const int64_t ql = actual(c.aq, b, c.Sq), kl = actual(c.akv, b, c.Skv), o = kl - ql;
+    for (int64_t h = 0; h < c.H; ++h) {
+      const int64_t hk = h / (c.H / c.Hkv);
+      for (int64_t i = 0; i < ql; ++i) {
+        std::fill(selected.begin(), selected.end(), c.sabi_b == 0);
+        if (c.sabi_b > 0) {
+          const int64_t sb = c.sabi_b == 1 ? 0 : b, sh = c.sabi_h == 1 ? 0 : h;
+          const uint16_t *row = &in.sabi[((sb * c.sabi_h + sh) * in.sabi_rows + i / c.bq) * in.sabi_width];
+          for (int64_t w = 0; w < in.sabi_width; ++w)
+            if (row[w] < kv_blocks) selected[row[w]] = 1;
+        }
+        double m = -INFINITY;
+        for (int64_t j = 0; j < c.Skv; ++j) {
+          bool ok = selected[j / c.bkv] && j < kl;
+          if (c.mode == 2) ok = ok && j <= i;
+          if (c.mode == 3) ok = ok && j <= i + o;
+          if (c.mode == 4) ok = ok && j >= i + o - c.pre && j <= i + o + c.next;
+          if (c.mode <= 1 && c.explicit_mask)
+            ok = ok && in.mask[(c.mask_per_batch ? b : 0) * c.Sq * c.Skv + i * c.Skv + j] == 0;
+          s[j] = -INFINITY;
+          if (!ok) continue;
+          double dot = 0;
+          for (int64_t d = 0; d < c.D; ++d)
+            dot += in.q.get(offset(c.bsnd, c.H, c.Sq, c.D, b, h, i, d)) *
+                   in.k.get(offset(c.bsnd, c.Hkv, c.Skv, c.D, b, hk, j, d));
+          s[j] = dot * scale;
+          m = std::max(m, s[j]);
+        }
+        if (m == -INFINITY) continue;
+        double denom = 0;
+        for (int64_t j = 0; j < c.Skv; ++j) denom += s[j] == -INFINITY ? 0 : std::exp(s[j] - m);
+        for (int64_t j = 0; j < c.Skv; ++j) {
+          if (s[j] == -INFINITY) continue;
+          const double w = std::exp(s[j] - m) / denom;
+          for (int64_t d = 0; d < c.D; ++d)
+            out[((b * c.H + h) * c.Sq + i) * c.D + d] += w * in.v.get(offset(c.bsnd, c.Hkv, c.Skv, c.D, b, hk, j, d));
+        }
+        lse[(b * c.H + h) * c.Sq + i] = m + std::log(denom);
+      }
+    }
+  }
+}
+
+double tolerance(ElementType t) {
+  return t == ElementType::kFloat32 ? 1e-4 : t == ElementType::kFloat16 ? 4e-3 : 2.5e-2;
+}
+
+void run_case(const Case &c, KernelPath path, int threads) {
+  Inputs in = make_inputs(c, 1234);
+  AttentionProblem p = make_problem(c, in);
+  std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, threads) + 1);
+  const char *err = nullptr;
+  // +1 offset: the kernel must cope with an unaligned workspace pointer.
+  const int rc = blitz::cpu::run_attention(p, ws.data() + 1, ws.size() - 1, threads, path, &err);
+  const std::string where = c.name + " path=" + std::to_string((int)path) + " threads=" + std::to_string(threads);
+  CHECK_MSG(rc == 0, where + ": " + (err ? err : ""));
+  if (rc != 0) return;
+  std::vector<double> ref, ref_lse;
+  reference(c, in, ref, ref_lse);
+  const bool out_bsnd = c.bsnd || c.out_bsnd;
+  double worst = 0;
+  std::string first_bad;
+  for (int64_t b = 0; b < c.B; ++b)
+    for (int64_t h = 0; h < c.H; ++h)
+      for (int64_t i = 0; i < c.Sq; ++i) {
+        for (int64_t d = 0; d < c.D; ++d) {
+          const double got = in.out.get(offset(out_bsnd, c.H, c.Sq, c.D, b, h, i, d));
+          const double err_abs = std::fabs(got - ref[((b * c.H + h) * c.Sq + i) * c.D + d]);
+          if (!(err_abs <= worst)) {
+            worst = std::isnan(err_abs) ? INFINITY : err_abs;
+            if (worst > tolerance(c.dtype) && first_bad.empty())
+              first_bad = " first bad (b,h,row)=(" + std::to_string(b) + "," + std::to_string(h) + "," + std::to_string(i) + ")";
+          }
+        }
+        if (c.lse) {
+          const double want = ref_lse[(b * c.H + h) * c.Sq + i];
+          const double got = in.lse[(b * c.H + h) * c.Sq + i];
+          if (want == -INFINITY) CHECK_MSG(got == -INFINITY, where + " lse should be -inf");
+          else CHECK_MSG(std::fabs(got - want) < 1e-3 * (1 + std::fabs(want)), where + " lse");
+        }
+      }
+  CHECK_MSG(worst <= tolerance(c.dtype), where + " max abs err " + std::to_string(worst) + first_bad);
+}
+
+std::vector<KernelPath> paths() {
+  std::vector<KernelPath> p{KernelPath::kPortable};
+  if (blitz::cpu::resolve_path(KernelPath::kAuto) != KernelPath::kPortable) p.push_back(KernelPath::kAvx512);
+  return p;
+}
+
+void run_everywhere(const Case &c) {
+  for (KernelPath path : paths())
+    for (int threads : {1, 3}) run_case(c, path, threads);
+}
+
+std::vector<Case> cases_for(ElementType t) {
+  std::vector<Case> cs;
+  auto add = [&](Case c) { c.dtype = t; cs.push_back(c); };
+  Case c;
+  c.name = "sabi_bnsd"; add(c);
+  c = Case(); c.name = "dense_no_sabi"; c.sabi_b = 0; add(c);
+  c = Case(); c.name = "gqa_bsnd_batch2"; c.B = 2; c.H = 4; c.Hkv = 2; c.bsnd = true; c.sabi_b = 2; c.sabi_h = 4; add(c);
+  c = Case(); c.name = "mqa_out_bsnd"; c.H = 3; c.Hkv = 1; c.out_bsnd = true; c.sabi_h = 3; add(c);
+  c = Case(); c.name = "actual_lengths"; c.B = 3; c.sabi_b = 3; c.aq = {100, 37, 0}; c.akv = {1, 130, 70}; add(c);
+  c = Case(); c.name = "causal_top_left"; c.mode = 2; c.Sq = 150; c.Skv = 120; c.keep = 0.8; add(c);
+  c = Case(); c.name = "causal_bottom_right_lengths"; c.mode = 3; c.B = 2; c.aq = {90, 150}; c.akv = {130}; c.Sq = 150; add(c);
+  c = Case(); c.name = "band"; c.mode = 4; c.pre = 20; c.next = 5; c.Sq = 130; c.Skv = 200; c.keep = 0.9; add(c);
+  c = Case(); c.name = "band_empty_rows"; c.mode = 4; c.pre = -3; c.next = -1; c.sabi_b = 0; add(c);
+  c = Case(); c.name = "explicit_mask"; c.mode = 1; c.explicit_mask = true; c.B = 2; c.mask_per_batch = true; add(c);
+  c = Case(); c.name = "explicit_mask_broadcast"; c.explicit_mask = true; c.B = 2; add(c);
+  c = Case(); c.name = "empty_sabi"; c.keep = 0.0; add(c);
+  c = Case(); c.name = "skv_zero"; c.Skv = 0; c.sabi_b = 0; add(c);
+  c = Case(); c.name = "default_tiles_unaligned"; c.bq = 128; c.bkv = 512; c.Sq = 300; c.Skv = 1100; c.D = 64; c.H = 1; c.Hkv = 1; add(c);
+  c = Case(); c.name = "d128_tail"; c.bq = 128; c.bkv = 512; c.Sq = 129; c.Skv = 513; c.D = 128; c.H = 1; c.Hkv = 1; c.keep = 1.0; add(c);
+  c = Case(); c.name = "odd_head_dim"; c.D = 40; c.bkv = 128; c.Skv = 300; add(c);
+  return cs;
+}
+
+}  // namespace
+
+TEST(kernel_fp32_vs_double_reference) {
+  for (const Case &c : cases_for(ElementType::kFloat32)) run_everywhere(c);
+}
+TEST(kernel_fp16_vs_double_reference) {
+  for (const Case &c : cases_for(ElementType::kFloat16)) run_everywhere(c);
+}
+TEST(kernel_bf16_vs_double_reference) {
+  for (const Case &c : cases_for(ElementType::kBFloat16)) run_everywhere(c);
+}
+
+TEST(kernel_rows_past_q_length_are_zero) {
+  Case c;
+  c.name = "rows_past_q";
+  c.aq = {10};
+  Inputs in = make_inputs(c, 5);
+  AttentionProblem p = make_problem(c, in);
+  for (KernelPath path : paths()) {
+    in.out.poison();
+    std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, 2));
+    CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 2, path, nullptr) == 0);
+    for (int64_t h = 0; h < c.H; ++h)
+      for (int64_t i = 10; i < c.Sq; ++i) {
+        for (int64_t d = 0; d < c.D; ++d) CHECK(in.out.get(offset(false, c.H, c.Sq, c.D, 0, h, i, d)) == 0.0);
+        CHECK(in.lse[h * c.Sq + i] == -INFINITY);
+      }
+  }
+}
+
+TEST(kernel_small_workspace_is_an_error) {
+  Case c;
+  Inputs in = make_inputs(c, 6);
+  AttentionProblem p = make_problem(c, in);
+  std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, 2));
+  const char *err = nullptr;
+  CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size() - 64, 2, KernelPath::kPortable, &err) != 0);
+  CHECK(err != nullptr && std::strlen(err) > 0);
+}
+
+TEST(kernel_path_from_environment) {
+  setenv("BLITZ_ACL_CPU_PATH", "portable", 1);
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kPortable);
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAvx512) == KernelPath::kAvx512);  // an explicit argument wins
+  setenv("BLITZ_ACL_CPU_PATH", "fastest", 1);
+  Case c;
+  Inputs in = make_inputs(c, 7);
+  AttentionProblem p = make_problem(c, in);
+  std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, 1));
+  const char *err = nullptr;
+  CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, KernelPath::kAuto, &err) != 0);
+  unsetenv("BLITZ_ACL_CPU_PATH");
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) != KernelPath::kAuto);
+  CHECK(std::strstr(blitz::cpu::isa_summary(), "best=") != nullptr);
+  CHECK(blitz::cpu::default_num_threads() >= 1);
+}
