@@ -1,0 +1,285 @@
+"""python -m bench: sweep sparsity, print the original kernel's table, write JSON and PNG.
+
+For each sparsity: build the sabi of the pattern, run blitz_acl once and check its output
+(Outputs_equal, bench/check.py), then time Ref, blitz_acl and FlexAttention side by side
+(bench/timing.py), and count what the sabi selects (bench/flops.py). Ratios are of medians
+measured in the same run: on a shared machine a lone absolute time means little.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+# ---- The sweep -------------------------------------------------------------------------------
+# The original kernel's bench swept these sparsities (B=1, H=3, S=118806, D=128, bf16, BNSD).
+SPARSITIES = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+BLOCK_SHAPE = (128, 512)  # (bq, bkv): the sabi tile
+INPUT_LAYOUT = "BNSD"
+# Defaults sized so the whole sweep, FlexAttention's compile included, finishes within about
+# 3 minutes on a 2-core AVX-512 machine (see the README's bench section for measured times).
+DEFAULTS = {
+    "heads": 3, "batch": 1, "seq": 8192, "seq_kv": None, "head_dim": 128, "dtype": "bfloat16",
+    "pattern": "frame", "sparsities": SPARSITIES, "warmup": 2, "repeats": 5, "flex": "auto",
+}
+# --check: a smoke run for the test suite (seconds): unaligned lengths (partial tiles),
+# s_q != s_kv, two batches, a pattern that is sparse at this size; FlexAttention's compile
+# (~20 s on this machine) is skipped unless asked for with --flex on.
+CHECK_MODE = {
+    "heads": 2, "batch": 2, "seq": 1000, "seq_kv": 2600, "head_dim": 64, "dtype": "bfloat16",
+    "pattern": "random", "sparsities": (0.0, 0.5, 0.9), "warmup": 1, "repeats": 2, "flex": "off",
+}
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+# ----------------------------------------------------------------------------------------------
+
+from bench import check as checking  # noqa: E402
+from bench.flops import attention_flops, count_selection, tflops_per_s  # noqa: E402
+from bench.inputs import DTYPES, make_qkv  # noqa: E402
+from bench.patterns import PATTERNS, build_case  # noqa: E402
+from bench.table import format_table  # noqa: E402
+from bench.timing import measure_interleaved, time_once  # noqa: E402
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def _sparsity_list(text: str):
+    values = tuple(float(v) for v in text.split(",") if v.strip())
+    if not values or any(not 0.0 <= v < 1.0 for v in values):
+        raise argparse.ArgumentTypeError(f"sparsities must be in [0, 1), got {text!r}")
+    return values
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
+    return value
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Sweep sparsity; print the original BlitzSparseAttention bench table with "
+        "Ref (dense SDPA / npu_fusion_attention), FlexAttention and blitz_acl side by side.",
+    )
+    p.add_argument("--heads", type=_positive, help=f"N (default {DEFAULTS['heads']})")
+    p.add_argument("--batch", type=_positive, help=f"B (default {DEFAULTS['batch']})")
+    p.add_argument("--seq", type=_positive, help=f"s_q (default {DEFAULTS['seq']}); 118806 is the original's")
+    p.add_argument("--seq-kv", type=_positive, help="s_kv (default: --seq)")
+    p.add_argument("--head-dim", type=_positive, help=f"D (default {DEFAULTS['head_dim']})")
+    p.add_argument("--dtype", choices=DTYPES, help=f"default {DEFAULTS['dtype']}")
+    p.add_argument("--pattern", choices=PATTERNS, help=f"sabi pattern (default {DEFAULTS['pattern']})")
+    p.add_argument("--sparsities", type=_sparsity_list, help="comma list (default 0,0.05,0.1,0.2,...,0.9)")
+    p.add_argument("--device", choices=("cpu", "npu", "reference"), default="cpu",
+                   help="blitz_acl device (default cpu; 'reference' is the float64 model, slow)")
+    p.add_argument("--warmup", type=_non_negative, help=f"warm-up runs (default {DEFAULTS['warmup']})")
+    p.add_argument("--repeats", type=_positive, help=f"timed runs (default {DEFAULTS['repeats']})")
+    p.add_argument("--threads", type=_positive, help="threads for torch and blitz_acl's CPU device")
+    p.add_argument("--flex", choices=("auto", "on", "off"),
+                   help="time FlexAttention (auto: yes, except with --check)")
+    p.add_argument("--check-method", choices=("auto", "full", "sample"), default="auto",
+                   help="Outputs_equal against masked fp32 SDPA on every row (full) or the "
+                   "float64 reference on sampled query blocks (sample); auto picks by cost")
+    p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for JSON and PNG")
+    p.add_argument("--no-png", action="store_true", help="skip the PNG (no matplotlib needed)")
+    p.add_argument("--check", action="store_true", help="smoke mode: tiny shapes, seconds")
+    args = p.parse_args(argv)
+    base = CHECK_MODE if args.check else DEFAULTS
+    for name, value in base.items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
+    if args.seq_kv is None:
+        args.seq_kv = args.seq
+    return args
+
+
+def apply_threads(threads):
+    """Use `threads` in torch and in blitz_acl's CPU device; return the count in effect."""
+    import torch
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+        os.environ["BLITZ_ACL_NUM_THREADS"] = str(threads)
+    return torch.get_num_threads()
+
+
+def _ratio(numerator, denominator):
+    if numerator is None or denominator is None or denominator <= 0:
+        return None
+    return numerator / denominator
+
+
+def run(args: argparse.Namespace) -> dict:
+    from bench import competitors as comp
+    from bench.machine import describe
+
+    started = time.perf_counter()
+    threads = apply_threads(args.threads)
+    B, N, Sq, Skv, D = args.batch, args.heads, args.seq, args.seq_kv, args.head_dim
+    scale = 1.0 / math.sqrt(D)
+    progress(f"inputs: B={B} N={N} s_q={Sq} s_kv={Skv} D={D} {args.dtype} on {args.device}, "
+             f"{threads} threads, pattern {args.pattern}")
+    q, k, v = make_qkv(B, N, Sq, Skv, D, args.dtype, args.device)
+    ref = comp.make_reference(args.device, q, k, v, scale, BLOCK_SHAPE)
+    ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, args.device)
+    want_flex = args.flex == "on" or (args.flex == "auto" and args.device == "cpu")
+    if want_flex:
+        flex = comp.Flex(q, k, v, scale, BLOCK_SHAPE)
+    else:
+        flex = comp.Competitor()
+        flex.name, flex.label = "flex", comp.Flex.label
+        flex.disable("--flex off (the default with --check) or not on this device")
+    sync = comp.synchronizer(args.device)
+    method = checking.choose_method(args.check_method, B, N, Sq, Skv, D)
+    dense_flops = attention_flops(B * N * Sq * Skv, D)
+    flex_compile_s = None
+
+    rows = []
+    for index, sparsity in enumerate(args.sparsities):
+        tag = f"[{index + 1}/{len(args.sparsities)}] sparsity {sparsity:.2f}"
+        case = build_case(args.pattern, B, N, Sq, Skv, sparsity, BLOCK_SHAPE)
+        selection = count_selection(case.sabi, B, N, Sq, Skv, BLOCK_SHAPE, case.causal_offset)
+        for competitor in (ref, ours, flex):
+            competitor.prepare(case)
+
+        # The checked run is also ours' first warm-up run.
+        output = ours()
+        sync()
+        result = checking.check(method, output, q, k, v, case, BLOCK_SHAPE, scale, args.dtype)
+        del output
+        progress(f"{tag}: measured {selection.measured_sparsity:.3f}, Outputs_equal "
+                 f"{'yes' if result.outputs_equal else 'NO'} (max err {result.max_abs_err:.2e}, {method})")
+
+        if flex.available and flex_compile_s is None:
+            progress(f"{tag}: compiling FlexAttention (one-time; tens of seconds on a small CPU)")
+            try:
+                flex_compile_s = time_once(flex, sync) / 1e6
+            except Exception as error:  # a failed compile is reported, not fatal
+                flex.disable(f"torch.compile(flex_attention) failed: {type(error).__name__}: {error}")
+            else:
+                progress(f"{tag}: FlexAttention compiled and ran in {flex_compile_s:.1f} s")
+
+        fns = {"ref": ref, "ours": ours}
+        warmup = {"ref": args.warmup if index == 0 else 0, "ours": max(args.warmup - 1, 0)}
+        if flex.available:
+            fns["flex"] = flex
+            warmup["flex"] = args.warmup
+        timings = measure_interleaved(fns, warmup, args.repeats, sync)
+
+        ref_us = timings["ref"].median_us
+        our_us = timings["ours"].median_us
+        flex_us = timings["flex"].median_us if "flex" in timings else None
+        flops = attention_flops(selection.selected_pairs, D)
+        measured = selection.measured_sparsity
+        row = {
+            "H": N, "B": B, "s_q": Sq, "s_kv": Skv, "D": D, "sparsity": sparsity,
+            "outputs_equal": result.outputs_equal,
+            "ref_latency_us": ref_us,
+            "our_latency_us": our_us,
+            "measured_sparsity": measured,
+            "tile_sparsity": selection.tile_sparsity,
+            "speedup_vs_ref": _ratio(ref_us, our_us),
+            "ideal_speedup": 1.0 / (1.0 - measured) if measured < 1.0 else None,
+            "flex_latency_us": flex_us,
+            "speedup_vs_flex": _ratio(flex_us, our_us),
+            "speedup_vs_ref_flex": _ratio(ref_us, flex_us),
+            "our_tflops": tflops_per_s(flops, our_us),
+            "ref_tflops": tflops_per_s(dense_flops, ref_us),
+            "flex_tflops": tflops_per_s(flops, flex_us) if flex_us else None,
+            "max_abs_err": result.max_abs_err,
+            "selected_tiles": selection.selected_tiles,
+            "total_tiles": selection.total_tiles,
+            "selected_pairs": selection.selected_pairs,
+            "total_pairs": selection.total_pairs,
+            "flops": flops,
+            "dense_flops": dense_flops,
+            "our_us_per_tile": _ratio(our_us, selection.selected_tiles),
+            "flex_us_per_tile": _ratio(flex_us, selection.selected_tiles),
+            "ref_us_per_dense_tile": _ratio(ref_us, selection.total_tiles),
+            "check": result.as_dict(),
+            "timings": {name: t.as_dict() for name, t in timings.items()},
+        }
+        rows.append(row)
+        flex_text = f", flex {flex_us / 1e3:.1f} ms" if flex_us else ""
+        progress(f"{tag}: ref {ref_us / 1e3:.1f} ms, ours {our_us / 1e3:.1f} ms "
+                 f"({row['speedup_vs_ref']:.2f}x, ideal {row['ideal_speedup']:.2f}x){flex_text}; "
+                 f"{time.perf_counter() - started:.0f} s elapsed")
+
+    return {
+        "config": {
+            "device": args.device, "dtype": args.dtype, "pattern": args.pattern,
+            "batch": B, "heads": N, "seq_q": Sq, "seq_kv": Skv, "head_dim": D,
+            "input_layout": INPUT_LAYOUT, "block_shape": list(BLOCK_SHAPE), "scale": scale,
+            "sparsities": list(args.sparsities), "warmup": args.warmup, "repeats": args.repeats,
+            "check_mode": args.check, "check_method": method,
+        },
+        "machine": describe(threads),
+        "competitors": {
+            c.name: {"label": c.label, "available": c.available, "reason": c.reason}
+            for c in (ref, ours, flex)
+        },
+        "flex_compile_seconds": flex_compile_s,
+        "tolerance": {"dtype": args.dtype, "max_abs_err": checking.TOLERANCE[args.dtype]},
+        "flop_formula": "4 * D * (selected, in-bounds token pairs), summed over batch and heads",
+        "rows": rows,
+        "runtime_seconds": time.perf_counter() - started,
+    }
+
+
+def title_lines(result: dict) -> list:
+    cfg, comps = result["config"], result["competitors"]
+    torch_dtype = f"torch.{cfg['dtype']}"
+    bq, bkv = cfg["block_shape"]
+    flex = comps["flex"]
+    flex_text = flex["label"] if flex["available"] else f"FlexAttention not run: {flex['reason']}"
+    check_ref = {"full": "torch SDPA float32 masked by the sabi, every row",
+                 "sample": "blitz_acl float64 reference, sampled query blocks"}[cfg["check_method"]]
+    return [
+        f"DTYPE={torch_dtype}  INPUT_LAYOUT='{cfg['input_layout']}'  ATTENTION_MATRIX='{cfg['pattern']}'"
+        f"  BLOCK_SHAPE={bq}x{bkv}  DEVICE='{cfg['device']}'  THREADS={result['machine']['threads']}",
+        f"Ref: {comps['ref']['label']}   Flex: {flex_text}",
+        f"Outputs_equal: max|ours - ref| <= {result['tolerance']['max_abs_err']:.1e} vs {check_ref}",
+        f"CPU: {result['machine']['cpu_model']}",
+    ]
+
+
+def notes(result: dict) -> list:
+    cfg = result["config"]
+    return [
+        f"Latencies: median of {cfg['repeats']} runs after {cfg['warmup']} warm-up, wall clock, "
+        "competitors interleaved. Speedups are ratios of medians.",
+        "Ideal_1/(1-s) uses the measured sparsity (token pairs the sabi skips); "
+        "Our_TFLOP/s = 4*D*(selected in-bounds pairs) / Our_Latency.",
+    ]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    result = run(args)
+    from bench.report import result_stem, write_json
+
+    table = format_table(title_lines(result), result["rows"], notes(result))
+    result["table"] = table
+    print(table, flush=True)
+    stem = result_stem(result["config"]) + ("_check" if args.check else "")
+    json_path = write_json(args.out / f"{stem}.json", result)
+    print(f"JSON: {json_path}")
+    if not args.no_png:
+        from bench.plot import write_png
+
+        print(f"PNG:  {write_png(args.out / f'{stem}.png', result)}")
+    progress(f"done in {result['runtime_seconds']:.0f} s")
+    return 0 if all(row["outputs_equal"] for row in result["rows"]) else 1
