@@ -1,10 +1,30 @@
-"""Runtime binding: runs a validated AttentionCall on a device library through cffi.
+"""Runtime binding: runs a validated AttentionCall on a device library through cffi (ABI mode).
 
-Placeholder until the CPU device exists (issue 3).
+Each device is a module beside this one with `run(call) -> (attention_out, softmax_lse or
+None)`: `cpu` (libblitz_cpu.so, this project's CPU device library) and, on Ascend machines,
+`npu` (CANN's runtime and the custom-op package). Modules load their library on first use.
 """
 
+from __future__ import annotations
 
-def run(call, device):
-    raise NotImplementedError(
-        f"device={device!r} is not available yet: the {device} device library is not built in this version"
-    )
+import importlib
+
+DEVICE_MODULES = {"cpu": "blitz_acl.runtime.cpu", "npu": "blitz_acl.runtime.npu"}
+
+
+def device_module(device: str):
+    name = DEVICE_MODULES.get(device)
+    if name is None:
+        raise ValueError(f"no runtime device {device!r}; expected one of {', '.join(DEVICE_MODULES)}")
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if e.name != name:
+            raise
+        raise NotImplementedError(
+            f"device={device!r} is not available in this version of blitz_acl ({name} is missing)") from None
+
+
+def run(call, device: str):
+    """(attention_out, softmax_lse or None) for `call` on `device`."""
+    return device_module(device).run(call)

@@ -1,0 +1,73 @@
+"""The BlitzSparseAttention two-phase call (V2 entry points), shared by the device modules.
+
+`prepare` turns an AttentionCall plus its output buffers into descriptors and runs
+aclnnBlitzSparseAttentionV2GetWorkspaceSize; `launch` runs the op on a stream. Both register
+what they create with the CallScope, so nothing outlives the call on any path.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional, Tuple
+
+import numpy as np
+
+from .. import arrays
+from ..call import AttentionCall
+from .descriptors import CallScope
+
+# The spec's default inner_precise (aclnn_gen/spec.py): the CPU device always accumulates in
+# float32, so the value only matters on the NPU.
+INNER_PRECISE = 1
+LSE_DTYPE = "float32"
+
+
+def output_shape(call: AttentionCall) -> Tuple[int, ...]:
+    """attention_out's shape: the query's, in the output layout (BSND for BNSD_BSND)."""
+    if call.input_layout == "BNSD_BSND":
+        return (call.batch, call.seq_q, call.num_heads, call.head_dim)
+    return arrays.shape(call.query)
+
+
+def lse_shape(call: AttentionCall) -> Tuple[int, ...]:
+    return (call.batch, call.num_heads, call.seq_q)
+
+
+def allocate_outputs(call: AttentionCall) -> Tuple[Any, Optional[Any]]:
+    """attention_out (query's kind, dtype, device) and, if asked for, softmax_lse float32."""
+    out = arrays.empty(output_shape(call), call.dtype, like=call.query)
+    lse = arrays.empty(lse_shape(call), LSE_DTYPE, like=call.query) if call.return_lse else None
+    return out, lse
+
+
+def prepare(scope: CallScope, call: AttentionCall, out: Any, lse: Optional[Any]):
+    """Descriptors for every argument, then GetWorkspaceSize: returns (executor, size).
+
+    The executor is destroyed at scope exit unless `launch` consumes it.
+    """
+    sabi = None if call.sabi is None else np.ascontiguousarray(call.sabi, dtype=np.uint16)
+    block_shape = list(call.block_shape)
+    ffi = scope.ffi
+    size = ffi.new("uint64_t *")
+    executor = ffi.new("aclOpExecutor **")
+    scope.library.call(
+        "aclnnBlitzSparseAttentionV2GetWorkspaceSize",
+        scope.tensor(call.query), scope.tensor(call.key), scope.tensor(call.value),
+        ffi.NULL,  # pseShift: not supported
+        scope.tensor(call.atten_mask), scope.tensor(sabi),
+        scope.int_array(call.actual_seq_lengths), scope.int_array(call.actual_seq_lengths_kv),
+        ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,  # int8 quantisation: not supported
+        call.num_heads, call.scale_value, call.pre_tokens, call.next_tokens,
+        scope.string(call.input_layout), call.num_key_value_heads, call.sparse_mode, INNER_PRECISE,
+        call.return_lse, scope.int_array(block_shape),
+        scope.tensor(out), scope.tensor(lse),
+        size, executor)
+    token = scope.on_exit("aclDestroyAclOpExecutor", executor[0])
+    return (executor[0], token), int(size[0])
+
+
+def launch(scope: CallScope, executor, workspace, workspace_size: int, stream) -> None:
+    """Enqueues the op. The run call consumes the executor whatever its status (as in CANN)."""
+    handle, token = executor
+    status = scope.library.lib.aclnnBlitzSparseAttentionV2(workspace, workspace_size, handle, stream)
+    scope.cancel(token)
+    scope.library.status.check(status, "aclnnBlitzSparseAttentionV2")

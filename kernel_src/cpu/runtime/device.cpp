@@ -1,0 +1,98 @@
+// aclInit / aclFinalize / aclrtSetDevice / aclrtGetDevice, and the library's own exports: its
+// ABI version, a one-line device description, and live handle counts for leak tests.
+#include <atomic>
+
+#include "errors.h"
+#include "exports.h"
+#include "handles.h"
+#include "kernel/attention_problem.h"
+#include "memory.h"
+#include "stream.h"
+
+namespace blitz::cpu::runtime {
+namespace {
+
+// The CPU device has one device, id 0.
+constexpr int32_t kDeviceCount = 1;
+
+std::atomic<bool> initialized{false};
+thread_local int32_t current_device = -1;  // CANN's device context is per thread
+
+const char *path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::kPortable: return "portable";
+    case KernelPath::kAvx512: return "avx512";
+    case KernelPath::kAmx: return "amx";
+    default: return "auto";
+  }
+}
+
+}  // namespace
+}  // namespace blitz::cpu::runtime
+
+using namespace blitz::cpu::runtime;
+
+BLITZ_EXPORT aclError aclInit(const char *configPath) {
+  (void)configPath;  // no configuration on the CPU device
+  return guarded("aclInit", [&] {
+    require(!initialized.exchange(true), ACL_ERROR_REPEAT_INITIALIZE, "aclInit was already called");
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError aclFinalize(void) {
+  return guarded("aclFinalize", [&] {
+    require(initialized.exchange(false), ACL_ERROR_UNINITIALIZE, "aclInit was not called");
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError aclrtSetDevice(int32_t deviceId) {
+  return guarded("aclrtSetDevice", [&] {
+    require(deviceId >= 0 && deviceId < kDeviceCount, ACL_ERROR_INVALID_DEVICE,
+            "device " + std::to_string(deviceId) + " does not exist; the CPU device has only device 0");
+    current_device = deviceId;
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError aclrtGetDevice(int32_t *deviceId) {
+  return guarded("aclrtGetDevice", [&] {
+    require(deviceId != nullptr, ACL_ERROR_INVALID_PARAM, "deviceId is NULL");
+    require(current_device >= 0, ACL_ERROR_INVALID_DEVICE, "no device set on this thread (aclrtSetDevice)");
+    *deviceId = current_device;
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError blitzAclAbiVersion(int32_t *version) {
+  return guarded("blitzAclAbiVersion", [&] {
+    require(version != nullptr, ACL_ERROR_INVALID_PARAM, "version is NULL");
+    *version = BLITZ_ACL_ABI_VERSION;
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError blitzCpuDeviceInfo(const char **info) {
+  return guarded("blitzCpuDeviceInfo", [&] {
+    require(info != nullptr, ACL_ERROR_INVALID_PARAM, "info is NULL");
+    // Rebuilt each call: the path and thread count follow the environment at call time.
+    thread_local std::string text;
+    text = std::string("kernel path ") + path_name(blitz::cpu::resolve_path(blitz::cpu::KernelPath::kAuto)) + "; threads " +
+           std::to_string(blitz::cpu::default_num_threads()) + "; " + blitz::cpu::isa_summary();
+    *info = text.c_str();
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError blitzCpuLiveObjects(int64_t *tensors, int64_t *intArrays, int64_t *executors,
+                                          int64_t *streams, int64_t *allocations) {
+  return guarded("blitzCpuLiveObjects", [&] {
+    if (tensors) *tensors = tensor_registry().size();
+    if (intArrays) *intArrays = int_array_registry().size();
+    if (executors) *executors = executor_registry().size();
+    if (streams) *streams = live_streams();
+    if (allocations) *allocations = live_allocations();
+    return ACL_SUCCESS;
+  });
+}

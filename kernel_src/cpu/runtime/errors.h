@@ -1,0 +1,53 @@
+// Status and message plumbing shared by every export: a thread-local "most recent error"
+// message (read by aclGetRecentErrMsg), an internal exception that carries a CANN status, and
+// guarded(), which every extern "C" body runs in so no C++ exception crosses the ABI.
+#pragma once
+
+#include <exception>
+#include <new>
+#include <string>
+
+#include "aclnn_blitz_sparse_attention.h"
+
+namespace blitz::cpu::runtime {
+
+// Thrown inside the library only; guarded() turns it into its status and message.
+class StatusError : public std::exception {
+ public:
+  StatusError(int status, std::string message) : status_(status), message_(std::move(message)) {}
+  int status() const noexcept { return status_; }
+  const char *what() const noexcept override { return message_.c_str(); }
+
+ private:
+  int status_;
+  std::string message_;
+};
+
+[[noreturn]] inline void fail(int status, const std::string &message) {
+  throw StatusError(status, message);
+}
+
+inline void require(bool ok, int status, const std::string &message) {
+  if (!ok) fail(status, message);
+}
+
+// Records message as this thread's most recent error and returns status.
+int set_error(int status, const std::string &message);
+
+// Runs body (returning a status) and converts any exception into a status and a message.
+template <class Body>
+int guarded(const char *function, Body &&body) noexcept {
+  try {
+    return body();
+  } catch (const StatusError &e) {
+    return set_error(e.status(), std::string(function) + ": " + e.what());
+  } catch (const std::bad_alloc &) {
+    return set_error(ACL_ERROR_BAD_ALLOC, std::string(function) + ": out of host memory");
+  } catch (const std::exception &e) {
+    return set_error(ACL_ERROR_INTERNAL_ERROR, std::string(function) + ": internal error: " + e.what());
+  } catch (...) {
+    return set_error(ACL_ERROR_INTERNAL_ERROR, std::string(function) + ": unknown internal error");
+  }
+}
+
+}  // namespace blitz::cpu::runtime

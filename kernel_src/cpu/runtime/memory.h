@@ -1,0 +1,10 @@
+// Device memory bookkeeping shared with blitzCpuLiveObjects.
+#pragma once
+
+#include <cstdint>
+
+namespace blitz::cpu::runtime {
+
+int64_t live_allocations();
+
+}  // namespace blitz::cpu::runtime

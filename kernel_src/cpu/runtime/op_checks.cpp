@@ -1,0 +1,388 @@
+// BlitzSparseAttention's argument checks: every argument of the aclnn call is checked again
+// here (a C caller has no Python in front of it), then layouts are resolved into the kernel's
+// [batch, head, seq, head_dim] strides and the AttentionProblem is filled. Bad input throws
+// StatusError with a message naming the argument; the entry points turn it into a status.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+
+#include "errors.h"
+#include "handles.h"
+#include "op_plan.h"
+
+namespace blitz::cpu::runtime {
+namespace {
+
+// DESIGN.md: the CPU device's supported block shapes and head sizes.
+constexpr int64_t kDefaultBlockQ = 128;
+constexpr int64_t kDefaultBlockKv = 512;
+constexpr int64_t kBlockQChoices[] = {64, 128, 256};
+constexpr int64_t kBlockKvGranule = 64;
+constexpr int64_t kMaxBlockKv = 1024;
+constexpr int64_t kMaxHeadDim = 512;
+constexpr int64_t kMaxSparseMode = 4;   // 0 none/explicit, 1 explicit, 2-4 computed masks
+constexpr int64_t kMaxInnerPrecise = 3;  // PromptFlashAttention's range; the CPU always accumulates in fp32
+constexpr uint16_t kNoBlock = 0xFFFF;
+constexpr size_t kMaxLayoutChars = 16;  // longer than any layout name: stops a scan of garbage
+
+enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND };
+
+std::string dims_str(const std::vector<int64_t> &dims) {
+  std::string s = "[";
+  for (size_t i = 0; i < dims.size(); ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
+  return s + "]";
+}
+
+std::string S(int64_t v) { return std::to_string(v); }
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+int64_t numel(const aclTensor &t) {
+  int64_t n = 1;
+  for (int64_t d : t.view_dims) n *= d;  // cannot overflow: aclCreateTensor checked it
+  return n;
+}
+
+void *first_element(const aclTensor &t) {
+  if (t.data == nullptr) return nullptr;  // an empty tensor may have no storage
+  return static_cast<char *>(t.data) + t.offset * element_size(t.dtype);
+}
+
+// A live descriptor in ND format whose data is present when it has elements.
+const aclTensor &checked_tensor(const aclTensor *t, const char *name) {
+  require(t != nullptr, ACLNN_ERR_PARAM_NULLPTR, std::string(name) + " is NULL");
+  require(tensor_registry().contains(t), ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " is not a live aclTensor (never created by aclCreateTensor, or destroyed)");
+  require(t->format == ACL_FORMAT_ND, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " has format " + format_name(t->format) + "; expected ACL_FORMAT_ND");
+  require(numel(*t) == 0 || t->data != nullptr, ACLNN_ERR_PARAM_NULLPTR,
+          std::string(name) + " has " + S(numel(*t)) + " elements but its data pointer is NULL");
+  return *t;
+}
+
+const aclIntArray *checked_int_array(const aclIntArray *a, const char *name) {
+  require(a == nullptr || int_array_registry().contains(a), ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " is not a live aclIntArray (never created by aclCreateIntArray, or destroyed)");
+  return a;
+}
+
+// Whether no two view elements share an address (so threads may write it in parallel).
+bool non_overlapping(const aclTensor &t) {
+  std::vector<std::pair<int64_t, int64_t>> by_stride;  // (stride, dim) of dims longer than 1
+  for (size_t i = 0; i < t.view_dims.size(); ++i) {
+    if (t.view_dims[i] == 0) return true;
+    if (t.view_dims[i] > 1) by_stride.emplace_back(t.strides[i], t.view_dims[i]);
+  }
+  std::sort(by_stride.begin(), by_stride.end());
+  int64_t span = 1;
+  for (auto [stride, dim] : by_stride) {
+    if (stride < span) return false;
+    span = stride * dim;
+  }
+  return true;
+}
+
+bool contiguous(const aclTensor &t) {
+  int64_t expected = 1;
+  for (size_t i = t.view_dims.size(); i-- > 0;) {
+    if (t.view_dims[i] != 1 && t.strides[i] != expected) return false;
+    expected *= t.view_dims[i];
+  }
+  return true;
+}
+
+Layout parse_layout(const char *text) {
+  require(text != nullptr, ACLNN_ERR_PARAM_NULLPTR, "inputLayout is NULL");
+  const size_t n = strnlen(text, kMaxLayoutChars);
+  const std::string s(text, n);
+  if (n < kMaxLayoutChars) {
+    if (s == "BNSD") return Layout::kBNSD;
+    if (s == "BSND") return Layout::kBSND;
+    if (s == "BSH") return Layout::kBSH;
+    if (s == "BNSD_BSND") return Layout::kBNSD_BSND;
+  }
+  fail(ACLNN_ERR_PARAM_INVALID, "inputLayout \"" + s + "\" is not one of BNSD, BSND, BSH, BNSD_BSND");
+}
+
+// A q/k/v/out tensor read as [batch, heads, seq, head_dim] with the kernel's strides.
+struct HeadMajorView {
+  int64_t batch = 0, heads = 0, seq = 0, head_dim = 0;
+  TensorView view;
+};
+
+const char *layout_dims(Layout layout) {
+  switch (layout) {
+    case Layout::kBSND: return "[B, S, N, D]";
+    case Layout::kBSH: return "[B, S, H=N*D]";
+    default: return "[B, N, S, D]";
+  }
+}
+
+// heads: the head count this tensor must have (BSH splits H by it).
+HeadMajorView read_view(const aclTensor &t, Layout layout, int64_t heads, const char *name) {
+  const auto &d = t.view_dims;
+  const auto &s = t.strides;
+  const size_t rank = layout == Layout::kBSH ? 3 : 4;
+  require(d.size() == rank, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " has shape " + dims_str(d) + "; layout " + layout_dims(layout) +
+              " needs " + S(rank) + " dims");
+  HeadMajorView v;
+  v.view.data = first_element(t);
+  v.batch = d[0];
+  v.view.stride_b = s[0];
+  if (layout == Layout::kBSH) {
+    require(d[2] % heads == 0, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + " has shape " + dims_str(d) + ": H=" + S(d[2]) +
+                " is not a multiple of its " + S(heads) + " heads");
+    v.seq = d[1];
+    v.heads = heads;
+    v.head_dim = d[2] / heads;
+    require(s[2] == 1 || v.head_dim <= 1, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + ": the last dim must have stride 1, got " + S(s[2]));
+    v.view.stride_s = s[1];
+    v.view.stride_h = v.head_dim * s[2];
+    return v;
+  }
+  const bool seq_first = layout == Layout::kBSND;
+  v.heads = seq_first ? d[2] : d[1];
+  v.seq = seq_first ? d[1] : d[2];
+  v.head_dim = d[3];
+  v.view.stride_h = seq_first ? s[2] : s[1];
+  v.view.stride_s = seq_first ? s[1] : s[2];
+  require(s[3] == 1 || d[3] <= 1, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + ": the last dim (D) must have stride 1, got " + S(s[3]));
+  require(v.heads == heads, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " has shape " + dims_str(d) + " in layout " + layout_dims(layout) + ": " +
+              S(v.heads) + " heads, expected " + S(heads));
+  return v;
+}
+
+ElementType element_type(aclDataType dtype) {
+  switch (dtype) {
+    case ACL_FLOAT: return ElementType::kFloat32;
+    case ACL_FLOAT16: return ElementType::kFloat16;
+    case ACL_BF16: return ElementType::kBFloat16;
+    default:
+      fail(ACLNN_ERR_PARAM_INVALID, std::string("query has dtype ") + dtype_name(dtype) +
+                                        "; expected ACL_FLOAT, ACL_FLOAT16 or ACL_BF16");
+  }
+}
+
+void require_dtype(const aclTensor &t, aclDataType dtype, const char *name, const char *why) {
+  require(t.dtype == dtype, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " has dtype " + dtype_name(t.dtype) + "; expected " + dtype_name(dtype) + " " + why);
+}
+
+void reject_unsupported(const OpArgs &a) {
+  const std::pair<const aclTensor *, const char *> unsupported[] = {
+      {a.pse_shift, "pseShift"},       {a.deq_scale1, "deqScale1"},   {a.quant_scale1, "quantScale1"},
+      {a.deq_scale2, "deqScale2"},     {a.quant_scale2, "quantScale2"}, {a.quant_offset2, "quantOffset2"},
+  };
+  for (auto [tensor, name] : unsupported) {
+    require(tensor == nullptr, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + " is not supported (pse and int8 quantisation are not implemented); pass NULL");
+  }
+}
+
+void resolve_block_shape(const aclIntArray *block_shape, AttentionProblem &p) {
+  p.block_q = kDefaultBlockQ;
+  p.block_kv = kDefaultBlockKv;
+  if (block_shape == nullptr || block_shape->values.empty()) return;
+  const auto &v = block_shape->values;
+  require(v.size() == 2, ACLNN_ERR_PARAM_INVALID,
+          "blockShape has " + S(static_cast<int64_t>(v.size())) + " entries; expected (bq, bkv)");
+  const bool bq_ok = std::find(std::begin(kBlockQChoices), std::end(kBlockQChoices), v[0]) != std::end(kBlockQChoices);
+  const bool bkv_ok = v[1] >= kBlockKvGranule && v[1] <= kMaxBlockKv && v[1] % kBlockKvGranule == 0;
+  require(bq_ok && bkv_ok, ACLNN_ERR_PARAM_INVALID,
+          "blockShape (" + S(v[0]) + ", " + S(v[1]) +
+              ") is not supported by the CPU device: bq must be 64, 128 or 256 and bkv a multiple of 64 up to 1024");
+  p.block_q = v[0];
+  p.block_kv = v[1];
+}
+
+// Copies a per-batch length array (1 or `batch` entries, each in [0, limit]) into out.
+void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, const char *name,
+                     std::vector<int64_t> &out) {
+  out.clear();
+  if (lengths == nullptr || lengths->values.empty()) return;
+  const auto &v = lengths->values;
+  const int64_t n = static_cast<int64_t>(v.size());
+  require(n == 1 || n == batch, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " has " + S(n) + " entries; expected 1 or B=" + S(batch));
+  for (int64_t i = 0; i < n; ++i) {
+    require(v[i] >= 0 && v[i] <= limit, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + "[" + S(i) + "] = " + S(v[i]) + " is outside [0, " + S(limit) + "]");
+  }
+  out = v;
+}
+
+void resolve_mask(const OpArgs &a, AttentionProblem &p) {
+  const bool explicit_mode = p.sparse_mode <= 1;
+  if (a.atten_mask == nullptr) {
+    require(p.sparse_mode != 1, ACLNN_ERR_PARAM_NULLPTR, "attenMask is NULL but sparseMode 1 requires it");
+    return;
+  }
+  const aclTensor &m = checked_tensor(a.atten_mask, "attenMask");
+  require(m.dtype == ACL_BOOL || m.dtype == ACL_INT8 || m.dtype == ACL_UINT8, ACLNN_ERR_PARAM_INVALID,
+          std::string("attenMask has dtype ") + dtype_name(m.dtype) + "; expected ACL_BOOL, ACL_INT8 or ACL_UINT8");
+  // Modes 2-4 compute their mask from indices; the original takes a compressed mask there,
+  // which is accepted (any shape) and ignored.
+  if (!explicit_mode) return;
+  const auto &d = m.view_dims;
+  const size_t rank = d.size();
+  const std::string expected = "expected [Sq, Skv], [1 or B, Sq, Skv] or [1 or B, 1, Sq, Skv] with B=" +
+                               S(p.batch) + ", Sq=" + S(p.seq_q) + ", Skv=" + S(p.seq_kv);
+  require(rank >= 2 && rank <= 4, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
+  const int64_t mask_batch = rank == 2 ? 1 : d[0];
+  const bool ok = d[rank - 2] == p.seq_q && d[rank - 1] == p.seq_kv && (mask_batch == 1 || mask_batch == p.batch) &&
+                  (rank != 4 || d[1] == 1);
+  require(ok, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
+  require(m.strides[rank - 1] == 1 || p.seq_kv <= 1, ACLNN_ERR_PARAM_INVALID,
+          "attenMask: the last dim must have stride 1, got " + S(m.strides[rank - 1]));
+  p.mask = static_cast<const uint8_t *>(first_element(m));
+  p.mask_stride_b = mask_batch == 1 ? 0 : m.strides[0];
+  p.mask_stride_q = m.strides[rank - 2];
+}
+
+void check_sabi_entries(const AttentionProblem &p, int64_t kv_blocks) {
+  // stamp[c] == row + 1 when block c was already listed in this row: O(W) per row, no clearing.
+  std::vector<int64_t> stamp(static_cast<size_t>(kv_blocks), 0);
+  const int64_t rows = p.sabi_batch * p.sabi_heads * p.sabi_rows;
+  for (int64_t row = 0; row < rows; ++row) {
+    const uint16_t *entries = p.sabi + row * p.sabi_width;
+    for (int64_t col = 0; col < p.sabi_width; ++col) {
+      const uint16_t block = entries[col];
+      if (block == kNoBlock) continue;
+      const int64_t b = row / (p.sabi_heads * p.sabi_rows), h = row / p.sabi_rows % p.sabi_heads,
+                    r = row % p.sabi_rows;
+      const std::string where = "sabi[" + S(b) + ", " + S(h) + ", " + S(r) + ", " + S(col) + "] = " + S(block);
+      require(block < kv_blocks, ACLNN_ERR_PARAM_INVALID,
+              where + ": key block index out of range (Skv=" + S(p.seq_kv) + " with bkv=" + S(p.block_kv) +
+                  " has " + S(kv_blocks) + " key blocks; 0xFFFF means none)");
+      require(stamp[block] != row + 1, ACLNN_ERR_PARAM_INVALID, where + ": key block listed twice in this row");
+      stamp[block] = row + 1;
+    }
+  }
+}
+
+void resolve_sabi(const aclTensor *sabi, AttentionProblem &p) {
+  if (sabi == nullptr) return;  // dense
+  const aclTensor &s = checked_tensor(sabi, "sabi");
+  require_dtype(s, ACL_UINT16, "sabi", "(0xFFFF = no block)");
+  const auto &d = s.view_dims;
+  const int64_t rows = ceil_div(p.seq_q, p.block_q), kv_blocks = ceil_div(p.seq_kv, p.block_kv);
+  const std::string expected = "expected [1 or B=" + S(p.batch) + ", 1 or N=" + S(p.heads_q) + ", R=ceil(" +
+                               S(p.seq_q) + "/" + S(p.block_q) + ")=" + S(rows) + ", W<=ceil(" + S(p.seq_kv) +
+                               "/" + S(p.block_kv) + ")=" + S(kv_blocks) + "] (or 3-d without B)";
+  require(d.size() == 3 || d.size() == 4, ACLNN_ERR_PARAM_INVALID, "sabi has shape " + dims_str(d) + "; " + expected);
+  const size_t o = d.size() - 3;  // 3-d sabi: batch dim absent (1)
+  p.sabi_batch = o ? d[0] : 1;
+  p.sabi_heads = d[o];
+  p.sabi_rows = d[o + 1];
+  p.sabi_width = d[o + 2];
+  const bool ok = (p.sabi_batch == 1 || p.sabi_batch == p.batch) && (p.sabi_heads == 1 || p.sabi_heads == p.heads_q) &&
+                  p.sabi_rows == rows && p.sabi_width <= kv_blocks;
+  require(ok, ACLNN_ERR_PARAM_INVALID, "sabi has shape " + dims_str(d) + "; " + expected);
+  require(contiguous(s), ACLNN_ERR_PARAM_INVALID, "sabi must be contiguous");
+  p.sabi = static_cast<const uint16_t *>(first_element(s));
+  check_sabi_entries(p, kv_blocks);
+}
+
+void resolve_lse(const OpArgs &a, AttentionProblem &p) {
+  if (!a.softmax_lse_flag) return;
+  const aclTensor &lse = checked_tensor(a.softmax_lse, "softmaxLse");
+  require_dtype(lse, ACL_FLOAT, "softmaxLse", "(float32 log-sum-exp)");
+  const std::vector<int64_t> expected = {p.batch, p.heads_q, p.seq_q};
+  require(lse.view_dims == expected, ACLNN_ERR_PARAM_INVALID,
+          "softmaxLse has shape " + dims_str(lse.view_dims) + "; expected [B, N, Sq] = " + dims_str(expected));
+  require(contiguous(lse), ACLNN_ERR_PARAM_INVALID, "softmaxLse must be contiguous");
+  p.lse = static_cast<float *>(first_element(lse));
+}
+
+}  // namespace
+
+std::shared_ptr<Plan> build_plan(const OpArgs &a) {
+  auto plan = std::make_shared<Plan>();
+  AttentionProblem &p = plan->problem;
+
+  const aclTensor &q = checked_tensor(a.query, "query");
+  const aclTensor &k = checked_tensor(a.key, "key");
+  const aclTensor &v = checked_tensor(a.value, "value");
+  const aclTensor &out = checked_tensor(a.attention_out, "attentionOut");
+  reject_unsupported(a);
+  checked_int_array(a.actual_seq_lengths, "actualSeqLengths");
+  checked_int_array(a.actual_seq_lengths_kv, "actualSeqLengthsKv");
+  checked_int_array(a.block_shape, "blockShape");
+
+  p.dtype = element_type(q.dtype);
+  require_dtype(k, q.dtype, "key", "(the query's dtype)");
+  require_dtype(v, q.dtype, "value", "(the query's dtype)");
+  require_dtype(out, q.dtype, "attentionOut", "(the query's dtype)");
+
+  const Layout layout = parse_layout(a.input_layout);
+  require(a.num_heads >= 1, ACLNN_ERR_PARAM_INVALID, "numHeads = " + S(a.num_heads) + "; expected >= 1");
+  require(a.num_key_value_heads >= 0, ACLNN_ERR_PARAM_INVALID,
+          "numKeyValueHeads = " + S(a.num_key_value_heads) + "; expected >= 0 (0 means numHeads)");
+  const int64_t heads_kv = a.num_key_value_heads == 0 ? a.num_heads : a.num_key_value_heads;
+  require(a.num_heads % heads_kv == 0, ACLNN_ERR_PARAM_INVALID,
+          "numHeads = " + S(a.num_heads) + " is not a multiple of numKeyValueHeads = " + S(heads_kv));
+
+  const HeadMajorView qv = read_view(q, layout, a.num_heads, "query");
+  const HeadMajorView kv = read_view(k, layout, heads_kv, "key");
+  const HeadMajorView vv = read_view(v, layout, heads_kv, "value");
+  const Layout out_layout = layout == Layout::kBNSD_BSND ? Layout::kBSND : layout;
+  const HeadMajorView ov = read_view(out, out_layout, a.num_heads, "attentionOut");
+  require(qv.head_dim >= 1 && qv.head_dim <= kMaxHeadDim, ACLNN_ERR_PARAM_INVALID,
+          "query: head dim D = " + S(qv.head_dim) + "; expected 1..512");
+  require(k.view_dims == v.view_dims, ACLNN_ERR_PARAM_INVALID,
+          "key has shape " + dims_str(k.view_dims) + " but value has shape " + dims_str(v.view_dims));
+  require(kv.batch == qv.batch && kv.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,
+          "key has shape " + dims_str(k.view_dims) + "; expected batch " + S(qv.batch) + " and head dim " +
+              S(qv.head_dim) + " as the query " + dims_str(q.view_dims));
+  require(ov.batch == qv.batch && ov.seq == qv.seq && ov.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,
+          "attentionOut has shape " + dims_str(out.view_dims) + "; expected the query's B, Sq, N, D in layout " +
+              layout_dims(out_layout));
+  require(non_overlapping(out), ACLNN_ERR_PARAM_INVALID, "attentionOut has overlapping strides");
+
+  p.batch = qv.batch;
+  p.heads_q = a.num_heads;
+  p.heads_kv = heads_kv;
+  p.seq_q = qv.seq;
+  p.seq_kv = kv.seq;
+  p.head_dim = qv.head_dim;
+  p.q = qv.view;
+  p.k = kv.view;
+  p.v = vv.view;
+  p.out = ov.view;
+
+  require(std::isfinite(a.scale_value) && std::fabs(a.scale_value) <= std::numeric_limits<float>::max(),
+          ACLNN_ERR_PARAM_INVALID, "scaleValue = " + std::to_string(a.scale_value) + " is not a finite float");
+  p.scale = static_cast<float>(a.scale_value);
+  require(a.sparse_mode >= 0 && a.sparse_mode <= kMaxSparseMode, ACLNN_ERR_PARAM_INVALID,
+          "sparseMode = " + S(a.sparse_mode) + "; expected 0..4");
+  p.sparse_mode = static_cast<int>(a.sparse_mode);
+  p.pre_tokens = a.pre_tokens;
+  p.next_tokens = a.next_tokens;
+  require(a.inner_precise >= 0 && a.inner_precise <= kMaxInnerPrecise, ACLNN_ERR_PARAM_INVALID,
+          "innerPrecise = " + S(a.inner_precise) + "; expected 0..3");
+
+  resolve_block_shape(a.block_shape, p);
+  resolve_lengths(a.actual_seq_lengths, p.batch, p.seq_q, "actualSeqLengths", plan->actual_seq_q);
+  resolve_lengths(a.actual_seq_lengths_kv, p.batch, p.seq_kv, "actualSeqLengthsKv", plan->actual_seq_kv);
+  p.actual_seq_q = plan->actual_seq_q.empty() ? nullptr : plan->actual_seq_q.data();
+  p.actual_seq_q_count = static_cast<int64_t>(plan->actual_seq_q.size());
+  p.actual_seq_kv = plan->actual_seq_kv.empty() ? nullptr : plan->actual_seq_kv.data();
+  p.actual_seq_kv_count = static_cast<int64_t>(plan->actual_seq_kv.size());
+  resolve_mask(a, p);
+  resolve_sabi(a.sabi, p);
+  resolve_lse(a, p);
+
+  plan->empty = p.batch == 0 || p.seq_q == 0;
+  plan->num_threads = default_num_threads();
+  plan->workspace_bytes = plan->empty ? 0 : workspace_size(p, plan->num_threads);
+  return plan;
+}
+
+}  // namespace blitz::cpu::runtime

@@ -1,0 +1,159 @@
+// BlitzSparseAttention's aclnn entry points (the original parameter list and V2) and the
+// executor calls. GetWorkspaceSize checks and plans (op_checks.cpp); the run call enqueues the
+// kernel on the stream with the caller's workspace and frees a non-repeatable executor.
+#include <mutex>
+
+#include "errors.h"
+#include "exports.h"
+#include "handles.h"
+#include "op_plan.h"
+#include "stream.h"
+
+namespace blitz::cpu::runtime {
+
+Registry<aclOpExecutor> &executor_registry() {
+  static Registry<aclOpExecutor> registry;
+  return registry;
+}
+
+namespace {
+
+std::mutex &executor_lifecycle_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+constexpr const char *kOpBase = "BlitzSparseAttention";
+constexpr const char *kOpV2 = "BlitzSparseAttentionV2";
+
+aclnnStatus get_workspace_size(const char *function, const char *op_type, const OpArgs &args,
+                               uint64_t *workspace_size, aclOpExecutor **executor) {
+  return guarded(function, [&] {
+    require(workspace_size != nullptr, ACLNN_ERR_PARAM_NULLPTR, "workspaceSize is NULL");
+    require(executor != nullptr, ACLNN_ERR_PARAM_NULLPTR, "executor is NULL");
+    *executor = nullptr;
+    *workspace_size = 0;
+    auto handle = std::make_unique<aclOpExecutor>();
+    handle->plan = build_plan(args);
+    handle->op_type = op_type;
+    *workspace_size = handle->plan->workspace_bytes;
+    executor_registry().add(handle.get());
+    *executor = handle.release();
+    return ACLNN_SUCCESS;
+  });
+}
+
+aclnnStatus run(const char *function, const char *op_type, void *workspace, uint64_t workspace_size,
+                aclOpExecutor *executor, aclrtStream stream) {
+  return guarded(function, [&] {
+    require(executor != nullptr, ACLNN_ERR_PARAM_NULLPTR, "executor is NULL");
+    std::shared_ptr<const Plan> plan;
+    bool matching_op = false;
+    {
+      // One lock for lookup and release: two threads running one executor cannot both free it.
+      std::lock_guard<std::mutex> lock(executor_lifecycle_mutex());
+      require(executor_registry().contains(executor), ACLNN_ERR_PARAM_INVALID,
+              "executor is not a live aclOpExecutor (already run, or destroyed)");
+      // From here on a non-repeatable executor is consumed whatever happens, as in CANN.
+      plan = executor->plan;
+      matching_op = std::string(executor->op_type) == op_type;
+      if (!executor->repeatable) {
+        executor_registry().remove(executor);
+        delete executor;
+      }
+    }
+    require(matching_op, ACLNN_ERR_PARAM_INVALID,
+            std::string("executor was created by a different op's GetWorkspaceSize (expected ") + op_type + ")");
+    require(workspace_size >= plan->workspace_bytes, ACLNN_ERR_PARAM_INVALID,
+            "workspaceSize " + std::to_string(workspace_size) + " is smaller than the " +
+                std::to_string(plan->workspace_bytes) + " bytes GetWorkspaceSize asked for");
+    require(plan->workspace_bytes == 0 || workspace != nullptr, ACLNN_ERR_PARAM_NULLPTR,
+            "workspace is NULL but " + std::to_string(plan->workspace_bytes) + " bytes are needed");
+    Stream &target = stream_from_handle(stream);
+    if (plan->empty) return ACLNN_SUCCESS;
+    target.enqueue([plan, workspace]() -> TaskStatus {
+      const char *error = nullptr;
+      const int rc = run_attention(plan->problem, workspace, plan->workspace_bytes, plan->num_threads,
+                                   KernelPath::kAuto, &error);
+      if (rc == 0) return {};
+      return {ACLNN_ERR_INNER, std::string("BlitzSparseAttention kernel failed: ") + (error ? error : "no message")};
+    });
+    return ACLNN_SUCCESS;
+  });
+}
+
+}  // namespace
+}  // namespace blitz::cpu::runtime
+
+using namespace blitz::cpu::runtime;
+
+BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
+    const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
+    const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
+    const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1, const aclTensor *quantScale1,
+    const aclTensor *deqScale2, const aclTensor *quantScale2, const aclTensor *quantOffset2, int64_t numHeads,
+    double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
+    int64_t sparseMode, int64_t innerPrecise, const aclTensor *attentionOut, uint64_t *workspaceSize,
+    aclOpExecutor **executor) {
+  OpArgs a;
+  a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
+  a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
+  a.deq_scale1 = deqScale1, a.quant_scale1 = quantScale1, a.deq_scale2 = deqScale2;
+  a.quant_scale2 = quantScale2, a.quant_offset2 = quantOffset2;
+  a.num_heads = numHeads, a.scale_value = scaleValue, a.pre_tokens = preTokens, a.next_tokens = nextTokens;
+  a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
+  a.inner_precise = innerPrecise, a.attention_out = attentionOut;
+  return get_workspace_size("aclnnBlitzSparseAttentionGetWorkspaceSize", kOpBase, a, workspaceSize, executor);
+}
+
+BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttention(void *workspace, uint64_t workspaceSize,
+                                                   aclOpExecutor *executor, const aclrtStream stream) {
+  return run("aclnnBlitzSparseAttention", kOpBase, workspace, workspaceSize, executor, stream);
+}
+
+BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionV2GetWorkspaceSize(
+    const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
+    const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
+    const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1, const aclTensor *quantScale1,
+    const aclTensor *deqScale2, const aclTensor *quantScale2, const aclTensor *quantOffset2, int64_t numHeads,
+    double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
+    int64_t sparseMode, int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
+    const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
+    aclOpExecutor **executor) {
+  OpArgs a;
+  a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
+  a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
+  a.deq_scale1 = deqScale1, a.quant_scale1 = quantScale1, a.deq_scale2 = deqScale2;
+  a.quant_scale2 = quantScale2, a.quant_offset2 = quantOffset2;
+  a.num_heads = numHeads, a.scale_value = scaleValue, a.pre_tokens = preTokens, a.next_tokens = nextTokens;
+  a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
+  a.inner_precise = innerPrecise, a.softmax_lse_flag = softmaxLseFlag, a.block_shape = blockShape;
+  a.attention_out = attentionOut, a.softmax_lse = softmaxLse;
+  return get_workspace_size("aclnnBlitzSparseAttentionV2GetWorkspaceSize", kOpV2, a, workspaceSize, executor);
+}
+
+BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionV2(void *workspace, uint64_t workspaceSize,
+                                                     aclOpExecutor *executor, const aclrtStream stream) {
+  return run("aclnnBlitzSparseAttentionV2", kOpV2, workspace, workspaceSize, executor, stream);
+}
+
+BLITZ_EXPORT aclnnStatus aclSetAclOpExecutorRepeatable(aclOpExecutor *executor) {
+  return guarded("aclSetAclOpExecutorRepeatable", [&] {
+    require(executor != nullptr, ACLNN_ERR_PARAM_NULLPTR, "executor is NULL");
+    std::lock_guard<std::mutex> lock(executor_lifecycle_mutex());
+    require(executor_registry().contains(executor), ACLNN_ERR_PARAM_INVALID, "executor is not a live aclOpExecutor");
+    executor->repeatable = true;
+    return ACLNN_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclnnStatus aclDestroyAclOpExecutor(aclOpExecutor *executor) {
+  return guarded("aclDestroyAclOpExecutor", [&] {
+    if (executor == nullptr) return ACLNN_SUCCESS;
+    std::lock_guard<std::mutex> lock(executor_lifecycle_mutex());
+    require(executor_registry().remove(executor), ACLNN_ERR_PARAM_INVALID,
+            "executor is not a live aclOpExecutor (already run, or destroyed)");
+    delete executor;  // a queued run keeps its own reference to the plan
+    return ACLNN_SUCCESS;
+  });
+}

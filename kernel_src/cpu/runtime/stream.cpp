@@ -1,0 +1,142 @@
+// Stream implementation and aclrtCreateStream / aclrtDestroyStream / aclrtSynchronizeStream.
+#include "stream.h"
+
+#include <unordered_set>
+
+#include "errors.h"
+#include "exports.h"
+
+namespace blitz::cpu::runtime {
+
+Stream::Stream() : worker_([this] { worker_loop(); }) {}
+
+Stream::~Stream() {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    idle_.wait(lock, [this] { return queue_.empty() && !running_task_; });
+    stopping_ = true;
+  }
+  work_ready_.notify_all();
+  worker_.join();
+}
+
+void Stream::enqueue(Task task) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    queue_.push_back(std::move(task));
+  }
+  work_ready_.notify_one();
+}
+
+TaskStatus Stream::synchronize() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  idle_.wait(lock, [this] { return queue_.empty() && !running_task_; });
+  TaskStatus result = std::move(first_error_);
+  first_error_ = TaskStatus{};
+  return result;
+}
+
+void Stream::worker_loop() {
+  std::unique_lock<std::mutex> lock(mutex_);
+  for (;;) {
+    work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+    if (queue_.empty()) return;  // stopping with nothing left
+    Task task = std::move(queue_.front());
+    queue_.pop_front();
+    running_task_ = true;
+    lock.unlock();
+    TaskStatus status;
+    try {
+      status = task();
+    } catch (const std::exception &e) {
+      status = {ACL_ERROR_INTERNAL_ERROR, std::string("stream task failed: ") + e.what()};
+    } catch (...) {
+      status = {ACL_ERROR_INTERNAL_ERROR, "stream task failed with an unknown exception"};
+    }
+    task = nullptr;  // release what the task holds (plan, buffers) before reporting idle
+    lock.lock();
+    running_task_ = false;
+    if (status.status != ACL_SUCCESS && first_error_.status == ACL_SUCCESS) {
+      first_error_ = std::move(status);
+    }
+    if (queue_.empty()) idle_.notify_all();
+  }
+}
+
+namespace {
+
+struct StreamRegistry {
+  std::mutex mutex;
+  std::unordered_set<const Stream *> live;
+};
+
+StreamRegistry &streams() {
+  static StreamRegistry r;
+  return r;
+}
+
+Stream &default_stream() {
+  // Never destroyed: its worker may still be waiting when static destructors run at exit.
+  static Stream *stream = new Stream();
+  return *stream;
+}
+
+}  // namespace
+
+Stream &stream_from_handle(aclrtStream handle) {
+  if (handle == nullptr) return default_stream();
+  auto *stream = static_cast<Stream *>(handle);
+  auto &r = streams();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  require(r.live.count(stream) == 1, ACL_ERROR_INVALID_PARAM,
+          "stream is not a live aclrtStream (never created here, or already destroyed)");
+  return *stream;
+}
+
+int64_t live_streams() {
+  auto &r = streams();
+  std::lock_guard<std::mutex> lock(r.mutex);
+  return static_cast<int64_t>(r.live.size());
+}
+
+}  // namespace blitz::cpu::runtime
+
+using namespace blitz::cpu::runtime;
+
+BLITZ_EXPORT aclError aclrtCreateStream(aclrtStream *stream) {
+  return guarded("aclrtCreateStream", [&] {
+    require(stream != nullptr, ACL_ERROR_INVALID_PARAM, "stream is NULL");
+    *stream = nullptr;
+    auto created = std::make_unique<Stream>();
+    auto &r = streams();
+    {
+      std::lock_guard<std::mutex> lock(r.mutex);
+      r.live.insert(created.get());
+    }
+    *stream = created.release();
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError aclrtDestroyStream(aclrtStream stream) {
+  return guarded("aclrtDestroyStream", [&] {
+    require(stream != nullptr, ACL_ERROR_INVALID_PARAM, "stream is NULL (the default stream is not destroyed)");
+    auto *s = static_cast<Stream *>(stream);
+    auto &r = streams();
+    {
+      std::lock_guard<std::mutex> lock(r.mutex);
+      require(r.live.erase(s) == 1, ACL_ERROR_INVALID_PARAM,
+              "stream is not a live aclrtStream (never created here, or already destroyed)");
+    }
+    delete s;  // finishes the queued work first
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError aclrtSynchronizeStream(aclrtStream stream) {
+  return guarded("aclrtSynchronizeStream", [&] {
+    TaskStatus result = stream_from_handle(stream).synchronize();
+    if (result.status != ACL_SUCCESS) fail(result.status, result.message);
+    return ACL_SUCCESS;
+  });
+}

@@ -1,0 +1,53 @@
+// A stream: an in-order queue of tasks run asynchronously by one worker thread (the kernel then
+// spreads each task over its own threads). Synchronize waits for the queue to drain and returns
+// the first error since the last synchronize. As on an NPU, the caller's buffers (workspace,
+// tensors) must stay alive until then.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "aclnn_blitz_sparse_attention.h"
+
+namespace blitz::cpu::runtime {
+
+struct TaskStatus {
+  int status = ACL_SUCCESS;
+  std::string message;
+};
+using Task = std::function<TaskStatus()>;
+
+class Stream {
+ public:
+  Stream();
+  ~Stream();  // waits for queued tasks, then joins the worker
+  Stream(const Stream &) = delete;
+  Stream &operator=(const Stream &) = delete;
+
+  void enqueue(Task task);
+  // Waits until every task queued so far has run; returns (and clears) the first failure.
+  TaskStatus synchronize();
+
+ private:
+  void worker_loop();
+
+  std::mutex mutex_;
+  std::condition_variable work_ready_, idle_;
+  std::deque<Task> queue_;
+  bool running_task_ = false;
+  bool stopping_ = false;
+  TaskStatus first_error_;
+  std::thread worker_;  // last: starts after the members it uses exist
+};
+
+// The Stream behind a handle: nullptr = the process's default stream. Fails (StatusError,
+// ACL_ERROR_INVALID_PARAM) for a handle that is not a live stream.
+Stream &stream_from_handle(aclrtStream handle);
+int64_t live_streams();
+
+}  // namespace blitz::cpu::runtime
