@@ -85,6 +85,7 @@ bool non_overlapping(const aclTensor &t) {
 }
 
 bool contiguous(const aclTensor &t) {
+  if (numel(t) == 0) return true;  // no element to misplace
   int64_t expected = 1;
   for (size_t i = t.view_dims.size(); i-- > 0;) {
     if (t.view_dims[i] != 1 && t.strides[i] != expected) return false;
