@@ -153,7 +153,4 @@ int default_num_threads() {
   return 1;
 }
 
-// Until an AVX-512 kernel file is built in, every dtype runs portable.
-const PathKernel *avx512_kernel(ElementType) { return nullptr; }
-
 }  // namespace blitz::cpu

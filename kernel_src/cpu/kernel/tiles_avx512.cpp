@@ -1,0 +1,393 @@
+// The AVX-512 path: bf16 with vdpbf16ps, fp32 (and fp16 converted to fp32) with FMA.
+//
+// fp16: this path converts fp16 to fp32 (F16C / AVX-512F vcvtph2ps) and multiplies in fp32; it
+// does not use bf16, whose 8-bit mantissa would lose fp16's precision. CPUs with AVX512-FP16 or
+// AMX-FP16 could do better; this one has neither.
+//
+// Per task (b, h, query block of `rows` <= block_q rows), D = head_dim, d_pad = D rounded up to
+// kDimAlign, kv_pad = block_kv rounded up likewise; "E" is bf16 for bf16 inputs, fp32 otherwise:
+//   q_pack  [block_q][d_pad] E          query rows, zero-padded; read as A (bf16: 32-bit pairs)
+//   K slot  [kv_pad/16][d_pad][16] E    (bf16: [kv_pad/16][d_pad/2][16][2]) 16 keys per vector
+//   V slot  [kv_pad][d_pad] E           (bf16: [kv_pad/2][d_pad/16][16][2]) pairs of keys
+//   scores  [kRowChunk][kv_pad] fp32    one chunk of rows at a time, so S and P stay in L1/L2
+//   probs   [kRowChunk][kv_pad] E       P, rounded to the input dtype (bf16 / fp16 / fp32)
+//   acc     [block_q][d_pad] fp32       running numerators; one OnlineSoftmaxRow per row
+// Packed K/V blocks live in a per-thread direct-mapped cache tagged by (b, kv head, key block),
+// so a block is packed once per thread and reused by every query block of the thread's range
+// that selects it (tasks are ordered so a range walks the query blocks of one head in turn).
+#include <cmath>
+#include <cstring>
+
+#include "common/online_softmax.h"
+#include "kernel/attention_plan.h"
+
+#if !(defined(__AVX512F__) && defined(__AVX512BF16__))
+// Built without the AVX-512 flags (not x86-64): no AVX-512 kernel; every dtype runs portable.
+namespace blitz::cpu {
+const PathKernel *avx512_kernel(ElementType) { return nullptr; }
+}  // namespace blitz::cpu
+#else
+
+#include "kernel/avx512_micro.h"
+
+namespace blitz::cpu {
+namespace {
+
+using avx512::kLanes;
+
+constexpr int64_t kDimAlign = 32;       // d_pad / kv_pad multiple: 16-lane groups of bf16 pairs
+constexpr int64_t kRowChunk = 16;       // query rows whose S / P are live at once
+constexpr size_t kKvCacheBudget = 32u << 20;  // bytes of packed K/V blocks per thread
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+struct Exp2F {
+  float operator()(float x) const { return std::exp2(x); }
+};
+struct Log2F {
+  float operator()(float x) const { return std::log2(x); }
+};
+
+// Sizes shared by scratch sizing and carving.
+struct Dims {
+  int64_t bq, bkv, d, d_pad, kv_pad, elem;  // elem: bytes of a packed element
+  int64_t kv_blocks, slots;
+  size_t slot_bytes;
+
+  static Dims make(const AttentionProblem &p) {
+    Dims x;
+    x.bq = p.block_q;
+    x.bkv = p.block_kv;
+    x.d = p.head_dim;
+    x.d_pad = round_up(p.head_dim > 0 ? p.head_dim : 1, kDimAlign);
+    x.kv_pad = round_up(p.block_kv, kDimAlign);
+    x.elem = p.dtype == ElementType::kBFloat16 ? 2 : 4;
+    x.kv_blocks = p.block_kv > 0 ? (p.seq_kv + p.block_kv - 1) / p.block_kv : 0;
+    x.slot_bytes = align_up((size_t)(x.kv_pad * x.d_pad * x.elem)) * 2;  // K and V
+    const int64_t fit = (int64_t)(kKvCacheBudget / x.slot_bytes);
+    x.slots = x.kv_blocks < fit ? x.kv_blocks : fit;
+    if (x.slots < 1) x.slots = 1;
+    return x;
+  }
+};
+
+struct Scratch {
+  char *q_pack;
+  float *scores;
+  char *probs;
+  float *acc;
+  OnlineSoftmaxRow *rows;
+  int64_t *slot_tag;  // which (key head, block) a slot holds, -1 = none
+  char *slots;        // slot s: K at slots + s * slot_bytes, V half a slot later
+
+  // The labelled sum workspace_size() relies on.
+  static size_t bytes(const AttentionProblem &p) {
+    const Dims x = Dims::make(p);
+    return align_up(x.bq * x.d_pad * x.elem)                 // q_pack
+           + align_up(kRowChunk * x.kv_pad * sizeof(float))  // scores
+           + align_up(kRowChunk * x.kv_pad * x.elem)         // probs
+           + align_up(x.bq * x.d_pad * sizeof(float))        // acc
+           + align_up(x.bq * sizeof(OnlineSoftmaxRow))       // rows
+           + align_up(x.slots * sizeof(int64_t))             // slot_tag
+           + x.slots * x.slot_bytes;                         // K/V slots
+  }
+  static Scratch carve(const Dims &x, void *memory) {
+    ScratchCarver c{static_cast<char *>(memory)};
+    Scratch s;
+    s.q_pack = c.take<char>(x.bq * x.d_pad * x.elem);
+    s.scores = c.take<float>(kRowChunk * x.kv_pad);
+    s.probs = c.take<char>(kRowChunk * x.kv_pad * x.elem);
+    s.acc = c.take<float>(x.bq * x.d_pad);
+    s.rows = c.take<OnlineSoftmaxRow>(x.bq);
+    s.slot_tag = c.take<int64_t>(x.slots);
+    s.slots = c.take<char>(x.slots * x.slot_bytes);
+    for (int64_t i = 0; i < x.slots; ++i) s.slot_tag[i] = -1;  // the workspace holds garbage
+    return s;
+  }
+};
+
+// ---- packing: from the caller's strided tensors into the layouts above ----
+
+template <ElementType E>
+struct Packing;
+
+// bf16 inputs: bf16 packed, bf16 pairs along the reduction.
+template <>
+struct Packing<ElementType::kBFloat16> {
+  using Ops = avx512::Bf16Ops;
+  static constexpr int64_t kPerStep = 2;  // elements of the reduction per A element
+
+  static uint16_t at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
+    return col < d ? reinterpret_cast<const uint16_t *>(base)[row * stride_s + col] : 0;
+  }
+  static void pack_q(const Task &task, int64_t rows, const Dims &x, char *dst) {
+    uint16_t *out = reinterpret_cast<uint16_t *>(dst);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
+  }
+  // K: vector (g, p) holds keys 16g .. 16g+15, each the pair (d = 2p, 2p+1).
+  static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    uint32_t *out = reinterpret_cast<uint32_t *>(dst);
+    const int64_t pairs = x.d_pad / 2;
+    for (int64_t c = 0; c < x.kv_pad; ++c) {
+      uint32_t *col = out + (c / kLanes) * pairs * kLanes + c % kLanes;
+      for (int64_t p = 0; p < pairs; ++p) {
+        const uint32_t lo = c < cols ? at(task.k, task.k_stride_s, c0 + c, 2 * p, x.d) : 0;
+        const uint32_t hi = c < cols ? at(task.k, task.k_stride_s, c0 + c, 2 * p + 1, x.d) : 0;
+        col[p * kLanes] = lo | (hi << 16);
+      }
+    }
+  }
+  // V: vector (q, g) holds d = 16g .. 16g+15, each the pair (key 2q, key 2q+1).
+  static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    uint32_t *out = reinterpret_cast<uint32_t *>(dst);
+    for (int64_t q = 0; q < x.kv_pad / 2; ++q) {
+      for (int64_t j = 0; j < x.d_pad; ++j) {
+        const uint32_t lo = 2 * q < cols ? at(task.v, task.v_stride_s, c0 + 2 * q, j, x.d) : 0;
+        const uint32_t hi = 2 * q + 1 < cols ? at(task.v, task.v_stride_s, c0 + 2 * q + 1, j, x.d) : 0;
+        out[q * x.d_pad + j] = lo | (hi << 16);  // (q, g = j/16, lane = j%16)
+      }
+    }
+  }
+  // 16 probabilities -> bf16 (round to nearest even, as the NPU's cast).
+  static void store_probs(char *dst, int64_t c, __m512 p) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst) + c / kLanes, (__m256i)_mm512_cvtneps_pbh(p));
+  }
+  static int64_t b_stride_g_k(const Dims &x) { return x.d_pad / 2 * avx512::kVecBytes; }
+  static int64_t b_stride_k_k() { return avx512::kVecBytes; }
+  static int64_t b_stride_g_v() { return avx512::kVecBytes; }
+  static int64_t b_stride_k_v(const Dims &x) { return x.d_pad / kLanes * avx512::kVecBytes; }
+};
+
+// fp32 and fp16 inputs: fp32 packed.
+template <ElementType E>
+struct PackingF32 {
+  using Ops = avx512::F32Ops;
+  static constexpr int64_t kPerStep = 1;
+
+  static float at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
+    return col < d ? load_element(base, row * stride_s + col, E) : 0.0f;
+  }
+  static void pack_q(const Task &task, int64_t rows, const Dims &x, char *dst) {
+    float *out = reinterpret_cast<float *>(dst);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
+  }
+  // K: vector (g, d) holds keys 16g .. 16g+15 at dimension d.
+  static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    float *out = reinterpret_cast<float *>(dst);
+    for (int64_t c = 0; c < x.kv_pad; ++c) {
+      float *col = out + (c / kLanes) * x.d_pad * kLanes + c % kLanes;
+      for (int64_t j = 0; j < x.d_pad; ++j) col[j * kLanes] = c < cols ? at(task.k, task.k_stride_s, c0 + c, j, x.d) : 0.0f;
+    }
+  }
+  // V: row-major [key][d_pad].
+  static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    float *out = reinterpret_cast<float *>(dst);
+    for (int64_t c = 0; c < x.kv_pad; ++c)
+      for (int64_t j = 0; j < x.d_pad; ++j) out[c * x.d_pad + j] = c < cols ? at(task.v, task.v_stride_s, c0 + c, j, x.d) : 0.0f;
+  }
+  // 16 probabilities, rounded to fp16 and back for fp16 inputs (as the NPU's P*V takes them).
+  static void store_probs(char *dst, int64_t c, __m512 p) {
+    if (E == ElementType::kFloat16) p = _mm512_cvtph_ps(_mm512_cvtps_ph(p, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    _mm512_storeu_ps(reinterpret_cast<float *>(dst) + c, p);
+  }
+  static int64_t b_stride_g_k(const Dims &x) { return x.d_pad * avx512::kVecBytes; }
+  static int64_t b_stride_k_k() { return avx512::kVecBytes; }
+  static int64_t b_stride_g_v() { return avx512::kVecBytes; }
+  static int64_t b_stride_k_v(const Dims &x) { return x.d_pad * (int64_t)sizeof(float); }
+};
+template <>
+struct Packing<ElementType::kFloat32> : PackingF32<ElementType::kFloat32> {};
+template <>
+struct Packing<ElementType::kFloat16> : PackingF32<ElementType::kFloat16> {};
+
+// ---- the softmax of one score row of a tile ----
+
+// Lanes c .. c+15 that are allowed: inside [lo, hi) and, with an explicit mask, unmasked.
+inline __mmask16 allowed_lanes(int64_t c, int64_t lo, int64_t hi, const uint8_t *mask_row) {
+  const __m512i lane = _mm512_add_epi32(_mm512_set1_epi32((int)c),
+                                        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+  __mmask16 ok = _mm512_cmpge_epi32_mask(lane, _mm512_set1_epi32((int)lo)) &
+                 _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32((int)hi));
+  if (mask_row != nullptr && ok != 0) {
+    const __mmask16 in_row = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32((int)hi));
+    const __m128i bytes = _mm_maskz_loadu_epi8(in_row, mask_row + c);
+    ok &= _mm_cmpeq_epi8_mask(bytes, _mm_setzero_si128());
+  }
+  return ok;
+}
+
+// Row of scores s[0 .. n16) (n16 = columns rounded up to 16) -> probabilities, the online
+// softmax phases for the row, and the rescale of its accumulator. Keys outside [lo, hi) (and
+// explicitly masked ones) get probability 0; kMasked = false means every key < hi = n is allowed.
+template <class Pack, bool kMasked>
+void softmax_row(float *s, int64_t n16, int64_t lo, int64_t hi, const uint8_t *mask_row, float scale2,
+                 OnlineSoftmaxRow &row, float *acc, int64_t d_pad, char *probs) {
+  const __m512 neg_inf = _mm512_set1_ps(-INFINITY);
+  __m512 vmax = neg_inf;
+  for (int64_t c = 0; c < n16; c += kLanes) {
+    __m512 v = _mm512_loadu_ps(s + c);
+    if (kMasked || c + kLanes > hi) {
+      v = _mm512_mask_mov_ps(neg_inf, allowed_lanes(c, lo, hi, mask_row), v);
+      _mm512_storeu_ps(s + c, v);
+    }
+    vmax = _mm512_max_ps(vmax, v);
+  }
+  const float tile_max = _mm512_reduce_max_ps(vmax) * scale2;  // scale > 0: max commutes
+  const float factor = row.update_max(tile_max, Exp2F{});
+  if (factor != 1.0f) {
+    const __m512 f = _mm512_set1_ps(factor);
+    for (int64_t j = 0; j < d_pad; j += kLanes) _mm512_storeu_ps(acc + j, _mm512_mul_ps(_mm512_loadu_ps(acc + j), f));
+  }
+  const __m512 sub = _mm512_set1_ps(row.subtrahend());
+  const __m512 vscale = _mm512_set1_ps(scale2);
+  __m512 vsum = _mm512_setzero_ps();
+  for (int64_t c = 0; c < n16; c += kLanes) {
+    const __m512 p = avx512::exp2_nonpositive(_mm512_fmsub_ps(_mm512_loadu_ps(s + c), vscale, sub));
+    vsum = _mm512_add_ps(vsum, p);
+    Pack::store_probs(probs, c, p);
+  }
+  row.accumulate(_mm512_reduce_add_ps(vsum));
+}
+
+// ---- the task ----
+
+template <ElementType E>
+struct TaskRunner {
+  using Pack = Packing<E>;
+  using Ops = typename Pack::Ops;
+  using AElem = typename Ops::AElem;
+
+  const Plan &plan;
+  const Dims &x;
+  const Scratch &s;
+
+  // The packed K/V slot for key block kb of this task's (b, kv head), packing it on a miss.
+  const char *slot_for(const Task &task, int64_t kb) const {
+    const int64_t key = (task.index.b * plan.problem->heads_kv + task.index.h / plan.group) * x.kv_blocks + kb;
+    const int64_t slot = kb % x.slots;
+    char *k_pack = s.slots + slot * x.slot_bytes;
+    if (s.slot_tag[slot] != key) {
+      const int64_t c0 = plan.kv_axis.begin(kb);
+      const int64_t cols = plan.kv_axis.size(kb);
+      Pack::pack_k(task, c0, cols, x, k_pack);
+      Pack::pack_v(task, c0, cols, x, k_pack + x.slot_bytes / 2);
+      s.slot_tag[slot] = key;
+    }
+    return k_pack;
+  }
+
+  void run(const Task &task) const {
+    const AttentionProblem &p = *plan.problem;
+    const int64_t rows = task.valid_end - task.row_begin;
+    if (rows <= 0) {
+      write_zero_rows(plan, task, task.row_begin, task.row_end);
+      return;
+    }
+    const float scale2 = p.scale * kLog2e;  // scores in base 2: exp(x) = exp2(x * log2 e)
+    Pack::pack_q(task, rows, x, s.q_pack);
+    for (int64_t r = 0; r < rows; ++r) s.rows[r] = OnlineSoftmaxRow::start();
+    std::memset(s.acc, 0, sizeof(float) * rows * x.d_pad);
+    const AElem *q = reinterpret_cast<const AElem *>(s.q_pack);
+    const AElem *probs = reinterpret_cast<const AElem *>(s.probs);
+    const int64_t q_steps = (x.d + Pack::kPerStep - 1) / Pack::kPerStep;
+    const int64_t a_stride_q = x.d_pad / Pack::kPerStep, a_stride_p = x.kv_pad / Pack::kPerStep;
+    const int64_t d_groups = (x.d + kLanes - 1) / kLanes;
+
+    SabiRowCursor cursor = task.blocks(plan);
+    int64_t kb;
+    while (cursor.next(&kb)) {
+      const int64_t c0 = plan.kv_axis.begin(kb);
+      const int64_t c1 = plan.kv_axis.end(kb) < task.seq.kv_len ? plan.kv_axis.end(kb) : task.seq.kv_len;
+      if (task.mask.classify(task.row_begin, task.valid_end, c0, c1) == kTileAllMasked) continue;
+      const int64_t cols = c1 - c0, n16 = round_up(cols, kLanes);
+      const char *k_pack = slot_for(task, kb);
+      const char *v_pack = k_pack + x.slot_bytes / 2;
+      for (int64_t r0 = 0; r0 < rows; r0 += kRowChunk) {
+        const int64_t nr = rows - r0 < kRowChunk ? rows - r0 : kRowChunk;
+        const int64_t i0 = task.row_begin + r0;
+        const TileClass cls = task.mask.classify(i0, i0 + nr, c0, c1);
+        if (cls == kTileAllMasked) continue;
+        avx512::gemm<Ops, /*kAccumulate=*/false>(q + r0 * a_stride_q, a_stride_q, k_pack,
+                                                 Pack::b_stride_g_k(x), Pack::b_stride_k_k(), q_steps,
+                                                 s.scores, x.kv_pad, nr, n16 / kLanes);
+        for (int64_t r = 0; r < nr; ++r) {
+          float *srow = s.scores + r * x.kv_pad;
+          char *prow = s.probs + r * x.kv_pad * x.elem;
+          float *acc = s.acc + (r0 + r) * x.d_pad;
+          if (cls == kTileAllAllowed) {
+            softmax_row<Pack, false>(srow, n16, 0, cols, nullptr, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
+          } else {
+            int64_t lo, hi;
+            task.mask.row_interval(i0 + r, &lo, &hi);
+            lo = lo - c0 < 0 ? 0 : lo - c0;
+            hi = hi - c0 > cols ? cols : hi - c0;
+            const uint8_t *mrow = task.mask.mask ? task.mask.mask + (i0 + r) * task.mask.mask_stride_q + c0 : nullptr;
+            softmax_row<Pack, true>(srow, n16, lo, hi, mrow, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
+          }
+        }
+        const int64_t pv_steps = (cols + Pack::kPerStep - 1) / Pack::kPerStep;
+        avx512::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_pack, Pack::b_stride_g_v(),
+                                                Pack::b_stride_k_v(x), pv_steps, s.acc + r0 * x.d_pad,
+                                                x.d_pad, nr, d_groups);
+      }
+    }
+    finalize(task, rows);
+    write_zero_rows(plan, task, task.valid_end, task.row_end);
+  }
+
+  void finalize(const Task &task, int64_t rows) const {
+    const int64_t es = (int64_t)element_bytes(E);
+    for (int64_t r = 0; r < rows; ++r) {
+      float inv, lse2;
+      s.rows[r].finalize(Log2F{}, &inv, &lse2);
+      if (task.lse != nullptr) task.lse[task.row_begin + r] = lse2 * kLn2;  // base 2 -> natural
+      const float *acc = s.acc + r * x.d_pad;
+      char *out = task.out + (task.row_begin + r) * task.out_stride_s * es;
+      const __m512 vinv = _mm512_set1_ps(inv);
+      for (int64_t j = 0; j < x.d; j += kLanes) {
+        const __mmask16 m = x.d - j >= kLanes ? (__mmask16)0xFFFF : (__mmask16)((1u << (x.d - j)) - 1);
+        const __m512 o = _mm512_mul_ps(_mm512_loadu_ps(acc + j), vinv);
+        if (E == ElementType::kFloat32) {
+          _mm512_mask_storeu_ps(reinterpret_cast<float *>(out) + j, m, o);
+        } else if (E == ElementType::kBFloat16) {
+          _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t *>(out) + j, m, (__m256i)_mm512_cvtneps_pbh(o));
+        } else {
+          _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t *>(out) + j, m,
+                                   _mm512_cvtps_ph(o, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+      }
+    }
+  }
+};
+
+size_t scratch_bytes(const AttentionProblem &p) { return Scratch::bytes(p); }
+
+template <ElementType E>
+void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
+  const Dims x = Dims::make(*plan.problem);
+  const Scratch s = Scratch::carve(x, memory);
+  const TaskRunner<E> runner{plan, x, s};
+  for (int64_t t = begin; t < end; ++t) runner.run(Task::make(plan, t));
+}
+
+}  // namespace
+
+const PathKernel *avx512_kernel(ElementType dtype) {
+  static const PathKernel bf16{scratch_bytes, run_tasks<ElementType::kBFloat16>};
+  static const PathKernel fp16{scratch_bytes, run_tasks<ElementType::kFloat16>};
+  static const PathKernel fp32{scratch_bytes, run_tasks<ElementType::kFloat32>};
+  switch (dtype) {
+    case ElementType::kBFloat16: return &bf16;
+    case ElementType::kFloat16: return &fp16;
+    case ElementType::kFloat32: return &fp32;
+  }
+  return nullptr;
+}
+
+}  // namespace blitz::cpu
+
+#endif  // AVX-512
