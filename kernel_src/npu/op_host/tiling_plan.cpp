@@ -289,7 +289,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
     fail(&plan, "Skv / bkv gives " + std::to_string(p->kv_blocks) + " key blocks; sabi's uint16 indices allow 65534");
     return plan;
   }
-  p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kFloatsPerBlock));
+  p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kRowAlign));
   if (!read_sabi(&plan, r, p)) return plan;
   if (!check_lengths(&plan, "actual_seq_lengths", r.actual_q, r.actual_q_count, p->batch, p->seq_q) ||
       !check_lengths(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, p->batch, p->seq_kv))

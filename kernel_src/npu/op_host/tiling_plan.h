@@ -32,6 +32,7 @@ constexpr int64_t kMinGroupRows = 16;
 constexpr int64_t kMaxSliceRows = 32;
 constexpr int64_t kMinSliceRows = 8;
 constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
+constexpr int64_t kRowAlign = 16;           // elements: 32 bytes of fp16 / bf16, 64 of float
 constexpr uint64_t kWorkspaceAlign = 512;
 // Above this many tasks the split is by task count (no per-task cost array on the host).
 constexpr int64_t kMaxWeightedTasks = int64_t(1) << 24;

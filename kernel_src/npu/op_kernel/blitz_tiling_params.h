@@ -62,7 +62,8 @@ struct BlitzTilingParams {
 
   // Vector-side blocking. A query block is processed in row groups of group_rows rows (the M
   // of both matmuls); the softmax walks a group in slices of slice_rows rows. kv_block_aligned
-  // is bkv rounded up to 32 bytes of float (the row stride of the score/probability buffers).
+  // is bkv rounded up to 16 elements, so a row is whole 32-byte blocks both as float scores and
+  // as fp16/bf16 probabilities (the row stride of the score/probability buffers).
   int64_t group_rows;
   int64_t slice_rows;
   int64_t kv_block_aligned;

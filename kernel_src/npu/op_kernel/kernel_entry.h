@@ -1,0 +1,41 @@
+// The body both entry points share: tiling data, the cube/vector pairing and the kernel run.
+// KERNEL_TYPE_MIX_AIC_1_2: each launched block is one cube core and two vector cores.
+#pragma once
+
+#include "kernel_operator.h"
+#include "matmul_include.h"
+
+#include "blitz_attention_kernel.h"
+
+#ifndef GET_TILING_DATA_WITH_STRUCT
+// opbuild generates this macro for the op's kernel build; the fallback exists only so the
+// sources type-check on machines without CANN (ascendc-check): a plain copy of the struct.
+#define GET_TILING_DATA_WITH_STRUCT(tiling_struct, tiling_data, tiling_arg) \
+  tiling_struct tiling_data = *reinterpret_cast<__gm__ tiling_struct *>(tiling_arg)
+#endif
+
+// The input dtype of this binary: opbuild defines DTYPE_<INPUT> per dtype combination.
+#ifndef DTYPE_QUERY
+#define DTYPE_QUERY half
+#endif
+
+namespace blitz_npu {
+
+template <bool kWithLse>
+__aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR sabi,
+                                               GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out,
+                                               GM_ADDR lse, GM_ADDR workspace, GM_ADDR tiling)
+{
+  REGISTER_TILING_DEFAULT(BlitzSparseAttentionTilingData);
+  GET_TILING_DATA_WITH_STRUCT(BlitzSparseAttentionTilingData, tilingData, tiling);
+  GM_ADDR user = AscendC::GetUserWorkspace(workspace);
+  AscendC::TPipe pipe;
+  BlitzAttentionKernel<DTYPE_QUERY, kWithLse> op;
+  // On the cube core this starts the Matmul server for qk and pv and returns when the two
+  // vector cores have ended their matmuls; the vector cores continue below as its clients.
+  REGIST_MATMUL_OBJ(&pipe, GetSysWorkSpacePtr(), op.qk, &tilingData.qk, op.pv, &tilingData.pv);
+  op.Init(query, key, value, sabi, actualQ, actualKv, out, lse, user, &tilingData, &pipe);
+  op.Process();
+}
+
+}  // namespace blitz_npu
