@@ -1,0 +1,195 @@
+"""The CPU kernel against issue 5's targets, in one run: ours vs dense SDPA vs FlexAttention.
+
+    python -m bench.cpu_kernel                     # the full sweep below (minutes)
+    python -m bench.cpu_kernel --seqs 8192 --patterns random --json out.json
+
+For each sequence length, pattern and sparsity it times, side by side in one process:
+- dense torch.nn.functional.scaled_dot_product_attention (bf16), the baseline of every speedup;
+- blitz_acl.blitz_sparse_attention(..., device="cpu");
+- FlexAttention (torch.compile'd) with the same 128 x 512 BlockMask (sabi.to_flex_block_mask);
+and, in the same run, this machine's bf16 GEMM peak: two single-thread torch.matmul GEMMs at
+once, one per core (one GEMM on two threads does not scale on small machines).
+
+Targets (issue 5), from the measured tile sparsity s (the frame pattern keeps more tiles than
+its nominal sparsity): speedup over dense SDPA >= 1.2 at s = 0, >= 0.9 * 1.2 / (1 - s) up to
+s = 0.7, >= 0.8 * 1.2 / (1 - s) beyond; >= 1.5x FlexAttention; selected tiles at >= 60% of the
+GEMM peak. SDPA is dense whatever the sparsity, so it is timed once per sequence length (each
+call is seconds long at these sizes) and every row of that length divides by it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import threading
+import time
+
+SWEEP = {
+    "seqs": (8192, 16384),
+    "patterns": ("frame", "random"),
+    "sparsities": (0.0, 0.5, 0.7, 0.9),
+}
+BATCH, HEADS, HEAD_DIM = 1, 3, 128
+BLOCK_SHAPE = (128, 512)
+THREADS = 2
+DTYPE = "bfloat16"
+
+TARGET_DENSE = 1.2            # x dense SDPA at sparsity 0
+TARGET_KEEP_MODERATE = 0.9    # share of 1.2 / (1 - s) kept up to s = 0.7
+TARGET_KEEP_HIGH = 0.8        # share kept beyond (s = 0.9)
+MODERATE_SPARSITY = 0.7
+TARGET_VS_FLEX = 1.5
+TARGET_PEAK_SHARE = 0.6       # selected-tile TFLOP/s over the GEMM peak
+GEMM_SIZE = 2048              # square bf16 GEMM for the peak measurement
+GEMM_REPEATS = 5
+
+
+def target_speedup(sparsity: float) -> float:
+    if sparsity <= 1e-9:
+        return TARGET_DENSE
+    keep = TARGET_KEEP_MODERATE if sparsity <= MODERATE_SPARSITY + 1e-9 else TARGET_KEEP_HIGH
+    return keep * TARGET_DENSE / (1.0 - sparsity)
+
+
+def progress(message: str) -> None:
+    print(f"# {message}", file=sys.stderr, flush=True)
+
+
+def gemm_peak_tflops(threads: int) -> float:
+    """bf16 TFLOP/s of `threads` single-thread GEMMs running at once (summed)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    operands = [(torch.randn(GEMM_SIZE, GEMM_SIZE).bfloat16(), torch.randn(GEMM_SIZE, GEMM_SIZE).bfloat16())
+                for _ in range(threads)]
+    for a, b in operands:
+        torch.matmul(a, b)  # warm-up (packing paths, page faults)
+    elapsed = [0.0] * threads
+
+    def worker(index):
+        a, b = operands[index]
+        start = time.perf_counter()
+        for _ in range(GEMM_REPEATS):
+            torch.matmul(a, b)
+        elapsed[index] = time.perf_counter() - start
+
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    torch.set_num_threads(previous)
+    flops = 2 * GEMM_SIZE ** 3 * GEMM_REPEATS
+    return sum(flops / e for e in elapsed) / 1e12
+
+
+def tile_flops(selected_tiles: int) -> int:
+    """FLOPs of the selected tiles as computed (full 128 x 512 tiles, both products)."""
+    return 4 * BLOCK_SHAPE[0] * BLOCK_SHAPE[1] * HEAD_DIM * selected_tiles
+
+
+def run(args) -> dict:
+    import torch
+
+    from bench import competitors as comp
+    from bench.flops import count_selection
+    from bench.inputs import make_qkv
+    from bench.machine import describe
+    from bench.patterns import build_case
+    from bench.timing import measure_interleaved, time_once
+
+    torch.set_num_threads(args.threads)
+    os.environ["BLITZ_ACL_NUM_THREADS"] = str(args.threads)
+    scale = 1.0 / math.sqrt(HEAD_DIM)
+    result = {"machine": describe(args.threads), "rows": [], "gemm_peak_tflops": []}
+    progress(f"machine: {result['machine']['cpu_model']}; {result['machine']['blitz_acl_cpu_device']}")
+
+    for seq in args.seqs:
+        q, k, v = make_qkv(BATCH, HEADS, seq, seq, HEAD_DIM, DTYPE, "cpu")
+        sdpa = comp.SdpaDense(q, k, v, scale)
+        ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, "cpu")
+        flex = comp.Flex(q, k, v, scale, BLOCK_SHAPE) if args.flex else None
+        progress(f"S={seq}: timing dense SDPA")
+        sdpa_us = measure_interleaved({"sdpa": sdpa}, {"sdpa": 1}, args.sdpa_repeats)["sdpa"].median_us
+        peak = gemm_peak_tflops(args.threads)
+        result["gemm_peak_tflops"].append(peak)
+        progress(f"S={seq}: SDPA {sdpa_us / 1e3:.0f} ms; GEMM peak {peak * 1e3:.0f} GFLOP/s")
+        for pattern in args.patterns:
+            for nominal in args.sparsities:
+                case = build_case(pattern, BATCH, HEADS, seq, seq, nominal, BLOCK_SHAPE)
+                sel = count_selection(case.sabi, BATCH, HEADS, seq, seq, BLOCK_SHAPE, case.causal_offset)
+                fns, warmup = {"ours": ours}, {"ours": 1}
+                ours.prepare(case)
+                if flex is not None and flex.available:
+                    flex.prepare(case)
+                    try:
+                        time_once(flex)  # compiles on first use; not timed
+                    except Exception as error:  # reported in the JSON, not fatal
+                        flex.disable(f"FlexAttention failed: {type(error).__name__}: {error}")
+                    if flex.available:
+                        fns["flex"], warmup["flex"] = flex, 0
+                timings = measure_interleaved(fns, warmup, args.repeats)
+                s = sel.tile_sparsity
+                our_us = timings["ours"].median_us
+                flex_us = timings["flex"].median_us if "flex" in timings else None
+                our_tflops = tile_flops(sel.selected_tiles) / (our_us * 1e-6) / 1e12
+                row = {
+                    "seq": seq, "pattern": pattern, "nominal_sparsity": nominal, "tile_sparsity": s,
+                    "sdpa_ms": sdpa_us / 1e3, "ours_ms": our_us / 1e3,
+                    "flex_ms": flex_us / 1e3 if flex_us else None,
+                    "speedup_vs_sdpa": sdpa_us / our_us, "target_vs_sdpa": target_speedup(s),
+                    "speedup_vs_flex": flex_us / our_us if flex_us else None,
+                    "tile_tflops": our_tflops, "share_of_gemm_peak": our_tflops / peak,
+                }
+                result["rows"].append(row)
+                print(format_row(row), flush=True)
+    return result
+
+
+HEADER = (f"{'S':>6} {'pattern':>7} {'s':>5} {'SDPA ms':>9} {'ours ms':>9} {'flex ms':>9} "
+          f"{'xSDPA':>6} {'target':>6} {'xFlex':>6} {'GF/s':>6} {'%peak':>6}")
+
+
+def format_row(r: dict) -> str:
+    flex = f"{r['flex_ms']:9.1f}" if r["flex_ms"] else f"{'-':>9}"
+    vs_flex = f"{r['speedup_vs_flex']:6.2f}" if r["speedup_vs_flex"] else f"{'-':>6}"
+    return (f"{r['seq']:>6} {r['pattern']:>7} {r['tile_sparsity']:5.2f} {r['sdpa_ms']:9.1f} "
+            f"{r['ours_ms']:9.1f} {flex} {r['speedup_vs_sdpa']:6.2f} {r['target_vs_sdpa']:6.2f} "
+            f"{vs_flex} {r['tile_tflops'] * 1e3:6.0f} {100 * r['share_of_gemm_peak']:5.0f}%")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--seqs", type=int, nargs="+", default=list(SWEEP["seqs"]))
+    p.add_argument("--patterns", nargs="+", default=list(SWEEP["patterns"]))
+    p.add_argument("--sparsities", type=float, nargs="+", default=list(SWEEP["sparsities"]))
+    p.add_argument("--threads", type=int, default=THREADS)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--sdpa-repeats", type=int, default=2)
+    p.add_argument("--no-flex", dest="flex", action="store_false")
+    p.add_argument("--json", help="also write the result here")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    print(f"bf16 B={BATCH} H={HEADS} D={HEAD_DIM} tiles {BLOCK_SHAPE[0]}x{BLOCK_SHAPE[1]}, "
+          f"{args.threads} threads; targets: xSDPA >= target, xFlex >= {TARGET_VS_FLEX}, "
+          f"%peak >= {100 * TARGET_PEAK_SHARE:.0f}% of two concurrent 1-thread bf16 GEMMs")
+    print(HEADER, flush=True)
+    result = run(args)
+    print(f"cpu: {result['machine']['cpu_model']}; kernel: {result['machine']['blitz_acl_cpu_device']}")
+    print("bf16 GEMM peak (GFLOP/s, per S): " + ", ".join(f"{p * 1e3:.0f}" for p in result["gemm_peak_tflops"]))
+    if args.json:
+        import json
+
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1, default=str)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
