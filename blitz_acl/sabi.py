@@ -282,29 +282,42 @@ def to_token_mask(sabi: Any, seq_q: int, seq_kv: int, block_shape=DEFAULT_BLOCK_
 
 
 def to_flex_block_mask(sabi: Any, seq_q: int, seq_kv: int, block_shape=DEFAULT_BLOCK_SHAPE, *,
-                       mask_mod=None, device: str = "cpu"):
-    """torch FlexAttention BlockMask selecting the same tiles (BLOCK_SIZE = block_shape).
+                       mask_mod=None, sabi_mask_mod: bool = True, device: str = "cpu"):
+    """torch FlexAttention BlockMask computing the same tiles (BLOCK_SIZE = block_shape).
 
-    Every selected tile becomes a partial block evaluated with `mask_mod` (default: no mask),
-    so a token-level rule can be layered on top. Needs torch.
+    Each selected tile is a partial block of the BlockMask. FlexAttention's block lists only
+    let the compiled kernel skip tiles; its eager path applies mask_mod alone. So by default
+    the mask_mod also encodes sabi (allowed iff the pair's tile is selected) and eager and
+    compiled FlexAttention both compute exactly sabi's attention; `mask_mod` (a token rule such
+    as causal) is ANDed with it. `sabi_mask_mod=False` drops that lookup (mask_mod alone, or
+    none): right only for the compiled kernel, and a little faster there. (Marking tiles as
+    full blocks would skip mask_mod altogether, but torch 2.13's CPU inductor template fails to
+    compile a BlockMask without partial blocks.) Needs torch.
     """
     import torch
-    from torch.nn.attention.flex_attention import BlockMask
+    from torch.nn.attention.flex_attention import BlockMask, and_masks
 
+    bq, bkv = check_block_shape(block_shape)
     s = compact(validate(sabi, *normalize(sabi).shape[:2], seq_q, seq_kv, block_shape))
     cols = block_counts(seq_q, seq_kv, block_shape)[1]
-    counts = (s != PAD).sum(axis=-1).astype(np.int32)
-    # FlexAttention wants kv_indices [B, H, R, C]; entries past kv_num_blocks are ignored.
+    counts = torch.from_numpy((s != PAD).sum(axis=-1).astype(np.int32)).to(device)
+    # FlexAttention wants kv_indices [B, H, R, C]; entries past the block count are ignored.
     indices = np.zeros(s.shape[:3] + (cols,), dtype=np.int32)
     width = min(s.shape[-1], cols)
     indices[..., :width] = np.where(s[..., :width] == PAD, 0, s[..., :width])
+    mods = [] if mask_mod is None else [mask_mod]
+    if sabi_mask_mod:
+        selected = torch.from_numpy(to_block_mask(s, seq_q, seq_kv, block_shape)).to(device)
+        b_step, h_step = int(s.shape[0] > 1), int(s.shape[1] > 1)  # size-1 dims broadcast
+
+        def sabi_mod(b, h, q_idx, kv_idx):
+            return selected[b * b_step, h * h_step, q_idx // bq, kv_idx // bkv]
+
+        mods.insert(0, sabi_mod)
     return BlockMask.from_kv_blocks(
-        torch.from_numpy(counts).to(device),
-        torch.from_numpy(indices).to(device),
-        BLOCK_SIZE=check_block_shape(block_shape),
-        mask_mod=mask_mod,
-        seq_lengths=(seq_q, seq_kv),
-    )
+        counts, torch.from_numpy(indices).to(device), BLOCK_SIZE=(bq, bkv),
+        mask_mod=and_masks(*mods) if len(mods) > 1 else (mods[0] if mods else None),
+        seq_lengths=(seq_q, seq_kv))
 
 
 def from_flex_block_mask(block_mask, *, block_shape=None, width: Optional[int] = None) -> np.ndarray:
