@@ -68,31 +68,42 @@ inline void micro_kernel(const typename Ops::AElem *a, int64_t a_stride, const c
     for (int g = 0; g < G; ++g) _mm512_storeu_ps(c + r * c_stride + g * kLanes, acc[r][g]);
 }
 
+// Bytes of B one k-block may touch: half of a 32 KiB L1D, so a block of B (e.g. 64 keys of K,
+// or 64 key pairs of V for 64 output columns) stays in L1 while every row chunk uses it.
+constexpr int64_t kBBlockBytes = 16 << 10;
+
 // The same over `rows` x `groups` of C, in micro-kernel blocks (tails by smaller blocks).
-// Loop order: column blocks outside, rows inside, so a block of B (e.g. 64 keys of K) stays in
-// L1 while every row uses it.
+// Loop order: column blocks, then k-blocks of B sized to L1, then rows innermost, so B is read
+// from L2 once per column block instead of once per 4 rows; C (a few KiB) absorbs the partial
+// sums of successive k-blocks.
 template <class Ops, bool kAccumulate>
 inline void gemm(const typename Ops::AElem *a, int64_t a_stride, const char *b, int64_t b_stride_g,
                  int64_t b_stride_k, int64_t steps, float *c, int64_t c_stride, int64_t rows,
                  int64_t groups) {
   using Fn = void (*)(const typename Ops::AElem *, int64_t, const char *, int64_t, int64_t,
                       int64_t, float *, int64_t);
-  static constexpr Fn kTable[kMicroRows][kMicroGroups] = {
-      {micro_kernel<Ops, 1, 1, kAccumulate>, micro_kernel<Ops, 1, 2, kAccumulate>,
-       micro_kernel<Ops, 1, 3, kAccumulate>, micro_kernel<Ops, 1, 4, kAccumulate>},
-      {micro_kernel<Ops, 2, 1, kAccumulate>, micro_kernel<Ops, 2, 2, kAccumulate>,
-       micro_kernel<Ops, 2, 3, kAccumulate>, micro_kernel<Ops, 2, 4, kAccumulate>},
-      {micro_kernel<Ops, 3, 1, kAccumulate>, micro_kernel<Ops, 3, 2, kAccumulate>,
-       micro_kernel<Ops, 3, 3, kAccumulate>, micro_kernel<Ops, 3, 4, kAccumulate>},
-      {micro_kernel<Ops, 4, 1, kAccumulate>, micro_kernel<Ops, 4, 2, kAccumulate>,
-       micro_kernel<Ops, 4, 3, kAccumulate>, micro_kernel<Ops, 4, 4, kAccumulate>},
-  };
+#define BLITZ_MICRO_ROW(R, ACC)                                                   \
+  {micro_kernel<Ops, R, 1, ACC>, micro_kernel<Ops, R, 2, ACC>, micro_kernel<Ops, R, 3, ACC>, \
+   micro_kernel<Ops, R, 4, ACC>}
+  static constexpr Fn kFirst[kMicroRows][kMicroGroups] = {
+      BLITZ_MICRO_ROW(1, kAccumulate), BLITZ_MICRO_ROW(2, kAccumulate),
+      BLITZ_MICRO_ROW(3, kAccumulate), BLITZ_MICRO_ROW(4, kAccumulate)};
+  static constexpr Fn kLater[kMicroRows][kMicroGroups] = {
+      BLITZ_MICRO_ROW(1, true), BLITZ_MICRO_ROW(2, true), BLITZ_MICRO_ROW(3, true),
+      BLITZ_MICRO_ROW(4, true)};
+#undef BLITZ_MICRO_ROW
   for (int64_t g0 = 0; g0 < groups; g0 += kMicroGroups) {
     const int64_t ng = groups - g0 < kMicroGroups ? groups - g0 : kMicroGroups;
-    for (int64_t r0 = 0; r0 < rows; r0 += kMicroRows) {
-      const int64_t nr = rows - r0 < kMicroRows ? rows - r0 : kMicroRows;
-      kTable[nr - 1][ng - 1](a + r0 * a_stride, a_stride, b + g0 * b_stride_g, b_stride_g,
-                             b_stride_k, steps, c + r0 * c_stride + g0 * kLanes, c_stride);
+    int64_t k_block = kBBlockBytes / (ng * kVecBytes);
+    if (k_block < 1) k_block = 1;
+    for (int64_t k0 = 0; k0 < steps; k0 += k_block) {
+      const int64_t nk = steps - k0 < k_block ? steps - k0 : k_block;
+      const Fn(*table)[kMicroGroups] = k0 == 0 ? kFirst : kLater;
+      for (int64_t r0 = 0; r0 < rows; r0 += kMicroRows) {
+        const int64_t nr = rows - r0 < kMicroRows ? rows - r0 : kMicroRows;
+        table[nr - 1][ng - 1](a + r0 * a_stride + k0, a_stride, b + g0 * b_stride_g + k0 * b_stride_k,
+                              b_stride_g, b_stride_k, nk, c + r0 * c_stride + g0 * kLanes, c_stride);
+      }
     }
   }
 }
