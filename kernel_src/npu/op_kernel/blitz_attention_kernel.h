@@ -29,9 +29,9 @@
 #include "kernel_operator.h"
 #include "matmul_include.h"
 
-#include "../../common/platform.h"
-#include "../../common/tile_geometry.h"
-#include "../../common/work_split.h"
+#include "platform.h"
+#include "tile_geometry.h"
+#include "work_split.h"
 #include "blitz_tiling_data.h"
 #include "row_ops.h"
 #include "sabi_row_gm.h"

@@ -6,7 +6,7 @@
 #pragma once
 
 #include "kernel_operator.h"
-#include "../../common/platform.h"
+#include "platform.h"
 
 namespace blitz_npu {
 

@@ -1,0 +1,62 @@
+#!/bin/bash
+# Builds the BlitzSparseAttention custom-op package (.run) with the CANN toolkit.
+#
+#   kernel_src/npu/build.sh [--soc ascend910b] [--vendor blitz_acl] [--out DIR]
+#
+# Needs ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME (source <CANN>/set_env.sh first). The project is
+# staged in DIR/stage (default build/npu at the repository root): our CMakeLists, op_host/, op_kernel/,
+# scripts/, a copy of kernel_src/common, and the project helpers (cmake/) of CANN's own
+# op-project template. Prints the path of the .run it built on the last line.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+soc=ascend910b
+vendor=blitz_acl
+out=$(cd "$here/../.." && pwd)/build/npu  # the repository's build/ (git-ignored)
+usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --soc) soc=$2; shift 2 ;;
+    --soc=*) soc=${1#--soc=}; shift ;;
+    --vendor) vendor=$2; shift 2 ;;
+    --vendor=*) vendor=${1#--vendor=}; shift ;;
+    --out) out=$2; shift 2 ;;
+    --out=*) out=${1#--out=}; shift ;;
+    -h|--help) usage; exit 0 ;;
+    *) echo "build.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
+  esac
+done
+
+cann=${ASCEND_HOME_PATH:-${ASCEND_TOOLKIT_HOME:-}}
+[ -n "$cann" ] || { echo "build.sh: set ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME (source CANN's set_env.sh)" >&2; exit 1; }
+
+# CANN's op-project template (where msopgen copies its cmake/ helpers from); the location moved
+# between CANN releases, so try the known ones.
+template=""
+for candidate in "$cann/tools/op_project_templates/ascendc/customize" \
+                 "$cann/python/site-packages/op_gen/template/ascendc/customize" \
+                 "$cann/toolkit/tools/op_project_templates/ascendc/customize"; do
+  if [ -f "$candidate/cmake/func.cmake" ]; then template=$candidate; break; fi
+done
+if [ -z "$template" ]; then
+  echo "build.sh: CANN's op-project template (cmake/func.cmake) not found under $cann; looked in" >&2
+  echo "  tools/op_project_templates, python/site-packages/op_gen/template, toolkit/tools/op_project_templates" >&2
+  exit 1
+fi
+
+stage=$out/stage
+rm -rf "$stage"
+mkdir -p "$stage/npu"
+cp -r "$template/cmake" "$stage/npu/cmake"
+cp "$here/CMakeLists.txt" "$here/CMakePresets.json" "$stage/npu/"
+cp -r "$here/op_host" "$here/op_kernel" "$here/scripts" "$stage/npu/"
+cp -r "$here/../common" "$stage/common"
+
+cmake -S "$stage/npu" -B "$stage/npu/build_out" --preset=default \
+  -DASCEND_COMPUTE_UNIT="$soc" -Dvendor_name="$vendor" -DASCEND_CANN_PACKAGE_PATH="$cann" \
+  -DBLITZ_COMMON_DIR="$stage/common"
+jobs=$(nproc 2>/dev/null || echo 2)
+cmake --build "$stage/npu/build_out" --target binary -j"$jobs"
+cmake --build "$stage/npu/build_out" --target package -j"$jobs"
+run=$(ls "$stage/npu/build_out"/custom_opp_*.run 2>/dev/null | head -1)
+[ -n "$run" ] || { echo "build.sh: the build produced no custom_opp_*.run" >&2; exit 1; }
+echo "$run"
