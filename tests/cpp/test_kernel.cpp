@@ -9,6 +9,9 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "kernel/attention_problem.h"
 #include "test_util.h"
 
@@ -304,6 +307,21 @@ std::vector<Case> cases_for(ElementType t) {
 TEST(kernel_fp32_vs_double_reference) {
   for (const Case &c : cases_for(ElementType::kFloat32)) run_everywhere(c);
 }
+// Key blocks of 4 MiB packed (fp32, D = 512, 1024 keys) overflow the AVX-512 path's per-thread
+// K/V cache (32 MiB): slots are evicted and repacked between the two query blocks.
+TEST(kernel_kv_cache_eviction) {
+  Case c;
+  c.name = "kv_cache_eviction";
+  c.H = c.Hkv = 1;
+  c.D = 512;
+  c.Sq = 128;
+  c.bq = 64;
+  c.bkv = 1024;
+  c.Skv = 12 * 1024 - 7;
+  c.keep = 0.7;
+  for (KernelPath path : paths()) run_case(c, path, 1);
+}
+
 TEST(kernel_fp16_vs_double_reference) {
   for (const Case &c : cases_for(ElementType::kFloat16)) run_everywhere(c);
 }
@@ -327,6 +345,24 @@ TEST(kernel_rows_past_q_length_are_zero) {
         CHECK(in.lse[h * c.Sq + i] == -INFINITY);
       }
   }
+}
+
+// A child made by fork() after the pool has threads must still run (fresh pool, no deadlock).
+TEST(kernel_runs_after_fork) {
+  Case c;
+  c.name = "after_fork";
+  run_case(c, paths().back(), 2);  // the parent's pool now has a worker thread
+  const pid_t child = fork();
+  if (child == 0) {
+    alarm(60);  // a deadlock ends as SIGALRM, a failure below
+    Inputs in = make_inputs(c, 9);
+    AttentionProblem p = make_problem(c, in);
+    std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, 2));
+    _exit(blitz::cpu::run_attention(p, ws.data(), ws.size(), 2, KernelPath::kAuto, nullptr) == 0 ? 0 : 1);
+  }
+  int status = 0;
+  CHECK(child > 0 && waitpid(child, &status, 0) == child);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
 TEST(kernel_small_workspace_is_an_error) {

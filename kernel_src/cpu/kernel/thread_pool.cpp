@@ -1,5 +1,7 @@
 #include "kernel/thread_pool.h"
 
+#include <pthread.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -67,8 +69,18 @@ class ThreadPool {
 
 // Deliberately never destroyed: its threads block on a condition variable forever, and joining
 // them from a static destructor at exit (or at dlclose) could deadlock. Process exit ends them.
+ThreadPool *instance = nullptr;
+std::once_flag instance_once;
+
+// A child made by fork() has none of the parent's pool threads (and may inherit a locked
+// mutex): it gets a fresh pool; the parent's object is abandoned, never touched again.
+void reset_pool_in_child() { instance = new ThreadPool(); }
+
 ThreadPool &pool() {
-  static ThreadPool *instance = new ThreadPool();
+  std::call_once(instance_once, [] {
+    instance = new ThreadPool();
+    pthread_atfork(nullptr, nullptr, reset_pool_in_child);
+  });
   return *instance;
 }
 
