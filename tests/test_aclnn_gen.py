@@ -3,14 +3,22 @@
 import re
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import cffi
 import pytest
 
-import aclnn_gen
-from aclnn_gen import spec
-from aclnn_gen.render_c import op_functions
-from aclnn_gen.render_opdef import dtype_columns
+# aclnn_gen is a repository tool, not part of the installed package. Appended (not prepended)
+# so an installed blitz_acl still wins over the source tree's copy.
+_REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+if _REPO_ROOT not in sys.path:
+    sys.path.append(_REPO_ROOT)
+
+import aclnn_gen  # noqa: E402
+from aclnn_gen import spec  # noqa: E402
+from aclnn_gen.render_c import op_functions  # noqa: E402
+from aclnn_gen.render_opdef import dtype_columns  # noqa: E402
 
 HEADER = "kernel_src/cpu/include/aclnn_blitz_sparse_attention.h"
 

@@ -13,12 +13,17 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from aclnn_gen import spec
-from aclnn_gen.render_c import op_functions
 from blitz_acl.runtime import _cdef, cpu, library, status
 from blitz_acl.runtime.descriptors import CallScope
 
-V2_PARAMS = [name for _, name in op_functions(spec.V2)[0].params]
+# aclnnBlitzSparseAttentionV2GetWorkspaceSize's parameters, in order (the ABI contract; the
+# generator's output is checked against the original's order in test_aclnn_gen.py).
+V2_PARAMS = (
+    "query key value pseShift attenMask sabi actualSeqLengths actualSeqLengthsKv deqScale1 "
+    "quantScale1 deqScale2 quantScale2 quantOffset2 numHeads scaleValue preTokens nextTokens "
+    "inputLayout numKeyValueHeads sparseMode innerPrecise softmaxLseFlag blockShape attentionOut "
+    "softmaxLse workspaceSize executor"
+).split()
 NULLPTR, INVALID = 161001, 161002  # ACLNN_ERR_PARAM_NULLPTR / _INVALID (CANN's values)
 
 
