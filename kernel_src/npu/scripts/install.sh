@@ -26,11 +26,11 @@ if [ -n "$install_path" ]; then
   mkdir -p "$target/bin"
   cat > "$target/bin/set_env.bash" <<ENV
 # Makes CANN (and blitz_acl) find the $vendor_name custom-op package first.
-export ASCEND_CUSTOM_OPP_PATH=$target\${ASCEND_CUSTOM_OPP_PATH:+:\$ASCEND_CUSTOM_OPP_PATH}
-export LD_LIBRARY_PATH=$target/op_api/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+export ASCEND_CUSTOM_OPP_PATH="$target\${ASCEND_CUSTOM_OPP_PATH:+:\$ASCEND_CUSTOM_OPP_PATH}"
+export LD_LIBRARY_PATH="$target/op_api/lib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 ENV
   echo "installed $vendor_name to $target"
-  echo "source $target/bin/set_env.bash"
+  echo "source \"$target/bin/set_env.bash\""
   exit 0
 fi
 

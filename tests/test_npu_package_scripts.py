@@ -1,0 +1,86 @@
+"""The NPU package's shell scripts, run here on fake trees (no CANN needed): the package's
+install.sh (both install modes) and build.sh's refusal without CANN. The NPU runtime's
+discovery (tests/test_npu_runtime.py) must find what install.sh installs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from blitz_acl.runtime import npu_library
+
+ROOT = Path(__file__).resolve().parents[1]
+NPU = ROOT / "kernel_src" / "npu"
+BASH = shutil.which("bash")
+pytestmark = pytest.mark.skipif(BASH is None, reason="bash is not available")
+
+
+def extracted_package(tmp_path: Path, vendor: str = "blitz_acl") -> Path:
+    """What the .run extracts: scripts' install.sh beside packages/vendors/<vendor>/..."""
+    pkg = tmp_path / "pkg"
+    lib = pkg / "packages" / "vendors" / vendor / "op_api" / "lib"
+    lib.mkdir(parents=True)
+    (lib / "libcust_opapi.so").write_bytes(b"\x7fELF fake")
+    shutil.copy(NPU / "scripts" / "install.sh", pkg / "install.sh")
+    return pkg
+
+
+def run(cmd, cwd, env=None):
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("ASCEND")}
+    full_env.update(env or {})
+    return subprocess.run(cmd, cwd=cwd, env=full_env, capture_output=True, text=True, timeout=60)
+
+
+def test_install_path_mode_writes_set_env_that_discovery_follows(tmp_path):
+    pkg = extracted_package(tmp_path)
+    target = tmp_path / "opp install"  # a space in the path must survive
+    result = run([BASH, "install.sh", f"--install-path={target}/"], pkg)
+    assert result.returncode == 0, result.stderr
+    vendor_dir = target / "vendors" / "blitz_acl"
+    assert (vendor_dir / "op_api" / "lib" / "libcust_opapi.so").is_file()
+    set_env = vendor_dir / "bin" / "set_env.bash"
+    assert result.stdout.splitlines()[-1] == f'source "{set_env}"'
+    # Source it in a shell with a prior entry and read the variable back.
+    shown = run([BASH, "-c", f'export ASCEND_CUSTOM_OPP_PATH=/prior; source "{set_env}"; '
+                              'echo "$ASCEND_CUSTOM_OPP_PATH"'], tmp_path)
+    value = shown.stdout.strip()
+    assert value == f"{vendor_dir}:/prior"
+    assert npu_library.custom_op_candidates({"ASCEND_CUSTOM_OPP_PATH": value})[0] == \
+        vendor_dir / "op_api" / "lib" / "libcust_opapi.so"
+
+
+def test_opp_mode_puts_the_vendor_first_in_config_ini(tmp_path):
+    pkg = extracted_package(tmp_path)
+    opp = tmp_path / "opp"
+    (opp / "vendors").mkdir(parents=True)
+    (opp / "vendors" / "config.ini").write_text("load_priority=customize,blitz_acl,other\n")
+    result = run([BASH, "install.sh", "--quiet"], pkg, {"ASCEND_OPP_PATH": str(opp)})
+    assert result.returncode == 0, result.stderr
+    assert (opp / "vendors" / "config.ini").read_text().strip() == "load_priority=blitz_acl,customize,other"
+    assert npu_library.custom_op_candidates({"ASCEND_OPP_PATH": str(opp)})[0] == \
+        opp / "vendors" / "blitz_acl" / "op_api" / "lib" / "libcust_opapi.so"
+
+
+def test_opp_mode_without_ascend_opp_path_fails_clearly(tmp_path):
+    pkg = extracted_package(tmp_path)
+    result = run([BASH, "install.sh"], pkg)
+    assert result.returncode != 0
+    assert "ASCEND_OPP_PATH" in result.stderr and "--install-path" in result.stderr
+
+
+def test_build_sh_without_cann_says_what_to_set(tmp_path):
+    result = run([BASH, str(NPU / "build.sh")], tmp_path)
+    assert result.returncode != 0
+    assert "ASCEND_HOME_PATH" in result.stderr and "ASCEND_TOOLKIT_HOME" in result.stderr
+
+
+def test_build_sh_names_the_template_locations_it_tried(tmp_path):
+    result = run([BASH, str(NPU / "build.sh"), "--out", str(tmp_path / "out")], tmp_path,
+                 {"ASCEND_HOME_PATH": str(tmp_path / "cann")})
+    assert result.returncode != 0
+    assert "op-project template" in result.stderr and str(tmp_path / "cann") in result.stderr
