@@ -11,7 +11,7 @@ LIB_NAME="libblitz_cpu.so"
 
 usage() {
   cat <<USAGE
-Usage: ./build_kernel.sh [--sanitize] [--jobs N] [--help]
+Usage: ./build_kernel.sh [--sanitize] [--jobs N] [--soc SOC] [--install-path DIR] [--help]
 
 Builds the CPU device library ($LIB_NAME) with CMake and copies it to blitz_acl/_lib/,
 where \`import blitz_acl\` finds it; then builds the NPU custom-op package where CANN is
@@ -21,6 +21,11 @@ installed (ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME set), and says so and skips i
                build-sanitize/; not copied to blitz_acl/_lib/. Prints the environment that runs
                the tests against it (BLITZ_ACL_CPU_LIBRARY and LD_PRELOAD).
   --jobs N     parallel build jobs (default: the number of CPUs)
+  --soc SOC    NPU package: the Ascend SoC to compile the kernel for (default ascend910b;
+               ascend910_93 for A3)
+  --install-path DIR
+               NPU package: where to install it (default \$HOME/.local/share/blitz_acl/opp);
+               the line that makes it visible (source .../set_env.bash) is printed at the end
   --help       this text
 
 Environment: CMAKE (the cmake to use), BLITZ_ACL_CPU_LIBRARY (read by the binding: a library
@@ -30,10 +35,14 @@ USAGE
 
 SANITIZE=0
 JOBS="$(nproc 2>/dev/null || echo 2)"
+NPU_SOC=ascend910b
+NPU_INSTALL_PATH="${HOME:-/tmp}/.local/share/blitz_acl/opp"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --sanitize) SANITIZE=1 ;;
     --jobs) JOBS="$2"; shift ;;
+    --soc) NPU_SOC="$2"; shift ;;
+    --install-path) NPU_INSTALL_PATH="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build_kernel.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -81,10 +90,23 @@ build_cpu() {
 build_npu() {
   local cann="${ASCEND_HOME_PATH:-${ASCEND_TOOLKIT_HOME:-}}"
   if [[ -z "$cann" ]]; then
-    echo "NPU package: skipped (CANN not found: neither ASCEND_HOME_PATH nor ASCEND_TOOLKIT_HOME is set)"
+    echo "NPU package: skipped (CANN not found: neither ASCEND_HOME_PATH nor ASCEND_TOOLKIT_HOME is set;"
+    echo "  on an Ascend machine, source <CANN>/set_env.sh and run this again)"
     return 0
   fi
-  echo "NPU package: CANN found at $cann, but building the custom-op package is not implemented yet"
+  local out="$ROOT/build/npu" run vendor=blitz_acl
+  echo "NPU package: building for $NPU_SOC with CANN at $cann"
+  "$ROOT/kernel_src/npu/build.sh" --soc "$NPU_SOC" --vendor "$vendor" --out "$out"
+  run="$(ls "$out"/stage/npu/build_out/custom_opp_*.run 2>/dev/null | head -n 1)"
+  if [[ -z "$run" ]]; then
+    echo "build_kernel.sh: the NPU build produced no custom_opp_*.run under $out" >&2
+    exit 1
+  fi
+  mkdir -p "$NPU_INSTALL_PATH"
+  bash "$run" --quiet --install-path="$NPU_INSTALL_PATH"
+  echo "NPU package: $run installed under $NPU_INSTALL_PATH"
+  echo "Make it visible to CANN and blitz_acl (add this to your shell profile):"
+  echo "  source \"$NPU_INSTALL_PATH/vendors/$vendor/bin/set_env.bash\""
 }
 # ---------------------------------------------------------------------------------------------
 
