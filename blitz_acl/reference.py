@@ -141,10 +141,11 @@ def run(call: AttentionCall) -> Tuple[np.ndarray, Optional[np.ndarray]]:
                     row = sabi[min(b, sabi.shape[0] - 1), min(h, sabi.shape[1] - 1), r0 // bq]
                 keys = _selected_keys(row, seq_kv, kv_len, bkv)
                 allowed = _token_allowed(call, rows, keys, q_len, kv_len, batch_mask)
-                o, l = _attend(q[b, h, rows], _gather(k_bh, keys), _gather(v_bh, keys), allowed,
-                                call.scale_value)
-                out[b, h, rows] = o
-                lse[b, h, rows] = l
+                r1 = r0 + rows.size
+                o, l = _attend(q[b, h, r0:r1], _gather(k_bh, keys), _gather(v_bh, keys), allowed,
+                               call.scale_value)
+                out[b, h, r0:r1] = o
+                lse[b, h, r0:r1] = l
 
     return _from_bnsd(out, call.output_layout), (lse if call.return_lse else None)
 
