@@ -7,9 +7,14 @@ the CPU, called through a plain C ABI with cffi.
 `sabi` holds the block-index format and its tools, `reference` the float64 numpy reference.
 """
 
+from importlib import metadata as _metadata
+
 from . import reference, sabi
 from .api import blitz_sparse_attention
 
-__version__ = "0.1.0"
+try:  # the version lives once, in pyproject.toml
+    __version__ = _metadata.version("blitz-acl")
+except _metadata.PackageNotFoundError:  # a source checkout that was never installed
+    __version__ = "0+unknown"
 
 __all__ = ["blitz_sparse_attention", "sabi", "reference", "__version__"]
