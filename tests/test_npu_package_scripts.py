@@ -84,3 +84,57 @@ def test_build_sh_names_the_template_locations_it_tried(tmp_path):
                  {"ASCEND_HOME_PATH": str(tmp_path / "cann")})
     assert result.returncode != 0
     assert "op-project template" in result.stderr and str(tmp_path / "cann") in result.stderr
+
+
+# Stand-ins for the helpers CANN's op-project template provides (cmake/*.cmake), just enough to
+# run our CMakeLists' configure step: they record what our files hand them.
+FAKE_FUNC_CMAKE = r'''
+function(opbuild)
+  cmake_parse_arguments(OPBUILD "" "OUT_DIR" "OPS_SRC" ${ARGN})
+  foreach(s ${OPBUILD_OPS_SRC})
+    if(NOT EXISTS ${s})
+      message(FATAL_ERROR "opbuild: missing source ${s}")
+    endif()
+  endforeach()
+  foreach(f op_proto.cc op_proto.h aclnn_blitz_sparse_attention.cpp aclnn_blitz_sparse_attention.h)
+    file(WRITE ${OPBUILD_OUT_DIR}/${f} "")
+  endforeach()
+  message(STATUS "fake-opbuild: ${OPBUILD_OPS_SRC}")
+endfunction()
+function(add_ops_compile_options OP_TYPE)
+  cmake_parse_arguments(OPC "" "" "COMPUTE_UNIT;OPTIONS" ${ARGN})
+  message(STATUS "fake-kernel-options: ${OP_TYPE} ${OPC_OPTIONS}")
+endfunction()
+function(add_kernels_compile)
+  message(STATUS "fake-kernels: ${ASCEND_COMPUTE_UNIT} vendor ${vendor_name}")
+endfunction()
+function(get_system_info out)
+  set(${out} linux_x86_64 PARENT_SCOPE)
+endfunction()
+'''
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not on PATH")
+def test_build_sh_stages_and_configures_against_the_template(tmp_path):
+    """build.sh copies our project next to kernel_src/common and the template's cmake/, and our
+    CMakeLists hand opbuild every op_host source and the kernel build the common include path."""
+    cmake_dir = tmp_path / "cann" / "tools" / "op_project_templates" / "ascendc" / "customize" / "cmake"
+    (cmake_dir / "util").mkdir(parents=True)
+    (cmake_dir / "config.cmake").write_text(
+        "set(ASCEND_AUTOGEN_PATH ${CMAKE_BINARY_DIR}/autogen)\nfile(MAKE_DIRECTORY ${ASCEND_AUTOGEN_PATH})\n")
+    (cmake_dir / "func.cmake").write_text(FAKE_FUNC_CMAKE)
+    (cmake_dir / "intf.cmake").write_text("add_library(intf_pub INTERFACE)\n")
+    (cmake_dir / "makeself.cmake").write_text("")
+    (cmake_dir / "util" / "gen_version_info.sh").write_text("true\n")
+    out = tmp_path / "out"
+    result = run([BASH, str(NPU / "build.sh"), "--out", str(out), "--soc", "ascend910_93",
+                  "--configure-only"], tmp_path, {"ASCEND_HOME_PATH": str(tmp_path / "cann")})
+    assert result.returncode == 0, result.stdout + result.stderr
+    stage = out / "stage"
+    for name in ("blitz_sparse_attention_def.cpp", "blitz_sparse_attention_tiling.cpp",
+                 "blitz_sparse_attention_infershape.cpp", "tiling_plan.cpp"):
+        assert str(stage / "npu" / "op_host" / name) in result.stdout
+    assert f"fake-kernel-options: ALL -I{stage / 'common'};-I{stage / 'npu' / 'op_kernel'}" in result.stdout
+    assert "fake-kernels: ascend910_93 vendor blitz_acl" in result.stdout
+    assert (stage / "common" / "work_split.h").is_file()
+    assert (stage / "npu" / "op_kernel" / "blitz_sparse_attention_v2.cpp").is_file()

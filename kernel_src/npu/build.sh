@@ -1,18 +1,20 @@
 #!/bin/bash
 # Builds the BlitzSparseAttention custom-op package (.run) with the CANN toolkit.
 #
-#   kernel_src/npu/build.sh [--soc ascend910b] [--vendor blitz_acl] [--out DIR]
+#   kernel_src/npu/build.sh [--soc ascend910b] [--vendor blitz_acl] [--out DIR] [--configure-only]
 #
 # Needs ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME (source <CANN>/set_env.sh first). The project is
 # staged in DIR/stage (default build/npu at the repository root): our CMakeLists, op_host/, op_kernel/,
 # scripts/, a copy of kernel_src/common, and the project helpers (cmake/) of CANN's own
-# op-project template. Prints the path of the .run it built on the last line.
+# op-project template. Prints the path of the .run it built on the last line
+# (--configure-only: stage and run CMake's configure step, build nothing).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 soc=ascend910b
 vendor=blitz_acl
 out=$(cd "$here/../.." && pwd)/build/npu  # the repository's build/ (git-ignored)
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+configure_only=0
+usage() { sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --soc) soc=$2; shift 2 ;;
@@ -21,6 +23,7 @@ while [ $# -gt 0 ]; do
     --vendor=*) vendor=${1#--vendor=}; shift ;;
     --out) out=$2; shift 2 ;;
     --out=*) out=${1#--out=}; shift ;;
+    --configure-only) configure_only=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "build.sh: unknown argument $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -54,6 +57,7 @@ cp -r "$here/../common" "$stage/common"
 cmake -S "$stage/npu" -B "$stage/npu/build_out" --preset=default \
   -DASCEND_COMPUTE_UNIT="$soc" -Dvendor_name="$vendor" -DASCEND_CANN_PACKAGE_PATH="$cann" \
   -DBLITZ_COMMON_DIR="$stage/common"
+[ "$configure_only" = 0 ] || { echo "configured in $stage/npu/build_out"; exit 0; }
 jobs=$(nproc 2>/dev/null || echo 2)
 cmake --build "$stage/npu/build_out" --target binary -j"$jobs"
 cmake --build "$stage/npu/build_out" --target package -j"$jobs"
