@@ -129,6 +129,13 @@ static void test_layout_strides() {
   // Unknown layout.
   p = plan_tiling(request("SBH", B, N, N, S, S, D));
   CHECK_ERROR_HAS(p, "input_layout 'SBH'");
+  // A 5-d query is rejected with its dims (read within the request's arrays).
+  TilingRequest r5 = request("BNSD", B, N, N, S, S, D);
+  r5.q_rank = 5;
+  r5.q_dims[4] = 7;
+  CHECK_ERROR_HAS(plan_tiling(r5), "query must be 4-d for layout BNSD, got [2, 4, 300, 64, 7]");
+  r5.q_rank = 3;
+  CHECK_ERROR_HAS(plan_tiling(r5), "query must be 4-d");
   // BSH hidden size not divisible by heads.
   TilingRequest r = request("BSH", B, N, N, S, S, D);
   r.q_dims[2] = N * D + 1;

@@ -36,13 +36,14 @@ void report(gert::TilingContext *context, const std::string &message)
   std::fprintf(stderr, "[%s] %s\n", context->GetNodeName(), message.c_str());
 }
 
-void read_dims(const gert::StorageShape *shape, int64_t dims[4], int *rank)
+void read_dims(const gert::StorageShape *shape, int64_t dims[blitz_npu::kMaxRank], int *rank)
 {
   *rank = 0;
   if (shape == nullptr) return;
   const gert::Shape &s = shape->GetStorageShape();
-  *rank = static_cast<int>(s.GetDimNum() > 4 ? 5 : s.GetDimNum());  // > 4 is rejected by the plan
-  for (int i = 0; i < 4 && i < *rank; ++i) dims[i] = s.GetDim(i);
+  // A rank above kMaxRank is reported as kMaxRank: still rejected by the plan (> 4).
+  *rank = static_cast<int>(s.GetDimNum() > blitz_npu::kMaxRank ? blitz_npu::kMaxRank : s.GetDimNum());
+  for (int i = 0; i < *rank; ++i) dims[i] = s.GetDim(i);
 }
 
 bool is_half_dtype(ge::DataType t) { return t == ge::DT_FLOAT16 || t == ge::DT_BF16; }

@@ -21,6 +21,7 @@ constexpr uint64_t kFloatBytes = 4;
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 std::string dims_text(const int64_t *dims, int rank) {
+  if (rank > kMaxRank) rank = kMaxRank;
   std::string s = "[";
   for (int i = 0; i < rank; ++i) s += (i ? ", " : "") + std::to_string(dims[i]);
   return s + "]";

@@ -50,11 +50,13 @@ struct CoreInfo {
 // GetSoftMaxFlashV2MinTmpSize, the tests a stand-in.
 using SoftmaxTmpBytesFn = uint32_t (*)(uint32_t rows, uint32_t cols, void *user);
 
+constexpr int kMaxRank = 8;  // dims kept per shape; a rank above 4 is rejected, never read past
+
 struct TilingRequest {
   // Shapes as given (dims of q, k, v; 3 for BSH, 4 otherwise).
-  int64_t q_dims[4];
-  int64_t k_dims[4];
-  int64_t v_dims[4];
+  int64_t q_dims[kMaxRank];
+  int64_t k_dims[kMaxRank];
+  int64_t v_dims[kMaxRank];
   int q_rank, k_rank, v_rank;
   std::string layout;    // "BNSD", "BSND", "BSH" or "BNSD_BSND"
   uint32_t dtype_size;   // 2 for fp16 / bf16; anything else is rejected
@@ -70,7 +72,7 @@ struct TilingRequest {
   int64_t inner_precise;
 
   // sabi: rank 0 = absent (dense); 3-d [N, rows, W] means batch 1.
-  int64_t sabi_dims[4];
+  int64_t sabi_dims[kMaxRank];
   int sabi_rank;
   const uint16_t *sabi_values;  // host copy when the framework provides it (value depend), else null
 
