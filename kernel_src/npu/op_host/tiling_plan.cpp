@@ -148,11 +148,12 @@ uint64_t ub_bytes_for(int64_t group_rows, int64_t slice_rows, int64_t kv_block_a
 bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn tmp_fn,
                      void *tmp_user) {
   const int64_t n = p->kv_block_aligned;
+  const uint64_t budget = ub_bytes > kUbReserveBytes ? ub_bytes - kUbReserveBytes : 0;
   for (int64_t g = p->block_q < kMaxGroupRows ? p->block_q : kMaxGroupRows; g >= kMinGroupRows; g /= 2) {
     for (int64_t s = g < kMaxSliceRows ? g : kMaxSliceRows; s >= kMinSliceRows; s /= 2) {
       const uint32_t tmp = tmp_fn ? tmp_fn(uint32_t(s), uint32_t(n), tmp_user) : 0;
       const uint64_t total = ub_bytes_for(g, s, n, p->head_dim, p->dtype_size, tmp);
-      if (total > ub_bytes) continue;
+      if (total > budget) continue;
       p->group_rows = g;
       p->slice_rows = s;
       p->ub_acc_bytes = uint32_t(g * p->head_dim * kFloatBytes);

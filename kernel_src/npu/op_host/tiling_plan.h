@@ -34,6 +34,9 @@ constexpr int64_t kMinSliceRows = 8;
 constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
 constexpr int64_t kRowAlign = 16;           // elements: 32 bytes of fp16 / bf16, 64 of float
 constexpr uint64_t kWorkspaceAlign = 512;
+// Unified buffer left out of the plan for what the Matmul client and TPipe keep there
+// themselves (their exact use is not documented; 8 KiB is a margin, not a measured figure).
+constexpr uint64_t kUbReserveBytes = 8 * 1024;
 // Above this many tasks the split is by task count (no per-task cost array on the host).
 constexpr int64_t kMaxWeightedTasks = int64_t(1) << 24;
 
