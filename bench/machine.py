@@ -72,21 +72,14 @@ def _version(module_name: str) -> Optional[str]:
     return getattr(module, "__version__", None)
 
 
-def cpu_device_summary() -> Optional[dict]:
-    """What blitz_acl's CPU device reports about itself (ISA path, threads), if it exposes that."""
+def cpu_device_summary() -> Optional[str]:
+    """What blitz_acl's CPU device library says about itself (ISA path, threads), or why not."""
     try:
-        from blitz_acl import runtime
-    except Exception:
-        return None
-    for name in ("cpu_device_info", "device_info", "isa_summary", "cpu_info"):
-        probe = getattr(runtime, name, None)
-        if callable(probe):
-            try:
-                info = probe()
-            except Exception as error:  # a probe failure is a fact to report, not a reason to stop
-                return {"error": f"{name}() failed: {error}"}
-            return info if isinstance(info, dict) else {"summary": str(info)}
-    return None
+        from blitz_acl.runtime import library
+
+        return library.load().device_info()
+    except Exception as error:  # not built, or an older library: a fact to report, not a stop
+        return f"unavailable: {type(error).__name__}: {error}"
 
 
 def describe(threads: int) -> dict:

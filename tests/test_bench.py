@@ -194,3 +194,17 @@ def test_timing_interleaves_and_counts_runs():
     timings = measure_interleaved(fns, {"a": 2, "b": 0}, repeats=3)
     assert calls == ["a", "a"] + ["a", "b"] * 3
     assert len(timings["a"].samples_us) == 3 and timings["b"].min_us <= timings["b"].median_us
+
+
+def test_check_mode_on_the_cpu_device(tmp_path):
+    from blitz_acl.runtime import library
+
+    try:
+        library.load()
+    except library.LibraryNotFoundError as error:
+        pytest.skip(f"CPU device library not built (./build_kernel.sh): {error}")
+    proc = _run_bench(tmp_path)  # --check's own defaults: device cpu, two batches, partial tiles
+    result = _check_outputs(tmp_path, proc)
+    assert result["config"]["device"] == "cpu"
+    # The JSON records what the CPU device says about itself (its ISA path and threads).
+    assert not result["machine"]["blitz_acl_cpu_device"].startswith("unavailable")
