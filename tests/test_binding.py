@@ -432,4 +432,6 @@ def test_many_calls_leave_no_live_objects_and_flat_memory(lib):
         one(i)
     growth = _rss_bytes() - rss_before
     assert _live(lib) == {"tensors": 0, "int_arrays": 0, "executors": 0, "streams": 0, "allocations": 0}
+    if "sanitizer build" in lib.device_info():
+        return  # ASan keeps freed memory in quarantine: RSS grows by design; the counts above hold
     assert growth < 8 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 1000 calls"

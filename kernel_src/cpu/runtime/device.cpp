@@ -15,6 +15,12 @@ namespace {
 // The CPU device has one device, id 0.
 constexpr int32_t kDeviceCount = 1;
 
+#ifdef BLITZ_SANITIZED
+constexpr const char *kBuildNote = "; sanitizer build";
+#else
+constexpr const char *kBuildNote = "";
+#endif
+
 std::atomic<bool> initialized{false};
 thread_local int32_t current_device = -1;  // CANN's device context is per thread
 
@@ -79,7 +85,7 @@ BLITZ_EXPORT aclError blitzCpuDeviceInfo(const char **info) {
     // Rebuilt each call: the path and thread count follow the environment at call time.
     thread_local std::string text;
     text = std::string("kernel path ") + path_name(blitz::cpu::resolve_path(blitz::cpu::KernelPath::kAuto)) + "; threads " +
-           std::to_string(blitz::cpu::default_num_threads()) + "; " + blitz::cpu::isa_summary();
+           std::to_string(blitz::cpu::default_num_threads()) + "; " + blitz::cpu::isa_summary() + kBuildNote;
     *info = text.c_str();
     return ACL_SUCCESS;
   });

@@ -3,6 +3,8 @@
 // guarded(), which every extern "C" body runs in so no C++ exception crosses the ABI.
 #pragma once
 
+#include <cstdint>
+#include <cstring>
 #include <exception>
 #include <new>
 #include <string>
@@ -48,6 +50,21 @@ int guarded(const char *function, Body &&body) noexcept {
   } catch (...) {
     return set_error(ACL_ERROR_INTERNAL_ERROR, std::string(function) + ": unknown internal error");
   }
+}
+
+}  // namespace blitz::cpu::runtime
+
+namespace blitz::cpu::runtime {
+
+// The integer a C caller passed for a CANN enum parameter. Read through its bytes: a value
+// outside the enum's range (a bad caller's 99) must not be loaded as the enum type, which is
+// undefined behaviour in C++ (UBSan flags it).
+template <class Enum>
+int32_t raw_enum(const Enum *value) {
+  static_assert(sizeof(Enum) == sizeof(int32_t), "CANN enums are int-sized");
+  int32_t raw;
+  std::memcpy(&raw, value, sizeof raw);
+  return raw;
 }
 
 }  // namespace blitz::cpu::runtime

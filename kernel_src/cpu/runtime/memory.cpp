@@ -42,10 +42,10 @@ BLITZ_EXPORT aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPoli
     require(devPtr != nullptr, ACL_ERROR_INVALID_PARAM, "devPtr is NULL");
     *devPtr = nullptr;
     require(size > 0, ACL_ERROR_INVALID_PARAM, "size is 0");
-    require(policy == ACL_MEM_MALLOC_HUGE_FIRST || policy == ACL_MEM_MALLOC_HUGE_ONLY ||
-                policy == ACL_MEM_MALLOC_NORMAL_ONLY,
-            ACL_ERROR_INVALID_PARAM, "policy " + std::to_string(static_cast<int>(policy)) +
-                                         " is not an aclrtMemMallocPolicy");
+    const int32_t raw_policy = raw_enum(&policy);
+    require(raw_policy == ACL_MEM_MALLOC_HUGE_FIRST || raw_policy == ACL_MEM_MALLOC_HUGE_ONLY ||
+                raw_policy == ACL_MEM_MALLOC_NORMAL_ONLY,
+            ACL_ERROR_INVALID_PARAM, "policy " + std::to_string(raw_policy) + " is not an aclrtMemMallocPolicy");
     require(size <= SIZE_MAX - kAllocAlignment, ACL_ERROR_BAD_ALLOC,
             "cannot allocate " + std::to_string(size) + " bytes");
     const size_t rounded = (size + kAllocAlignment - 1) / kAllocAlignment * kAllocAlignment;
@@ -81,8 +81,9 @@ BLITZ_EXPORT aclError aclrtFree(void *devPtr) {
 BLITZ_EXPORT aclError aclrtMemcpy(void *dst, size_t destMax, const void *src, size_t count,
                                   aclrtMemcpyKind kind) {
   return guarded("aclrtMemcpy", [&] {
-    require(kind >= ACL_MEMCPY_HOST_TO_HOST && kind <= ACL_MEMCPY_DEFAULT, ACL_ERROR_INVALID_PARAM,
-            "kind " + std::to_string(static_cast<int>(kind)) + " is not an aclrtMemcpyKind");
+    const int32_t raw_kind = raw_enum(&kind);
+    require(raw_kind >= ACL_MEMCPY_HOST_TO_HOST && raw_kind <= ACL_MEMCPY_DEFAULT, ACL_ERROR_INVALID_PARAM,
+            "kind " + std::to_string(raw_kind) + " is not an aclrtMemcpyKind");
     require(count <= destMax, ACL_ERROR_INVALID_PARAM,
             "count " + std::to_string(count) + " exceeds destMax " + std::to_string(destMax));
     if (count == 0) return ACL_SUCCESS;

@@ -85,18 +85,23 @@ int64_t checked_numel(const std::vector<int64_t> &dims, const char *what) {
   return n;
 }
 
-aclTensor *create_tensor(const int64_t *view_dims, uint64_t view_count, aclDataType dtype,
-                         const int64_t *stride, int64_t offset, aclFormat format,
+aclTensor *create_tensor(const int64_t *view_dims, uint64_t view_count, int32_t raw_dtype,
+                         const int64_t *stride, int64_t offset, int32_t raw_format,
                          const int64_t *storage_dims, uint64_t storage_count, void *data) {
   auto t = std::make_unique<aclTensor>();
   t->view_dims = copy_dims(view_dims, view_count, "viewDims");
   t->strides = copy_dims(stride, view_count, "stride");
   t->storage_dims = copy_dims(storage_dims, storage_count, "storageDims");
-  require(element_size(dtype) != 0, ACLNN_ERR_PARAM_INVALID,
-          "dataType " + std::to_string(static_cast<int>(dtype)) + " is not an aclDataType this library handles");
-  require(format == ACL_FORMAT_ND || format == ACL_FORMAT_NCHW || format == ACL_FORMAT_NHWC ||
-              format == ACL_FORMAT_NCL,
-          ACLNN_ERR_PARAM_INVALID, "format " + std::to_string(static_cast<int>(format)) + " is not a known aclFormat");
+  // Cast only values inside the enum's range (a cast from outside it is undefined behaviour).
+  const bool dtype_known = raw_dtype >= ACL_FLOAT && raw_dtype <= ACL_BF16 &&
+                           element_size(static_cast<aclDataType>(raw_dtype)) != 0;
+  require(dtype_known, ACLNN_ERR_PARAM_INVALID,
+          "dataType " + std::to_string(raw_dtype) + " is not an aclDataType this library handles");
+  const auto dtype = static_cast<aclDataType>(raw_dtype);
+  require(raw_format == ACL_FORMAT_ND || raw_format == ACL_FORMAT_NCHW || raw_format == ACL_FORMAT_NHWC ||
+              raw_format == ACL_FORMAT_NCL,
+          ACLNN_ERR_PARAM_INVALID, "format " + std::to_string(raw_format) + " is not a known aclFormat");
+  const auto format = static_cast<aclFormat>(raw_format);
   require(offset >= 0, ACLNN_ERR_PARAM_INVALID, "offset " + std::to_string(offset) + " is negative");
   t->dtype = dtype;
   t->format = format;
@@ -136,8 +141,8 @@ BLITZ_EXPORT aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDi
                                         void *tensorData) {
   aclTensor *out = nullptr;
   guarded("aclCreateTensor", [&] {
-    out = create_tensor(viewDims, viewDimsNum, dataType, stride, offset, format, storageDims,
-                        storageDimsNum, tensorData);
+    out = create_tensor(viewDims, viewDimsNum, raw_enum(&dataType), stride, offset, raw_enum(&format),
+                        storageDims, storageDimsNum, tensorData);
     return ACLNN_SUCCESS;
   });
   return out;
