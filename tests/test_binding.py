@@ -435,3 +435,20 @@ def test_many_calls_leave_no_live_objects_and_flat_memory(lib):
     if "sanitizer build" in lib.device_info():
         return  # ASan keeps freed memory in quarantine: RSS grows by design; the counts above hold
     assert growth < 8 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 1000 calls"
+
+
+def test_original_entry_point_runs(lib):
+    """aclnnBlitzSparseAttention (the original list, no lse, default block shape) on a stream."""
+    a = _valid_arrays()
+    expected = blitz_acl.blitz_sparse_attention(a["q"], a["k"], a["v"], a["sabi"], device="reference")
+    a["out"][...] = np.nan
+    with CallScope(lib) as scope:
+        v2 = _arguments(scope, a)
+        base_params = [p for p in V2_PARAMS if p not in ("softmaxLseFlag", "blockShape", "softmaxLse")]
+        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[v2[p] for p in base_params])
+        size = int(v2["workspaceSize"][0])
+        workspace, stream = scope.device_buffer(size), scope.stream()
+        scope.on_exit("aclrtSynchronizeStream", stream)
+        lib.call("aclnnBlitzSparseAttention", workspace, size, v2["executor"][0], stream)
+        lib.call("aclrtSynchronizeStream", stream)
+    np.testing.assert_allclose(a["out"], expected, atol=1e-4, rtol=0)
