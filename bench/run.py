@@ -130,17 +130,48 @@ def warmup_runs(warmup: int, first_row: bool) -> dict:
     return {"ref": 0, "ours": 0, "flex": 1}
 
 
+def gemm_peak(device: str, dtype: str, threads: int):
+    """(bf16 GEMM TFLOP/s with every thread busy, None) or (None, why not), for scale.
+
+    Measured by bench/cpu_kernel.py's gemm_peak_tflops (one single-thread GEMM per thread at
+    once); only for the CPU device in bf16, and optional: the bench runs without it.
+    """
+    if device != "cpu" or dtype != "bfloat16":
+        return None, "only measured for the CPU device in bfloat16"
+    try:
+        from bench.cpu_kernel import gemm_peak_tflops
+
+        return gemm_peak_tflops(threads), None
+    except Exception as error:  # optional figure: report why it is missing
+        return None, f"{type(error).__name__}: {error}"
+
+
 def _ratio(numerator, denominator):
     if numerator is None or denominator is None or denominator <= 0:
         return None
     return numerator / denominator
 
 
+def require_device(device: str) -> None:
+    """Stop with a clear message when --device npu cannot run here."""
+    if device != "npu":
+        return
+    try:
+        import torch_npu  # noqa: F401  (registers the "npu" device with torch)
+    except ImportError as error:
+        raise SystemExit(f"--device npu needs torch_npu with CANN on an Ascend machine: {error}") from None
+    import torch
+
+    if not torch.npu.is_available():
+        raise SystemExit("--device npu: torch_npu is installed but reports no NPU")
+
+
 def run(args: argparse.Namespace) -> dict:
     from bench import competitors as comp
     from bench.machine import describe
 
-    started = time.perf_counter()
+    require_device(args.device)
+    started, started_cpu = time.perf_counter(), time.process_time()
     threads = apply_threads(args.threads)
     B, N, Sq, Skv, D = args.batch, args.heads, args.seq, args.seq_kv, args.head_dim
     scale = 1.0 / math.sqrt(D)
@@ -160,6 +191,9 @@ def run(args: argparse.Namespace) -> dict:
     method = checking.choose_method(args.check_method, B, N, Sq, Skv, D)
     dense_flops = attention_flops(B * N * Sq * Skv, D)
     flex_compile_s = None
+    peak_tflops, peak_missing = gemm_peak(args.device, args.dtype, threads)
+    if peak_tflops is not None:
+        progress(f"bf16 GEMM peak, {threads} single-thread GEMMs at once: {peak_tflops:.3f} TFLOP/s")
 
     rows = []
     for index, sparsity in enumerate(args.sparsities):
@@ -213,6 +247,7 @@ def run(args: argparse.Namespace) -> dict:
             "speedup_vs_flex": _ratio(flex_us, our_us),
             "speedup_vs_ref_flex": _ratio(ref_us, flex_us),
             "our_tflops": tflops_per_s(flops, our_us),
+            "our_share_of_gemm_peak": _ratio(tflops_per_s(flops, our_us), peak_tflops),
             "ref_tflops": tflops_per_s(dense_flops, ref_us),
             "flex_tflops": tflops_per_s(flops, flex_us) if flex_us else None,
             "max_abs_err": result.max_abs_err,
@@ -248,10 +283,15 @@ def run(args: argparse.Namespace) -> dict:
             for c in (ref, ours, flex)
         },
         "flex_compile_seconds": flex_compile_s,
+        "gemm_peak_tflops": peak_tflops,
+        "gemm_peak_missing": peak_missing,
         "tolerance": {"dtype": args.dtype, "max_abs_err": checking.TOLERANCE[args.dtype]},
         "flop_formula": "4 * D * (selected, in-bounds token pairs), summed over batch and heads",
         "rows": rows,
         "runtime_seconds": time.perf_counter() - started,
+        # CPU time of this process (all its threads): on a shared machine, wall time / threads
+        # is what the run takes on its own when other jobs slow it down.
+        "cpu_seconds": time.process_time() - started_cpu,
     }
 
 
@@ -268,7 +308,9 @@ def title_lines(result: dict) -> list:
         f"  BLOCK_SHAPE={bq}x{bkv}  DEVICE='{cfg['device']}'  THREADS={result['machine']['threads']}",
         f"Ref: {comps['ref']['label']}   Flex: {flex_text}",
         f"Outputs_equal: max|ours - ref| <= {result['tolerance']['max_abs_err']:.1e} vs {check_ref}",
-        f"CPU: {result['machine']['cpu_model']}",
+        f"CPU: {result['machine']['cpu_model']}" + (
+            f"   bf16 GEMM peak ({result['machine']['threads']} single-thread GEMMs at once): "
+            f"{result['gemm_peak_tflops']:.3f} TFLOP/s" if result["gemm_peak_tflops"] else ""),
     ]
 
 
@@ -298,5 +340,6 @@ def main(argv=None) -> int:
         from bench.plot import write_png
 
         print(f"PNG:  {write_png(args.out / f'{stem}.png', result)}")
-    progress(f"done in {result['runtime_seconds']:.0f} s")
+    progress(f"done in {result['runtime_seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU "
+             f"over {result['machine']['threads']} threads")
     return 0 if all(row["outputs_equal"] for row in result["rows"]) else 1
