@@ -1,6 +1,7 @@
 // The CPU kernel against a naive dense attention in double precision written here from
 // DESIGN.md's rules (explicit block-mask expansion, no code shared with the kernel), on every
 // path this CPU can run.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -268,9 +269,14 @@ void run_case(const Case &c, KernelPath path, int threads) {
   CHECK_MSG(worst <= tolerance(c.dtype), where + " max abs err " + std::to_string(worst) + first_bad);
 }
 
+// Every path this CPU can run (amx only on AMX hardware: it has not run anywhere yet).
 std::vector<KernelPath> paths() {
   std::vector<KernelPath> p{KernelPath::kPortable};
-  if (blitz::cpu::resolve_path(KernelPath::kAuto) != KernelPath::kPortable) p.push_back(KernelPath::kAvx512);
+  for (KernelPath q : {KernelPath::kAvx512, KernelPath::kAmx}) {
+    AttentionProblem probe;  // nothing to compute: only the path check runs
+    probe.heads_kv = 1;
+    if (blitz::cpu::run_attention(probe, nullptr, 0, 1, q, nullptr) == 0) p.push_back(q);
+  }
   return p;
 }
 
@@ -388,6 +394,13 @@ TEST(kernel_path_from_environment) {
   CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, KernelPath::kAuto, &err) != 0);
   unsetenv("BLITZ_ACL_CPU_PATH");
   CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) != KernelPath::kAuto);
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) != KernelPath::kAmx);  // amx is opt-in
+  const auto runnable = paths();
+  if (std::find(runnable.begin(), runnable.end(), KernelPath::kAmx) == runnable.end()) {
+    err = nullptr;  // forcing a path this CPU lacks is an error with a message, never a SIGILL
+    CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, KernelPath::kAmx, &err) != 0);
+    CHECK(err != nullptr && std::strstr(err, "AMX") != nullptr);
+  }
   CHECK(std::strstr(blitz::cpu::isa_summary(), "best=") != nullptr);
   CHECK(blitz::cpu::default_num_threads() >= 1);
 }

@@ -67,11 +67,14 @@ void compute_task_prefix(const Plan &plan, int64_t *prefix) {
   }
 }
 
-// The kernel for `path` and this dtype: the AVX-512 kernel covers the dtypes it was built for,
-// everything else runs portable. (kAmx has no kernel of its own yet: it runs the AVX-512 one.)
-const PathKernel &kernel_for(KernelPath path, ElementType dtype) {
+// The kernel for `path` and this problem: AMX covers bf16 (other dtypes run AVX-512 there),
+// AVX-512 covers every dtype it was built for, everything else runs portable.
+const PathKernel &kernel_for(KernelPath path, const AttentionProblem &p) {
+  if (path == KernelPath::kAmx) {
+    if (const PathKernel *k = amx_kernel(p)) return *k;
+  }
   if (path == KernelPath::kAvx512 || path == KernelPath::kAmx) {
-    if (const PathKernel *k = avx512_kernel(dtype)) return *k;
+    if (const PathKernel *k = avx512_kernel(p.dtype)) return *k;
   }
   return portable_kernel();
 }
@@ -132,7 +135,7 @@ int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_b
 
   RunContext ctx;
   ctx.plan = &plan;
-  ctx.kernel = &kernel_for(path, p.dtype);
+  ctx.kernel = &kernel_for(path, p);
   ctx.scratch = base + align_up((size_t)(plan.n_tasks + 1) * sizeof(int64_t));
   ctx.scratch_stride = per_thread_bytes(p);
   ctx.workers = (int)std::min<int64_t>(num_threads, std::max<int64_t>(plan.n_tasks, 1));

@@ -108,6 +108,23 @@ inline void gemm(const typename Ops::AElem *a, int64_t a_stride, const char *b, 
   }
 }
 
+// Horizontal max / sum of 16 lanes with whole-register shuffles (gcc 12's _mm512_reduce_*
+// intrinsics trip -Wuninitialized inside its own headers).
+inline float reduce_max(__m512 v) {
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
+}
+inline float reduce_add(__m512 v) {
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
+}
+
 // 2^x for x <= 0 (scores minus the running max, in base 2), relative error < 2e-7 (degree-6
 // Taylor of 2^f on |f| <= 1/2), far inside bf16/fp16 tolerance. x < -126 (including -inf, a
 // masked score) gives exactly 0, so an empty row stays empty rather than a sum of denormals.

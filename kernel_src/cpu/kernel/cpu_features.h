@@ -23,7 +23,7 @@ struct CpuFeatures {
 // Detected once (thread-safe), then cached.
 const CpuFeatures &cpu_features();
 
-// The best path this CPU supports.
+// The path kAuto picks: avx512 where supported (amx is opt-in until validated), else portable.
 KernelPath best_path();
 
 // Whether `path` can run on this CPU (kPortable always can).

@@ -22,12 +22,14 @@
 #include "kernel/attention_plan.h"
 
 #if !(defined(__AVX512F__) && defined(__AVX512BF16__))
-// Built without the AVX-512 flags (not x86-64): no AVX-512 kernel; every dtype runs portable.
+// Built without the AVX-512 flags (not x86-64): no AVX-512 or AMX kernel; everything portable.
 namespace blitz::cpu {
 const PathKernel *avx512_kernel(ElementType) { return nullptr; }
+const PathKernel *amx_kernel(const AttentionProblem &) { return nullptr; }
 }  // namespace blitz::cpu
 #else
 
+#include "kernel/amx_gemm.h"
 #include "kernel/avx512_micro.h"
 
 namespace blitz::cpu {
@@ -236,7 +238,7 @@ void softmax_row(float *s, int64_t n16, int64_t lo, int64_t hi, const uint8_t *m
     }
     vmax = _mm512_max_ps(vmax, v);
   }
-  const float tile_max = _mm512_reduce_max_ps(vmax) * scale2;  // scale > 0: max commutes
+  const float tile_max = avx512::reduce_max(vmax) * scale2;  // scale > 0: max commutes
   const float factor = row.update_max(tile_max, Exp2F{});
   if (factor != 1.0f) {
     const __m512 f = _mm512_set1_ps(factor);
@@ -250,12 +252,16 @@ void softmax_row(float *s, int64_t n16, int64_t lo, int64_t hi, const uint8_t *m
     vsum = _mm512_add_ps(vsum, p);
     Pack::store_probs(probs, c, p);
   }
-  row.accumulate(_mm512_reduce_add_ps(vsum));
+  // Keys up to the next multiple of 32 get P = 0: AMX reads P in 16-pair (32-key) tiles.
+  if (n16 % kDimAlign != 0) Pack::store_probs(probs, n16, _mm512_setzero_ps());
+  row.accumulate(avx512::reduce_add(vsum));
 }
 
 // ---- the task ----
 
-template <ElementType E>
+// kAmx: the two products run on AMX tiles (bf16 only, block_q a multiple of 16); everything
+// else is shared with the AVX-512 products.
+template <ElementType E, bool kAmx>
 struct TaskRunner {
   using Pack = Packing<E>;
   using Ops = typename Pack::Ops;
@@ -311,9 +317,15 @@ struct TaskRunner {
         const int64_t i0 = task.row_begin + r0;
         const TileClass cls = task.mask.classify(i0, i0 + nr, c0, c1);
         if (cls == kTileAllMasked) continue;
-        avx512::gemm<Ops, /*kAccumulate=*/false>(q + r0 * a_stride_q, a_stride_q, k_pack,
-                                                 Pack::b_stride_g_k(x), Pack::b_stride_k_k(), q_steps,
-                                                 s.scores, x.kv_pad, nr, n16 / kLanes);
+        if constexpr (kAmx) {
+          amx::gemm_bf16(reinterpret_cast<const char *>(q + r0 * a_stride_q), x.d_pad * x.elem, k_pack,
+                         Pack::b_stride_g_k(x), Pack::b_stride_k_k(), x.d_pad / kDimAlign, s.scores,
+                         x.kv_pad * (int64_t)sizeof(float), n16 / kLanes, /*accumulate=*/false);
+        } else {
+          avx512::gemm<Ops, /*kAccumulate=*/false>(q + r0 * a_stride_q, a_stride_q, k_pack,
+                                                   Pack::b_stride_g_k(x), Pack::b_stride_k_k(), q_steps,
+                                                   s.scores, x.kv_pad, nr, n16 / kLanes);
+        }
         for (int64_t r = 0; r < nr; ++r) {
           float *srow = s.scores + r * x.kv_pad;
           char *prow = s.probs + r * x.kv_pad * x.elem;
@@ -330,9 +342,15 @@ struct TaskRunner {
           }
         }
         const int64_t pv_steps = (cols + Pack::kPerStep - 1) / Pack::kPerStep;
-        avx512::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_pack, Pack::b_stride_g_v(),
-                                                Pack::b_stride_k_v(x), pv_steps, s.acc + r0 * x.d_pad,
-                                                x.d_pad, nr, d_groups);
+        if constexpr (kAmx) {
+          amx::gemm_bf16(s.probs, x.kv_pad * x.elem, v_pack, Pack::b_stride_g_v(), Pack::b_stride_k_v(x),
+                         round_up(cols, kDimAlign) / kDimAlign, s.acc + r0 * x.d_pad,
+                         x.d_pad * (int64_t)sizeof(float), d_groups, /*accumulate=*/true);
+        } else {
+          avx512::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_pack, Pack::b_stride_g_v(),
+                                                  Pack::b_stride_k_v(x), pv_steps, s.acc + r0 * x.d_pad,
+                                                  x.d_pad, nr, d_groups);
+        }
       }
     }
     finalize(task, rows);
@@ -366,20 +384,30 @@ struct TaskRunner {
 
 size_t scratch_bytes(const AttentionProblem &p) { return Scratch::bytes(p); }
 
-template <ElementType E>
+template <ElementType E, bool kAmx>
 void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
   const Dims x = Dims::make(*plan.problem);
   const Scratch s = Scratch::carve(x, memory);
-  const TaskRunner<E> runner{plan, x, s};
+  const TaskRunner<E, kAmx> runner{plan, x, s};
+  if constexpr (kAmx) amx::begin();
   for (int64_t t = begin; t < end; ++t) runner.run(Task::make(plan, t));
+  if constexpr (kAmx) amx::end();
 }
 
 }  // namespace
 
+const PathKernel *amx_kernel(const AttentionProblem &p) {
+  // tiles_amx.cpp gets the AMX flags wherever this file gets the AVX-512 ones (CMake).
+  static const PathKernel bf16{scratch_bytes, run_tasks<ElementType::kBFloat16, /*kAmx=*/true>};
+  // AMX reads whole 16-row tiles of Q / P / the accumulators: block_q must be a multiple of 16.
+  if (p.dtype == ElementType::kBFloat16 && p.block_q % amx::kTileRows == 0) return &bf16;
+  return nullptr;
+}
+
 const PathKernel *avx512_kernel(ElementType dtype) {
-  static const PathKernel bf16{scratch_bytes, run_tasks<ElementType::kBFloat16>};
-  static const PathKernel fp16{scratch_bytes, run_tasks<ElementType::kFloat16>};
-  static const PathKernel fp32{scratch_bytes, run_tasks<ElementType::kFloat32>};
+  static const PathKernel bf16{scratch_bytes, run_tasks<ElementType::kBFloat16, false>};
+  static const PathKernel fp16{scratch_bytes, run_tasks<ElementType::kFloat16, false>};
+  static const PathKernel fp32{scratch_bytes, run_tasks<ElementType::kFloat32, false>};
   switch (dtype) {
     case ElementType::kBFloat16: return &bf16;
     case ElementType::kFloat16: return &fp16;

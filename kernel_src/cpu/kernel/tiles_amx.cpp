@@ -1,0 +1,111 @@
+// AMX-BF16 tile products (see amx_gemm.h). NOT YET RUN on AMX hardware: compiled and gated
+// only. Everything outside the two products (packing, softmax, masks) is the AVX-512 path's.
+#include "kernel/amx_gemm.h"
+
+#if defined(__AMX_TILE__) && defined(__AMX_BF16__)
+
+#include <immintrin.h>
+
+namespace blitz::cpu::amx {
+namespace {
+
+// Tile-register map (all tiles 16 rows x 64 bytes):
+//
+//          B: tmm5 / tmm6 (16 pairs x 16 cols, alternate)
+//                 |
+//   A: tmm4  -->  C: tmm0 tmm1 tmm2 tmm3   (4 groups of 16 fp32 columns = 64 columns)
+//   (16 rows x 16 pairs)
+//
+// tmm7 unused. One A tile is loaded per k step and reused by up to 4 B tiles.
+constexpr int kTmmC0 = 0, kTmmA = 4, kTmmB0 = 5, kTmmB1 = 6, kTilesUsed = 7;
+constexpr int kMaxGroups = 4;
+constexpr uint8_t kPalette = 1;
+
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+// The one tile configuration, built once (threads share it; each thread loads it).
+const TileConfig &tile_config() {
+  static const TileConfig config = [] {
+    TileConfig c{};
+    c.palette_id = kPalette;
+    for (int t = 0; t < kTilesUsed; ++t) {
+      c.colsb[t] = (uint16_t)kTileRowBytes;
+      c.rows[t] = (uint8_t)kTileRows;
+    }
+    return c;
+  }();
+  return config;
+}
+
+template <int G>
+void gemm_groups(const char *a, int64_t a_stride, const char *b, int64_t b_stride_g,
+                 int64_t b_stride_k, int64_t k_tiles, float *c, int64_t c_stride, bool accumulate) {
+  static_assert(G >= 1 && G <= kMaxGroups, "C tiles are tmm0..tmm3");
+  const int64_t b_tile_step = kPairsPerTile * b_stride_k;
+  if (accumulate) {
+    _tile_loadd(0, c, c_stride);
+    if constexpr (G > 1) _tile_loadd(1, c + kColumnsPerTile, c_stride);
+    if constexpr (G > 2) _tile_loadd(2, c + 2 * kColumnsPerTile, c_stride);
+    if constexpr (G > 3) _tile_loadd(3, c + 3 * kColumnsPerTile, c_stride);
+  } else {
+    _tile_zero(0);
+    if constexpr (G > 1) _tile_zero(1);
+    if constexpr (G > 2) _tile_zero(2);
+    if constexpr (G > 3) _tile_zero(3);
+  }
+  for (int64_t kt = 0; kt < k_tiles; ++kt) {
+    const char *bk = b + kt * b_tile_step;
+    _tile_loadd(4, a + kt * kTileRowBytes, a_stride);
+    _tile_loadd(5, bk, b_stride_k);
+    _tile_dpbf16ps(0, 4, 5);
+    if constexpr (G > 1) {
+      _tile_loadd(6, bk + b_stride_g, b_stride_k);
+      _tile_dpbf16ps(1, 4, 6);
+    }
+    if constexpr (G > 2) {
+      _tile_loadd(5, bk + 2 * b_stride_g, b_stride_k);
+      _tile_dpbf16ps(2, 4, 5);
+    }
+    if constexpr (G > 3) {
+      _tile_loadd(6, bk + 3 * b_stride_g, b_stride_k);
+      _tile_dpbf16ps(3, 4, 6);
+    }
+  }
+  _tile_stored(0, c, c_stride);
+  if constexpr (G > 1) _tile_stored(1, c + kColumnsPerTile, c_stride);
+  if constexpr (G > 2) _tile_stored(2, c + 2 * kColumnsPerTile, c_stride);
+  if constexpr (G > 3) _tile_stored(3, c + 3 * kColumnsPerTile, c_stride);
+}
+
+static_assert(kTmmC0 == 0 && kTmmA == 4 && kTmmB0 == 5 && kTmmB1 == 6,
+              "gemm_groups spells the tile numbers out (they are instruction immediates)");
+
+}  // namespace
+
+void begin() { _tile_loadconfig(&tile_config()); }
+void end() { _tile_release(); }
+
+void gemm_bf16(const char *a, int64_t a_stride, const char *b, int64_t b_stride_g,
+               int64_t b_stride_k, int64_t k_tiles, float *c, int64_t c_stride, int64_t groups,
+               bool accumulate) {
+  for (int64_t g0 = 0; g0 < groups; g0 += kMaxGroups) {
+    const char *bg = b + g0 * b_stride_g;
+    float *cg = c + g0 * kColumnsPerTile;
+    switch (groups - g0 < kMaxGroups ? groups - g0 : kMaxGroups) {
+      case 1: gemm_groups<1>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+      case 2: gemm_groups<2>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+      case 3: gemm_groups<3>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+      default: gemm_groups<4>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+    }
+  }
+}
+
+}  // namespace blitz::cpu::amx
+
+#endif  // AMX
