@@ -25,6 +25,9 @@ enum TileClass : int { kTileAllAllowed = 0, kTileAllMasked = 1, kTileMixed = 2 }
 
 // lo_shift of the causal modes: below any row index, far from int64 overflow.
 constexpr int64_t kNoLowerBound = -((int64_t)1 << 62);
+// pre/next tokens beyond any sequence length act alike; clamping them keeps the shifts (and
+// i + shift) far from int64 overflow whatever the caller passed.
+constexpr int64_t kTokenLimit = (int64_t)1 << 40;
 
 struct TokenMask {
   int mode;
@@ -45,6 +48,8 @@ struct TokenMask {
     m.kv_len = kv_len;
     m.banded = mode == kSparseCausal || mode == kSparseCausalBottomRight || mode == kSparseBand;
     const int64_t offset = (mode == kSparseCausalBottomRight || mode == kSparseBand) ? kv_len - q_len : 0;
+    pre_tokens = clamp_i64(pre_tokens, -kTokenLimit, kTokenLimit);
+    next_tokens = clamp_i64(next_tokens, -kTokenLimit, kTokenLimit);
     m.lo_shift = mode == kSparseBand ? offset - pre_tokens : kNoLowerBound;
     m.hi_shift = mode == kSparseBand ? offset + next_tokens : offset;
     m.mask = m.banded ? 0 : batch_mask;

@@ -83,6 +83,7 @@ struct Case {
   int64_t pre = 2147483647, next = 2147483647;
   bool explicit_mask = false, mask_per_batch = false;
   bool lse = true;
+  double scale_factor = 1.0;  // times 1/sqrt(D)
 };
 
 struct Inputs {
@@ -159,7 +160,7 @@ AttentionProblem make_problem(const Case &c, Inputs &in) {
     p.sabi_batch = c.sabi_b; p.sabi_heads = c.sabi_h; p.sabi_rows = in.sabi_rows; p.sabi_width = in.sabi_width;
   }
   p.block_q = c.bq; p.block_kv = c.bkv;
-  p.scale = 1.0f / std::sqrt((float)c.D);
+  p.scale = (float)(c.scale_factor / std::sqrt((double)c.D));
   if (!c.aq.empty()) { p.actual_seq_q = c.aq.data(); p.actual_seq_q_count = (int64_t)c.aq.size(); }
   if (!c.akv.empty()) { p.actual_seq_kv = c.akv.data(); p.actual_seq_kv_count = (int64_t)c.akv.size(); }
   p.sparse_mode = c.mode; p.pre_tokens = c.pre; p.next_tokens = c.next;
@@ -180,7 +181,7 @@ int64_t actual(const std::vector<int64_t> &lens, int64_t b, int64_t full) {
 void reference(const Case &c, const Inputs &in, std::vector<double> &out, std::vector<double> &lse) {
   out.assign(c.B * c.H * c.Sq * c.D, 0.0);
   lse.assign(c.B * c.H * c.Sq, -INFINITY);
-  const double scale = 1.0 / std::sqrt((double)(float)c.D);
+  const double scale = (double)(float)(c.scale_factor / std::sqrt((double)c.D));
   const int64_t kv_blocks = (c.Skv + c.bkv - 1) / c.bkv;
   std::vector<double> s(c.Skv);
   std::vector<char> selected(kv_blocks);
@@ -305,6 +306,10 @@ std::vector<Case> cases_for(ElementType t) {
   c = Case(); c.name = "default_tiles_unaligned"; c.bq = 128; c.bkv = 512; c.Sq = 300; c.Skv = 1100; c.D = 64; c.H = 1; c.Hkv = 1; add(c);
   c = Case(); c.name = "d128_tail"; c.bq = 128; c.bkv = 512; c.Sq = 129; c.Skv = 513; c.D = 128; c.H = 1; c.Hkv = 1; c.keep = 1.0; add(c);
   c = Case(); c.name = "odd_head_dim"; c.D = 40; c.bkv = 128; c.Skv = 300; add(c);
+  c = Case(); c.name = "head_dim_not_even"; c.D = 33; add(c);
+  c = Case(); c.name = "negative_scale"; c.scale_factor = -1.5; add(c);
+  c = Case(); c.name = "band_extreme_tokens"; c.mode = 4; c.pre = -(int64_t(1) << 62); c.next = int64_t(1) << 62; c.keep = 1.0; add(c);
+  c = Case(); c.name = "band_wide_negative_next"; c.mode = 4; c.pre = 200; c.next = -40; c.keep = 1.0; add(c);
   return cs;
 }
 

@@ -92,6 +92,12 @@ void write_zero_rows(const Plan &plan, const Task &task, int64_t r0, int64_t r1)
 }
 
 size_t workspace_size(const AttentionProblem &p, int num_threads) {
+  // Shapes run_attention rejects (or has nothing to do for) need no scratch; this also keeps
+  // the sums below from wrapping on negative sizes.
+  if (p.block_q <= 0 || p.block_kv <= 0 || p.head_dim < 0 || p.batch <= 0 || p.heads_q <= 0 ||
+      p.seq_q <= 0 || p.seq_kv < 0) {
+    return kScratchAlign;
+  }
   const size_t threads = (size_t)std::max(num_threads, 1);
   return kScratchAlign                                   // alignment slack
          + align_up((task_count(p) + 1) * sizeof(int64_t))  // task_prefix

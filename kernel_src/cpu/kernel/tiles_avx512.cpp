@@ -124,10 +124,13 @@ struct Packing<ElementType::kBFloat16> {
   static uint16_t at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
     return col < d ? reinterpret_cast<const uint16_t *>(base)[row * stride_s + col] : 0;
   }
-  static void pack_q(const Task &task, int64_t rows, const Dims &x, char *dst) {
+  // negate: flip every sign (exact), for a negative scale (see TaskRunner::run).
+  static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
     uint16_t *out = reinterpret_cast<uint16_t *>(dst);
+    const uint16_t sign = negate ? 0x8000 : 0;
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
+      for (int64_t j = 0; j < x.d_pad; ++j)
+        out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d) ^ (j < x.d ? sign : 0);
   }
   // K: vector (g, p) holds keys 16g .. 16g+15, each the pair (d = 2p, 2p+1).
   static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
@@ -172,10 +175,11 @@ struct PackingF32 {
   static float at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
     return col < d ? load_element(base, row * stride_s + col, E) : 0.0f;
   }
-  static void pack_q(const Task &task, int64_t rows, const Dims &x, char *dst) {
+  static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
+    const float sign = negate ? -1.0f : 1.0f;
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
+      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = sign * at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
   }
   // K: vector (g, d) holds keys 16g .. 16g+15 at dimension d.
   static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
@@ -238,7 +242,7 @@ void softmax_row(float *s, int64_t n16, int64_t lo, int64_t hi, const uint8_t *m
     }
     vmax = _mm512_max_ps(vmax, v);
   }
-  const float tile_max = avx512::reduce_max(vmax) * scale2;  // scale > 0: max commutes
+  const float tile_max = avx512::reduce_max(vmax) * scale2;  // scale2 >= 0: max commutes
   const float factor = row.update_max(tile_max, Exp2F{});
   if (factor != 1.0f) {
     const __m512 f = _mm512_set1_ps(factor);
@@ -293,8 +297,11 @@ struct TaskRunner {
       write_zero_rows(plan, task, task.row_begin, task.row_end);
       return;
     }
-    const float scale2 = p.scale * kLog2e;  // scores in base 2: exp(x) = exp2(x * log2 e)
-    Pack::pack_q(task, rows, x, s.q_pack);
+    // Scores in base 2 (exp(x) = exp2(x * log2 e)), with a scale >= 0 so the row max of the
+    // raw products is the max of the scaled ones; a negative scale negates Q instead.
+    const bool negate_q = p.scale < 0.0f;
+    const float scale2 = (negate_q ? -p.scale : p.scale) * kLog2e;
+    Pack::pack_q(task, rows, x, negate_q, s.q_pack);
     for (int64_t r = 0; r < rows; ++r) s.rows[r] = OnlineSoftmaxRow::start();
     std::memset(s.acc, 0, sizeof(float) * rows * x.d_pad);
     const AElem *q = reinterpret_cast<const AElem *>(s.q_pack);
@@ -335,8 +342,8 @@ struct TaskRunner {
           } else {
             int64_t lo, hi;
             task.mask.row_interval(i0 + r, &lo, &hi);
-            lo = lo - c0 < 0 ? 0 : lo - c0;
-            hi = hi - c0 > cols ? cols : hi - c0;
+            lo = clamp_i64(lo - c0, 0, cols);  // relative to the tile; within [0, cols] so
+            hi = clamp_i64(hi - c0, 0, cols);  // the 32-bit lane compares cannot wrap
             const uint8_t *mrow = task.mask.mask ? task.mask.mask + (i0 + r) * task.mask.mask_stride_q + c0 : nullptr;
             softmax_row<Pack, true>(srow, n16, lo, hi, mrow, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
           }
