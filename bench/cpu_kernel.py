@@ -7,6 +7,7 @@ For each sequence length, pattern and sparsity it times, side by side in one pro
 - dense torch.nn.functional.scaled_dot_product_attention (bf16), the baseline of every speedup;
 - blitz_acl.blitz_sparse_attention(..., device="cpu");
 - FlexAttention (torch.compile'd) with the same 128 x 512 BlockMask (sabi.to_flex_block_mask);
+then fp16 and fp32 dense against SDPA in the same dtype (shortest length only);
 and, in the same run, this machine's bf16 GEMM peak: two single-thread torch.matmul GEMMs at
 once, one per core (one GEMM on two threads does not scale on small machines).
 
@@ -42,6 +43,7 @@ TARGET_KEEP_HIGH = 0.8        # share kept beyond (s = 0.9)
 MODERATE_SPARSITY = 0.7
 TARGET_VS_FLEX = 1.5
 TARGET_PEAK_SHARE = 0.6       # selected-tile TFLOP/s over the GEMM peak
+OTHER_DTYPES = ("float16", "float32")  # dense only, vs SDPA in the same dtype (target >= 1x)
 GEMM_SIZE = 2048              # square bf16 GEMM for the peak measurement
 GEMM_REPEATS = 5
 
@@ -146,6 +148,19 @@ def run(args) -> dict:
                 }
                 result["rows"].append(row)
                 print(format_row(row), flush=True)
+    for dtype in args.other_dtypes:
+        seq = min(args.seqs)
+        q, k, v = make_qkv(BATCH, HEADS, seq, seq, HEAD_DIM, dtype, "cpu")
+        sdpa = comp.SdpaDense(q, k, v, scale)
+        ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, "cpu")
+        ours.prepare(build_case("random", BATCH, HEADS, seq, seq, 0.0, BLOCK_SHAPE))
+        timings = measure_interleaved({"sdpa": sdpa, "ours": ours}, {"sdpa": 1, "ours": 1}, args.sdpa_repeats)
+        row = {"seq": seq, "dtype": dtype, "sdpa_ms": timings["sdpa"].median_us / 1e3,
+               "ours_ms": timings["ours"].median_us / 1e3}
+        row["speedup_vs_sdpa"] = row["sdpa_ms"] / row["ours_ms"]
+        result.setdefault("other_dtypes", []).append(row)
+        print(f"{seq:>6} {dtype:>8} dense: SDPA {row['sdpa_ms']:.1f} ms, ours {row['ours_ms']:.1f} ms, "
+              f"{row['speedup_vs_sdpa']:.2f}x (target >= 1)", flush=True)
     return result
 
 
@@ -170,6 +185,8 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--sdpa-repeats", type=int, default=2)
     p.add_argument("--no-flex", dest="flex", action="store_false")
+    p.add_argument("--other-dtypes", nargs="*", default=list(OTHER_DTYPES),
+                   help="dtypes timed dense against SDPA in the same dtype (none: skip)")
     p.add_argument("--json", help="also write the result here")
     return p.parse_args(argv)
 
