@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -85,8 +86,13 @@ def _broadcast(sabi: np.ndarray, batch: int, heads: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(sabi, (batch, heads) + sabi.shape[2:]))
 
 
+@functools.lru_cache(maxsize=None)
 def causal_mask_mod(offset: int):
-    """FlexAttention mask_mod of sparse_mode 3: key j allowed iff j <= i + offset."""
+    """FlexAttention mask_mod of sparse_mode 3: key j allowed iff j <= i + offset.
+
+    Cached: every row of a sweep gets the same function object, so the compiled
+    FlexAttention is reused instead of recompiled for a new closure.
+    """
 
     def mask_mod(b, h, q_idx, kv_idx):
         return kv_idx <= q_idx + offset
