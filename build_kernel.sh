@@ -60,6 +60,21 @@ find_cmake() {
   exit 1
 }
 
+# Copies a shared library to dest so that a process which has dest loaded keeps its mapping:
+# writing into a mapped .so in place changes the code under it (a crash, e.g. SIGBUS), while a
+# rename gives dest a new inode and the old one lives on until its last user unmaps it. The
+# temporary name is in dest's directory, so mv is a same-filesystem rename(2), which is atomic.
+install_atomically() {
+  local src="$1" dest="$2" tmp
+  mkdir -p "$(dirname "$dest")"
+  tmp="$(mktemp "$dest.tmp.XXXXXX")"
+  if ! cp "$src" "$tmp" || ! chmod 755 "$tmp" || ! mv -f "$tmp" "$dest"; then
+    rm -f "$tmp"
+    echo "build_kernel.sh: could not install $src as $dest" >&2
+    exit 1
+  fi
+}
+
 build_cpu() {
   local cmake build_dir generator=()
   cmake="$(find_cmake)"
@@ -78,8 +93,7 @@ build_cpu() {
     echo "Run the tests against it with:"
     echo "  BLITZ_ACL_CPU_LIBRARY=$lib LD_PRELOAD=\"\$(gcc -print-file-name=libasan.so) \$(gcc -print-file-name=libubsan.so)\" ASAN_OPTIONS=detect_leaks=0 python -m pytest tests"
   else
-    mkdir -p "$ROOT/blitz_acl/_lib"
-    cp "$lib" "$ROOT/blitz_acl/_lib/$LIB_NAME"
+    install_atomically "$lib" "$ROOT/blitz_acl/_lib/$LIB_NAME"
     echo "CPU device: $lib -> blitz_acl/_lib/$LIB_NAME"
   fi
 }
