@@ -208,12 +208,101 @@ static void test_unsupported_features() {
   r = request("BNSD", 1, 1, 1, 128, 128, 64);
   r.dtype_size = 4;
   CHECK_ERROR_HAS(plan_tiling(r), "float16 or bfloat16");
-  r = request("BNSD", 1, 1, 1, 128, 128, 64);
-  r.has_atten_mask = true;
-  CHECK_ERROR_HAS(plan_tiling(r), "token masks");
-  r = request("BNSD", 1, 1, 1, 128, 128, 64);
-  r.sparse_mode = 2;
-  CHECK_ERROR_HAS(plan_tiling(r), "sparse_mode 2");
+}
+
+static void set_mask(TilingRequest *r, std::vector<int64_t> dims) {
+  r->mask_rank = int(dims.size());
+  for (size_t i = 0; i < dims.size(); ++i) r->mask_dims[i] = dims[i];
+}
+
+static void test_token_masks() {
+  g_test = "token_masks";
+  const int64_t B = 2, Sq = 300, Skv = 700;
+  TilingRequest r = request("BNSD", B, 1, 1, Sq, Skv, 64);
+  // No mask: mode 0 applies nothing and needs no mask buffers.
+  TilingPlan p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.mask_mode, 0);
+  CHECK_EQ(p.params.has_mask_tensor, 0);
+  CHECK_EQ(p.params.ub_mask_bytes, 0);
+  // Every accepted explicit shape, in modes 0 and 1; strides of contiguous rows.
+  const std::vector<std::vector<int64_t>> shapes = {
+      {Sq, Skv}, {1, Sq, Skv}, {B, Sq, Skv}, {1, 1, Sq, Skv}, {B, 1, Sq, Skv}};
+  const int64_t batch_stride[] = {0, 0, Sq * Skv, 0, Sq * Skv};
+  for (int mode : {0, 1}) {
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      r.sparse_mode = mode;
+      set_mask(&r, shapes[i]);
+      p = plan_tiling(r);
+      CHECK(p.ok);
+      CHECK_EQ(p.params.mask_mode, 1);
+      CHECK_EQ(p.params.has_mask_tensor, 1);
+      CHECK_EQ(p.params.mask_stride_q, Skv);
+      CHECK_EQ(p.params.mask_stride_b, batch_stride[i]);
+      // Mask buffers: bytes s*n, half 2*s*n, bits s*n/8 for the chosen slice.
+      const int64_t sn = p.params.slice_rows * p.params.kv_block_aligned;
+      CHECK_EQ(p.params.ub_mask_bytes, sn);
+      CHECK_EQ(p.params.ub_mask_half_bytes, 2 * sn);
+      CHECK_EQ(p.params.ub_mask_bits_bytes, sn / 8);
+    }
+  }
+  // Wrong shapes, dtypes, a missing mask in mode 1, modes outside 0-4.
+  r.sparse_mode = 0;
+  for (const auto &bad : std::vector<std::vector<int64_t>>{
+           {Sq, Skv + 1}, {3, Sq, Skv}, {B, 2, Sq, Skv}, {Skv}, {1, 1, 1, Sq, Skv}}) {
+    set_mask(&r, bad);
+    CHECK_ERROR_HAS(plan_tiling(r), "atten_mask has shape");
+  }
+  set_mask(&r, {Sq, Skv});
+  r.mask_dtype_supported = false;
+  CHECK_ERROR_HAS(plan_tiling(r), "bool, int8 or uint8");
+  r.mask_dtype_supported = true;
+  r.mask_rank = 0;
+  r.sparse_mode = 1;
+  CHECK_ERROR_HAS(plan_tiling(r), "sparse_mode 1 requires atten_mask");
+  for (int64_t mode : {-1, 5, 8}) {
+    r.sparse_mode = mode;
+    CHECK_ERROR_HAS(plan_tiling(r), ("sparse_mode " + std::to_string(mode)).c_str());
+  }
+  // Modes 2-4 build their mask from indices: a mask (e.g. the original's compressed 2048 x 2048
+  // one) is ignored, whatever its shape, and costs no unified buffer.
+  for (int mode : {2, 3, 4}) {
+    r.sparse_mode = mode;
+    set_mask(&r, {2048, 2048});
+    p = plan_tiling(r);
+    CHECK(p.ok);
+    CHECK_EQ(p.params.mask_mode, mode);
+    CHECK_EQ(p.params.has_mask_tensor, 0);
+    CHECK_EQ(p.params.ub_mask_bytes, 0);
+  }
+  // pre/next tokens pass through, clamped far from int64 overflow.
+  r.mask_rank = 0;
+  r.sparse_mode = 4;
+  r.pre_tokens = 100; r.next_tokens = -3;
+  p = plan_tiling(r);
+  CHECK_EQ(p.params.pre_tokens, 100);
+  CHECK_EQ(p.params.next_tokens, -3);
+  r.pre_tokens = INT64_MAX; r.next_tokens = INT64_MIN;
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.pre_tokens, int64_t(1) << 40);
+  CHECK_EQ(p.params.next_tokens, -(int64_t(1) << 40));
+  // With an explicit mask every accepted head_dim / block shape still fits the unified buffer.
+  for (int64_t d = 16; d <= 256; d += 16) {
+    for (int64_t bkv = 64; bkv <= 1024; bkv += 64) {
+      for (int64_t bq : {64, 128, 256}) {
+        TilingRequest m = request("BNSD", 1, 1, 1, 512, 2048, d);
+        m.block_q = bq; m.block_kv = bkv;
+        set_mask(&m, {512, 2048});
+        TilingPlan q = plan_tiling(m);
+        CHECK(q.ok);
+        if (!q.ok) continue;
+        CHECK(q.params.ub_total_bytes + kUbReserveBytes <= m.cores.ub_bytes);
+        CHECK_EQ(q.params.ub_total_bytes,
+                 ub_bytes_for(q.params.group_rows, q.params.slice_rows, bkv, d, 2, 8192, true));
+      }
+    }
+  }
 }
 
 static void test_unified_buffer() {
@@ -350,6 +439,55 @@ static void test_core_split() {
   CHECK_EQ(p.params.task_start[1], 6);
 }
 
+// Masks in modes 2-4 drop the tiles they mask entirely from the split, with each batch's own
+// lengths (dense: no sabi). Costs per task (work_split.h): tiles * 16 + 1.
+static void test_masked_split() {
+  g_test = "masked_split";
+  // Causal top-left, Sq = Skv = 1024, 128 x 512 tiles: query blocks 0-3 see key block 0 only
+  // (17 each), blocks 4-7 both (33 each); total 200, half 100: prefix 101 after 5 tasks
+  // (68 after 4 is further), where an unweighted split would cut at 4.
+  TilingRequest r = request("BNSD", 1, 1, 1, 1024, 1024, 64);
+  r.cores.cube_cores = 1; r.cores.vector_cores = 2;
+  r.sparse_mode = 2;
+  TilingPlan p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.task_start[1], 5);
+  r.sparse_mode = 0;
+  CHECK_EQ(plan_tiling(r).params.task_start[1], 4);
+  // Band j in [i - 1024, i - 512] (Sq = Skv, so anchored at the diagonal): rows < 512 attend
+  // nothing (cost 1 each), blocks 4-7 see key block 0 only (17 each): total 72, half 36 ->
+  // prefix 38 after 6 tasks.
+  r.sparse_mode = 4;
+  r.pre_tokens = 1024; r.next_tokens = -512;
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.task_start[1], 6);
+  // Causal bottom-right with Sq = 1024 > Skv = 512: j <= i - 512, the same costs.
+  r = request("BNSD", 1, 1, 1, 1024, 512, 64);
+  r.cores.cube_cores = 1; r.cores.vector_cores = 2;
+  r.sparse_mode = 3;
+  CHECK_EQ(plan_tiling(r).params.task_start[1], 6);
+  // Per-batch lengths re-anchor mode 3: batch 0 (1024 x 1024) costs 17,17,17,17,33,33,33,33;
+  // batch 1 (q length 512, kv 1024, offset 512) 33 x 4 then 1 x 4 (rows past its q length).
+  // Total 336, half 168: prefix 167 after 7 tasks (200 after 8 is further).
+  r = request("BNSD", 2, 1, 1, 1024, 1024, 64);
+  r.cores.cube_cores = 1; r.cores.vector_cores = 2;
+  r.sparse_mode = 3;
+  const int64_t q_lengths[2] = {1024, 512};
+  r.actual_q = q_lengths; r.actual_q_count = 2;
+  p = plan_tiling(r);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.task_start[1], 7);
+  // sabi values on the host combine with the mask: causal, only key block 1 selected in every
+  // row -> blocks 0-3 select nothing the mask allows (cost 1), 4-7 one tile (17): half of 72 -> 6.
+  r = request("BNSD", 1, 1, 1, 1024, 1024, 64);
+  r.cores.cube_cores = 1; r.cores.vector_cores = 2;
+  r.sparse_mode = 2;
+  std::vector<uint16_t> only_block1(8, 1);
+  set_sabi(&r, &only_block1, 1, 1, 8, 1);
+  CHECK_EQ(plan_tiling(r).params.task_start[1], 6);
+}
+
 static void test_sabi_dims() {
   g_test = "sabi_dims";
   TilingRequest r = request("BNSD", 2, 4, 4, 1024, 4096, 64);  // 8 rows, 8 key blocks
@@ -408,6 +546,8 @@ int main() {
   test_core_split();
   test_sabi_dims();
   test_actual_lengths();
+  test_token_masks();
+  test_masked_split();
   if (g_failures) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);
     return 1;

@@ -27,7 +27,13 @@ enum AttrIndex : size_t {
 };
 
 // sabi is read on the host only when the op definition marks it value-depend; otherwise the
-// tensor's data is device memory and the split falls back to equal task counts.
+// tensor's data is device memory and the split falls back to equal task counts (modes 2-4 still
+// weigh by the tiles the mask leaves when there is no sabi). It stays off on purpose: per
+// asc-devkit docs/zh/api/Utils-API/原型注册与管理/OpParamDef/ValueDepend.md, ValueDepend on an
+// integer input makes opbuild generate aclnnBlitzSparseAttentionGetWorkspaceSize with
+// `const aclIntArray *sabi` (plus a separate ...TensorGetWorkspaceSize taking the tensor) and
+// requires an extra DT_INT64 dtype column, which would break the C ABI's `const aclTensor *sabi`
+// (DESIGN.md) and hand the kernel int64 indices. The weighted path is ready and unit-tested.
 constexpr bool kSabiValueDepend = false;
 
 void report(gert::TilingContext *context, const std::string &message)
@@ -107,7 +113,12 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
                       context->GetInputDesc(kValue)->GetDataType() == dt;
   r.dtype_size = r.dtype_supported ? 2 : 4;
   r.has_pse = context->GetOptionalInputShape(kPseShift) != nullptr;
-  r.has_atten_mask = context->GetOptionalInputShape(kAttenMask) != nullptr;
+  read_dims(context->GetOptionalInputShape(kAttenMask), r.mask_dims, &r.mask_rank);
+  if (r.mask_rank != 0) {
+    const gert::CompileTimeTensorDesc *maskDesc = context->GetOptionalInputDesc(kAttenMask);
+    const ge::DataType mt = maskDesc != nullptr ? maskDesc->GetDataType() : ge::DT_UNDEFINED;
+    r.mask_dtype_supported = mt == ge::DT_BOOL || mt == ge::DT_INT8 || mt == ge::DT_UINT8;
+  }
   r.has_quant = context->GetOptionalInputShape(kDeqScale1) != nullptr ||
                 context->GetOptionalInputShape(kQuantScale1) != nullptr ||
                 context->GetOptionalInputShape(kDeqScale2) != nullptr ||
@@ -121,9 +132,11 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
   const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
   const int64_t *numKvHeads = attrs->GetAttrPointer<int64_t>(kNumKvHeads);
   const int64_t *sparseMode = attrs->GetAttrPointer<int64_t>(kSparseMode);
+  const int64_t *preTokens = attrs->GetAttrPointer<int64_t>(kPreTokens);
+  const int64_t *nextTokens = attrs->GetAttrPointer<int64_t>(kNextTokens);
   const int64_t *innerPrecise = attrs->GetAttrPointer<int64_t>(kInnerPrecise);
   if (numHeads == nullptr || scale == nullptr || layout == nullptr || numKvHeads == nullptr ||
-      sparseMode == nullptr || innerPrecise == nullptr) {
+      sparseMode == nullptr || innerPrecise == nullptr || preTokens == nullptr || nextTokens == nullptr) {
     report(context, "missing attribute");
     return ge::GRAPH_FAILED;
   }
@@ -132,6 +145,8 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
   r.layout = layout;
   r.num_kv_heads = *numKvHeads;
   r.sparse_mode = *sparseMode;
+  r.pre_tokens = *preTokens;
+  r.next_tokens = *nextTokens;
   r.inner_precise = *innerPrecise;
   if (isV2) {
     const bool *lseFlag = attrs->GetAttrPointer<bool>(kSoftmaxLseFlag);

@@ -18,6 +18,9 @@ constexpr uint64_t kQueueDepth = 2;
 constexpr uint64_t kStatBuffers = 5;
 constexpr uint64_t kFloatBytes = 4;
 
+constexpr uint64_t kHalfBytes = 2;
+constexpr uint64_t kBitsPerByte = 8;
+
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 std::string dims_text(const int64_t *dims, int rank) {
@@ -82,6 +85,42 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
   return true;
 }
 
+// The sparse mode and, in modes 0/1, the explicit mask's dims -> mask_* fields.
+bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
+  if (r.sparse_mode < 0 || r.sparse_mode > kMaxSparseMode)
+    return fail(plan, "sparse_mode " + std::to_string(r.sparse_mode) +
+                          " is not supported by BlitzSparseAttention: use 0-4");
+  const bool explicit_mode = r.sparse_mode <= blitz::kSparseExplicit;
+  p->pre_tokens = blitz::clamp_i64(r.pre_tokens, -kTokenClamp, kTokenClamp);
+  p->next_tokens = blitz::clamp_i64(r.next_tokens, -kTokenClamp, kTokenClamp);
+  p->mask_stride_b = p->mask_stride_q = 0;
+  p->has_mask_tensor = 0;
+  if (!explicit_mode) {  // modes 2-4: from indices; a mask given here is ignored, as on the CPU
+    p->mask_mode = uint32_t(r.sparse_mode);
+    return true;
+  }
+  if (r.mask_rank == 0) {
+    if (r.sparse_mode == blitz::kSparseExplicit) return fail(plan, "sparse_mode 1 requires atten_mask");
+    p->mask_mode = blitz::kSparseNone;
+    return true;
+  }
+  if (!r.mask_dtype_supported) return fail(plan, "atten_mask must be bool, int8 or uint8");
+  const int64_t *d = r.mask_dims;
+  const int rank = r.mask_rank;
+  const int64_t mask_batch = rank >= 3 ? d[0] : 1;
+  const bool ok = rank >= 2 && rank <= 4 && d[rank - 2] == p->seq_q && d[rank - 1] == p->seq_kv &&
+                  (mask_batch == 1 || mask_batch == p->batch) && (rank != 4 || d[1] == 1);
+  if (!ok)
+    return fail(plan, "atten_mask has shape " + dims_text(d, rank) + "; expected [Sq, Skv], [1 or B, Sq, Skv] or "
+                      "[1 or B, 1, Sq, Skv] with B=" + std::to_string(p->batch) + ", Sq=" + std::to_string(p->seq_q) +
+                      ", Skv=" + std::to_string(p->seq_kv));
+  p->mask_mode = blitz::kSparseExplicit;
+  p->has_mask_tensor = 1;
+  p->mask_stride_q = p->seq_kv;  // contiguous rows
+  p->mask_stride_b = mask_batch == 1 ? 0 : p->seq_q * p->seq_kv;
+  return true;
+}
+
 bool read_sabi(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
   p->has_sabi = r.sabi_rank == 0 ? 0 : 1;
   if (!p->has_sabi) {
@@ -120,6 +159,9 @@ TilingRequest default_request() {
   r.num_heads = 1;
   r.scale_value = 1.0;
   r.inner_precise = 1;
+  r.pre_tokens = 2147483647;  // the op's attribute defaults
+  r.next_tokens = 0;
+  r.mask_dtype_supported = true;
   r.block_q = blitz::kDefaultBlockQ;
   r.block_kv = blitz::kDefaultBlockKv;
   r.cores = CoreInfo{24, 48, 192 * 1024, 512 * 1024, 128 * 1024};
@@ -134,7 +176,8 @@ ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t hea
 }
 
 uint64_t ub_bytes_for(int64_t group_rows, int64_t slice_rows, int64_t kv_block_aligned,
-                      int64_t head_dim, uint32_t dtype_size, uint32_t softmax_tmp) {
+                      int64_t head_dim, uint32_t dtype_size, uint32_t softmax_tmp,
+                      bool explicit_mask) {
   const uint64_t g = group_rows, s = slice_rows, n = kv_block_aligned, d = head_dim;
   const uint64_t acc = g * d * kFloatBytes;
   const uint64_t stats = kStatBuffers * g * kFloatsPerBlock * kFloatBytes;
@@ -142,7 +185,8 @@ uint64_t ub_bytes_for(int64_t group_rows, int64_t slice_rows, int64_t kv_block_a
   const uint64_t prob = kQueueDepth * s * n * dtype_size;
   const uint64_t otile = kQueueDepth * s * d * kFloatBytes;
   const uint64_t out = kQueueDepth * s * d * dtype_size;
-  return acc + stats + score + prob + otile + out + softmax_tmp;
+  const uint64_t mask = explicit_mask ? s * n * (1 + kHalfBytes) + s * n / kBitsPerByte : 0;
+  return acc + stats + score + prob + otile + out + softmax_tmp + mask;
 }
 
 bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn tmp_fn,
@@ -152,7 +196,8 @@ bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn 
   for (int64_t g = p->block_q < kMaxGroupRows ? p->block_q : kMaxGroupRows; g >= kMinGroupRows; g /= 2) {
     for (int64_t s = g < kMaxSliceRows ? g : kMaxSliceRows; s >= kMinSliceRows; s /= 2) {
       const uint32_t tmp = tmp_fn ? tmp_fn(uint32_t(s), uint32_t(n), tmp_user) : 0;
-      const uint64_t total = ub_bytes_for(g, s, n, p->head_dim, p->dtype_size, tmp);
+      const bool explicit_mask = p->has_mask_tensor != 0;
+      const uint64_t total = ub_bytes_for(g, s, n, p->head_dim, p->dtype_size, tmp, explicit_mask);
       if (total > budget) continue;
       p->group_rows = g;
       p->slice_rows = s;
@@ -163,6 +208,9 @@ bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn 
       p->ub_otile_bytes = uint32_t(s * p->head_dim * kFloatBytes);
       p->ub_out_bytes = uint32_t(s * p->head_dim * p->dtype_size);
       p->ub_softmax_tmp_bytes = tmp;
+      p->ub_mask_bytes = explicit_mask ? uint32_t(s * n) : 0;
+      p->ub_mask_half_bytes = explicit_mask ? uint32_t(s * n * kHalfBytes) : 0;
+      p->ub_mask_bits_bytes = explicit_mask ? uint32_t(s * n / kBitsPerByte) : 0;
       p->ub_total_bytes = uint32_t(total);
       return true;
     }
@@ -196,8 +244,10 @@ void split_tasks(BlitzTilingParams *p, const TilingRequest &r) {
     const blitz::TaskIndex x = blitz::TaskIndex::decode(t, p->heads, p->q_blocks);
     const blitz::SequenceGeometry seq = blitz::SequenceGeometry::make(
         x.b, p->seq_q, p->seq_kv, p->block_kv, r.actual_q, r.actual_q_count, r.actual_kv, r.actual_kv_count);
-    const blitz::TokenMask mask =
-        blitz::TokenMask::make(blitz::kSparseNone, seq.q_len, seq.kv_len, 0, 0, nullptr, 0);
+    // The explicit mask's bytes are device data: its tiles count as computed (mixed); the
+    // index-defined masks (modes 2-4) drop the tiles they mask entirely, as the kernel does.
+    const blitz::TokenMask mask = blitz::TokenMask::make(int(p->mask_mode), seq.q_len, seq.kv_len, p->pre_tokens,
+                                                         p->next_tokens, nullptr, 0);
     const int64_t tiles = blitz::task_tiles(sabi, seq, mask, q_axis, kv_axis, x.b, x.h, x.q_block);
     prefix[size_t(t) + 1] = prefix[size_t(t)] + blitz::task_cost(tiles);
   }
@@ -216,12 +266,6 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   }
   if (!r.dtype_supported || r.dtype_size != 2) {
     fail(&plan, "query, key and value must all be float16 or bfloat16 on the NPU");
-    return plan;
-  }
-  if (r.has_atten_mask || r.sparse_mode != 0) {
-    fail(&plan, "token masks (atten_mask, sparse_mode " + std::to_string(r.sparse_mode) +
-                    ") are not supported by the NPU kernel yet; use sparse_mode 0 without atten_mask "
-                    "(sabi selects the tiles) or the cpu device");
     return plan;
   }
   const std::string &layout = r.layout;
@@ -292,7 +336,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
     return plan;
   }
   p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kRowAlign));
-  if (!read_sabi(&plan, r, p)) return plan;
+  if (!read_sabi(&plan, r, p) || !read_mask(&plan, r, p)) return plan;
   if (!check_lengths(&plan, "actual_seq_lengths", r.actual_q, r.actual_q_count, p->batch, p->seq_q) ||
       !check_lengths(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, p->batch, p->seq_kv))
     return plan;

@@ -24,6 +24,9 @@ constexpr int64_t kMaxBatch = 65536;
 constexpr int64_t kMaxHeads = 256;
 constexpr int64_t kMaxGroup = 64;           // N / Nkv
 constexpr int64_t kSabiIndexLimit = 0xFFFF; // uint16 indices; 0xFFFF itself means "no block"
+constexpr int64_t kMaxSparseMode = 4;       // 0 none / explicit, 1 explicit, 2-4 from indices
+// pre/next tokens beyond any sequence length act alike; clamping keeps i + shift in range.
+constexpr int64_t kTokenClamp = int64_t(1) << 40;
 
 // Unified buffer blocking limits: group rows halve from min(bq, 128) down to 16; slices from
 // min(group, 32) down to 8 (8 float rows = the row-statistic tensors' [rows, 8] datablocks).
@@ -32,7 +35,9 @@ constexpr int64_t kMinGroupRows = 16;
 constexpr int64_t kMaxSliceRows = 32;
 constexpr int64_t kMinSliceRows = 8;
 constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
-constexpr int64_t kRowAlign = 16;           // elements: 32 bytes of fp16 / bf16, 64 of float
+// Score / probability / mask rows are padded to 32 elements: whole 32-byte blocks as uint8
+// mask bytes, fp16 / bf16 probabilities and float scores alike (bkv, a multiple of 64, already is).
+constexpr int64_t kRowAlign = 32;
 constexpr uint64_t kWorkspaceAlign = 512;
 // Unified buffer left out of the plan for what the Matmul client and TPipe keep there
 // themselves (their exact use is not documented; 8 KiB is a margin, not a measured figure).
@@ -69,7 +74,13 @@ struct TilingRequest {
   int64_t num_kv_heads;  // 0 = num_heads
   double scale_value;
   int64_t sparse_mode;
-  bool has_atten_mask;
+  int64_t pre_tokens;
+  int64_t next_tokens;
+  // atten_mask: rank 0 = absent. Read in modes 0/1 ([Sq, Skv], [1|B, Sq, Skv] or
+  // [1|B, 1, Sq, Skv], contiguous); modes 2-4 build their mask from indices and ignore it.
+  int64_t mask_dims[kMaxRank];
+  int mask_rank;
+  bool mask_dtype_supported;  // bool / int8 / uint8 (the glue checks the enum)
   bool has_pse;
   bool has_quant;        // any of the deq/quant scale inputs
   int64_t inner_precise;
@@ -112,9 +123,11 @@ TilingPlan plan_tiling(const TilingRequest &request);
 ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
                            int64_t head_dim);
 
-// Unified-buffer blocking for one group/slice choice; returns total bytes.
+// Unified-buffer blocking for one group/slice choice; returns total bytes. `explicit_mask` adds
+// the mask buffers (bytes, half, bits) of one slice.
 uint64_t ub_bytes_for(int64_t group_rows, int64_t slice_rows, int64_t kv_block_aligned,
-                      int64_t head_dim, uint32_t dtype_size, uint32_t softmax_tmp);
+                      int64_t head_dim, uint32_t dtype_size, uint32_t softmax_tmp,
+                      bool explicit_mask = false);
 
 // Chooses group_rows / slice_rows and fills the ub_* fields; false when nothing fits.
 bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn tmp_fn,

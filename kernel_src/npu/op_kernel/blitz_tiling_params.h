@@ -60,6 +60,18 @@ struct BlitzTilingParams {
   int64_t actual_q_count;
   int64_t actual_kv_count;
 
+  // Token mask (DESIGN.md; kernel_src/common/token_mask.h). mask_mode is the sparse mode the
+  // kernel applies: 0 none, 1 explicit atten_mask, 2 causal top-left, 3 causal bottom-right,
+  // 4 band (pre_tokens / next_tokens, clamped on the host so i + shift cannot overflow).
+  // The explicit mask is bytes (bool / int8 / uint8, nonzero = masked out): element (b, i, j)
+  // at b * mask_stride_b + i * mask_stride_q + j; mask_stride_b == 0 broadcasts over batch.
+  uint32_t mask_mode;
+  uint32_t has_mask_tensor;  // 1: mask_mode 1 reads atten_mask
+  int64_t pre_tokens;
+  int64_t next_tokens;
+  int64_t mask_stride_b;
+  int64_t mask_stride_q;
+
   // Vector-side blocking. A query block is processed in row groups of group_rows rows (the M
   // of both matmuls); the softmax walks a group in slices of slice_rows rows. kv_block_aligned
   // is bkv rounded up to 16 elements, so a row is whole 32-byte blocks both as float scores and
@@ -76,6 +88,11 @@ struct BlitzTilingParams {
   uint32_t ub_otile_bytes;    // P*V slice [slice_rows, head_dim] float
   uint32_t ub_out_bytes;      // output slice [slice_rows, head_dim] in the input dtype
   uint32_t ub_softmax_tmp_bytes;  // SoftmaxFlashV2's scratch for one slice
+  // Explicit mask only (0 otherwise), one copy each: the mask bytes of a slice, the same as
+  // half, and the allowed-bit mask Compares writes (1 bit per element).
+  uint32_t ub_mask_bytes;       // [slice_rows, kv_block_aligned] uint8
+  uint32_t ub_mask_half_bytes;  // [slice_rows, kv_block_aligned] half
+  uint32_t ub_mask_bits_bytes;  // slice_rows * kv_block_aligned / 8
   uint32_t ub_total_bytes;
 
   // Work split over vector workers: worker w runs tasks [task_start[w], task_start[w + 1]) of
