@@ -30,6 +30,10 @@ INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 CPU_BLOCK_Q = (64, 128, 256)
 CPU_BLOCK_KV_STEP = 64
 CPU_BLOCK_KV_MAX = 1024
+# The CPU device's largest head_dim (kernel_src/cpu/runtime/op_checks.cpp, kMaxHeadDim).
+CPU_HEAD_DIM_MAX = 512
+# scale_value travels to the kernels as a float32.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 # In sparse modes 2-4 the original (like PromptFlashAttention) takes a compressed
 # 2048 x 2048 causal mask; here the mode alone defines the mask, so such a mask is accepted
@@ -135,6 +139,32 @@ def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
     if dk != d:
         raise ValueError(f"query has head_dim {d} but key has head_dim {dk} (shapes {qs}, {ks})")
     return b, n, nkv, sq, skv, d
+
+
+def _host_readable(name: str, x: Any, query) -> None:
+    """A torch tensor argument that is read on the host (sabi, lengths) must be on the CPU or
+    on the query's device; anything else (a meta tensor, another accelerator) is refused."""
+    if not arrays.is_torch(x):
+        return
+    where, query_where = arrays.device_type(x), arrays.device_type(query)
+    if where not in ("cpu", query_where):
+        raise ValueError(
+            f"{name} is on {x.device} but query is on {query.device if arrays.is_torch(query) else 'cpu'}; "
+            f"expected {name} on the CPU or on the query's device")
+
+
+def _nested_list(name: str, x: Any) -> Any:
+    """A nested list/tuple as a numpy integer array (other inputs unchanged); ragged or
+    non-integer lists raise errors that name the argument."""
+    if not isinstance(x, (list, tuple)):
+        return x
+    try:
+        a = np.asarray(x)
+    except (ValueError, OverflowError) as e:
+        raise ValueError(f"{name} as a nested list must be rectangular and hold ints: {e}") from None
+    if a.dtype == object:
+        raise TypeError(f"{name} as a nested list must be rectangular and hold ints, got {x!r:.80}")
+    return a
 
 
 def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[int, ...]]:
@@ -250,8 +280,9 @@ def _scale(scale_value: Any, head_dim: int) -> float:
         return 1.0 / math.sqrt(head_dim)
     if not isinstance(scale_value, numbers.Real) or isinstance(scale_value, (bool, np.bool_)):
         raise TypeError(f"scale_value must be a float, got {scale_value!r}")
-    if not math.isfinite(float(scale_value)):
-        raise ValueError(f"scale_value must be finite, got {scale_value!r}")
+    if not math.isfinite(float(scale_value)) or abs(float(scale_value)) > FLOAT32_MAX:
+        raise ValueError(f"scale_value must be finite and fit a float32 (|x| <= {FLOAT32_MAX:.4g}), "
+                         f"got {scale_value!r}")
     return float(scale_value)
 
 
@@ -274,7 +305,14 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
         query, key, value, input_layout, num_heads, num_key_value_heads)
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
-    if kv_heads < 1 or heads % kv_heads:
+    if device == "cpu" and head_dim > CPU_HEAD_DIM_MAX:
+        raise ValueError(f"head_dim {head_dim} (query shape {arrays.shape(query)}) is not supported by "
+                         f"the CPU device: expected 1..{CPU_HEAD_DIM_MAX}")
+    if heads < 1:
+        raise ValueError(f"query has {heads} heads (shape {arrays.shape(query)}); expected >= 1")
+    if kv_heads < 1:
+        raise ValueError(f"key has {kv_heads} heads (shape {arrays.shape(key)}); expected >= 1")
+    if heads % kv_heads:
         raise ValueError(
             f"num_heads={heads} must be a multiple of num_key_value_heads={kv_heads} (GQA/MQA)")
 
@@ -282,8 +320,14 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
     bq, bkv = _block_shape(block_shape, device)
     checked_sabi = None
     if sabi is not None:
+        _host_readable("sabi", sabi, query)
+        sabi = _nested_list("sabi", sabi)
         checked_sabi = sabi_format.validate(sabi, batch, heads, seq_q, seq_kv, (bq, bkv),
                                             check_entries=validate)
+
+    for name, lengths in (("actual_seq_lengths", actual_seq_lengths),
+                          ("actual_seq_lengths_kv", actual_seq_lengths_kv)):
+        _host_readable(name, lengths, query)
 
     return AttentionCall(
         query=query, key=key, value=value, kind=kind, dtype=dtype,

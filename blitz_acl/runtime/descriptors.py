@@ -51,11 +51,28 @@ class CallScope:
                 continue
             try:
                 release()
-            except Exception as e:  # keep releasing the rest
+            except BaseException as e:  # keep releasing the rest, even past a Ctrl-C
                 first_error = first_error or e
         self._alive.clear()
-        if exc_type is None and first_error is not None:
+        if first_error is not None and (exc_type is None or not isinstance(first_error, Exception)):
             raise first_error
+
+    def detach(self) -> "CallScope":
+        """Moves every pending release and kept object into a new scope and returns it; this
+        one is left empty. For a call abandoned while its stream still runs (Ctrl-C): the new
+        scope is closed later, by whoever sees the stream drain."""
+        moved = CallScope.__new__(CallScope)
+        moved.library, moved.ffi = self.library, self.ffi
+        moved._releases, self._releases = self._releases, []
+        moved._alive, self._alive = self._alive, []
+        return moved
+
+    def close(self) -> None:
+        """Runs the releases now; failures are dropped (nobody is left to report them to)."""
+        try:
+            self.__exit__(None, None, None)
+        except BaseException:
+            pass
 
     def keep(self, obj: Any) -> Any:
         self._alive.append(obj)
@@ -132,9 +149,16 @@ def _contiguous_strides(shape) -> List[int]:
 
 
 def numpy_tensor(scope: CallScope, a: np.ndarray):
-    """A C-contiguous numpy array as is (a strided one is copied), kept alive for the call."""
-    if not a.flags.c_contiguous:
-        a = np.ascontiguousarray(a)
+    """A C-contiguous, aligned, native-byte-order numpy array as is, kept alive for the call.
+
+    Anything else is copied first: a strided view; a big-endian array (its dtype name is still
+    "float32", but the library reads native numbers); an unaligned one (e.g. np.frombuffer at
+    an odd offset: the kernel loads whole elements, misaligned loads are undefined behaviour).
+    """
+    if not a.dtype.isnative:
+        a = a.astype(a.dtype.newbyteorder("="))
+    if not (a.flags.c_contiguous and a.flags.aligned):
+        a = np.require(a, requirements=("C", "A"))
     scope.keep(a)
     return scope._create_tensor(a.shape, arrays.dtype_name(a), a.ctypes.data)
 
