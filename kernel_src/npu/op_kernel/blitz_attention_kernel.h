@@ -7,6 +7,7 @@
 //   attention_out like query with out.* (BNSD_BSND writes BSND)
 //   softmax_lse [B, N, Sq] float32, contiguous (V2 only)
 //   sabi uint16 [Bs, Ns, ceil(Sq/bq), W]; actual_seq_lengths(_kv) int64 [1 or B]
+//   atten_mask bytes (sparse_mode 0/1 only): (b, i, j) at b*mask_stride_b + i*mask_stride_q + j
 //
 // Work: a task is (b, h, query block) in the flattened order of kernel_src/common/
 // work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]).
@@ -20,6 +21,12 @@
 // and finally out = O / l, lse = m + ln l. The cube computes S_{j+1} while the vector works on
 // P_j, and P_{j}V_j while the vector finishes tile j - 1 (see ComputeGroup).
 //
+// Token masks (sparse_mode 1-4, DESIGN.md): each selected tile is classified for the group's
+// rows with kernel_src/common/token_mask.h. Fully masked tiles are never computed; fully
+// allowed tiles run exactly as without a mask; only mixed tiles mask their scores in the
+// unified buffer (mask_ops.h): from the row's allowed interval in modes 2-4, from the
+// atten_mask bytes in modes 0/1. A row that met only masked keys ends with zeros, lse -inf.
+//
 // Cube and vector: the kernel is KERNEL_TYPE_MIX_AIC_1_2. The Matmul objects below are clients
 // on the vector cores; REGIST_MATMUL_OBJ (in the entry function) turns the cube core into the
 // Matmul server for its two vector cores (the cube part, under ASCEND_IS_AIC inside that macro)
@@ -31,8 +38,10 @@
 
 #include "platform.h"
 #include "tile_geometry.h"
+#include "token_mask.h"
 #include "work_split.h"
 #include "blitz_tiling_data.h"
+#include "mask_ops.h"
 #include "row_ops.h"
 #include "sabi_row_gm.h"
 
@@ -44,9 +53,8 @@ constexpr int32_t BUFFER_NUM = 2;
 // Ping-pong workspace buffers per worker (scores, probabilities, P*V tiles): tile j+1's matmul
 // writes one while the vector reads tile j's from the other.
 constexpr int32_t WS_PINGPONG = 2;
-// Score given to the padding columns of a partial key block: exp(kPadScore - max) == 0, and
-// unlike -inf it cannot make inf - inf = NaN inside the softmax.
-constexpr float kPadScore = -3.0e38f;
+// The explicit mask's bytes are copied in once per slice of a mixed tile and used at once.
+constexpr int32_t MASK_BUFFER_NUM = 1;
 
 template <typename T, bool kWithLse>
 class BlitzAttentionKernel {
@@ -67,7 +75,7 @@ public:
   __aicore__ inline BlitzAttentionKernel() {}
 
   __aicore__ inline void Init(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR sabi,
-                              GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out, GM_ADDR lse,
+                              GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR mask, GM_ADDR out, GM_ADDR lse,
                               GM_ADDR userWorkspace, const BlitzSparseAttentionTilingData *tiling,
                               AscendC::TPipe *pipe)
   {
@@ -89,6 +97,10 @@ public:
     }
     if (p_->actual_kv_count > 0) {
       actualKvGm_.SetGlobalBuffer(reinterpret_cast<__gm__ int64_t *>(actualKv), p_->actual_kv_count);
+    }
+    if (p_->has_mask_tensor) {
+      // bool, int8 and uint8 masks are all read as bytes: nonzero = masked out.
+      maskGm_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t *>(mask));
     }
 
     worker_ = AscendC::GetBlockIdx();  // on a vector core: [0, 2 x cube cores)
@@ -116,6 +128,11 @@ public:
     pipe_->InitBuffer(expMaxBuf_[1], p_->ub_stat_bytes);
     pipe_->InitBuffer(lseBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(tmpBuf_, p_->ub_softmax_tmp_bytes);
+    if (p_->has_mask_tensor) {
+      pipe_->InitBuffer(maskQue_, MASK_BUFFER_NUM, p_->ub_mask_bytes);
+      pipe_->InitBuffer(maskHalfBuf_, p_->ub_mask_half_bytes);
+      pipe_->InitBuffer(maskBitsBuf_, p_->ub_mask_bits_bytes);
+    }
 
     // Strides are fixed for the launch: set the matmuls' original shapes once (each call is a
     // message to the cube core). SetOrgShape(orgM, orgN, orgKa, orgKb, orgKc): Ka / Kb are the
@@ -156,6 +173,11 @@ private:
     const blitz::BlockAxis qAxis = blitz::BlockAxis::make(p_->seq_q, p_->block_q);
     kvAxis_ = blitz::BlockAxis::make(p_->seq_kv, p_->block_kv);
     kvLen_ = seq.kv_len;
+    // This batch entry's mask with its own lengths; the explicit mask's bytes stay in global
+    // memory (maskBatch_), the rule object only knows there is one (every live tile is mixed).
+    tokenMask_ = blitz::TokenMask::make(static_cast<int>(p_->mask_mode), seq.q_len, seq.kv_len, p_->pre_tokens,
+                                        p_->next_tokens, nullptr, 0);
+    maskBatch_ = task.b * p_->mask_stride_b;
 
     b_ = task.b;
     h_ = task.h;
@@ -186,15 +208,18 @@ private:
   // Each Matmul object has at most one IterateAll in flight when its WaitIterateAll is called.
   __aicore__ inline bool ComputeGroup(int64_t row0, int64_t rows, GmSabiRow &row)
   {
+    row0_ = row0;
     int64_t current;
-    if (!row.Next(current)) return false;
-    IssueScores(row0, rows, current, 0);
+    int32_t currentClass;
+    if (!NextTile(row, rows, current, currentClass)) return false;
+    IssueScores(row0, rows, current, currentClass, 0);
     int64_t next = 0;
-    bool hasNext = row.Next(next);
+    int32_t nextClass = blitz::kTileAllAllowed;
+    bool hasNext = NextTile(row, rows, next, nextClass);
     for (int32_t i = 0;; ++i) {
       const int32_t buf = i % WS_PINGPONG;
       qk.WaitIterateAll();  // S_i is in scoreWs_[buf]
-      if (hasNext) IssueScores(row0, rows, next, (i + 1) % WS_PINGPONG);
+      if (hasNext) IssueScores(row0, rows, next, nextClass, (i + 1) % WS_PINGPONG);
       Softmax(rows, buf, /*first=*/i == 0);
       if (i > 0) {
         pv.WaitIterateAll();  // T_{i-1} is in otileWs_[1 - buf]
@@ -207,14 +232,28 @@ private:
         break;
       }
       current = next;
-      hasNext = row.Next(next);
+      hasNext = NextTile(row, rows, next, nextClass);
     }
     Finalize(row0, rows);
     return true;
   }
 
+  // The next selected key block the token mask leaves anything of, for rows [row0_, row0_ +
+  // rows), and its class (all allowed or mixed); fully masked blocks are skipped here.
+  __aicore__ inline bool NextTile(GmSabiRow &row, int64_t rows, int64_t &kvBlock, int32_t &tileClass)
+  {
+    while (row.Next(kvBlock)) {
+      const blitz::TileClass c = tokenMask_.classify(row0_, row0_ + rows, kvAxis_.begin(kvBlock), kvAxis_.end(kvBlock));
+      if (c == blitz::kTileAllMasked) continue;
+      // The explicit mask's bytes are not looked at here: any live tile may hold masked keys.
+      tileClass = (p_->has_mask_tensor && c == blitz::kTileAllAllowed) ? blitz::kTileMixed : c;
+      return true;
+    }
+    return false;
+  }
+
   // Cube: S = Q[row0 : row0 + rows] K_j^T into scoreWs_[buf] (asynchronous).
-  __aicore__ inline void IssueScores(int64_t row0, int64_t rows, int64_t kvBlock, int32_t buf)
+  __aicore__ inline void IssueScores(int64_t row0, int64_t rows, int64_t kvBlock, int32_t tileClass, int32_t buf)
   {
     const int64_t keys = blitz::min_i64(kvAxis_.end(kvBlock), kvLen_) - kvAxis_.begin(kvBlock);
     const int64_t qOffset = b_ * p_->q.b + h_ * p_->q.h + row0 * p_->q.s;
@@ -225,6 +264,8 @@ private:
     qk.template IterateAll</*sync=*/false>(scoreWs_[buf], /*enAtomic=*/0, /*enSequentialWrite=*/false,
                                            /*waitIterateAll=*/true);
     keys_[buf] = keys;
+    tileClass_[buf] = tileClass;
+    keyBegin_[buf] = kvAxis_.begin(kvBlock);
   }
 
   // Cube: T = P V_j into otileWs_[buf] (asynchronous). The probabilities were written by this
@@ -252,6 +293,7 @@ private:
     for (int64_t r = 0; r < rows; r += p_->slice_rows) {
       const uint32_t sliceRows = static_cast<uint32_t>(blitz::min_i64(p_->slice_rows, rows - r));
       CopyInScores(r, sliceRows, keys, keysAligned, buf);
+      if (p_->has_mask_tensor && tileClass_[buf] == blitz::kTileMixed) CopyInMask(r, sliceRows, keys, buf);
       ComputeProbabilities(r, sliceRows, keys, keysAligned, buf, first);
       CopyOutProbabilities(r, sliceRows, keysAligned, buf);
     }
@@ -279,14 +321,15 @@ private:
     AscendC::LocalTensor<float> scores = scoreQue_.DeQue<float>();
     const uint32_t count = sliceRows * keysAligned;
     AscendC::Muls(scores, scores, p_->scale, count);
-    FillRowTails(scores, sliceRows, keysAligned, keys, kPadScore);
+    if (tileClass_[buf] == blitz::kTileMixed) MaskScores(scores, r, sliceRows, keys, keysAligned, buf);
+    FillRowTails(scores, sliceRows, keysAligned, keys, kMaskScore);
 
     const uint32_t statOffset = static_cast<uint32_t>(r) * kFloatsPerBlock;
     AscendC::LocalTensor<float> maxT = maxBuf_.Get<float>()[statOffset];
     AscendC::LocalTensor<float> sumT = sumBuf_.Get<float>()[statOffset];
     AscendC::LocalTensor<float> expMaxT = expMaxBuf_[buf].Get<float>()[statOffset];
     AscendC::LocalTensor<uint8_t> tmp = tmpBuf_.Get<uint8_t>();
-    // SoftMaxShapeInfo{srcM, srcK, oriSrcM, oriSrcK}: the padded columns were set to kPadScore.
+    // SoftMaxShapeInfo{srcM, srcK, oriSrcM, oriSrcK}: the padded columns were set to kMaskScore.
     const AscendC::SoftMaxShapeInfo shape{sliceRows, keysAligned, sliceRows, keys};
     // SoftmaxFlashV2<T, isUpdate>(dst, expSum, max, src, expMax, inExpSum, inMax, tmp, tiling,
     // shape): in place on the scores; the first tile starts the running max / sum.
@@ -302,6 +345,43 @@ private:
     AscendC::Cast(probs, scores, AscendC::RoundMode::CAST_RINT, count);
     scoreQue_.FreeTensor(scores);
     probQue_.EnQue(probs);
+  }
+
+  // CopyIn: the explicit mask's bytes for slice rows [row0_ + r, + sliceRows) and this tile's
+  // keys, one row per block into [sliceRows, keysAligned] bytes (each row padded to 32 bytes).
+  __aicore__ inline void CopyInMask(int64_t r, uint32_t sliceRows, uint32_t keys, int32_t buf)
+  {
+    AscendC::LocalTensor<uint8_t> bytes = maskQue_.AllocTensor<uint8_t>();
+    const int64_t offset = maskBatch_ + (row0_ + r) * p_->mask_stride_q + keyBegin_[buf];
+    // DataCopyExtParams{blockCount, blockLen (bytes), srcStride (bytes, global), dstStride
+    // (32-byte blocks, local), rsv}
+    const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(sliceRows), keys,
+                                          static_cast<uint32_t>(p_->mask_stride_q - keys), 0, 0);
+    AscendC::DataCopyPad(bytes, maskGm_[offset], copy, AscendC::DataCopyPadExtParams<uint8_t>{false, 0, 0, 0});
+    maskQue_.EnQue(bytes);
+  }
+
+  // Vector: masked scores of a mixed tile's slice -> kMaskScore. Columns >= keys are padding and
+  // are overwritten by FillRowTails afterwards.
+  __aicore__ inline void MaskScores(const AscendC::LocalTensor<float> &scores, int64_t r, uint32_t sliceRows,
+                                    uint32_t keys, uint32_t keysAligned, int32_t buf)
+  {
+    if (p_->has_mask_tensor) {
+      AscendC::LocalTensor<uint8_t> bytes = maskQue_.DeQue<uint8_t>();
+      ApplyExplicitMask(scores, bytes, maskHalfBuf_.Get<half>(), maskBitsBuf_.Get<uint8_t>(), sliceRows * keysAligned);
+      maskQue_.FreeTensor(bytes);
+      return;
+    }
+    // Modes 2-4: row i allows keys [lo, hi); mask the columns of this tile outside it.
+    const int64_t c0 = keyBegin_[buf];
+    for (uint32_t k = 0; k < sliceRows; ++k) {
+      int64_t lo, hi;
+      tokenMask_.row_interval(row0_ + r + k, &lo, &hi);
+      const uint32_t allowBegin = static_cast<uint32_t>(blitz::clamp_i64(lo - c0, 0, keys));
+      const uint32_t allowEnd = static_cast<uint32_t>(blitz::clamp_i64(hi - c0, allowBegin, keys));
+      FillColumns(scores, k * keysAligned, 0, allowBegin, kMaskScore);
+      FillColumns(scores, k * keysAligned, allowEnd, keys, kMaskScore);
+    }
   }
 
   __aicore__ inline void CopyOutProbabilities(int64_t r, uint32_t sliceRows, uint32_t keysAligned,
@@ -351,6 +431,7 @@ private:
       const uint32_t sliceRows = static_cast<uint32_t>(blitz::min_i64(p_->slice_rows, rows - r));
       const uint32_t stat = static_cast<uint32_t>(r) * kFloatsPerBlock;
       AscendC::LocalTensor<float> accRows = acc[static_cast<uint32_t>(r) * d];
+      const uint32_t emptyRows = p_->mask_mode != blitz::kSparseNone ? ClearMaskedRows(accRows, stat, sliceRows) : 0;
       RowBroadcast</*kDivide=*/true>(accRows, accRows, sumBuf_.Get<float>()[stat], sliceRows, d);
       AscendC::LocalTensor<T> outRows = outQue_.AllocTensor<T>();
       AscendC::Cast(outRows, accRows, AscendC::RoundMode::CAST_RINT, sliceRows * d);
@@ -360,9 +441,32 @@ private:
         AscendC::LocalTensor<float> lse = lseBuf_.Get<float>();
         AscendC::Log(lse, sumBuf_.Get<float>()[stat], sliceRows * kFloatsPerBlock);
         AscendC::Add(lse, lse, maxBuf_.Get<float>()[stat], sliceRows * kFloatsPerBlock);
+        for (uint32_t k = 0; k < sliceRows; ++k) {
+          if ((emptyRows >> k) & 1u) AscendC::Duplicate(lse[k * kFloatsPerBlock], blitz::neg_infinity(), kFloatsPerBlock);
+        }
         CopyOutLse(row0 + r, sliceRows, lse);
       }
     }
+  }
+
+  // Rows of the slice whose running max never left kMaskScore met only masked keys: their O
+  // accumulator is zeroed (so out = 0 / sum = 0). Returns them as bits (slice_rows <= 32) for
+  // the lse -inf. The scalar unit reads the vector unit's max, hence the V -> S wait.
+  __aicore__ inline uint32_t ClearMaskedRows(const AscendC::LocalTensor<float> &accRows, uint32_t stat,
+                                             uint32_t sliceRows)
+  {
+    const event_t maxReady = static_cast<event_t>(pipe_->FetchEventID(AscendC::HardEvent::V_S));
+    AscendC::SetFlag<AscendC::HardEvent::V_S>(maxReady);
+    AscendC::WaitFlag<AscendC::HardEvent::V_S>(maxReady);
+    const AscendC::LocalTensor<float> maxT = maxBuf_.Get<float>();
+    const uint32_t d = static_cast<uint32_t>(p_->head_dim);
+    uint32_t empty = 0;
+    for (uint32_t k = 0; k < sliceRows; ++k) {
+      if (!IsMaskedRowMax(maxT.GetValue(stat + k * kFloatsPerBlock))) continue;
+      empty |= 1u << k;
+      AscendC::Duplicate(accRows[k * d], 0.0f, static_cast<int32_t>(d));
+    }
+    return empty;
   }
 
   // Rows [row0, rowEnd) of head (b_, h_) get zeros and lse -inf.
@@ -413,9 +517,10 @@ private:
   }
 
   // Row length in elements that keeps every row whole 32-byte blocks for float and fp16/bf16.
+  // (32 elements: also whole 32-byte blocks as the explicit mask's bytes.)
   __aicore__ inline static uint32_t AlignRow(uint32_t n)
   {
-    constexpr uint32_t kRowAlign = 16;
+    constexpr uint32_t kRowAlign = 32;
     return (n + kRowAlign - 1) / kRowAlign * kRowAlign;
   }
 
@@ -427,6 +532,7 @@ private:
   AscendC::GlobalTensor<float> lseGm_;
   AscendC::GlobalTensor<uint16_t> sabiGm_;
   AscendC::GlobalTensor<int64_t> actualQGm_, actualKvGm_;
+  AscendC::GlobalTensor<uint8_t> maskGm_;
   AscendC::GlobalTensor<float> scoreWs_[WS_PINGPONG];
   AscendC::GlobalTensor<T> probWs_[WS_PINGPONG];
   AscendC::GlobalTensor<float> otileWs_[WS_PINGPONG];
@@ -437,11 +543,17 @@ private:
   AscendC::TQue<AscendC::TPosition::VECOUT, BUFFER_NUM> outQue_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> accBuf_, maxBuf_, sumBuf_, lseBuf_, tmpBuf_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> expMaxBuf_[WS_PINGPONG];
+  AscendC::TQue<AscendC::TPosition::VECIN, MASK_BUFFER_NUM> maskQue_;
+  AscendC::TBuf<AscendC::TPosition::VECCALC> maskHalfBuf_, maskBitsBuf_;
 
   int64_t worker_ = 0, taskBegin_ = 0, taskEnd_ = 0;
   int64_t b_ = 0, h_ = 0, kvHead_ = 0, kvLen_ = 0;
   int64_t keys_[WS_PINGPONG] = {0, 0};
+  int64_t keyBegin_[WS_PINGPONG] = {0, 0};
+  int32_t tileClass_[WS_PINGPONG] = {blitz::kTileAllAllowed, blitz::kTileAllAllowed};
+  int64_t row0_ = 0, maskBatch_ = 0;
   blitz::BlockAxis kvAxis_;
+  blitz::TokenMask tokenMask_;
 };
 
 }  // namespace blitz_npu

@@ -1,6 +1,7 @@
 // Kernel entry of BlitzSparseAttention (the original aclnn parameter list; no softmax_lse).
 // Inputs by index follow op_host/blitz_sparse_attention_def.cpp; pse_shift, atten_mask and the
-// quantisation inputs are rejected by the tiling, so the kernel never reads them.
+// quantisation inputs are rejected by the tiling, so the kernel never reads them; atten_mask
+// is read in sparse_mode 0/1 only.
 #include "kernel_entry.h"
 
 extern "C" __global__ __aicore__ void blitz_sparse_attention(
@@ -10,7 +11,7 @@ extern "C" __global__ __aicore__ void blitz_sparse_attention(
     GM_ADDR workspace, GM_ADDR tiling)
 {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
-  blitz_npu::RunBlitzSparseAttention</*kWithLse=*/false>(query, key, value, sabi, actualSeqLengths,
+  blitz_npu::RunBlitzSparseAttention</*kWithLse=*/false>(query, key, value, attenMask, sabi, actualSeqLengths,
                                                          actualSeqLengthsKv, attentionOut, nullptr,
                                                          workspace, tiling);
 }

@@ -9,7 +9,7 @@ extern "C" __global__ __aicore__ void blitz_sparse_attention_v2(
     GM_ADDR softmaxLse, GM_ADDR workspace, GM_ADDR tiling)
 {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
-  blitz_npu::RunBlitzSparseAttention</*kWithLse=*/true>(query, key, value, sabi, actualSeqLengths,
+  blitz_npu::RunBlitzSparseAttention</*kWithLse=*/true>(query, key, value, attenMask, sabi, actualSeqLengths,
                                                         actualSeqLengthsKv, attentionOut, softmaxLse,
                                                         workspace, tiling);
 }

@@ -22,8 +22,8 @@
 namespace blitz_npu {
 
 template <bool kWithLse>
-__aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR sabi,
-                                               GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out,
+__aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR mask,
+                                               GM_ADDR sabi, GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out,
                                                GM_ADDR lse, GM_ADDR workspace, GM_ADDR tiling)
 {
   REGISTER_TILING_DEFAULT(BlitzSparseAttentionTilingData);
@@ -34,7 +34,7 @@ __aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_AD
   // On the cube core this starts the Matmul server for qk and pv and returns when the two
   // vector cores have ended their matmuls; the vector cores continue below as its clients.
   REGIST_MATMUL_OBJ(&pipe, GetSysWorkSpacePtr(), op.qk, &tilingData.qk, op.pv, &tilingData.pv);
-  op.Init(query, key, value, sabi, actualQ, actualKv, out, lse, user, &tilingData, &pipe);
+  op.Init(query, key, value, sabi, actualQ, actualKv, mask, out, lse, user, &tilingData, &pipe);
   op.Process();
 }
 

@@ -34,12 +34,12 @@ __aicore__ inline void RowBroadcast(const AscendC::LocalTensor<float> &dst,
 }
 
 // Sets columns [validCols, rowLen) of every row of a [rows, rowLen] float tile to `value`
-// (rowLen a multiple of 16, validCols > rowLen - 16): the tail of a partial key block, so the
+// (rowLen a multiple of 32, validCols > rowLen - 32): the tail of a partial key block, so the
 // softmax sees those columns as -inf-like and gives them weight 0.
 __aicore__ inline void FillRowTails(const AscendC::LocalTensor<float> &tile, uint32_t rows,
                                     uint32_t rowLen, uint32_t validCols, float value)
 {
-  constexpr uint32_t kTailSpan = 16;  // the last 16 columns (two datablocks) of each row
+  constexpr uint32_t kTailSpan = 32;  // the last 32 columns (four datablocks) of each row
   if (validCols >= rowLen) return;
   const uint32_t first = validCols - (rowLen - kTailSpan);  // first padded column in the span
   uint64_t mask[2] = {0, 0};
