@@ -206,9 +206,31 @@ def test_supported_call_passes():
     npu_args.check_supported(_call(block_shape=(256, 1024)))
 
 
+MASK_2D = np.zeros((200, 700), dtype=bool)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(sparse_mode=1, atten_mask=MASK_2D),
+    dict(sparse_mode=0, atten_mask=MASK_2D.astype(np.uint8)[None, None]),
+    dict(sparse_mode=1, atten_mask=MASK_2D.astype(np.int8)[None]),
+    dict(sparse_mode=2),
+    dict(sparse_mode=3, actual_seq_lengths=[150], actual_seq_lengths_kv=[600]),
+    dict(sparse_mode=4, pre_tokens=64, next_tokens=0),
+    dict(sparse_mode=4, pre_tokens=2 ** 62, next_tokens=-2 ** 62),
+], ids=["explicit-2d", "mode0-4d-uint8", "explicit-3d-int8", "causal", "causal-bottom-right-lengths",
+        "band", "band-extreme-tokens"])
+def test_token_masks_are_supported(kwargs):
+    call = _call(**kwargs)
+    assert call.sparse_mode == kwargs["sparse_mode"]
+    npu_args.check_supported(call)
+
+
+def test_sparse_mode_outside_the_kernel_is_rejected():
+    with pytest.raises(NotImplementedError, match="sparse_mode 0-4, got 5"):
+        npu_args.check_supported(dataclasses.replace(_call(), sparse_mode=5))
+
+
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(sparse_mode=2), "token masks"),
-    (dict(atten_mask=np.zeros((200, 700), dtype=bool)), "atten_mask given"),
     (dict(block_shape=(32, 512)), "block_shape"),
     (dict(block_shape=(128, 192 + 32)), "block_shape"),
 ])
@@ -241,3 +263,4 @@ def test_python_limits_mirror_the_tiling_header():
     block_q = re.search(r"kSupportedBlockQ\[\] = \{([^}]*)\}", header).group(1)
     assert npu_args.BLOCK_Q == tuple(int(v) for v in block_q.split(","))
     assert npu_args.MAX_KV_BLOCKS == const("kSabiIndexLimit") - 1
+    assert npu_args.MAX_SPARSE_MODE == const("kMaxSparseMode")

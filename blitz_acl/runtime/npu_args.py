@@ -18,16 +18,19 @@ HEAD_DIM_MIN, HEAD_DIM_MAX, HEAD_DIM_ALIGN = 16, 256, 16
 BLOCK_Q = (64, 128, 256)
 BLOCK_KV_STEP, BLOCK_KV_MAX = 64, 1024
 MAX_KV_BLOCKS = 0xFFFE  # uint16 indices; 0xFFFF is "no block"
+MAX_SPARSE_MODE = 4  # token masks 0-4 (DESIGN.md): explicit atten_mask, causal, band
 PAD = 0xFFFF
 
 
 def check_supported(call: AttentionCall) -> None:
-    """Raises NotImplementedError / ValueError for what the NPU kernel cannot compute."""
-    if call.atten_mask is not None or call.sparse_mode != 0:
+    """Raises NotImplementedError / ValueError for what the NPU kernel cannot compute.
+
+    Token masks are supported: sparse_mode 0/1 with an explicit atten_mask (any accepted shape;
+    the binding passes it contiguous), 2-4 from indices, with per-batch actual lengths.
+    """
+    if not 0 <= call.sparse_mode <= MAX_SPARSE_MODE:
         raise NotImplementedError(
-            f"device='npu' does not support token masks yet (sparse_mode={call.sparse_mode}"
-            f"{', atten_mask given' if call.atten_mask is not None else ''}); use sparse_mode=0 "
-            "without atten_mask (sabi selects the tiles), or device='cpu'")
+            f"device='npu' supports sparse_mode 0-{MAX_SPARSE_MODE}, got {call.sparse_mode}")
     d = call.head_dim
     if d < HEAD_DIM_MIN or d > HEAD_DIM_MAX or d % HEAD_DIM_ALIGN:
         raise ValueError(

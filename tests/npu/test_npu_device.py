@@ -1,5 +1,6 @@
-"""device="npu" on an Ascend NPU: the oracle matrix, the frame pattern at S = 30k, and the
-original bench's Outputs_equal check against torch_npu.npu_fusion_attention.
+"""device="npu" on an Ascend NPU: the oracle matrix (token-mask cases included), the frame
+pattern at S = 30k, the original bench's Outputs_equal check and the computed masks (sparse modes
+2-4) against torch_npu.npu_fusion_attention.
 
 Marked `npu`; every test skips with the reason when torch_npu, an NPU or the custom-op
 package is missing (nothing is probed at import). References are independent of the code under
@@ -82,20 +83,12 @@ def _expected(name: str, dtype: str):
     return inputs, out, lse
 
 
-def _npu_supports(case) -> bool:
-    return case.mask is None and case.sparse_mode == 0
-
-
 @pytest.mark.parametrize("dtype", list(ATOL))
 @pytest.mark.parametrize("name", CASE_IDS)
 def test_case_matches_reference(name, dtype):
     case = CASES_BY_NAME[name]
     inputs, expected_out, expected_lse = _expected(name, dtype)
     q, k, v, kwargs = to_npu(inputs, dtype)
-    if not _npu_supports(case):
-        with pytest.raises(NotImplementedError, match="token masks"):
-            blitz_acl.blitz_sparse_attention(q, k, v, device="npu", **kwargs)
-        return
     result = blitz_acl.blitz_sparse_attention(q, k, v, device="npu", **kwargs)
     out, lse = result if case.lse else (result, None)
     assert out.device.type == "npu" and arrays.dtype_name(out) == dtype
@@ -170,6 +163,33 @@ def test_outputs_equal_npu_fusion_attention(sparsity):
     ref = torch_npu.npu_fusion_attention(q, k, v, head_num=n, input_layout="BNSD", scale=1.0 / d ** 0.5,
                                          pre_tockens=2147483647, next_tockens=2147483647,
                                          atten_mask=mask, sparse_mode=mode)[0]
+    assert torch.allclose(ours.float(), ref.float(), rtol=0.02, atol=0.02), \
+        f"max |diff| {(ours.float() - ref.float()).abs().max().item()}"
+
+
+# npu_fusion_attention's sparse modes 2-4 take this compressed mask (1 = masked out) instead of a
+# full one; ours build theirs from indices.
+COMPRESSED_MASK_SIDE = 2048
+
+
+@pytest.mark.parametrize("mode,pre,nxt", [(2, 0, 0), (3, 0, 0), (4, 300, 100)])
+def test_computed_masks_match_npu_fusion_attention(mode, pre, nxt):
+    """Modes 2-4 (dense, Sq != Skv so top-left and bottom-right differ) against CANN's fused
+    attention with the same sparse_mode, torch.allclose with rtol = atol = 0.02."""
+    import torch
+    import torch_npu
+
+    b, n, sq, skv, d = 1, 2, 1000, 1800, 128
+    gen = torch.Generator().manual_seed(2)
+    q = torch.randn(b, n, sq, d, generator=gen).to(torch.bfloat16).npu()
+    k, v = (torch.randn(b, n, skv, d, generator=gen).to(torch.bfloat16).npu() for _ in range(2))
+    ours = blitz_acl.blitz_sparse_attention(q, k, v, input_layout="BNSD", num_heads=n, sparse_mode=mode,
+                                            pre_tokens=pre, next_tokens=nxt, device="npu")
+    side = COMPRESSED_MASK_SIDE
+    mask = torch.triu(torch.ones(side, side, dtype=torch.bool), diagonal=1).npu()
+    ref = torch_npu.npu_fusion_attention(q, k, v, head_num=n, input_layout="BNSD", scale=1.0 / d ** 0.5,
+                                         pre_tockens=pre, next_tockens=nxt, atten_mask=mask,
+                                         sparse_mode=mode)[0]
     assert torch.allclose(ours.float(), ref.float(), rtol=0.02, atol=0.02), \
         f"max |diff| {(ours.float() - ref.float()).abs().max().item()}"
 
