@@ -10,6 +10,7 @@ here on the CPU device with numpy and with torch inputs.
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -114,7 +115,9 @@ def test_missing_library_through_the_public_api(tmp_path):
             "    print(type(e).__name__, e)\n"
             "    raise SystemExit(3)\n")
     env = dict(os.environ, BLITZ_ACL_CPU_LIBRARY=str(missing))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    package_root = str(Path(blitz_acl.__file__).resolve().parent.parent)  # the blitz_acl under test
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                         cwd=package_root)
     assert run.returncode == 3, run.stdout + run.stderr
     assert "LibraryNotFoundError" in run.stdout and f"{missing}: not found" in run.stdout
     assert library.ENV_VAR in run.stdout

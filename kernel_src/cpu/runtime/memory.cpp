@@ -1,5 +1,13 @@
 // aclrtMalloc / aclrtFree / aclrtMemcpy. On the CPU device, device memory is host memory;
 // allocations are tracked so a double or foreign free is an error, not heap corruption.
+//
+// Device capacity: like an NPU's HBM, the CPU device has a size. A request that would take the
+// live total past it fails with ACL_ERROR_BAD_ALLOC (the binding raises a MemoryError), before
+// the allocator is asked, so an absurd size never reaches malloc (which ASan would abort on).
+// The capacity is the machine's physical memory, or BLITZ_ACL_CPU_MAX_ALLOC_BYTES if set and
+// smaller (read at every call; tests use it to make a workspace allocation fail).
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -15,10 +23,34 @@ namespace {
 // Matches an AVX-512 register / cache line, so the kernel may use aligned loads on workspace.
 constexpr size_t kAllocAlignment = 64;
 
+constexpr const char *kCapacityEnv = "BLITZ_ACL_CPU_MAX_ALLOC_BYTES";
+
 struct Allocations {
   std::mutex mutex;
   std::unordered_map<void *, size_t> live;  // pointer -> requested size
+  size_t live_bytes = 0;
 };
+
+size_t physical_memory_bytes() {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return SIZE_MAX;  // unknown: no ceiling beyond the allocator's
+  return static_cast<size_t>(pages) * static_cast<size_t>(page);
+}
+
+// The device's capacity in bytes and where it comes from (for the error message).
+size_t capacity_bytes(std::string *source) {
+  static const size_t physical = physical_memory_bytes();
+  *source = "the machine's physical memory";
+  const char *text = std::getenv(kCapacityEnv);
+  if (text == nullptr || *text == '\0') return physical;
+  char *end = nullptr;
+  const unsigned long long cap = std::strtoull(text, &end, 10);
+  require(end != text && *end == '\0', ACL_ERROR_INVALID_PARAM,
+          std::string(kCapacityEnv) + "=\"" + text + "\" is not a byte count");
+  if (cap >= physical) return physical;
+  *source = std::string(kCapacityEnv) + "=" + text;
+  return static_cast<size_t>(cap);
+}
 
 Allocations &allocations() {
   static Allocations a;
@@ -46,17 +78,33 @@ BLITZ_EXPORT aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPoli
     require(raw_policy == ACL_MEM_MALLOC_HUGE_FIRST || raw_policy == ACL_MEM_MALLOC_HUGE_ONLY ||
                 raw_policy == ACL_MEM_MALLOC_NORMAL_ONLY,
             ACL_ERROR_INVALID_PARAM, "policy " + std::to_string(raw_policy) + " is not an aclrtMemMallocPolicy");
-    require(size <= SIZE_MAX - kAllocAlignment, ACL_ERROR_BAD_ALLOC,
-            "cannot allocate " + std::to_string(size) + " bytes");
-    const size_t rounded = (size + kAllocAlignment - 1) / kAllocAlignment * kAllocAlignment;
-    void *p = std::aligned_alloc(kAllocAlignment, rounded);
-    require(p != nullptr, ACL_ERROR_BAD_ALLOC, "cannot allocate " + std::to_string(size) + " bytes");
+    std::string source;
+    const size_t capacity = capacity_bytes(&source);
     auto &a = allocations();
+    {
+      // Reserve first, so concurrent requests cannot pass the capacity together.
+      std::lock_guard<std::mutex> lock(a.mutex);
+      require(size <= capacity && a.live_bytes <= capacity - size, ACL_ERROR_BAD_ALLOC,
+              "cannot allocate " + std::to_string(size) + " bytes: " + std::to_string(a.live_bytes) +
+                  " bytes are in use and the device holds " + std::to_string(capacity) + " (" + source + ")");
+      a.live_bytes += size;
+    }
+    auto unreserve = [&] {
+      std::lock_guard<std::mutex> lock(a.mutex);
+      a.live_bytes -= size;
+    };
+    const size_t rounded = (size + kAllocAlignment - 1) / kAllocAlignment * kAllocAlignment;
+    void *p = size <= SIZE_MAX - kAllocAlignment ? std::aligned_alloc(kAllocAlignment, rounded) : nullptr;
+    if (p == nullptr) {
+      unreserve();
+      fail(ACL_ERROR_BAD_ALLOC, "cannot allocate " + std::to_string(size) + " bytes: out of host memory");
+    }
     try {
       std::lock_guard<std::mutex> lock(a.mutex);
       a.live.emplace(p, size);
     } catch (...) {
       std::free(p);
+      unreserve();
       throw;
     }
     *devPtr = p;
@@ -70,8 +118,10 @@ BLITZ_EXPORT aclError aclrtFree(void *devPtr) {
     auto &a = allocations();
     {
       std::lock_guard<std::mutex> lock(a.mutex);
-      require(a.live.erase(devPtr) == 1, ACL_ERROR_INVALID_PARAM,
-              "not memory from aclrtMalloc (or already freed)");
+      auto it = a.live.find(devPtr);
+      require(it != a.live.end(), ACL_ERROR_INVALID_PARAM, "not memory from aclrtMalloc (or already freed)");
+      a.live_bytes -= it->second;
+      a.live.erase(it);
     }
     std::free(devPtr);
     return ACL_SUCCESS;

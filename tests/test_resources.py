@@ -1,0 +1,132 @@
+"""Resources: many calls (errors included) leave memory, threads, descriptors and the library's
+live handles flat; a workspace that cannot be allocated raises a MemoryError cleanly.
+
+The CPU device has a capacity like an NPU's memory: the machine's physical memory, or
+BLITZ_ACL_CPU_MAX_ALLOC_BYTES (read at each aclrtMalloc) when smaller. Tests set it to make the
+workspace allocation fail.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import blitz_acl
+from blitz_acl import reference
+from blitz_acl.runtime import cpu, library, status
+
+CAPACITY_ENV = "BLITZ_ACL_CPU_MAX_ALLOC_BYTES"
+CALLS = 10_000
+WARM_UP = 500
+RSS_GROWTH_LIMIT = 8 * 2 ** 20
+ALL_ZERO = {"tensors": 0, "int_arrays": 0, "executors": 0, "streams": 0, "allocations": 0}
+BAD_ALLOC = 200000  # ACL_ERROR_BAD_ALLOC
+
+
+@pytest.fixture(scope="module")
+def lib():
+    loaded = library.load()
+    cpu._ensure_device(loaded)
+    return loaded
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _count(path: str) -> int:
+    return len(os.listdir(path))
+
+
+def _small_problem():
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((1, 2, 70, 32), dtype=np.float32)
+    k = rng.standard_normal((1, 2, 150, 32), dtype=np.float32)
+    sabi = blitz_acl.sabi.random_pattern(1, 2, 70, 150, 0.5, block_shape=(64, 64), seed=0)
+    bad = sabi.copy()
+    bad[0, 1, 1, 0] = 9  # out of range: the library refuses it on every call
+    return q, k, sabi, bad
+
+
+def test_workspace_that_cannot_be_allocated_raises_memory_error(lib, monkeypatch):
+    q, k, sabi, _ = _small_problem()
+    monkeypatch.setenv(CAPACITY_ENV, "1")
+    with pytest.raises(MemoryError) as info:
+        blitz_acl.blitz_sparse_attention(q, k, k, sabi, block_shape=(64, 64), device="cpu")
+    err = info.value
+    assert isinstance(err, status.AclOutOfMemoryError) and err.status == BAD_ALLOC
+    assert err.function == "aclrtMalloc" and f"{CAPACITY_ENV}=1" in err.message
+    assert lib.live_objects() == ALL_ZERO
+    monkeypatch.delenv(CAPACITY_ENV)
+    out = blitz_acl.blitz_sparse_attention(q, k, k, sabi, block_shape=(64, 64), device="cpu")
+    expected = reference.attention(q, k, k, sabi, block_shape=(64, 64))
+    np.testing.assert_allclose(out, expected, atol=1e-4, rtol=0)
+
+
+def test_absurd_allocation_is_refused_before_malloc(lib):
+    """Larger than the machine: BAD_ALLOC with the sizes, never a malloc of 2**62 bytes."""
+    ptr = lib.ffi.new("void **")
+    with pytest.raises(MemoryError, match=r"cannot allocate 4611686018427387904 bytes: .* physical memory"):
+        lib.call("aclrtMalloc", ptr, 2 ** 62, lib.lib.ACL_MEM_MALLOC_HUGE_FIRST)
+    assert ptr[0] == lib.ffi.NULL and lib.live_objects()["allocations"] == 0
+
+
+def test_capacity_counts_live_allocations(lib, monkeypatch):
+    monkeypatch.setenv(CAPACITY_ENV, "4096")
+    first, second = lib.ffi.new("void **"), lib.ffi.new("void **")
+    lib.call("aclrtMalloc", first, 3000, lib.lib.ACL_MEM_MALLOC_HUGE_FIRST)
+    try:
+        with pytest.raises(MemoryError, match="3000 bytes are in use"):
+            lib.call("aclrtMalloc", second, 2000, lib.lib.ACL_MEM_MALLOC_HUGE_FIRST)
+    finally:
+        lib.call("aclrtFree", first[0])
+    lib.call("aclrtMalloc", second, 2000, lib.lib.ACL_MEM_MALLOC_HUGE_FIRST)  # freed bytes count again
+    lib.call("aclrtFree", second[0])
+    monkeypatch.setenv(CAPACITY_ENV, "lots")
+    with pytest.raises(status.AclInvalidArgumentError, match=f'{CAPACITY_ENV}="lots" is not a byte count'):
+        lib.call("aclrtMalloc", second, 16, lib.lib.ACL_MEM_MALLOC_HUGE_FIRST)
+    assert lib.live_objects()["allocations"] == 0
+
+
+def test_ten_thousand_calls_leave_everything_flat(lib, monkeypatch):
+    """Valid calls, calls the library rejects, calls Python rejects and calls whose workspace
+    cannot be allocated, interleaved: handles, threads, descriptors and RSS stay flat."""
+    q, k, sabi, bad = _small_problem()
+    expected = reference.attention(q, k, k, sabi, block_shape=(64, 64))
+    kwargs = dict(block_shape=(64, 64), device="cpu")
+
+    def one(i):
+        kind = i % 5
+        if kind in (0, 1):
+            out = blitz_acl.blitz_sparse_attention(q, k, k, sabi, return_lse=kind == 1, **kwargs)
+            if i % 1000 == 0:
+                np.testing.assert_allclose(out[0] if kind == 1 else out, expected, atol=1e-4, rtol=0)
+        elif kind == 2:
+            with pytest.raises(status.AclInvalidArgumentError):
+                blitz_acl.blitz_sparse_attention(q, k, k, bad, validate=False, **kwargs)
+        elif kind == 3:
+            with pytest.raises(ValueError):
+                blitz_acl.blitz_sparse_attention(q, k, k, bad, **kwargs)
+        else:
+            os.environ[CAPACITY_ENV] = "1"
+            try:
+                with pytest.raises(MemoryError):
+                    blitz_acl.blitz_sparse_attention(q, k, k, sabi, **kwargs)
+            finally:
+                del os.environ[CAPACITY_ENV]
+
+    monkeypatch.delenv(CAPACITY_ENV, raising=False)
+    for i in range(WARM_UP):  # allocator pools, the waiter thread, first-use caches
+        one(i)
+    rss_before = _rss_bytes()
+    threads_before, fds_before = _count("/proc/self/task"), _count("/proc/self/fd")
+    for i in range(CALLS):
+        one(i)
+    growth = _rss_bytes() - rss_before
+    assert lib.live_objects() == ALL_ZERO
+    assert _count("/proc/self/task") == threads_before
+    assert _count("/proc/self/fd") == fds_before
+    if "sanitizer build" in lib.device_info():
+        return  # ASan keeps freed memory in quarantine: RSS grows by design; the counts above hold
+    assert growth < RSS_GROWTH_LIMIT, f"RSS grew by {growth / 2 ** 20:.1f} MiB over {CALLS} calls"
