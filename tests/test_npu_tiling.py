@@ -1,9 +1,10 @@
 """The NPU op's host tiling arithmetic, compiled with plain g++ (no CANN) and run here.
 
 The checks themselves live in tests/npu_host/test_tiling_plan.cpp (sizes, tails, every layout,
-GQA, block-shape rejections, unified-buffer and workspace sizes, the core split); this module
-builds that program against kernel_src/npu/op_host/tiling_plan.cpp and kernel_src/common, with
-the sanitizers on, and fails with the program's own report.
+GQA, block-shape rejections, unified-buffer and workspace sizes, the core split, token masks,
+the kernel's column-range fills); this module builds that program against
+kernel_src/npu/op_host/tiling_plan.cpp and kernel_src/common, with the sanitizers on, and fails
+with the program's own report.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
 def _build(out: Path, extra_flags: list[str]) -> subprocess.CompletedProcess:
     cmd = [CXX, "-std=c++17", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *extra_flags,
-           f"-I{OP_HOST}", *map(str, SOURCES), "-o", str(out)]
+           f"-I{OP_HOST}", f"-I{ROOT / 'kernel_src' / 'common'}", *map(str, SOURCES), "-o", str(out)]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 

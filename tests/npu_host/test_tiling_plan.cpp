@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tiling_plan.h"
+#include "../op_kernel/column_fill.h"
 
 using namespace blitz_npu;
 
@@ -300,6 +301,9 @@ static void test_token_masks() {
         CHECK(q.params.ub_total_bytes + kUbReserveBytes <= m.cores.ub_bytes);
         CHECK_EQ(q.params.ub_total_bytes,
                  ub_bytes_for(q.params.group_rows, q.params.slice_rows, bkv, d, 2, 8192, true));
+        // The kernel's Cast / Compares run on a slice's element count rounded up to whole
+        // 128-half repeats; that must stay inside the mask buffers.
+        CHECK_EQ(q.params.slice_rows * q.params.kv_block_aligned % 128, 0);
       }
     }
   }
@@ -418,11 +422,15 @@ static void test_core_split() {
     for (int64_t t = p.params.task_start[w]; t < p.params.task_start[w + 1]; ++t) costs[w] += t < 8 ? 129 : 17;
   }
   for (int w = 0; w < 4; ++w) CHECK(costs[w] >= 496 - 129 && costs[w] <= 496 + 129);
-  // Without host values the split is by task count.
+  CHECK_EQ(p.params.interleave, 0);
+  // Without host values the costs are unknown: round-robin over the workers.
   set_sabi(&r, nullptr, 1, 1, 64, 8);
   p = plan_tiling(r);
-  CHECK_EQ(p.params.task_start[1], 16);
-  CHECK_EQ(p.params.task_start[2], 32);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.interleave, 1);
+  // Dense (no sabi) costs are known from the shapes: contiguous ranges.
+  r.sabi_rank = 0;
+  CHECK_EQ(plan_tiling(r).params.interleave, 0);
 
   // Out-of-range and 0xFFFF entries cost nothing; a kv length of 0 leaves only the task cost.
   r = request("BNSD", 2, 1, 1, 4 * 128, 4 * 512, 64);
@@ -535,6 +543,41 @@ static void test_actual_lengths() {
   CHECK_EQ(p.params.actual_kv_count, 2);
 }
 
+// ColumnFill (op_kernel/column_fill.h): for every range in a 1024-column row, the head, middle
+// and tail cover exactly [begin, end), each starting on an 8-column block, bits inside a block.
+static void test_column_fill() {
+  g_test = "column_fill";
+  constexpr uint32_t kCols = 1024;
+  int bad = 0;
+  for (uint32_t begin = 0; begin <= kCols && bad < 5; ++begin) {
+    for (uint32_t end = begin; end <= kCols && bad < 5; ++end) {
+      const ColumnFill f = ColumnFill::plan(begin, end);
+      bool set[kCols + 64] = {};
+      bool ok = f.headBlock % 8 == 0 && f.midBegin % 8 == 0 && f.tailBlock % 8 == 0 &&
+                f.headBits < 256 && f.tailBits < 256;
+      for (uint32_t c = 0; c < 8; ++c) {
+        if ((f.headBits >> c) & 1) set[f.headBlock + c] = true;
+        if ((f.tailBits >> c) & 1) set[f.tailBlock + c] = true;
+      }
+      for (uint32_t c = 0; c < f.midCount; ++c) set[f.midBegin + c] = true;
+      for (uint32_t c = 0; c < kCols + 64; ++c) ok = ok && set[c] == (c >= begin && c < end);
+      if (!ok) {
+        std::fprintf(stderr, "[column_fill] wrong cover of [%u, %u)\n", begin, end);
+        ++bad;
+      }
+    }
+  }
+  CHECK_EQ(bad, 0);
+  // Instruction counts: aligned ranges are one count-form Duplicate; [3, 5) is one head only.
+  ColumnFill f = ColumnFill::plan(64, 512);
+  CHECK(f.headBits == 0 && f.tailBits == 0 && f.midBegin == 64 && f.midCount == 448);
+  f = ColumnFill::plan(3, 5);
+  CHECK(f.headBits == 0x18 && f.midCount == 0 && f.tailBits == 0);
+  f = ColumnFill::plan(3, 21);
+  CHECK(f.headBlock == 0 && f.headBits == 0xF8 && f.midBegin == 8 && f.midCount == 8 && f.tailBlock == 16 &&
+        f.tailBits == 0x1F);
+}
+
 int main() {
   test_geometry_and_tails();
   test_layout_strides();
@@ -548,6 +591,7 @@ int main() {
   test_actual_lengths();
   test_token_masks();
   test_masked_split();
+  test_column_fill();
   if (g_failures) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);
     return 1;

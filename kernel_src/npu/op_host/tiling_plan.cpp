@@ -230,9 +230,11 @@ void split_tasks(BlitzTilingParams *p, const TilingRequest &r) {
   const int64_t n = p->tasks;
   const int64_t workers = p->workers;
   const bool weighted = p->has_sabi == 0 || r.sabi_values != nullptr;
+  for (int64_t w = 0; w <= workers; ++w) p->task_start[w] = n * w / workers;
+  p->interleave = 0;
   if (!weighted || n > kMaxWeightedTasks) {
-    // No sabi values on the host (or too many tasks to weigh): equal task counts.
-    for (int64_t w = 0; w <= workers; ++w) p->task_start[w] = n * w / workers;
+    // No sabi values on the host (or too many tasks to weigh): costs unknown, round-robin.
+    p->interleave = 1;
     return;
   }
   const blitz::SabiShape sabi{p->has_sabi ? r.sabi_values : nullptr, p->sabi_batch, p->sabi_heads,

@@ -136,8 +136,9 @@ bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn 
 // The per-worker workspace buffers and the total user workspace.
 void size_workspace(BlitzTilingParams *p);
 
-// Balanced task ranges via kernel_src/common/work_split.h (weighted by selected tiles when the
-// sabi values are on the host, by task count otherwise).
+// Balanced task ranges via kernel_src/common/work_split.h, weighted by the tiles each task
+// computes (sabi values on the host, and/or a mask from indices); round-robin (interleave) when
+// sabi's values are not on the host.
 void split_tasks(BlitzTilingParams *p, const TilingRequest &request);
 
 }  // namespace blitz_npu

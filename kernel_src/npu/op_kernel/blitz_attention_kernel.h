@@ -10,7 +10,8 @@
 //   atten_mask bytes (sparse_mode 0/1 only): (b, i, j) at b*mask_stride_b + i*mask_stride_q + j
 //
 // Work: a task is (b, h, query block) in the flattened order of kernel_src/common/
-// work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]).
+// work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]),
+// or w, w + workers, ... when the tiling could not weigh the tasks (interleave).
 // A query block is processed in row groups of group_rows rows. Per group, for each selected key
 // block j (bkv keys, the last one partial):
 //   cube:   S_j = Q_g K_j^T            (Matmul "qk", scores to the worker's workspace, float)
@@ -104,8 +105,15 @@ public:
     }
 
     worker_ = AscendC::GetBlockIdx();  // on a vector core: [0, 2 x cube cores)
-    taskBegin_ = p_->task_start[worker_];
-    taskEnd_ = p_->task_start[worker_ + 1];
+    if (p_->interleave) {
+      taskBegin_ = worker_;
+      taskEnd_ = p_->tasks;
+      taskStep_ = p_->workers;
+    } else {
+      taskBegin_ = p_->task_start[worker_];
+      taskEnd_ = p_->task_start[worker_ + 1];
+      taskStep_ = 1;
+    }
 
     // This worker's workspace: [score x2 | prob x2 | otile x2], sizes from the tiling.
     GM_ADDR base = userWorkspace + p_->ws_worker_bytes * worker_;
@@ -148,7 +156,7 @@ public:
   __aicore__ inline void Process()
   {
     if ASCEND_IS_AIV {
-      for (int64_t t = taskBegin_; t < taskEnd_; ++t) {
+      for (int64_t t = taskBegin_; t < taskEnd_; t += taskStep_) {
         RunTask(t);
       }
       qk.End();
@@ -546,7 +554,7 @@ private:
   AscendC::TQue<AscendC::TPosition::VECIN, MASK_BUFFER_NUM> maskQue_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> maskHalfBuf_, maskBitsBuf_;
 
-  int64_t worker_ = 0, taskBegin_ = 0, taskEnd_ = 0;
+  int64_t worker_ = 0, taskBegin_ = 0, taskEnd_ = 0, taskStep_ = 1;
   int64_t b_ = 0, h_ = 0, kvHead_ = 0, kvLen_ = 0;
   int64_t keys_[WS_PINGPONG] = {0, 0};
   int64_t keyBegin_[WS_PINGPONG] = {0, 0};

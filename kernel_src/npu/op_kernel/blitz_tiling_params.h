@@ -96,9 +96,15 @@ struct BlitzTilingParams {
   uint32_t ub_total_bytes;
 
   // Work split over vector workers: worker w runs tasks [task_start[w], task_start[w + 1]) of
-  // the flattened (b, h, q_block) order (kernel_src/common/work_split.h).
+  // the flattened (b, h, q_block) order (kernel_src/common/work_split.h), ranges balanced by the
+  // tiles each task computes. When those costs are unknown on the host (sabi's values are device
+  // data), interleave = 1 instead: worker w runs tasks w, w + workers, w + 2 * workers, ...,
+  // which spreads clusters of heavy rows (the frame pattern's dense first rows, a causal sabi)
+  // over all workers; task_start is then unused.
   uint32_t workers;     // vector cores used = 2 x cube cores launched
   uint32_t cube_cores;  // block dim of the launch
+  uint32_t interleave;
+  uint32_t reserved;    // keeps the 64-bit fields below 8-byte aligned on every compiler
   int64_t tasks;
   int64_t task_start[kMaxWorkers + 1];
 

@@ -11,6 +11,7 @@
 #pragma once
 
 #include "kernel_operator.h"
+#include "column_fill.h"
 
 namespace blitz_npu {
 
@@ -22,35 +23,26 @@ constexpr float kMaskedRowMax = -1.0e38f;
 
 __aicore__ inline bool IsMaskedRowMax(float rowMax) { return rowMax < kMaskedRowMax; }
 
-constexpr uint32_t kMaskFloatsPerBlock = 8;    // one 32-byte datablock of float
 constexpr uint32_t kHalfPerRepeat = 128;       // one 256-byte vector repeat of half
 
 // Sets columns [begin, end) of the float row starting at tile[rowOffset] (rowOffset a multiple
-// of 8) to `value`: an unaligned head and tail through the bit-mask form of Duplicate (one
-// datablock each), the aligned middle through its count form.
+// of 8) to `value`, in the parts ColumnFill::plan gives (column_fill.h).
 __aicore__ inline void FillColumns(const AscendC::LocalTensor<float> &tile, uint32_t rowOffset,
                                    uint32_t begin, uint32_t end, float value)
 {
-  if (begin >= end) return;
-  const uint32_t headBlock = begin / kMaskFloatsPerBlock * kMaskFloatsPerBlock;
-  if (headBlock != begin) {
-    const uint32_t stop = end < headBlock + kMaskFloatsPerBlock ? end : headBlock + kMaskFloatsPerBlock;
-    uint64_t bits[2] = {0, 0};
-    for (uint32_t c = begin; c < stop; ++c) bits[0] |= uint64_t(1) << (c - headBlock);
-    // Duplicate(dst, scalar, mask[], repeatTime, dstBlockStride, dstRepeatStride)
-    AscendC::Duplicate(tile[rowOffset + headBlock], value, bits, 1, 1, 8);
-    begin = stop;
-    if (begin >= end) return;
+  const ColumnFill f = ColumnFill::plan(begin, end);
+  // Duplicate(dst, scalar, mask[], repeatTime, dstBlockStride, dstRepeatStride): one repeat;
+  // for float only mask[0] counts (64 elements), and only its low 8 bits are ever set here.
+  if (f.headBits != 0) {
+    uint64_t bits[2] = {f.headBits, 0};
+    AscendC::Duplicate(tile[rowOffset + f.headBlock], value, bits, 1, 1, 8);
   }
-  const uint32_t tailBlock = end / kMaskFloatsPerBlock * kMaskFloatsPerBlock;
-  if (tailBlock > begin) {
-    AscendC::Duplicate(tile[rowOffset + begin], value, static_cast<int32_t>(tailBlock - begin));
-    begin = tailBlock;
+  if (f.midCount != 0) {
+    AscendC::Duplicate(tile[rowOffset + f.midBegin], value, static_cast<int32_t>(f.midCount));
   }
-  if (begin < end) {
-    uint64_t bits[2] = {0, 0};
-    for (uint32_t c = begin; c < end; ++c) bits[0] |= uint64_t(1) << (c - begin);
-    AscendC::Duplicate(tile[rowOffset + begin], value, bits, 1, 1, 8);
+  if (f.tailBits != 0) {
+    uint64_t bits[2] = {f.tailBits, 0};
+    AscendC::Duplicate(tile[rowOffset + f.tailBlock], value, bits, 1, 1, 8);
   }
 }
 
