@@ -194,7 +194,8 @@ def run(args: argparse.Namespace) -> dict:
     else:
         flex = comp.Competitor()
         flex.name, flex.label = "flex", comp.Flex.label
-        flex.disable("--flex off (the default with --check) or not on this device")
+        flex.disable("--flex off" + (" (the --check default)" if args.check else "")
+                     if args.flex == "off" else f"FlexAttention is timed on the CPU only (--device {args.device})")
     sync = comp.synchronizer(args.device)
     method = checking.choose_method(args.check_method, B, N, Sq, Skv, D)
     dense_flops = attention_flops(B * N * Sq * Skv, D)
@@ -325,8 +326,8 @@ def title_lines(result: dict) -> list:
 def notes(result: dict) -> list:
     cfg = result["config"]
     return [
-        f"Latencies: median of {cfg['repeats']} runs, wall clock, competitors interleaved, after "
-        f"{cfg['warmup']} warm-up runs each on the first row. "
+        f"Latencies: median of {cfg['repeats']} run(s), wall clock, competitors interleaved, after "
+        f"{cfg['warmup']} warm-up run(s) each on the first row. "
         "Speedups are ratios of medians.",
         "Ideal_1/(1-s) uses the measured sparsity (token pairs the sabi skips); "
         "Our_TFLOP/s = 4*D*(selected in-bounds pairs) / Our_Latency.",
