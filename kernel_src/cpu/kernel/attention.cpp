@@ -18,14 +18,12 @@ namespace {
 // Workspace layout (labelled sum; see workspace_size):
 //   alignment slack                     kScratchAlign (the caller's pointer may be unaligned)
 //   task_prefix int64 [n_tasks + 1]     cost prefix sums for the split over threads
-//   per-thread scratch x num_threads    the largest any path needs, so the env can switch paths
+//   per-thread scratch x num_threads    the largest any path needs for this problem, so the
+//                                       environment may switch paths between the two calls
 size_t per_thread_bytes(const AttentionProblem &p) {
   size_t bytes = portable_kernel().scratch_bytes(p);
-  for (ElementType t : {ElementType::kFloat32, ElementType::kFloat16, ElementType::kBFloat16}) {
-    AttentionProblem q = p;
-    q.dtype = t;
-    if (const PathKernel *k = avx512_kernel(t)) bytes = std::max(bytes, k->scratch_bytes(q));
-  }
+  if (const PathKernel *k = avx512_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
+  if (const PathKernel *k = amx_kernel(p)) bytes = std::max(bytes, k->scratch_bytes(p));
   return align_up(bytes);
 }
 
