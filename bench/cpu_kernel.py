@@ -68,12 +68,12 @@ def gemm_peak_tflops(threads: int) -> float:
     torch.set_num_threads(1)
     operands = [(torch.randn(GEMM_SIZE, GEMM_SIZE).bfloat16(), torch.randn(GEMM_SIZE, GEMM_SIZE).bfloat16())
                 for _ in range(threads)]
-    for a, b in operands:
-        torch.matmul(a, b)  # warm-up (packing paths, page faults)
     elapsed = [0.0] * threads
 
     def worker(index):
+        torch.set_num_threads(1)  # per thread: OpenMP's thread count is a per-thread setting
         a, b = operands[index]
+        torch.matmul(a, b)  # warm-up on this thread
         start = time.perf_counter()
         for _ in range(GEMM_REPEATS):
             torch.matmul(a, b)
@@ -151,6 +151,8 @@ def run(args) -> dict:
                 }
                 result["rows"].append(row)
                 print(format_row(row), flush=True)
+    if args.single_core:
+        result["single_core"] = single_core_check(args, scale)
     for dtype in args.other_dtypes:
         seq = min(args.seqs)
         q, k, v = make_qkv(BATCH, HEADS, seq, seq, HEAD_DIM, dtype, "cpu")
@@ -165,6 +167,44 @@ def run(args) -> dict:
         print(f"{seq:>6} {dtype:>8} dense: SDPA {row['sdpa_ms']:.1f} ms, ours {row['ours_ms']:.1f} ms, "
               f"{row['speedup_vs_sdpa']:.2f}x (target >= 1)", flush=True)
     return result
+
+
+def single_core_check(args, scale: float) -> dict:
+    """One thread each, back to back: ours (dense, shortest length) vs one bf16 GEMM.
+
+    On a shared machine the other core may be busy with someone else's work; one core compared
+    with itself is the steadier statement of how close the tiles run to the GEMM rate.
+    """
+    import torch
+
+    from bench import competitors as comp
+    from bench.inputs import make_qkv
+    from bench.patterns import build_case
+    from bench.timing import measure_interleaved
+
+    seq = min(args.seqs)
+    q, k, v = make_qkv(BATCH, HEADS, seq, seq, HEAD_DIM, DTYPE, "cpu")
+    ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, "cpu")
+    case = build_case("random", BATCH, HEADS, seq, seq, 0.0, BLOCK_SHAPE)
+    ours.prepare(case)
+    tiles = int((case.sabi != 0xFFFF).sum())
+    previous_env = os.environ.get("BLITZ_ACL_NUM_THREADS")
+    os.environ["BLITZ_ACL_NUM_THREADS"] = "1"
+    ours_rates, gemm_rates = [], []
+    try:
+        for _ in range(args.repeats):
+            t = measure_interleaved({"ours": ours}, {"ours": 1 if not ours_rates else 0}, 1)["ours"]
+            ours_rates.append(tile_flops(tiles) / (t.median_us * 1e-6) / 1e12)
+            gemm_rates.append(gemm_peak_tflops(1))
+    finally:
+        os.environ["BLITZ_ACL_NUM_THREADS"] = previous_env or str(args.threads)
+    torch.set_num_threads(args.threads)
+    row = {"seq": seq, "tile_tflops": max(ours_rates), "gemm_tflops": max(gemm_rates)}
+    row["share"] = row["tile_tflops"] / row["gemm_tflops"]
+    print(f"{seq:>6} dense, 1 thread: tiles {row['tile_tflops'] * 1e3:.0f} GFLOP/s, one bf16 GEMM "
+          f"{row['gemm_tflops'] * 1e3:.0f} GFLOP/s: {100 * row['share']:.0f}% (best of {args.repeats})",
+          flush=True)
+    return row
 
 
 HEADER = (f"{'S':>6} {'pattern':>7} {'s':>5} {'SDPA ms':>9} {'ours ms':>9} {'flex ms':>9} "
@@ -189,6 +229,8 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--dtype-repeats", type=int, default=2, help="repeats of the fp16 / fp32 rows")
     p.add_argument("--no-flex", dest="flex", action="store_false")
+    p.add_argument("--no-single-core", dest="single_core", action="store_false",
+                   help="skip the one-thread ours-vs-GEMM check")
     p.add_argument("--other-dtypes", nargs="*", default=list(OTHER_DTYPES),
                    help="dtypes timed dense against SDPA in the same dtype (none: skip)")
     p.add_argument("--json", help="also write the result here")
