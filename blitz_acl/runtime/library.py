@@ -1,7 +1,9 @@
 """Finding and loading the CPU device library (libblitz_cpu.so) with cffi in ABI mode.
 
 `candidates()` is the one place the search order lives: the BLITZ_ACL_CPU_LIBRARY override, the
-copy shipped in the package (blitz_acl/_lib), then the development build (build_kernel.sh). The
+copy shipped in the package (blitz_acl/_lib), the development build (build_kernel.sh), then the
+copy shipped in the installed distribution (a source checkout on sys.path, as when running
+`python -m bench` from the repository root, shadows the installed package but not its library). The
 library is loaded RTLD_LOCAL, so its CANN-named symbols never interpose on a libascendcl that
 torch_npu loaded into the same process, and its ABI version is checked right after loading.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from importlib import metadata
 from pathlib import Path
 from typing import Callable, List, Optional
 
@@ -69,7 +72,20 @@ def candidates(environ=os.environ) -> List[Path]:
     if override:
         return [Path(override)]
     repo = _PACKAGE_DIR.parent
-    return [_PACKAGE_DIR / "_lib" / LIB_NAME] + [repo / d / LIB_NAME for d in _DEV_BUILD_DIRS]
+    paths = [_PACKAGE_DIR / "_lib" / LIB_NAME] + [repo / d / LIB_NAME for d in _DEV_BUILD_DIRS]
+    installed = _installed_library()
+    if installed is not None and installed not in paths:
+        paths.append(installed)
+    return paths
+
+
+def _installed_library() -> Optional[Path]:
+    """The library inside the installed blitz-acl distribution, if one is installed."""
+    try:
+        located = metadata.distribution("blitz-acl").locate_file(f"blitz_acl/_lib/{LIB_NAME}")
+    except metadata.PackageNotFoundError:
+        return None
+    return Path(str(located)).resolve()
 
 
 def _new_ffi():
