@@ -87,6 +87,34 @@ aclnnStatus run(const char *function, const char *op_type, void *workspace, uint
 
 using namespace blitz::cpu::runtime;
 
+namespace {
+
+// Both GetWorkspaceSize entry points gather their arguments here; the original list is V2's
+// without softmaxLseFlag, blockShape and softmaxLse.
+aclnnStatus gather_and_plan(const char *api, const char *op_type, const aclTensor *query, const aclTensor *key,
+                            const aclTensor *value, const aclTensor *pseShift, const aclTensor *attenMask,
+                            const aclTensor *sabi, const aclIntArray *actualSeqLengths,
+                            const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1,
+                            const aclTensor *quantScale1, const aclTensor *deqScale2, const aclTensor *quantScale2,
+                            const aclTensor *quantOffset2, int64_t numHeads, double scaleValue, int64_t preTokens,
+                            int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads, int64_t sparseMode,
+                            int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
+                            const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
+                            aclOpExecutor **executor) {
+  OpArgs a;
+  a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
+  a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
+  a.deq_scale1 = deqScale1, a.quant_scale1 = quantScale1, a.deq_scale2 = deqScale2;
+  a.quant_scale2 = quantScale2, a.quant_offset2 = quantOffset2;
+  a.num_heads = numHeads, a.scale_value = scaleValue, a.pre_tokens = preTokens, a.next_tokens = nextTokens;
+  a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
+  a.inner_precise = innerPrecise, a.softmax_lse_flag = softmaxLseFlag, a.block_shape = blockShape;
+  a.attention_out = attentionOut, a.softmax_lse = softmaxLse;
+  return get_workspace_size(api, op_type, a, workspaceSize, executor);
+}
+
+}  // namespace
+
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
     const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
     const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
@@ -95,15 +123,11 @@ BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
     double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
     int64_t sparseMode, int64_t innerPrecise, const aclTensor *attentionOut, uint64_t *workspaceSize,
     aclOpExecutor **executor) {
-  OpArgs a;
-  a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
-  a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
-  a.deq_scale1 = deqScale1, a.quant_scale1 = quantScale1, a.deq_scale2 = deqScale2;
-  a.quant_scale2 = quantScale2, a.quant_offset2 = quantOffset2;
-  a.num_heads = numHeads, a.scale_value = scaleValue, a.pre_tokens = preTokens, a.next_tokens = nextTokens;
-  a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
-  a.inner_precise = innerPrecise, a.attention_out = attentionOut;
-  return get_workspace_size("aclnnBlitzSparseAttentionGetWorkspaceSize", kOpBase, a, workspaceSize, executor);
+  return gather_and_plan("aclnnBlitzSparseAttentionGetWorkspaceSize", kOpBase, query, key, value, pseShift,
+                         attenMask, sabi, actualSeqLengths, actualSeqLengthsKv, deqScale1, quantScale1, deqScale2,
+                         quantScale2, quantOffset2, numHeads, scaleValue, preTokens, nextTokens, inputLayout,
+                         numKeyValueHeads, sparseMode, innerPrecise, /*softmaxLseFlag=*/false,
+                         /*blockShape=*/nullptr, attentionOut, /*softmaxLse=*/nullptr, workspaceSize, executor);
 }
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttention(void *workspace, uint64_t workspaceSize,
@@ -120,16 +144,11 @@ BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionV2GetWorkspaceSize(
     int64_t sparseMode, int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
     const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
     aclOpExecutor **executor) {
-  OpArgs a;
-  a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
-  a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
-  a.deq_scale1 = deqScale1, a.quant_scale1 = quantScale1, a.deq_scale2 = deqScale2;
-  a.quant_scale2 = quantScale2, a.quant_offset2 = quantOffset2;
-  a.num_heads = numHeads, a.scale_value = scaleValue, a.pre_tokens = preTokens, a.next_tokens = nextTokens;
-  a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
-  a.inner_precise = innerPrecise, a.softmax_lse_flag = softmaxLseFlag, a.block_shape = blockShape;
-  a.attention_out = attentionOut, a.softmax_lse = softmaxLse;
-  return get_workspace_size("aclnnBlitzSparseAttentionV2GetWorkspaceSize", kOpV2, a, workspaceSize, executor);
+  return gather_and_plan("aclnnBlitzSparseAttentionV2GetWorkspaceSize", kOpV2, query, key, value, pseShift,
+                         attenMask, sabi, actualSeqLengths, actualSeqLengthsKv, deqScale1, quantScale1, deqScale2,
+                         quantScale2, quantOffset2, numHeads, scaleValue, preTokens, nextTokens, inputLayout,
+                         numKeyValueHeads, sparseMode, innerPrecise, softmaxLseFlag, blockShape, attentionOut,
+                         softmaxLse, workspaceSize, executor);
 }
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionV2(void *workspace, uint64_t workspaceSize,
