@@ -19,7 +19,7 @@ from typing import Callable, List, Optional
 import cffi
 
 from . import _cdef
-from .status import AclError, StatusChecker
+from .status import AclError, CheckedCalls, StatusChecker
 
 ENV_VAR = "BLITZ_ACL_CPU_LIBRARY"
 LIB_NAME = "libblitz_cpu.so"
@@ -32,7 +32,7 @@ class LibraryNotFoundError(ImportError):
     """No loadable CPU device library; the message lists every path tried."""
 
 
-class Library:
+class Library(CheckedCalls):
     """The loaded library: `ffi`, the raw `lib`, and calls that check their status."""
 
     def __init__(self, ffi, lib, path: Path):
@@ -40,17 +40,6 @@ class Library:
         self.lib = lib
         self.path = path
         self.status = StatusChecker(ffi, lib)
-
-    def call(self, function: str, *args) -> None:
-        """Calls a status-returning function; raises AclError on a non-zero status."""
-        self.status.check(getattr(self.lib, function)(*args), function)
-
-    def create(self, function: str, *args):
-        """Calls a handle-returning function (aclCreateTensor, ...); raises on NULL."""
-        handle = getattr(self.lib, function)(*args)
-        if handle == self.ffi.NULL:
-            raise self.status.error(self.lib.ACLNN_ERR_PARAM_INVALID, function)
-        return handle
 
     def live_objects(self) -> dict:
         """Live handle counts in the library (descriptors, executors, streams, allocations)."""

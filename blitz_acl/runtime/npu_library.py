@@ -25,7 +25,7 @@ from typing import Callable, List, Mapping, Optional, Sequence, Tuple
 import cffi
 
 from . import _cdef
-from .status import StatusChecker
+from .status import CheckedCalls, StatusChecker
 
 ENV_VAR = "BLITZ_ACL_NPU_LIBRARY"
 CUSTOM_OPP_VAR = "ASCEND_CUSTOM_OPP_PATH"
@@ -87,7 +87,7 @@ def runtime_candidates(name: str, environ: Mapping[str, str] = os.environ) -> Li
     return out
 
 
-class NpuLibrary:
+class NpuLibrary(CheckedCalls):
     """The loaded libraries behind one cffi declaration set.
 
     `lib` resolves a name in libcust_opapi, then libnnopbase, then libascendcl, so the shared
@@ -99,15 +99,6 @@ class NpuLibrary:
         self.path = path
         self.lib = _Chain((custom, nnopbase, ascendcl))
         self.status = StatusChecker(ffi, ascendcl)
-
-    def call(self, function: str, *args) -> None:
-        self.status.check(getattr(self.lib, function)(*args), function)
-
-    def create(self, function: str, *args):
-        handle = getattr(self.lib, function)(*args)
-        if handle == self.ffi.NULL:
-            raise self.status.error(self.lib.ACLNN_ERR_PARAM_INVALID, function)
-        return handle
 
 
 class _Chain:

@@ -78,3 +78,21 @@ class StatusChecker:
         """Raises the exception for a non-zero status."""
         if status != 0:
             raise self.error(status, function)
+
+
+class CheckedCalls:
+    """`call` / `create` for a loaded device library: every call goes through its StatusChecker.
+
+    Subclasses set `ffi`, `lib` (the raw cffi library or a chain of them) and `status`.
+    """
+
+    def call(self, function: str, *args) -> None:
+        """Calls a status-returning function; raises AclError on a non-zero status."""
+        self.status.check(getattr(self.lib, function)(*args), function)
+
+    def create(self, function: str, *args):
+        """Calls a handle-returning function (aclCreateTensor, ...); raises on NULL."""
+        handle = getattr(self.lib, function)(*args)
+        if handle == self.ffi.NULL:
+            raise self.status.error(self.lib.ACLNN_ERR_PARAM_INVALID, function)
+        return handle
