@@ -76,7 +76,13 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
         FlashAttention returns, for merging partial results); -inf for rows with no attended key.
 
     Raises:
-        TypeError / ValueError naming the argument, the value received and what was expected.
+        TypeError / ValueError naming the argument, the value received and what was expected
+            (before any work starts).
+        blitz_acl.runtime.status.AclError: a status from the device library, with its message
+            and `.status`; a ValueError subclass for arguments the library refuses, a MemoryError
+            subclass when the workspace cannot be allocated.
+        ImportError: the device library is missing (the message lists every path tried).
+        KeyboardInterrupt: Ctrl-C during a CPU call (the process stays usable).
     """
     call = arguments.normalize(
         query, key, value, sabi, num_heads=num_heads, num_key_value_heads=num_key_value_heads,
