@@ -32,19 +32,69 @@ struct TaskIndex {
   }
 };
 
+// The key blocks [lo, hi) task (b, h, q_block) may compute: those holding a key below the
+// actual kv length that the token mask (modes 2-4) does not mask entirely for the block's rows
+// below q_len. Equal to "TokenMask::classify(rows, block) != kTileAllMasked" block by block
+// (tests/cpp checks that): classify's all-masked test is last_hi <= c0 or first_lo >= c1 with
+// c1 = min(end, kv_len), and both ends are monotone in the block index, so the blocks that
+// pass form one run. An explicit mask (mode 1) never makes a tile all-masked here. Empty
+// (lo == hi) when the block has no row below q_len.
+struct KeyBlockRange {
+  int64_t lo, hi;
+  BLITZ_INLINE bool holds(int64_t kb) const { return kb >= lo && kb < hi; }
+};
+
+BLITZ_INLINE KeyBlockRange task_key_blocks(const SequenceGeometry &seq, const TokenMask &mask,
+                                           const BlockAxis &q_axis, const BlockAxis &kv_axis,
+                                           int64_t q_block) {
+  KeyBlockRange r;
+  r.lo = r.hi = 0;
+  const int64_t r0 = q_axis.begin(q_block);
+  const int64_t r1 = min_i64(min_i64(q_axis.end(q_block), seq.q_len), mask.q_len);
+  if (r0 >= r1) return r;
+  int64_t first_lo, first_hi, last_lo, last_hi;
+  mask.row_interval(r0, &first_lo, &first_hi);
+  mask.row_interval(r1 - 1, &last_lo, &last_hi);
+  const int64_t kv_len = min_i64(kv_axis.length, mask.kv_len);  // classify's clip of c1
+  if (first_lo >= kv_len || last_hi <= 0) return r;
+  // Blocks with a key < kv_len (and below sabi's bound, seq.kv_blocks); "last_hi <= c0" drops
+  // kb >= ceil(last_hi / bkv); "first_lo >= c1" drops kb < floor(first_lo / bkv).
+  const int64_t valid = min_i64(ceil_div(kv_len, kv_axis.block), seq.kv_blocks);
+  r.hi = min_i64(valid, ceil_div(last_hi, kv_axis.block));
+  r.lo = min_i64(max_i64(first_lo, 0) / kv_axis.block, r.hi);
+  return r;
+}
+
+// Entries of row[begin, begin + n) inside `range` (0xFFFF and out-of-range indices never are:
+// range.hi <= key blocks < 0xFFFF). `Row` is anything with GetValue(i) -> uint16_t: a plain
+// row on the CPU and the host (PlainRow), a unified-buffer LocalTensor on the NPU.
+template <typename Row>
+BLITZ_INLINE int64_t count_in_range(const Row &row, int64_t begin, int64_t n, KeyBlockRange range) {
+  int64_t tiles = 0;
+  for (int64_t i = begin; i < begin + n; ++i) {
+    if (range.holds((int64_t)row.GetValue(i))) ++tiles;
+  }
+  return tiles;
+}
+
+struct PlainRow {
+  const uint16_t *data;
+  BLITZ_INLINE uint16_t GetValue(int64_t i) const { return data[i]; }
+};
+
 // Tiles task (b, h, q_block) computes; `mask` is the batch entry's TokenMask, `seq` its lengths.
+// The one cost rule: the CPU device, the NPU host tiling and the NPU kernel's split scan
+// (kernel_src/common/split_scan.h) all count through task_key_blocks + count_in_range.
 BLITZ_INLINE int64_t task_tiles(const SabiShape &sabi, const SequenceGeometry &seq,
                                 const TokenMask &mask, const BlockAxis &q_axis,
                                 const BlockAxis &kv_axis, int64_t b, int64_t h, int64_t q_block) {
-  const int64_t r0 = q_axis.begin(q_block);
-  const int64_t r1 = min_i64(q_axis.end(q_block), seq.q_len);
-  if (r0 >= r1) return 0;
-  SabiRowCursor cursor = SabiRowCursor::for_row(sabi, b, h, q_block, seq.kv_blocks);
-  int64_t tiles = 0, kb;
-  while (cursor.next(&kb)) {
-    if (mask.classify(r0, r1, kv_axis.begin(kb), kv_axis.end(kb)) != kTileAllMasked) ++tiles;
-  }
-  return tiles;
+  const KeyBlockRange range = task_key_blocks(seq, mask, q_axis, kv_axis, q_block);
+  if (range.lo >= range.hi) return 0;
+  if (sabi.dense()) return range.hi - range.lo;
+  const uint16_t *row = sabi.row(b, h, q_block);
+  if (row == 0) return 0;
+  const PlainRow plain = {row};
+  return count_in_range(plain, 0, sabi.width, range);
 }
 
 BLITZ_INLINE int64_t task_cost(int64_t tiles) { return tiles * kCostPerTile + kCostPerTask; }
