@@ -3,10 +3,12 @@
 // out by hand from the shapes, never read back from the code under test.
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "tiling_plan.h"
+#include "split_scan.h"
 #include "../op_kernel/column_fill.h"
 
 using namespace blitz_npu;
@@ -423,11 +425,22 @@ static void test_core_split() {
   }
   for (int w = 0; w < 4; ++w) CHECK(costs[w] >= 496 - 129 && costs[w] <= 496 + 129);
   CHECK_EQ(p.params.interleave, 0);
-  // Without host values the costs are unknown: round-robin over the workers.
+  // Without host values the kernel scans sabi itself (test_device_split), in loads that fill
+  // half the accumulator each: group 128 (= bq) x D 64 x 4 bytes / (2 slots x 2 bytes) = 8192.
   set_sabi(&r, nullptr, 1, 1, 64, 8);
   p = plan_tiling(r);
   CHECK(p.ok);
+  CHECK_EQ(p.params.interleave, 0);
+  CHECK_EQ(p.params.device_split, 1);
+  CHECK_EQ(p.params.group_rows, 128);
+  CHECK_EQ(p.params.scan_chunk, 8192);
+  // With the scan switched off: round-robin over the workers.
+  r.device_split_scan = false;
+  p = plan_tiling(r);
+  CHECK(p.ok);
   CHECK_EQ(p.params.interleave, 1);
+  CHECK_EQ(p.params.device_split, 0);
+  r.device_split_scan = true;
   // Dense (no sabi) costs are known from the shapes: contiguous ranges.
   r.sabi_rank = 0;
   CHECK_EQ(plan_tiling(r).params.interleave, 0);
@@ -494,6 +507,94 @@ static void test_masked_split() {
   std::vector<uint16_t> only_block1(8, 1);
   set_sabi(&r, &only_block1, 1, 1, 8, 1);
   CHECK_EQ(plan_tiling(r).params.task_start[1], 6);
+}
+
+// The split the kernel computes when sabi is device data (kernel_src/common/split_scan.h, run
+// here through a plain-array Source, the same template the kernel instantiates with unified
+// buffer loads) equals the host's weighted split of the same sabi (plan with sabi_values).
+struct HostScanSource {
+  const std::vector<uint16_t> *sabi = nullptr;
+  const BlitzTilingParams *p = nullptr;
+  const int64_t *actual_q = nullptr, *actual_kv = nullptr;
+  std::vector<uint16_t> slot[2];
+  int pending[2] = {0, 0};
+  void Prefetch(int s, int64_t offset, int64_t count) {
+    CHECK(pending[s] == 0 && count >= 1 && count <= int64_t(p->scan_chunk));
+    CHECK(offset >= 0 && offset + count <= p->sabi_length);
+    slot[s].assign(sabi->begin() + offset, sabi->begin() + offset + count);
+    pending[s] = 1;
+  }
+  blitz::PlainRow Acquire(int s) {
+    CHECK(pending[s] == 1);
+    return blitz::PlainRow{slot[s].data()};
+  }
+  void Release(int s) {
+    pending[s] = 0;
+    std::fill(slot[s].begin(), slot[s].end(), uint16_t(0));  // stale data would show
+  }
+  blitz::SequenceGeometry Sequence(int64_t b) const {
+    return blitz::SequenceGeometry::make(b, p->seq_q, p->seq_kv, p->block_kv, actual_q, p->actual_q_count,
+                                         actual_kv, p->actual_kv_count);
+  }
+};
+
+static blitz::SplitScanShape scan_shape(const BlitzTilingParams &p) {
+  blitz::SplitScanShape s{};
+  s.batch = p.batch; s.heads = p.heads; s.q_blocks = p.q_blocks;
+  s.sabi_batch = p.sabi_batch; s.sabi_heads = p.sabi_heads; s.width = p.sabi_width;
+  s.seq_q = p.seq_q; s.seq_kv = p.seq_kv; s.block_q = p.block_q; s.block_kv = p.block_kv;
+  s.mask_mode = int(p.mask_mode); s.pre_tokens = p.pre_tokens; s.next_tokens = p.next_tokens;
+  s.chunk = p.scan_chunk;
+  return s;
+}
+
+static void test_device_split() {
+  g_test = "device_split";
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 60; ++trial) {
+    const int64_t b = 1 + rng() % 3, n = 1 + rng() % 4, d = 64;
+    const int64_t bq = 64, bkv = 64;
+    const int64_t sq = 1 + rng() % 2000, skv = 1 + rng() % 3000;
+    TilingRequest r = request("BNSD", b, n, n, sq, skv, d);
+    r.block_q = bq; r.block_kv = bkv;
+    r.cores.cube_cores = 1 + rng() % 24; r.cores.vector_cores = 48;
+    r.sparse_mode = int64_t(rng() % 5);
+    if (r.sparse_mode == 1) r.sparse_mode = 0;  // mode 1 needs a mask tensor; its tiles all count
+    r.pre_tokens = int64_t(rng() % 1500); r.next_tokens = int64_t(rng() % 1500) - 500;
+    const int64_t qb = (sq + bq - 1) / bq, kb = (skv + bkv - 1) / bkv;
+    const int64_t bs = rng() % 2 ? 1 : b, ns = rng() % 2 ? 1 : n, width = 1 + int64_t(rng() % kb);
+    std::vector<uint16_t> sabi(size_t(bs * ns * qb * width));
+    for (auto &v : sabi) v = rng() % 4 == 0 ? 0xFFFF : uint16_t(rng() % (kb + 2));  // some out of range
+    std::vector<int64_t> aq(static_cast<size_t>(b)), akv(static_cast<size_t>(b));
+    for (auto &v : aq) v = int64_t(rng() % (sq + 1));
+    for (auto &v : akv) v = int64_t(rng() % (skv + 1));
+    if (rng() % 2) { r.actual_q = aq.data(); r.actual_q_count = b; }
+    if (rng() % 2) { r.actual_kv = akv.data(); r.actual_kv_count = rng() % 2 ? 1 : b; }
+    set_sabi(&r, &sabi, bs, ns, qb, width);
+    const TilingPlan host = plan_tiling(r);  // host values: the weighted split
+    CHECK(host.ok);
+    CHECK_EQ(host.params.device_split, 0);
+    set_sabi(&r, nullptr, bs, ns, qb, width);
+    TilingPlan dev = plan_tiling(r);
+    CHECK(dev.ok);
+    if (!host.ok || !dev.ok) continue;
+    CHECK_EQ(dev.params.device_split, 1);
+    CHECK_EQ(dev.params.interleave, 0);
+    CHECK(dev.params.scan_chunk >= kScanChunkAlign && dev.params.scan_chunk % kScanChunkAlign == 0);
+    CHECK(uint64_t(dev.params.scan_chunk) * kScanSlots * 2 <= dev.params.ub_acc_bytes);
+    if (trial % 2) dev.params.scan_chunk = uint32_t(1 + rng() % 40);  // loads that cut rows anywhere
+    HostScanSource src;
+    src.sabi = &sabi; src.p = &dev.params; src.actual_q = r.actual_q; src.actual_kv = r.actual_kv;
+    blitz::SplitScan<HostScanSource> scan(scan_shape(dev.params), &src);
+    CHECK_EQ(scan.tasks(), host.params.tasks);
+    for (uint32_t w = 0; w < dev.params.workers; ++w) {
+      int64_t begin = -1, end = -1;
+      scan.range(dev.params.workers, w, &begin, &end);
+      CHECK_EQ(begin, host.params.task_start[w]);
+      CHECK_EQ(end, host.params.task_start[w + 1]);
+      CHECK(src.pending[0] == 0 && src.pending[1] == 0);
+    }
+  }
 }
 
 static void test_sabi_dims() {
@@ -591,6 +692,7 @@ int main() {
   test_actual_lengths();
   test_token_masks();
   test_masked_split();
+  test_device_split();
   test_column_fill();
   if (g_failures) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);

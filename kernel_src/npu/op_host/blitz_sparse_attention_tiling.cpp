@@ -27,14 +27,18 @@ enum AttrIndex : size_t {
 };
 
 // sabi is read on the host only when the op definition marks it value-depend; otherwise the
-// tensor's data is device memory and the split falls back to equal task counts (modes 2-4 still
-// weigh by the tiles the mask leaves when there is no sabi). It stays off on purpose: per
+// tensor's data is device memory and the kernel weighs the tasks itself (kDeviceSplitScan
+// below). Value depend stays off on purpose: per
 // asc-devkit docs/zh/api/Utils-API/原型注册与管理/OpParamDef/ValueDepend.md, ValueDepend on an
 // integer input makes opbuild generate aclnnBlitzSparseAttentionGetWorkspaceSize with
 // `const aclIntArray *sabi` (plus a separate ...TensorGetWorkspaceSize taking the tensor) and
 // requires an extra DT_INT64 dtype column, which would break the C ABI's `const aclTensor *sabi`
 // (DESIGN.md) and hand the kernel int64 indices. The weighted path is ready and unit-tested.
 constexpr bool kSabiValueDepend = false;
+// Without sabi's values the kernel weighs the tasks itself: every vector core streams sabi at
+// the start and runs common's split (device_split, kernel_src/common/split_scan.h). false
+// falls back to round-robin task order (interleave) without reading sabi up front.
+constexpr bool kDeviceSplitScan = true;
 
 void report(gert::TilingContext *context, const std::string &message)
 {
@@ -177,6 +181,8 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
     const gert::Tensor *sabi = context->GetOptionalInputTensor(kSabi);
     r.sabi_values = sabi != nullptr ? sabi->GetData<uint16_t>() : nullptr;
   }
+
+  r.device_split_scan = kDeviceSplitScan;
 
   platform_ascendc::PlatformAscendC platform(context->GetPlatformInfo());
   r.cores.cube_cores = platform.GetCoreNumAic();

@@ -164,6 +164,7 @@ TilingRequest default_request() {
   r.mask_dtype_supported = true;
   r.block_q = blitz::kDefaultBlockQ;
   r.block_kv = blitz::kDefaultBlockKv;
+  r.device_split_scan = true;
   r.cores = CoreInfo{24, 48, 192 * 1024, 512 * 1024, 128 * 1024};
   return r;
 }
@@ -229,11 +230,22 @@ void size_workspace(BlitzTilingParams *p) {
 void split_tasks(BlitzTilingParams *p, const TilingRequest &r) {
   const int64_t n = p->tasks;
   const int64_t workers = p->workers;
-  const bool weighted = p->has_sabi == 0 || r.sabi_values != nullptr;
   for (int64_t w = 0; w <= workers; ++w) p->task_start[w] = n * w / workers;
   p->interleave = 0;
-  if (!weighted || n > kMaxWeightedTasks) {
-    // No sabi values on the host (or too many tasks to weigh): costs unknown, round-robin.
+  p->device_split = 0;
+  p->scan_chunk = 0;
+  if (p->has_sabi != 0 && r.sabi_values == nullptr) {
+    // sabi's values are device data: the kernel weighs the tasks itself (or, with the scan
+    // switched off, runs them round-robin).
+    if (r.device_split_scan) {
+      p->device_split = 1;
+      p->scan_chunk = uint32_t(p->ub_acc_bytes / (kScanSlots * sizeof(uint16_t)) / kScanChunkAlign * kScanChunkAlign);
+    } else {
+      p->interleave = 1;
+    }
+    return;
+  }
+  if (n > kMaxWeightedTasks) {  // too many tasks to weigh on the host: round-robin
     p->interleave = 1;
     return;
   }

@@ -42,8 +42,12 @@ constexpr uint64_t kWorkspaceAlign = 512;
 // Unified buffer left out of the plan for what the Matmul client and TPipe keep there
 // themselves (their exact use is not documented; 8 KiB is a margin, not a measured figure).
 constexpr uint64_t kUbReserveBytes = 8 * 1024;
-// Above this many tasks the split is by task count (no per-task cost array on the host).
+// Above this many tasks the host splits by task count (no per-task cost array on the host);
+// the device scan has no such limit (it keeps no per-task array).
 constexpr int64_t kMaxWeightedTasks = int64_t(1) << 24;
+// The device scan's two loads share the O accumulator buffer: entries per load.
+constexpr int64_t kScanSlots = 2;
+constexpr int64_t kScanChunkAlign = 16;  // 32 bytes of uint16: each slot starts block-aligned
 
 // Hardware figures the tiling reads from the platform (PlatformAscendC on a device).
 struct CoreInfo {
@@ -89,6 +93,9 @@ struct TilingRequest {
   int64_t sabi_dims[kMaxRank];
   int sabi_rank;
   const uint16_t *sabi_values;  // host copy when the framework provides it (value depend), else null
+  // Without sabi_values: true lets every vector core weigh the tasks by scanning sabi itself
+  // (device_split); false falls back to round-robin (interleave).
+  bool device_split_scan;
 
   int64_t block_q;      // from block_shape, or the defaults
   int64_t block_kv;
@@ -137,8 +144,9 @@ bool choose_blocking(BlitzTilingParams *p, uint64_t ub_bytes, SoftmaxTmpBytesFn 
 void size_workspace(BlitzTilingParams *p);
 
 // Balanced task ranges via kernel_src/common/work_split.h, weighted by the tiles each task
-// computes (sabi values on the host, and/or a mask from indices); round-robin (interleave) when
-// sabi's values are not on the host.
+// computes (sabi values on the host, and/or a mask from indices). When sabi's values are not on
+// the host: the kernel's own scan (device_split, with scan_chunk from the accumulator's size),
+// or round-robin (interleave) when request.device_split_scan is off.
 void split_tasks(BlitzTilingParams *p, const TilingRequest &request);
 
 }  // namespace blitz_npu

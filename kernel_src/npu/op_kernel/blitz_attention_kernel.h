@@ -10,8 +10,10 @@
 //   atten_mask bytes (sparse_mode 0/1 only): (b, i, j) at b*mask_stride_b + i*mask_stride_q + j
 //
 // Work: a task is (b, h, query block) in the flattened order of kernel_src/common/
-// work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]),
-// or w, w + workers, ... when the tiling could not weigh the tasks (interleave).
+// work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]);
+// when sabi's values never reached the host (device_split), each worker first computes the
+// same weighted ranges itself by streaming sabi (split_scan_gm.h); w, w + workers, ... only
+// when the tiling switched that scan off (interleave).
 // A query block is processed in row groups of group_rows rows. Per group, for each selected key
 // block j (bkv keys, the last one partial):
 //   cube:   S_j = Q_g K_j^T            (Matmul "qk", scores to the worker's workspace, float)
@@ -45,6 +47,7 @@
 #include "mask_ops.h"
 #include "row_ops.h"
 #include "sabi_row_gm.h"
+#include "split_scan_gm.h"
 
 namespace blitz_npu {
 
@@ -104,17 +107,6 @@ public:
       maskGm_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t *>(mask));
     }
 
-    worker_ = AscendC::GetBlockIdx();  // on a vector core: [0, 2 x cube cores)
-    if (p_->interleave) {
-      taskBegin_ = worker_;
-      taskEnd_ = p_->tasks;
-      taskStep_ = p_->workers;
-    } else {
-      taskBegin_ = p_->task_start[worker_];
-      taskEnd_ = p_->task_start[worker_ + 1];
-      taskStep_ = 1;
-    }
-
     // This worker's workspace: [score x2 | prob x2 | otile x2], sizes from the tiling.
     GM_ADDR base = userWorkspace + p_->ws_worker_bytes * worker_;
     for (int32_t i = 0; i < WS_PINGPONG; ++i) {
@@ -140,6 +132,24 @@ public:
       pipe_->InitBuffer(maskQue_, MASK_BUFFER_NUM, p_->ub_mask_bytes);
       pipe_->InitBuffer(maskHalfBuf_, p_->ub_mask_half_bytes);
       pipe_->InitBuffer(maskBitsBuf_, p_->ub_mask_bits_bytes);
+    }
+
+    worker_ = AscendC::GetBlockIdx();  // on a vector core: [0, 2 x cube cores)
+    taskStep_ = 1;
+    if (p_->device_split && p_->has_sabi && p_->scan_chunk > 0) {
+      // sabi is device data: weigh the tasks by scanning it here (split_scan_gm.h), in the
+      // O accumulator's buffer, which no task has touched yet.
+      if ASCEND_IS_AIV {
+        DeviceTaskRange(pipe_, p_, sabiGm_, actualQGm_, actualKvGm_, accBuf_.Get<uint16_t>(), worker_, &taskBegin_,
+                        &taskEnd_);
+      }
+    } else if (p_->interleave) {
+      taskBegin_ = worker_;
+      taskEnd_ = p_->tasks;
+      taskStep_ = p_->workers;
+    } else {
+      taskBegin_ = p_->task_start[worker_];
+      taskEnd_ = p_->task_start[worker_ + 1];
     }
 
     // Strides are fixed for the launch: set the matmuls' original shapes once (each call is a

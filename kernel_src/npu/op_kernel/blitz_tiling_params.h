@@ -97,13 +97,17 @@ struct BlitzTilingParams {
 
   // Work split over vector workers: worker w runs tasks [task_start[w], task_start[w + 1]) of
   // the flattened (b, h, q_block) order (kernel_src/common/work_split.h), ranges balanced by the
-  // tiles each task computes. When those costs are unknown on the host (sabi's values are device
-  // data), interleave = 1 instead: worker w runs tasks w, w + workers, w + 2 * workers, ...,
-  // which spreads clusters of heavy rows (the frame pattern's dense first rows, a causal sabi)
-  // over all workers; task_start is then unused.
+  // tiles each task computes. When sabi's values are device data (the host never sees them),
+  // device_split = 1: every worker streams sabi itself at the start and computes the same
+  // weighted ranges (kernel_src/common/split_scan.h), in chunks of scan_chunk entries held in
+  // the O accumulator's unified buffer before its first use; task_start is then unused. Only
+  // when that scan is switched off by the tiling (TilingRequest::device_split_scan) does
+  // interleave = 1 run worker w's tasks w, w + workers, w + 2 * workers, ... instead.
   uint32_t workers;     // vector cores used = 2 x cube cores launched
   uint32_t cube_cores;  // block dim of the launch
   uint32_t interleave;
+  uint32_t device_split;
+  uint32_t scan_chunk;  // sabi entries per scan load (2 loads in flight), a multiple of 16
   uint32_t reserved;    // keeps the 64-bit fields below 8-byte aligned on every compiler
   int64_t tasks;
   int64_t task_start[kMaxWorkers + 1];
