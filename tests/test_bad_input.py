@@ -31,15 +31,6 @@ torch = pytest.importorskip("torch")
 ATOL_FLOAT32 = 1e-4
 
 
-@pytest.fixture(scope="module")
-def lib():
-    from blitz_acl.runtime import cpu
-
-    loaded = library.load()
-    cpu._ensure_device(loaded)
-    return loaded
-
-
 def _to_torch(x):
     if not isinstance(x, np.ndarray):
         return x

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl.runtime import _cdef, cpu, library, status
+from blitz_acl.runtime import _cdef, library, status
 from blitz_acl.runtime.descriptors import CallScope
 
 # aclnnBlitzSparseAttentionV2GetWorkspaceSize's parameters, in order (the ABI contract; the
@@ -25,13 +25,6 @@ V2_PARAMS = (
     "softmaxLse workspaceSize executor"
 ).split()
 NULLPTR, INVALID = 161001, 161002  # ACLNN_ERR_PARAM_NULLPTR / _INVALID (CANN's values)
-
-
-@pytest.fixture(scope="module")
-def lib():
-    loaded = library.load()
-    cpu._ensure_device(loaded)
-    return loaded
 
 
 def _live(lib):

@@ -20,20 +20,12 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl.runtime import cpu, library
+from blitz_acl.runtime import cpu
 from blitz_acl.runtime.descriptors import CallScope
-from test_binding import V2_PARAMS
 
 THREADS = 4
 CALLS_PER_THREAD = 6
 ALL_ZERO = {"tensors": 0, "int_arrays": 0, "executors": 0, "streams": 0, "allocations": 0}
-
-
-@pytest.fixture(scope="module")
-def lib():
-    loaded = library.load()
-    cpu._ensure_device(loaded)
-    return loaded
 
 
 def _problems():

@@ -13,7 +13,7 @@ import pytest
 
 import blitz_acl
 from blitz_acl import reference
-from blitz_acl.runtime import cpu, library, status
+from blitz_acl.runtime import status
 
 CAPACITY_ENV = "BLITZ_ACL_CPU_MAX_ALLOC_BYTES"
 CALLS = 10_000
@@ -21,13 +21,6 @@ WARM_UP = 500
 RSS_GROWTH_LIMIT = 8 * 2 ** 20
 ALL_ZERO = {"tensors": 0, "int_arrays": 0, "executors": 0, "streams": 0, "allocations": 0}
 BAD_ALLOC = 200000  # ACL_ERROR_BAD_ALLOC
-
-
-@pytest.fixture(scope="module")
-def lib():
-    loaded = library.load()
-    cpu._ensure_device(loaded)
-    return loaded
 
 
 def _rss_bytes() -> int:

@@ -24,7 +24,7 @@ import pytest
 import blitz_acl
 from blitz_acl import reference
 from blitz_acl import sabi as S
-from blitz_acl.runtime import cpu, library, status
+from blitz_acl.runtime import status
 from blitz_acl.runtime.descriptors import CallScope
 
 # Set by .ci/run's sanitizer job: the library under test must be the sanitizer build.
@@ -33,13 +33,6 @@ B, N, SQ, SKV, D = 2, 2, 200, 700, 32
 BLOCK = (64, 128)  # R = 4 query blocks, C = 6 key blocks
 ATOL = 1e-4
 ALL_ZERO = {"tensors": 0, "int_arrays": 0, "executors": 0, "streams": 0, "allocations": 0}
-
-
-@pytest.fixture(scope="module")
-def lib():
-    loaded = library.load()
-    cpu._ensure_device(loaded)
-    return loaded
 
 
 def _qkv(seed=0):
