@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Dict
 
 from .render_c import render_cdef_module, render_header
-from .render_opdef import render_opdef
+from .render_opdef import render_indices, render_opdef
 
 SPEC_PATH = "aclnn_gen/spec.py"  # as named in the generated files' first line
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +20,7 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "kernel_src/cpu/include/aclnn_blitz_sparse_attention.h": render_header,
     "blitz_acl/runtime/_cdef.py": render_cdef_module,
     "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
+    "kernel_src/npu/op_host/blitz_sparse_attention_indices.h": render_indices,
 }
 
 

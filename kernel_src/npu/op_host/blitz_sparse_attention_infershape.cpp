@@ -5,22 +5,21 @@
 
 #include "register/op_impl_registry.h"
 
+#include "blitz_sparse_attention_indices.h"
+
 namespace ops {
 namespace {
 
-constexpr size_t kQueryIndex = 0;
-constexpr size_t kOutIndex = 0;
-constexpr size_t kLseIndex = 1;
-constexpr size_t kAttrNumHeads = 0;
-constexpr size_t kAttrInputLayout = 4;
+// Input, attribute and output indices: generated from the aclnn_gen spec.
+using namespace blitz_op;
 
 ge::graphStatus InferAttentionOut(gert::InferShapeContext *context, const gert::Shape **query)
 {
-  *query = context->GetInputShape(kQueryIndex);
-  gert::Shape *out = context->GetOutputShape(kOutIndex);
+  *query = context->GetInputShape(kQuery);
+  gert::Shape *out = context->GetOutputShape(kAttentionOut);
   const gert::RuntimeAttrs *attrs = context->GetAttrs();
   if (*query == nullptr || out == nullptr || attrs == nullptr) return ge::GRAPH_FAILED;
-  const char *layout = attrs->GetAttrPointer<char>(kAttrInputLayout);
+  const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
   if (layout == nullptr) return ge::GRAPH_FAILED;
   *out = **query;
   if (std::strcmp(layout, "BNSD_BSND") == 0) {
@@ -42,10 +41,10 @@ ge::graphStatus InferShapeBlitzSparseAttentionV2(gert::InferShapeContext *contex
 {
   const gert::Shape *query = nullptr;
   if (InferAttentionOut(context, &query) != ge::GRAPH_SUCCESS) return ge::GRAPH_FAILED;
-  gert::Shape *lse = context->GetOutputShape(kLseIndex);
+  gert::Shape *lse = context->GetOutputShape(kSoftmaxLse);
   const gert::RuntimeAttrs *attrs = context->GetAttrs();
-  const int64_t *heads = attrs->GetAttrPointer<int64_t>(kAttrNumHeads);
-  const char *layout = attrs->GetAttrPointer<char>(kAttrInputLayout);
+  const int64_t *heads = attrs->GetAttrPointer<int64_t>(kNumHeads);
+  const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
   if (lse == nullptr || heads == nullptr || layout == nullptr) return ge::GRAPH_FAILED;
   const bool bnsd = std::strcmp(layout, "BNSD") == 0 || std::strcmp(layout, "BNSD_BSND") == 0;
   lse->SetDimNum(3);
@@ -57,15 +56,15 @@ ge::graphStatus InferShapeBlitzSparseAttentionV2(gert::InferShapeContext *contex
 
 ge::graphStatus InferDataTypeBlitzSparseAttention(gert::InferDataTypeContext *context)
 {
-  return context->SetOutputDataType(kOutIndex, context->GetInputDataType(kQueryIndex));
+  return context->SetOutputDataType(kAttentionOut, context->GetInputDataType(kQuery));
 }
 
 ge::graphStatus InferDataTypeBlitzSparseAttentionV2(gert::InferDataTypeContext *context)
 {
-  if (context->SetOutputDataType(kOutIndex, context->GetInputDataType(kQueryIndex)) != ge::GRAPH_SUCCESS) {
+  if (context->SetOutputDataType(kAttentionOut, context->GetInputDataType(kQuery)) != ge::GRAPH_SUCCESS) {
     return ge::GRAPH_FAILED;
   }
-  return context->SetOutputDataType(kLseIndex, ge::DT_FLOAT);
+  return context->SetOutputDataType(kSoftmaxLse, ge::DT_FLOAT);
 }
 
 }  // namespace

@@ -11,20 +11,14 @@
 #include "tiling/tiling_api.h"
 
 #include "../op_kernel/blitz_tiling_data.h"
+#include "blitz_sparse_attention_indices.h"
 #include "tiling_plan.h"
 
 namespace optiling {
 namespace {
 
-// Inputs and attributes by index (op_host/blitz_sparse_attention_def.cpp, generated).
-enum InputIndex : size_t {
-  kQuery = 0, kKey, kValue, kPseShift, kAttenMask, kSabi, kActualQ, kActualKv,
-  kDeqScale1, kQuantScale1, kDeqScale2, kQuantScale2, kQuantOffset2,
-};
-enum AttrIndex : size_t {
-  kNumHeads = 0, kScaleValue, kPreTokens, kNextTokens, kInputLayout, kNumKvHeads, kSparseMode,
-  kInnerPrecise, kSoftmaxLseFlag /* V2 */, kBlockShape /* V2 */,
-};
+// Inputs and attributes by index: generated from the aclnn_gen spec with the op definition.
+using namespace blitz_op;
 
 // sabi is read on the host only when the op definition marks it value-depend; otherwise the
 // tensor's data is device memory and the kernel weighs the tasks itself (kDeviceSplitScan
@@ -134,7 +128,7 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
   const int64_t *numHeads = attrs->GetAttrPointer<int64_t>(kNumHeads);
   const float *scale = attrs->GetAttrPointer<float>(kScaleValue);
   const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
-  const int64_t *numKvHeads = attrs->GetAttrPointer<int64_t>(kNumKvHeads);
+  const int64_t *numKvHeads = attrs->GetAttrPointer<int64_t>(kNumKeyValueHeads);
   const int64_t *sparseMode = attrs->GetAttrPointer<int64_t>(kSparseMode);
   const int64_t *preTokens = attrs->GetAttrPointer<int64_t>(kPreTokens);
   const int64_t *nextTokens = attrs->GetAttrPointer<int64_t>(kNextTokens);
@@ -167,12 +161,12 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
   }
 
   // Value-depend inputs: the framework copied them to the host for tiling.
-  const gert::Tensor *actualQ = context->GetOptionalInputTensor(kActualQ);
+  const gert::Tensor *actualQ = context->GetOptionalInputTensor(kActualSeqLengths);
   if (actualQ != nullptr) {
     r.actual_q = actualQ->GetData<int64_t>();
     r.actual_q_count = actualQ->GetShapeSize();
   }
-  const gert::Tensor *actualKv = context->GetOptionalInputTensor(kActualKv);
+  const gert::Tensor *actualKv = context->GetOptionalInputTensor(kActualSeqLengthsKv);
   if (actualKv != nullptr) {
     r.actual_kv = actualKv->GetData<int64_t>();
     r.actual_kv_count = actualKv->GetShapeSize();
@@ -231,11 +225,11 @@ ge::graphStatus TilingParseBlitz(gert::TilingParseContext * /*context*/) { retur
 }  // namespace
 
 IMPL_OP_OPTILING(BlitzSparseAttention)
-    .TilingInputsDataDependency({kActualQ, kActualKv})
+    .TilingInputsDataDependency({kActualSeqLengths, kActualSeqLengthsKv})
     .Tiling(TilingBlitzSparseAttention)
     .TilingParse<BlitzCompileInfo>(TilingParseBlitz);
 IMPL_OP_OPTILING(BlitzSparseAttentionV2)
-    .TilingInputsDataDependency({kActualQ, kActualKv})
+    .TilingInputsDataDependency({kActualSeqLengths, kActualSeqLengthsKv})
     .Tiling(TilingBlitzSparseAttentionV2)
     .TilingParse<BlitzCompileInfo>(TilingParseBlitz);
 
