@@ -299,7 +299,8 @@ def test_c_descriptor_geometry_is_checked(lib, dims, strides, offset, fragment):
 
 
 def test_double_destroy_and_use_after_run_are_errors_not_crashes(lib):
-    from test_binding import V2_PARAMS, _arguments, _valid_arrays
+    from abi_params import V2_PARAMS
+    from test_binding import _arguments, _valid_arrays
 
     with CallScope(lib) as scope:
         args = _arguments(scope, _valid_arrays())

@@ -16,14 +16,8 @@ import blitz_acl
 from blitz_acl.runtime import _cdef, library, status
 from blitz_acl.runtime.descriptors import CallScope
 
-# aclnnBlitzSparseAttentionV2GetWorkspaceSize's parameters, in order (the ABI contract; the
-# generator's output is checked against the original's order in test_aclnn_gen.py).
-V2_PARAMS = (
-    "query key value pseShift attenMask sabi actualSeqLengths actualSeqLengthsKv deqScale1 "
-    "quantScale1 deqScale2 quantScale2 quantOffset2 numHeads scaleValue preTokens nextTokens "
-    "inputLayout numKeyValueHeads sparseMode innerPrecise softmaxLseFlag blockShape attentionOut "
-    "softmaxLse workspaceSize executor"
-).split()
+from abi_params import V2_PARAMS
+
 NULLPTR, INVALID = 161001, 161002  # ACLNN_ERR_PARAM_NULLPTR / _INVALID (CANN's values)
 
 

@@ -78,7 +78,7 @@ def test_repeated_index_without_validation_is_an_error(lib):
 
 def _repeatable_call(lib, scope, q, k, v, sabi, lse):
     """A repeatable V2 executor over caller-owned sabi memory; returns (executor, ws, size, stream)."""
-    from test_binding import V2_PARAMS
+    from abi_params import V2_PARAMS
 
     ffi = scope.ffi
     out = np.full_like(q, np.nan)

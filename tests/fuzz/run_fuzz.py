@@ -37,7 +37,7 @@ def _atheris():
 
 def _child(target_name: str, seconds: float, artifacts: Path, seed: int) -> None:
     """Runs one target in this process; prints libFuzzer's "Done N runs in S second(s)" line."""
-    sys.path.insert(0, str(HERE))
+    sys.path[:0] = [str(HERE), str(HERE.parent)]  # targets.py, and tests/abi_params.py
     atheris = _atheris()
     if atheris is not None:
         with atheris.instrument_imports(include=["blitz_acl"]):

@@ -29,6 +29,8 @@ from blitz_acl import sabi as S
 from blitz_acl.runtime import cpu, library
 from blitz_acl.runtime.descriptors import CallScope
 
+from abi_params import V2_PARAMS  # tests/abi_params.py (the runner puts tests/ on sys.path)
+
 NULLPTR, INVALID = 161001, 161002  # ACLNN_ERR_PARAM_NULLPTR / _INVALID
 # Bounds that keep one case fast (milliseconds) while reaching every check.
 MAX_DIM = 300
@@ -122,12 +124,6 @@ def sabi_validation(data: bytes) -> None:
 
 # ------------------------------------------------------------------------ the C entry point
 
-V2_PARAMS = (
-    "query key value pseShift attenMask sabi actualSeqLengths actualSeqLengthsKv deqScale1 "
-    "quantScale1 deqScale2 quantScale2 quantOffset2 numHeads scaleValue preTokens nextTokens "
-    "inputLayout numKeyValueHeads sparseMode innerPrecise softmaxLseFlag blockShape attentionOut "
-    "softmaxLse workspaceSize executor"
-).split()
 TENSOR_PARAMS = ("query", "key", "value", "pseShift", "attenMask", "sabi", "deqScale1", "quantScale1",
                  "deqScale2", "quantScale2", "quantOffset2", "attentionOut", "softmaxLse")
 OPTIONAL_TENSORS = {"pseShift", "attenMask", "sabi", "deqScale1", "quantScale1", "deqScale2", "quantScale2",
