@@ -107,6 +107,8 @@ public:
       maskGm_.SetGlobalBuffer(reinterpret_cast<__gm__ uint8_t *>(mask));
     }
 
+    // The worker index comes first: it places this core's workspace below and its tasks after.
+    worker_ = AscendC::GetBlockIdx();  // on a vector core: [0, 2 x cube cores)
     // This worker's workspace: [score x2 | prob x2 | otile x2], sizes from the tiling.
     GM_ADDR base = userWorkspace + p_->ws_worker_bytes * worker_;
     for (int32_t i = 0; i < WS_PINGPONG; ++i) {
@@ -134,7 +136,6 @@ public:
       pipe_->InitBuffer(maskBitsBuf_, p_->ub_mask_bits_bytes);
     }
 
-    worker_ = AscendC::GetBlockIdx();  // on a vector core: [0, 2 x cube cores)
     taskStep_ = 1;
     if (p_->device_split && p_->has_sabi && p_->scan_chunk > 0) {
       // sabi is device data: weigh the tasks by scanning it here (split_scan_gm.h), in the
