@@ -60,13 +60,14 @@ def progress(message: str) -> None:
     print(f"# {message}", file=sys.stderr, flush=True)
 
 
-def gemm_peak_tflops(threads: int) -> float:
-    """bf16 TFLOP/s of `threads` single-thread GEMMs running at once (summed)."""
+def gemm_peak_tflops(threads: int, dtype: str = DTYPE, size: int = GEMM_SIZE, repeats: int = GEMM_REPEATS) -> float:
+    """TFLOP/s of `threads` single-thread `dtype` GEMMs (size^3) running at once (summed)."""
     import torch
 
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
-    operands = [(torch.randn(GEMM_SIZE, GEMM_SIZE).bfloat16(), torch.randn(GEMM_SIZE, GEMM_SIZE).bfloat16())
+    torch_dtype = getattr(torch, dtype)
+    operands = [(torch.randn(size, size).to(torch_dtype), torch.randn(size, size).to(torch_dtype))
                 for _ in range(threads)]
     elapsed = [0.0] * threads
 
@@ -75,7 +76,7 @@ def gemm_peak_tflops(threads: int) -> float:
         a, b = operands[index]
         torch.matmul(a, b)  # warm-up on this thread
         start = time.perf_counter()
-        for _ in range(GEMM_REPEATS):
+        for _ in range(repeats):
             torch.matmul(a, b)
         elapsed[index] = time.perf_counter() - start
 
@@ -85,7 +86,7 @@ def gemm_peak_tflops(threads: int) -> float:
     for t in pool:
         t.join()
     torch.set_num_threads(previous)
-    flops = 2 * GEMM_SIZE ** 3 * GEMM_REPEATS
+    flops = 2 * size ** 3 * repeats
     return sum(flops / e for e in elapsed) / 1e12
 
 

@@ -24,17 +24,27 @@ INPUT_LAYOUT = "BNSD"
 # minutes on a 2-core AVX-512 machine (AMD EPYC, no AMX). Measured there alone, one row of
 # H=3 S=8192 costs ~13-17 s (dense SDPA 0.59 s/call, FlexAttention 1.4 s/call, ~55% of the
 # row), i.e. 165-210 s for the 11 rows plus a cold compile (~20 s): too close. H=2 takes 2/3
-# of that; --heads 3 gives the original's H.
+# of that; --heads 3 gives the original's H. On a slower CPU fit_time_budget shortens S.
+# The pattern is "random": its measured sparsity follows the requested one at any length.
+# The original's "frame" rule keeps query-block rows 0-28, the last row, key blocks 0-7 and
+# the last key block, so at S=8192 it cannot skip more than 23% of the pairs; its own shape
+# is one flag away: --pattern frame --seq 118806 --heads 3.
 DEFAULTS = {
     "heads": 2, "batch": 1, "seq": 8192, "seq_kv": None, "head_dim": 128, "dtype": "bfloat16",
-    "pattern": "frame", "sparsities": SPARSITIES, "warmup": 2, "repeats": 5, "flex": "auto",
+    "pattern": "random", "sparsities": SPARSITIES, "warmup": 2, "repeats": 5, "flex": "auto",
 }
+# A row is run only if the pattern's measured sparsity is within this of the requested one;
+# otherwise it is listed as skipped, with what was measured (bench/run.py reachable()).
+REACH_TOLERANCE = 0.05
+# Wall-clock budget of the default sweep and the shortest S fit_time_budget goes down to.
+TIME_BUDGET_S = 180.0
+MIN_BUDGET_SEQ = 2048
 # --check: a smoke run for the test suite (seconds): unaligned lengths (partial tiles),
 # s_q != s_kv, two batches, a pattern that is sparse at this size; FlexAttention's compile
 # (~20 s on this machine) is skipped unless asked for with --flex on.
 CHECK_MODE = {
     "heads": 2, "batch": 2, "seq": 1000, "seq_kv": 2600, "head_dim": 64, "dtype": "bfloat16",
-    "pattern": "random", "sparsities": (0.0, 0.5, 0.9), "warmup": 1, "repeats": 2, "flex": "off",
+    "pattern": "random", "sparsities": (0.0, 0.5, 0.8), "warmup": 1, "repeats": 2, "flex": "off",
 }
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # ----------------------------------------------------------------------------------------------
@@ -100,6 +110,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--no-png", action="store_true", help="skip the PNG (no matplotlib needed)")
     p.add_argument("--check", action="store_true", help="smoke mode: tiny shapes, seconds")
     args = p.parse_args(argv)
+    args.shape_given = any(getattr(args, name) is not None for name in ("heads", "batch", "seq", "seq_kv"))
     base = CHECK_MODE if args.check else DEFAULTS
     for name, value in base.items():
         if getattr(args, name) is None:
@@ -133,20 +144,62 @@ def warmup_runs(warmup: int, first_row: bool) -> dict:
     return {"ref": 0, "ours": 0, "flex": 0}
 
 
-def gemm_peak(device: str, dtype: str, threads: int):
-    """(bf16 GEMM TFLOP/s with every thread busy, None) or (None, why not), for scale.
+# GEMM dtypes the peak may come from, and the small probe that picks the faster one (torch has
+# no fast bf16 GEMM on CPUs without AVX512_BF16/AMX: a full-size bf16 probe would take minutes).
+PEAK_DTYPES = ("bfloat16", "float32")
+PEAK_PROBE_SIZE = 512
+
+
+def gemm_peak(device: str, dtype: str, threads: int, check: bool):
+    """(TFLOP/s, GEMM dtype, None) or (None, None, why not): this CPU's GEMM peak, for scale.
 
     Measured by bench/cpu_kernel.py's gemm_peak_tflops (one single-thread GEMM per thread at
-    once); only for the CPU device in bf16, and optional: the bench runs without it.
+    once) in the faster of bf16 and fp32 torch GEMMs, named in the output; only for the CPU
+    device in bf16, never in --check, and optional: the bench runs without it.
     """
+    if check:
+        return None, None, "not measured in --check (a smoke run)"
     if device != "cpu" or dtype != "bfloat16":
-        return None, "only measured for the CPU device in bfloat16"
+        return None, None, "only measured for the CPU device in bfloat16"
     try:
         from bench.cpu_kernel import gemm_peak_tflops
 
-        return gemm_peak_tflops(threads), None
+        probes = {d: gemm_peak_tflops(1, d, size=PEAK_PROBE_SIZE, repeats=1) for d in PEAK_DTYPES}
+        fastest = max(probes, key=probes.get)
+        return gemm_peak_tflops(threads, fastest), fastest, None
     except Exception as error:  # optional figure: report why it is missing
-        return None, f"{type(error).__name__}: {error}"
+        return None, None, f"{type(error).__name__}: {error}"
+
+
+def reachable(requested: float, measured: float) -> bool:
+    return abs(measured - requested) <= REACH_TOLERANCE + 1e-9  # 1e-9: 0.75 - 0.7 is not 0.05 in floats
+
+
+def fit_time_budget(args, shape_given: bool, ours_dense_s: float, ref_dense_s: float) -> None:
+    """Drop to one head, then halve S (down to MIN_BUDGET_SEQ), until the sweep fits TIME_BUDGET_S.
+
+    Only for the default shape (no --seq/--seq-kv/--heads/--batch given). The projection is
+    per row (warm-up + repeats) x (ours at the row's density + dense Ref + FlexAttention at
+    about 2.5x Ref per unit of density, as measured on the AVX-512 machine); calls scale with
+    S^2. Prints what it changed.
+    """
+    if shape_given or args.check:
+        return
+    runs = args.warmup + args.repeats
+    mean_density = sum(1.0 - s for s in args.sparsities) / len(args.sparsities)
+    flex_factor = 2.5 if args.flex != "off" else 0.0
+    per_row = runs * (ours_dense_s * mean_density + ref_dense_s * (1.0 + flex_factor * mean_density))
+    projected, heads, seq = per_row * len(args.sparsities), args.heads, args.seq
+    if projected > TIME_BUDGET_S and heads > 1:
+        projected, heads = projected / heads, 1
+    while projected > TIME_BUDGET_S and seq // 2 >= MIN_BUDGET_SEQ:
+        seq //= 2
+        projected /= 4.0
+    if (heads, seq) != (args.heads, args.seq):
+        progress(f"this CPU is slow for the default sweep (one dense call: ours {ours_dense_s:.1f} s, "
+                 f"Ref {ref_dense_s:.1f} s): H={args.heads} S={args.seq} shortened to H={heads} S={seq} to stay "
+                 f"near {TIME_BUDGET_S:.0f} s (pass --heads {args.heads} --seq {args.seq} to keep them)")
+        args.heads, args.seq, args.seq_kv = heads, seq, seq
 
 
 def _ratio(numerator, denominator):
@@ -184,13 +237,24 @@ def run(args: argparse.Namespace) -> dict:
     require_device(args.device)
     started, started_cpu = time.perf_counter(), time.process_time()
     threads = apply_threads(args.threads)
-    B, N, Sq, Skv, D = args.batch, args.heads, args.seq, args.seq_kv, args.head_dim
-    scale = 1.0 / math.sqrt(D)
-    progress(f"inputs: B={B} N={N} s_q={Sq} s_kv={Skv} D={D} {args.dtype} on {args.device}, "
-             f"{threads} threads, pattern {args.pattern}")
-    q, k, v = make_qkv(B, N, Sq, Skv, D, args.dtype, args.device)
-    ref = comp.make_reference(args.device, q, k, v, scale, BLOCK_SHAPE)
-    ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, args.device)
+    requested_shape = (args.heads, args.seq)
+    for attempt in range(2):  # the second pass only after fit_time_budget shortened S
+        B, N, Sq, Skv, D = args.batch, args.heads, args.seq, args.seq_kv, args.head_dim
+        scale = 1.0 / math.sqrt(D)
+        progress(f"inputs: B={B} N={N} s_q={Sq} s_kv={Skv} D={D} {args.dtype} on {args.device}, "
+                 f"{threads} threads, pattern {args.pattern}")
+        q, k, v = make_qkv(B, N, Sq, Skv, D, args.dtype, args.device)
+        ref = comp.make_reference(args.device, q, k, v, scale, BLOCK_SHAPE)
+        ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, args.device)
+        if attempt or args.shape_given or args.check:
+            break
+        dense = build_case(args.pattern, B, N, Sq, Skv, 0.0, BLOCK_SHAPE)
+        ref.prepare(dense)
+        ours.prepare(dense)
+        sync = comp.synchronizer(args.device)
+        fit_time_budget(args, args.shape_given, time_once(ours, sync) / 1e6, time_once(ref, sync) / 1e6)
+        if (args.heads, args.seq) == (N, Sq):
+            break
     want_flex = args.flex == "on" or (args.flex == "auto" and args.device == "cpu")
     if want_flex:
         flex = comp.Flex(q, k, v, scale, BLOCK_SHAPE)
@@ -203,15 +267,22 @@ def run(args: argparse.Namespace) -> dict:
     method = checking.choose_method(args.check_method, B, N, Sq, Skv, D)
     dense_flops = attention_flops(B * N * Sq * Skv, D)
     flex_compile_s = None
-    peak_tflops, peak_missing = gemm_peak(args.device, args.dtype, threads)
+    peak_tflops, peak_dtype, peak_missing = gemm_peak(args.device, args.dtype, threads, args.check)
     if peak_tflops is not None:
-        progress(f"bf16 GEMM peak, {threads} single-thread GEMMs at once: {peak_tflops:.3f} TFLOP/s")
+        progress(f"{peak_dtype} GEMM peak, {threads} single-thread GEMMs at once: {peak_tflops:.3f} TFLOP/s")
 
-    rows = []
+    rows, skipped = [], []
     for index, sparsity in enumerate(args.sparsities):
         tag = f"[{index + 1}/{len(args.sparsities)}] sparsity {sparsity:.2f}"
         case = build_case(args.pattern, B, N, Sq, Skv, sparsity, BLOCK_SHAPE)
         selection = count_selection(case.sabi, B, N, Sq, Skv, BLOCK_SHAPE, case.causal_offset)
+        if not reachable(sparsity, selection.measured_sparsity):
+            reason = (f"pattern {args.pattern} at s_q={Sq} s_kv={Skv} skips {selection.measured_sparsity:.3f} "
+                      f"of the pairs, not {sparsity:.2f} (+-{REACH_TOLERANCE})")
+            skipped.append({"sparsity": sparsity, "measured_sparsity": selection.measured_sparsity,
+                            "reason": reason})
+            progress(f"{tag}: skipped: {reason}")
+            continue
         for competitor in (ref, ours, flex):
             competitor.prepare(case)
         if flex.reason and index == 0:
@@ -288,6 +359,7 @@ def run(args: argparse.Namespace) -> dict:
             "input_layout": INPUT_LAYOUT, "block_shape": list(BLOCK_SHAPE), "scale": scale,
             "sparsities": list(args.sparsities), "warmup": args.warmup, "repeats": args.repeats,
             "check_mode": args.check, "check_method": method,
+            "requested_heads_seq": list(requested_shape), "reach_tolerance": REACH_TOLERANCE,
         },
         "machine": describe(threads),
         "competitors": {
@@ -296,10 +368,12 @@ def run(args: argparse.Namespace) -> dict:
         },
         "flex_compile_seconds": flex_compile_s,
         "gemm_peak_tflops": peak_tflops,
+        "gemm_peak_dtype": peak_dtype,
         "gemm_peak_missing": peak_missing,
         "tolerance": {"dtype": args.dtype, "max_abs_err": checking.TOLERANCE[args.dtype]},
         "flop_formula": "4 * D * (selected, in-bounds token pairs), summed over batch and heads",
         "rows": rows,
+        "skipped_rows": skipped,
         "runtime_seconds": time.perf_counter() - started,
         # CPU time of this process (all its threads): on a shared machine, wall time / threads
         # is what the run takes on its own when other jobs slow it down.
@@ -321,14 +395,18 @@ def title_lines(result: dict) -> list:
         f"Ref: {comps['ref']['label']}   Flex: {flex_text}",
         f"Outputs_equal: max|ours - ref| <= {result['tolerance']['max_abs_err']:.1e} vs {check_ref}",
         f"CPU: {result['machine']['cpu_model']}" + (
-            f"   bf16 GEMM peak ({result['machine']['threads']} single-thread GEMMs at once): "
+            f"   {result['gemm_peak_dtype']} GEMM peak ({result['machine']['threads']} single-thread GEMMs at once): "
             f"{result['gemm_peak_tflops']:.3f} TFLOP/s" if result["gemm_peak_tflops"] else ""),
     ]
 
 
 def notes(result: dict) -> list:
     cfg = result["config"]
-    return [
+    asked = tuple(cfg["requested_heads_seq"])
+    shortened = ([f"H, S shortened from {asked} to {(cfg['heads'], cfg['seq_q'])} to fit the time budget "
+                  "on this CPU (see the progress log)."] if asked != (cfg["heads"], cfg["seq_q"]) else [])
+    skipped = [f"Sparsity {row['sparsity']:.2f} not run: {row['reason']}." for row in result["skipped_rows"]]
+    return shortened + skipped + [
         f"Latencies: median of {cfg['repeats']} run(s), wall clock, competitors interleaved, after "
         f"{cfg['warmup']} warm-up run(s) each on the first row. "
         "Speedups are ratios of medians.",
@@ -357,4 +435,7 @@ def main(argv=None) -> int:
             progress(f"PNG skipped: {error} (pip install matplotlib, or pass --no-png)")
     progress(f"done in {result['runtime_seconds']:.0f} s wall, {result['cpu_seconds']:.0f} s CPU "
              f"over {result['machine']['threads']} threads")
+    if not result["rows"]:
+        progress("no requested sparsity was reachable with this pattern and shape: nothing was measured")
+        return 1
     return 0 if all(row["outputs_equal"] for row in result["rows"]) else 1

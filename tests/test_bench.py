@@ -73,7 +73,11 @@ def _check_outputs(tmp_path: Path, proc: subprocess.CompletedProcess) -> dict:
     result = json.loads(json_path.read_text())
     assert set(JSON_KEYS) <= set(result)
     assert set(MACHINE_KEYS) <= set(result["machine"])
-    assert len(result["rows"]) == len(result["config"]["sparsities"])
+    # Every requested sparsity is either a row that reached it or a listed skip.
+    assert result["rows"], result["skipped_rows"]
+    assert len(result["rows"]) + len(result["skipped_rows"]) == len(result["config"]["sparsities"])
+    tolerance = result["config"]["reach_tolerance"]
+    assert all(abs(row["measured_sparsity"] - row["sparsity"]) <= tolerance for row in result["rows"])
     for row in result["rows"]:
         assert set(ROW_KEYS) <= set(row)
         assert row["outputs_equal"] is True, row["check"]
@@ -88,18 +92,26 @@ def _check_outputs(tmp_path: Path, proc: subprocess.CompletedProcess) -> dict:
 def test_check_mode_prints_table_and_writes_json_and_png(tmp_path):
     # The reference device keeps this independent of the CPU device build; small shapes
     # keep the float64 reference fast.
-    proc = _run_bench(tmp_path, "--device", "reference", "--seq", "300", "--seq-kv", "1100", "--heads", "1")
+    proc = _run_bench(tmp_path, "--device", "reference", "--seq", "300", "--seq-kv", "1100", "--heads", "1",
+                      "--sparsities", "0,0.4,0.7")
     result = _check_outputs(tmp_path, proc)
     assert result["competitors"]["flex"]["available"] is False  # skipped in --check
+    assert len(result["rows"]) == 3
 
 
 def test_check_mode_sampled_check_and_causal_pattern(tmp_path):
     proc = _run_bench(
         tmp_path, "--device", "reference", "--pattern", "causal", "--check-method", "sample",
-        "--seq", "400", "--seq-kv", "700", "--heads", "1", "--batch", "1", "--sparsities", "0,0.6",
+        "--seq", "400", "--seq-kv", "700", "--heads", "1", "--batch", "1", "--sparsities", "0,0.55",
     )
     result = _check_outputs(tmp_path, proc)
     assert all(row["check"]["method"] == "sample" for row in result["rows"])
+    # The causal mask alone already skips 0.285 of the pairs at this shape: sparsity 0 is not
+    # reachable and must be reported as skipped, not printed as a row labelled 0.00.
+    assert [row["sparsity"] for row in result["rows"]] == [0.55]
+    (skip,) = result["skipped_rows"]
+    assert skip["sparsity"] == 0.0 and skip["measured_sparsity"] > result["config"]["reach_tolerance"]
+    assert "Sparsity 0.00 not run" in proc.stdout
 
 
 @pytest.mark.slow
@@ -208,3 +220,31 @@ def test_check_mode_on_the_cpu_device(tmp_path):
     assert result["config"]["device"] == "cpu"
     # The JSON records what the CPU device says about itself (its ISA path and threads).
     assert not result["machine"]["blitz_acl_cpu_device"].startswith("unavailable")
+
+
+def test_default_sweep_reaches_every_sparsity_it_prints():
+    # The main job's defaults (python -m bench): each requested sparsity is measured within
+    # the tolerance at the default shape.
+    from bench import run as bench_run
+
+    cfg = bench_run.DEFAULTS
+    seq = cfg["seq"]
+    for sparsity in cfg["sparsities"]:
+        case = build_case(cfg["pattern"], cfg["batch"], cfg["heads"], seq, seq, sparsity, bench_run.BLOCK_SHAPE)
+        measured = count_selection(case.sabi, cfg["batch"], cfg["heads"], seq, seq, bench_run.BLOCK_SHAPE,
+                                   case.causal_offset).measured_sparsity
+        assert bench_run.reachable(sparsity, measured), (seq, sparsity, measured)
+
+
+def test_time_budget_shortens_only_the_default_shape():
+    from bench import run as bench_run
+
+    args = bench_run.parse_args([])
+    bench_run.fit_time_budget(args, args.shape_given, ours_dense_s=0.3, ref_dense_s=0.5)
+    assert args.seq == bench_run.DEFAULTS["seq"]  # a fast CPU keeps the default
+    bench_run.fit_time_budget(args, args.shape_given, ours_dense_s=8.0, ref_dense_s=0.5)
+    assert args.heads == 1 and args.seq_kv == args.seq
+    assert bench_run.MIN_BUDGET_SEQ <= args.seq < bench_run.DEFAULTS["seq"]
+    given = bench_run.parse_args(["--seq", "8192"])
+    bench_run.fit_time_budget(given, given.shape_given, ours_dense_s=8.0, ref_dense_s=0.5)
+    assert given.seq == 8192
