@@ -114,11 +114,9 @@ endfunction()
 '''
 
 
-@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not on PATH")
-def test_build_sh_stages_and_configures_against_the_template(tmp_path):
-    """build.sh copies our project next to kernel_src/common and the template's cmake/, and our
-    CMakeLists hand opbuild every op_host source and the kernel build the common include path."""
-    cmake_dir = tmp_path / "cann" / "tools" / "op_project_templates" / "ascendc" / "customize" / "cmake"
+def fake_template(root: Path) -> Path:
+    """A fake CANN op-project template (ascendc/customize/cmake/...) under `root`."""
+    cmake_dir = root / "ascendc" / "customize" / "cmake"
     (cmake_dir / "util").mkdir(parents=True)
     (cmake_dir / "config.cmake").write_text(
         "set(ASCEND_AUTOGEN_PATH ${CMAKE_BINARY_DIR}/autogen)\nfile(MAKE_DIRECTORY ${ASCEND_AUTOGEN_PATH})\n")
@@ -126,15 +124,42 @@ def test_build_sh_stages_and_configures_against_the_template(tmp_path):
     (cmake_dir / "intf.cmake").write_text("add_library(intf_pub INTERFACE)\n")
     (cmake_dir / "makeself.cmake").write_text("")
     (cmake_dir / "util" / "gen_version_info.sh").write_text("true\n")
+    return cmake_dir.parent
+
+
+def configure_only(tmp_path: Path):
     out = tmp_path / "out"
     result = run([BASH, str(NPU / "build.sh"), "--out", str(out), "--soc", "ascend910_93",
                   "--configure-only"], tmp_path, {"ASCEND_HOME_PATH": str(tmp_path / "cann")})
+    return result, out / "stage"
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not on PATH")
+def test_build_sh_stages_and_configures_against_the_template(tmp_path):
+    """build.sh stages our project with kernel_src/common's headers inside op_kernel/ (so the
+    source package carries them), the template's cmake/ and help.info; our CMakeLists hand
+    opbuild every op_host source and the kernel build its include path and the original's
+    compile options (auto-sync off)."""
+    fake_template(tmp_path / "cann" / "tools" / "op_project_templates")
+    result, stage = configure_only(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    stage = out / "stage"
     for name in ("blitz_sparse_attention_def.cpp", "blitz_sparse_attention_tiling.cpp",
                  "blitz_sparse_attention_infershape.cpp", "tiling_plan.cpp"):
         assert str(stage / "npu" / "op_host" / name) in result.stdout
-    assert f"fake-kernel-options: ALL -I{stage / 'common'};-I{stage / 'npu' / 'op_kernel'}" in result.stdout
+    kernel_dir = stage / "npu" / "op_kernel"
+    assert (f"fake-kernel-options: ALL -I{kernel_dir};--cce-auto-sync=off;-Wno-deprecated-declarations;"
+            "-mllvm;-cce-aicore-hoist-movemask=false") in result.stdout
     assert "fake-kernels: ascend910_93 vendor blitz_acl" in result.stdout
-    assert (stage / "common" / "work_split.h").is_file()
-    assert (stage / "npu" / "op_kernel" / "blitz_sparse_attention_v2.cpp").is_file()
+    common = sorted(p.name for p in (ROOT / "kernel_src" / "common").glob("*.h"))
+    assert common and all((kernel_dir / name).is_file() for name in common)
+    assert (kernel_dir / "blitz_sparse_attention.cpp").is_file()
+    # makeself runs with --help-header ./help.info in the package root, where scripts/ lands.
+    assert (stage / "npu" / "scripts" / "help.info").read_text().strip()
+
+
+@pytest.mark.skipif(shutil.which("cmake") is None, reason="cmake is not on PATH")
+def test_build_sh_finds_a_template_at_an_unlisted_path(tmp_path):
+    fake_template(tmp_path / "cann" / "some" / "other" / "templates")
+    result, stage = configure_only(tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (stage / "npu" / "cmake" / "func.cmake").is_file()
