@@ -1,8 +1,8 @@
-"""The oracle matrix on device="cpu" against the float64 reference.
+"""The oracle matrix on device="cpu" against the independent float64 oracle (tests/oracle.py).
 
 Every case of tests/cases.py, for float32, float16 and bfloat16, through numpy and torch, on the
 vectorised path (the fastest the CPU has) and the portable path (BLITZ_ACL_CPU_PATH=portable,
-read by the kernel at each call). Inputs are rounded to the dtype first and the reference runs
+read by the kernel at each call). Inputs are rounded to the dtype first and the oracle runs
 on the rounded inputs, so the bound measures the kernel's own error.
 """
 
@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl import arrays, reference
+import oracle
+from blitz_acl import arrays
 from cases import CASE_IDS, CASES, assert_rows_close, to_torch
 
 # Max abs error on unit-variance inputs (issue 3).
@@ -26,7 +27,7 @@ CASES_BY_NAME = {c.name: c for c in CASES}
 def _inputs_and_expected(name: str, dtype: str):
     """(inputs in dtype, float64 out, float64 lse or None) for one case; computed once."""
     inputs = CASES_BY_NAME[name].build(dtype)
-    result = reference.attention(inputs.query, inputs.key, inputs.value, **inputs.kwargs)
+    result = oracle.attention(inputs.query, inputs.key, inputs.value, **inputs.kwargs)
     out, lse = result if inputs.kwargs["return_lse"] else (result, None)
     return inputs, out, lse
 
@@ -43,7 +44,7 @@ def kernel_path(request, monkeypatch):
 @pytest.mark.parametrize("kind", ["numpy", "torch"])
 @pytest.mark.parametrize("dtype", list(ATOL))
 @pytest.mark.parametrize("name", CASE_IDS)
-def test_case_matches_reference(name, dtype, kind, kernel_path):
+def test_case_matches_the_oracle(name, dtype, kind, kernel_path):
     case = CASES_BY_NAME[name]
     inputs, expected_out, expected_lse = _inputs_and_expected(name, dtype)
     if kind == "torch":
@@ -97,5 +98,5 @@ def test_strided_inputs_give_the_same_answer():
     k = rng.standard_normal((1, 2, 96, 100), dtype=np.float32)
     v = rng.standard_normal((1, 2, 96, 100), dtype=np.float32)
     out = blitz_acl.blitz_sparse_attention(q, k, v, device="cpu")
-    expected = reference.attention(np.ascontiguousarray(q), k, v)
+    expected = oracle.attention(np.ascontiguousarray(q), k, v)
     assert_rows_close(out, expected, ATOL["float32"])

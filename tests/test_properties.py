@@ -1,9 +1,9 @@
-"""Property-based tests (hypothesis) of the CPU device against the float64 reference.
+"""Property-based tests (hypothesis) of the CPU device against the independent float64 oracle.
 
 Random problems: shapes with tails, tiny and odd sizes, D in {64, 80, 96, 128, 192, 256},
 every layout, GQA, block shapes, sabi with -1 holes, duplicates and out-of-range entries,
 token masks (sparse modes and explicit masks) and per-batch lengths. A valid problem must
-match the reference; an invalid one must raise the expected exception, from Python's checks
+match the oracle (tests/oracle.py); an invalid one must raise the expected exception, from Python's checks
 and, with validate=False, from the library's own (they must agree on the first bad entry).
 
 Example counts are bounded (BLITZ_ACL_PROPERTY_EXAMPLES, default 150 per property) so the file
@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 import blitz_acl
-from blitz_acl import arrays, reference
+import oracle
+from blitz_acl import arrays
 from blitz_acl import sabi as S
 from blitz_acl.runtime import status
 from cases import assert_rows_close
@@ -108,9 +109,9 @@ def problems(draw):
     return q, k, v, kwargs, defect
 
 
-def _check_against_reference(q, k, v, kwargs, dtype):
+def _check_against_oracle(q, k, v, kwargs, dtype):
     result = blitz_acl.blitz_sparse_attention(q, k, v, device="cpu", **kwargs)
-    expected = reference.attention(q, k, v, **kwargs)
+    expected = oracle.attention(q, k, v, **kwargs)
     out, lse = result if kwargs["return_lse"] else (result, None)
     exp_out, exp_lse = expected if kwargs["return_lse"] else (expected, None)
     layout = kwargs["input_layout"]
@@ -123,13 +124,13 @@ def _check_against_reference(q, k, v, kwargs, dtype):
 
 @PROPERTY_SETTINGS
 @given(problems())
-def test_random_problems_match_the_reference_or_raise(problem):
+def test_random_problems_match_the_oracle_or_raise(problem):
     q, k, v, kwargs, defect = problem
     dtype = arrays.dtype_name(q)
     event(f"sabi: {'none' if 'sabi' not in kwargs else defect or 'valid'}")
     event(f"sparse_mode {kwargs['sparse_mode']}{' + atten_mask' if 'atten_mask' in kwargs else ''}")
     if defect is None:
-        _check_against_reference(q, k, v, kwargs, dtype)
+        _check_against_oracle(q, k, v, kwargs, dtype)
         return
     fragment = "out of range" if defect == "out_of_range" else "twice"
     with pytest.raises(ValueError, match=fragment) as python_error:
