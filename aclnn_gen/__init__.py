@@ -1,4 +1,4 @@
-"""aclnn_gen: one op specification (spec.py) -> the generated C header, cffi cdef and OpDef.
+"""aclnn_gen: one op specification (spec.py) -> the generated C headers, cffi cdef and OpDef.
 
 `python -m aclnn_gen` writes the outputs; `python -m aclnn_gen --check` exits non-zero when a
 committed output differs from what the spec generates now.
@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Dict
 
-from .render_c import render_cdef_module, render_header
+from .render_c import (render_acl_header, render_blitz_header, render_cdef_module,
+                       render_meta_header, render_op_header)
 from .render_opdef import render_indices, render_opdef
 
 SPEC_PATH = "aclnn_gen/spec.py"  # as named in the generated files' first line
@@ -17,7 +18,11 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # Output path (relative to the repository root) -> renderer.
 OUTPUTS: Dict[str, Callable[[str], str]] = {
-    "kernel_src/cpu/include/aclnn_blitz_sparse_attention.h": render_header,
+    # The public headers, where a CANN user's includes look (-I include): shipped in the package.
+    "include/acl/acl.h": render_acl_header,
+    "include/aclnn/acl_meta.h": render_meta_header,
+    "include/aclnnop/aclnn_blitz_sparse_attention.h": render_op_header,
+    "include/blitz_acl/blitz_cpu.h": render_blitz_header,
     "blitz_acl/runtime/_cdef.py": render_cdef_module,
     "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
     "kernel_src/npu/op_host/blitz_sparse_attention_indices.h": render_indices,

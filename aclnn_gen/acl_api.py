@@ -115,6 +115,8 @@ RUNTIME_FUNCTIONS = (  # acl/acl.h, acl/acl_rt.h (libascendcl)
              "message of this thread's most recent failure; valid until its next call"),
     Function("aclError", "aclrtSetDevice", (("int32_t", "deviceId"),)),
     Function("aclError", "aclrtGetDevice", (("int32_t *", "deviceId"),)),
+    Function("aclError", "aclrtResetDevice", (("int32_t", "deviceId"),),
+             "releases this process's resources on the device (the CPU device: checks the id)"),
     Function("aclError", "aclrtCreateStream", (("aclrtStream *", "stream"),)),
     Function("aclError", "aclrtDestroyStream", (("aclrtStream", "stream"),)),
     Function("aclError", "aclrtSynchronizeStream", (("aclrtStream", "stream"),),

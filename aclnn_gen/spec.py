@@ -1,19 +1,22 @@
 """The BlitzSparseAttention op specification: the one declaration every generated file comes from.
 
-Names, input indices, attribute order and defaults follow the original ops-transformer operator
-(shared/CANN_FACTS.md, "The original operator"); V2 appends what its later revision added
-(softmax_lse_flag and block_shape after inner_precise, softmax_lse after attention_out).
+Names, input indices, attribute order and defaults follow the newest revision of the original
+ops-transformer operator (shared/CANN_FACTS.md, "The original operator";
+experimental/attention/blitz_sparse_attention/docs/aclnnBlitzSparseAttention.md): its later
+revision added softmax_lse_flag and block_shape after inner_precise and softmax_lse after
+attention_out to the same unsuffixed op, 27 aclnn parameters in all. opbuild orders the aclnn
+parameters as inputs, attributes, outputs, so this order yields exactly that prototype.
 Where our defaults differ from the original's on purpose, the attribute's note says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Optional, Tuple, Union
 
 # Bumped whenever a generated prototype or the meaning of an argument changes; the library
 # exports it (blitzAclAbiVersion) and the binding refuses a library built for another version.
-ABI_VERSION = 1
+ABI_VERSION = 2  # 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
 
 # dtype groups: inputs tied to one group take the same dtype in every supported combination.
 # "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.
@@ -104,24 +107,24 @@ ATTRS = (
     AttrArg("inner_precise", "innerPrecise", "int", 1),
 )
 
-OUTPUTS = (TensorArg("attention_out", "attentionOut", QKV_GROUP),)
-
-BASE = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS)
-
-# The later revision: (bq, bkv) tiles, and the log-sum-exp output [B, N, Sq] float32.
-V2 = replace(
-    BASE,
-    op_type="BlitzSparseAttentionV2",
-    attrs=ATTRS + (
-        AttrArg("softmax_lse_flag", "softmaxLseFlag", "bool", False,
-                note="write softmax_lse; when false it may be NULL"),
-        AttrArg("block_shape", "blockShape", "list_int", (128, 512),
-                note="(bq, bkv); NULL or empty means (128, 512)"),
-    ),
-    outputs=OUTPUTS + (TensorArg("softmax_lse", "softmaxLse", ("float32",)),),
+# softmax_lse is OPTIONAL, as in the original: with softmax_lse_flag false a caller may pass NULL
+# (an OPTIONAL output, asc-devkit docs/zh/api/Utils-API/原型注册与管理/OpParamDef/ParamType.md).
+OUTPUTS = (
+    TensorArg("attention_out", "attentionOut", QKV_GROUP),
+    TensorArg("softmax_lse", "softmaxLse", ("float32",), optional=True,
+              note="[B, N, Sq] float32, written only when softmaxLseFlag; else NULL or empty allowed"),
 )
 
-OPS = (BASE, V2)
+ATTRS = ATTRS + (
+    AttrArg("softmax_lse_flag", "softmaxLseFlag", "bool", False,
+            note="write softmaxLse; when false it is not written and may be NULL"),
+    AttrArg("block_shape", "blockShape", "list_int", (128, 128),
+            note="(bq, bkv); NULL or empty means (128, 128), as in the original"),
+)
+
+OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS)
+
+OPS = (OP,)
 
 
 def group(name: str) -> Optional[DtypeGroup]:

@@ -168,7 +168,8 @@ def _nested_list(name: str, x: Any) -> Any:
 
 
 def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[int, ...]]:
-    """actual_seq_lengths(_kv) expanded to `batch` ints in [0, full], or None."""
+    """actual_seq_lengths(_kv) expanded to `batch` ints in [0, full], or None. As in the
+    original: one entry applies to every batch; B or more give the first B (the rest ignored)."""
     if lengths is None:
         return None
     if arrays.is_torch(lengths) or isinstance(lengths, np.ndarray):
@@ -176,11 +177,11 @@ def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[i
             raise ValueError(f"{name} must be 1-d, got shape {arrays.shape(lengths)}")
         lengths = arrays.to_numpy(lengths).tolist()
     if not isinstance(lengths, (list, tuple)):
-        raise TypeError(f"{name} must be a list of ints (length 1 or B={batch}), got {lengths!r}")
-    if len(lengths) not in (1, batch):
-        raise ValueError(f"{name} has {len(lengths)} entries; expected 1 or B={batch}")
+        raise TypeError(f"{name} must be a list of ints (length 1 or >= B={batch}), got {lengths!r}")
+    if len(lengths) != 1 and len(lengths) < batch:
+        raise ValueError(f"{name} has {len(lengths)} entries; expected 1 or at least B={batch}")
     out = []
-    for i, v in enumerate(lengths):
+    for i, v in enumerate(lengths[:1] if len(lengths) == 1 else lengths[:batch]):
         if not _is_int(v):
             raise TypeError(f"{name}[{i}] must be an int, got {v!r}")
         if not 0 <= v <= full:

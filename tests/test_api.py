@@ -63,7 +63,7 @@ BAD_ARGUMENTS = [
     ("bsh_kv_hidden", dict(_bsh(), num_heads=4), ValueError, "key has hidden size 64, expected num_key_value_heads \\(4\\) x head_dim \\(32\\) = 128; set num_key_value_heads=2"),
     ("scale_type", dict(scale_value="0.1"), TypeError, "scale_value must be a float"),
     ("scale_nan", dict(scale_value=float("nan")), ValueError, "scale_value must be finite"),
-    ("lengths_count", dict(actual_seq_lengths=[1, 2, 3]), ValueError, "actual_seq_lengths has 3 entries; expected 1 or B=2"),
+    ("lengths_count", dict(actual_seq_lengths=[]), ValueError, "actual_seq_lengths has 0 entries; expected 1 or at least B=2"),
     ("lengths_too_long", dict(actual_seq_lengths=[200, 201]), ValueError, r"actual_seq_lengths\[1\] = 201 must lie in \[0, 200\]"),
     ("lengths_negative", dict(actual_seq_lengths=[-1]), ValueError, r"actual_seq_lengths\[0\] = -1"),
     ("lengths_float", dict(actual_seq_lengths=[100.0, 3]), TypeError, r"actual_seq_lengths\[0\] must be an int"),
@@ -206,6 +206,9 @@ def test_lists_arrays_and_tensors_as_lengths():
     torch = pytest.importorskip("torch")
     np.testing.assert_array_equal(_call(actual_seq_lengths=torch.tensor([150, 20])), expected)
     assert (expected[1, :, 20:] == 0).all() and (expected[0, :, :150] != 0).any()
+    # More than B entries: the first B are used, the rest ignored (the original's rule).
+    np.testing.assert_array_equal(_call(actual_seq_lengths=[150, 20, 9999], actual_seq_lengths_kv=[300, 300, -5]),
+                                  expected)
 
 
 def test_layouts_agree():

@@ -258,7 +258,7 @@ def test_c_runtime_calls_reject_bad_arguments(lib):
         (lambda: raw.aclrtSynchronizeStream(foreign), "not a live aclrtStream"),
         (lambda: raw.aclDestroyAclOpExecutor(ffi.cast("aclOpExecutor *", foreign)), "not a live aclOpExecutor"),
         (lambda: raw.aclSetAclOpExecutorRepeatable(ffi.NULL), "executor is NULL"),
-        (lambda: raw.aclnnBlitzSparseAttentionV2(ffi.NULL, 0, ffi.NULL, ffi.NULL), "executor is NULL"),
+        (lambda: raw.aclnnBlitzSparseAttention(ffi.NULL, 0, ffi.NULL, ffi.NULL), "executor is NULL"),
         (lambda: raw.aclDestroyTensor(ffi.cast("aclTensor *", foreign)), "not a live aclTensor"),
         (lambda: raw.aclDestroyIntArray(ffi.cast("aclIntArray *", foreign)), "not a live aclIntArray"),
         (lambda: raw.aclrtGetDevice(ffi.NULL), "deviceId is NULL"),
@@ -299,18 +299,18 @@ def test_c_descriptor_geometry_is_checked(lib, dims, strides, offset, fragment):
 
 
 def test_double_destroy_and_use_after_run_are_errors_not_crashes(lib):
-    from abi_params import V2_PARAMS
+    from abi_params import PARAMS
     from test_binding import _arguments, _valid_arrays
 
     with CallScope(lib) as scope:
         args = _arguments(scope, _valid_arrays())
-        lib.call("aclnnBlitzSparseAttentionV2GetWorkspaceSize", *[args[p] for p in V2_PARAMS])
+        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
         executor = args["executor"][0]
         lib.call("aclDestroyAclOpExecutor", executor)
         assert lib.lib.aclDestroyAclOpExecutor(executor) == INVALID
         assert "not a live aclOpExecutor" in lib.status.recent_message()
         assert lib.lib.aclSetAclOpExecutorRepeatable(executor) == INVALID
-        assert lib.lib.aclnnBlitzSparseAttentionV2(lib.ffi.NULL, 0, executor, lib.ffi.NULL) == INVALID
+        assert lib.lib.aclnnBlitzSparseAttention(lib.ffi.NULL, 0, executor, lib.ffi.NULL) == INVALID
     assert lib.live_objects() == {k: 0 for k in lib.live_objects()}
 
 
@@ -323,5 +323,5 @@ def test_errors_keep_their_status_and_argument(lib):
         blitz_acl.blitz_sparse_attention(q, k, v, sabi, device="cpu", validate=False)
     err = info.value
     assert isinstance(err, ValueError) and err.status == INVALID
-    assert err.function == "aclnnBlitzSparseAttentionV2GetWorkspaceSize"
+    assert err.function == "aclnnBlitzSparseAttentionGetWorkspaceSize"
     assert "sabi[1, 3, 1, 0] = 40: key block index out of range" in err.message

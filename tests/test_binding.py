@@ -16,7 +16,7 @@ import blitz_acl
 from blitz_acl.runtime import _cdef, library, status
 from blitz_acl.runtime.descriptors import CallScope
 
-from abi_params import V2_PARAMS
+from abi_params import PARAMS
 
 NULLPTR, INVALID = 161001, 161002  # ACLNN_ERR_PARAM_NULLPTR / _INVALID (CANN's values)
 
@@ -135,14 +135,15 @@ def _valid_arrays():
 
 
 def _arguments(scope, a):
-    """Every V2 GetWorkspaceSize argument of a valid call, by parameter name."""
+    """Every GetWorkspaceSize argument of a valid call, by parameter name."""
     ffi = scope.ffi
-    args = dict.fromkeys(V2_PARAMS, ffi.NULL)
+    args = dict.fromkeys(PARAMS, ffi.NULL)
     args.update(
         query=scope.tensor(a["q"]), key=scope.tensor(a["k"]), value=scope.tensor(a["v"]),
         sabi=scope.tensor(a["sabi"]), numHeads=N, scaleValue=D ** -0.5, preTokens=2**31 - 1,
         nextTokens=0, inputLayout=scope.string("BNSD"), numKeyValueHeads=0, sparseMode=0,
-        innerPrecise=1, softmaxLseFlag=True, attentionOut=scope.tensor(a["out"]),
+        innerPrecise=1, softmaxLseFlag=True, blockShape=scope.int_array([128, 512]),
+        attentionOut=scope.tensor(a["out"]),
         softmaxLse=scope.tensor(a["lse"]), workspaceSize=ffi.new("uint64_t *"),
         executor=ffi.new("aclOpExecutor **"))
     return args
@@ -157,7 +158,7 @@ def _get_workspace_size(lib, overrides=None, arrays=None):
         args = _arguments(scope, a)
         for name, make in (overrides or {}).items():
             args[name] = make(scope)
-        rc = lib.lib.aclnnBlitzSparseAttentionV2GetWorkspaceSize(*[args[p] for p in V2_PARAMS])
+        rc = lib.lib.aclnnBlitzSparseAttentionGetWorkspaceSize(*[args[p] for p in PARAMS])
         message = lib.status.recent_message()
         if rc == 0:
             lib.call("aclDestroyAclOpExecutor", args["executor"][0])
@@ -209,7 +210,6 @@ BAD_CALLS = {
     "block_shape_unsupported": ({"blockShape": lambda s: s.int_array([100, 512])}, INVALID, "blockShape (100, 512)"),
     "block_shape_length": ({"blockShape": lambda s: s.int_array([128])}, INVALID, "expected (bq, bkv)"),
     "lengths_too_long": ({"actualSeqLengths": lambda s: s.int_array([SQ + 1])}, INVALID, "actualSeqLengths[0] = 201"),
-    "lengths_count": ({"actualSeqLengthsKv": lambda s: s.int_array([1, 2, 3])}, INVALID, "expected 1 or B=1"),
     "mask_dtype": ({"attenMask": _tensor_with([SQ, SKV], "ACL_FLOAT")}, INVALID, "attenMask has dtype ACL_FLOAT"),
     "mask_shape": ({"attenMask": _tensor_with([SQ, SKV + 1], "ACL_BOOL")}, INVALID, "attenMask has shape"),
     "format_nchw": ({"query": _tensor_with([B, N, SQ, D], "ACL_FLOAT", fmt="ACL_FORMAT_NCHW")}, INVALID,
@@ -281,7 +281,7 @@ def test_bad_descriptor_arguments(lib):
 
 def _prepared(lib, scope, a):
     args = _arguments(scope, a)
-    lib.call("aclnnBlitzSparseAttentionV2GetWorkspaceSize", *[args[p] for p in V2_PARAMS])
+    lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
     return args["executor"][0], int(args["workspaceSize"][0])
 
 
@@ -290,17 +290,14 @@ def test_run_checks_workspace_and_consumes_the_executor(lib):
     with CallScope(lib) as scope:
         executor, size = _prepared(lib, scope, _valid_arrays())
         assert size > 0
-        rc = lib.lib.aclnnBlitzSparseAttentionV2(lib.ffi.NULL, size, executor, lib.ffi.NULL)
+        rc = lib.lib.aclnnBlitzSparseAttention(lib.ffi.NULL, size, executor, lib.ffi.NULL)
         assert rc == NULLPTR and "workspace is NULL" in lib.status.recent_message()
         # The executor is gone even though the run was refused, as in CANN.
-        rc = lib.lib.aclnnBlitzSparseAttentionV2(lib.ffi.NULL, size, executor, lib.ffi.NULL)
+        rc = lib.lib.aclnnBlitzSparseAttention(lib.ffi.NULL, size, executor, lib.ffi.NULL)
         assert rc == INVALID and "not a live aclOpExecutor" in lib.status.recent_message()
         executor, size = _prepared(lib, scope, _valid_arrays())
-        rc = lib.lib.aclnnBlitzSparseAttentionV2(scope.device_buffer(size), size - 1, executor, lib.ffi.NULL)
+        rc = lib.lib.aclnnBlitzSparseAttention(scope.device_buffer(size), size - 1, executor, lib.ffi.NULL)
         assert rc == INVALID and "smaller than" in lib.status.recent_message()
-        executor, size = _prepared(lib, scope, _valid_arrays())
-        rc = lib.lib.aclnnBlitzSparseAttention(scope.device_buffer(size), size, executor, lib.ffi.NULL)
-        assert rc == INVALID and "different op" in lib.status.recent_message()
     assert _live(lib) == before
 
 
@@ -314,7 +311,7 @@ def test_repeatable_executor_runs_twice(lib):
         stream = scope.stream()
         for _ in range(2):
             a["out"][...] = np.nan
-            lib.call("aclnnBlitzSparseAttentionV2", workspace, size, executor, stream)
+            lib.call("aclnnBlitzSparseAttention", workspace, size, executor, stream)
             lib.call("aclrtSynchronizeStream", stream)
             np.testing.assert_allclose(a["out"], expected, atol=1e-4, rtol=0)
         lib.call("aclDestroyAclOpExecutor", executor)
@@ -331,11 +328,11 @@ def test_stream_is_asynchronous_and_sync_waits(lib):
     with CallScope(lib) as scope:
         args = _arguments(scope, a)
         args.update(numHeads=4, sabi=lib.ffi.NULL)
-        lib.call("aclnnBlitzSparseAttentionV2GetWorkspaceSize", *[args[p] for p in V2_PARAMS])
+        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
         size = int(args["workspaceSize"][0])
         workspace, stream = scope.device_buffer(size), scope.stream()
         scope.on_exit("aclrtSynchronizeStream", stream)
-        lib.call("aclnnBlitzSparseAttentionV2", workspace, size, args["executor"][0], stream)
+        lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
         pending = bool(np.isnan(a["out"]).any())
         lib.call("aclrtSynchronizeStream", stream)
         assert pending, "the run call waited for the kernel: the stream is not asynchronous"
@@ -424,18 +421,67 @@ def test_many_calls_leave_no_live_objects_and_flat_memory(lib):
     assert growth < 8 * 2**20, f"RSS grew by {growth / 2**20:.1f} MiB over 1000 calls"
 
 
-def test_original_entry_point_runs(lib):
-    """aclnnBlitzSparseAttention (the original list, no lse, default block shape) on a stream."""
+def _run_raw(lib, scope, args):
+    lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
+    size = int(args["workspaceSize"][0])
+    workspace, stream = scope.device_buffer(size), scope.stream()
+    scope.on_exit("aclrtSynchronizeStream", stream)
+    lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
+    lib.call("aclrtSynchronizeStream", stream)
+
+
+def test_null_block_shape_is_128_by_128(lib):
+    """NULL (or empty) blockShape is the original's (128, 128): a sabi indexing 128-wide key
+    blocks is accepted and computed as such (checked against the reference at (128, 128))."""
+    rng = np.random.default_rng(3)
+    q = rng.standard_normal((B, N, 256, D), dtype=np.float32)
+    k = rng.standard_normal((B, N, 640, D), dtype=np.float32)
+    v = rng.standard_normal((B, N, 640, D), dtype=np.float32)
+    sabi = blitz_acl.sabi.random_pattern(B, N, 256, 640, 0.5, block_shape=(128, 128), seed=1)
+    assert sabi.shape[-1] > 640 // 512 + 1  # wider than a (128, 512) sabi could be
+    expected = blitz_acl.blitz_sparse_attention(q, k, v, sabi, block_shape=(128, 128), device="reference")
+    for block_shape in (None, []):
+        a = dict(q=q, k=k, v=v, sabi=sabi, out=np.full_like(q, np.nan), lse=None)
+        with CallScope(lib) as scope:
+            args = _arguments(scope, a)
+            args.update(softmaxLseFlag=False, softmaxLse=scope.ffi.NULL,
+                        blockShape=scope.ffi.NULL if block_shape is None else scope.int_array(block_shape))
+            _run_raw(lib, scope, args)
+        np.testing.assert_allclose(a["out"], expected, atol=1e-4, rtol=0)
+
+
+def test_lse_flag_false_accepts_null_and_leaves_lse_untouched(lib):
     a = _valid_arrays()
     expected = blitz_acl.blitz_sparse_attention(a["q"], a["k"], a["v"], a["sabi"], device="reference")
-    a["out"][...] = np.nan
+    for lse in ("null", "buffer", "empty"):
+        a["out"][...] = np.nan
+        a["lse"] = np.full((B, N, SQ), 7.0, np.float32) if lse == "buffer" else np.empty((0,), np.float32)
+        with CallScope(lib) as scope:
+            args = _arguments(scope, a)
+            args.update(softmaxLseFlag=False, blockShape=scope.int_array([128, 512]))
+            if lse == "null":
+                args["softmaxLse"] = scope.ffi.NULL
+            _run_raw(lib, scope, args)
+        np.testing.assert_allclose(a["out"], expected, atol=1e-4, rtol=0)
+        if lse == "buffer":
+            assert (a["lse"] == 7.0).all()
+
+
+def test_lse_flag_true_needs_the_lse_tensor(lib):
+    rc, message = _get_workspace_size(lib, {"softmaxLse": lambda scope: scope.ffi.NULL,
+                                            "blockShape": lambda scope: scope.int_array([128, 512])})
+    assert rc == 161001 and "softmaxLse is NULL but softmaxLseFlag is true" in message
+
+
+def test_lengths_longer_than_batch_use_the_first_b(lib):
+    """actualSeqLengths with more than B entries: the first B are used (the original's rule)."""
+    a = _valid_arrays()
+    expected = blitz_acl.blitz_sparse_attention(a["q"], a["k"], a["v"], a["sabi"], actual_seq_lengths=[150],
+                                                actual_seq_lengths_kv=[600], device="reference")
     with CallScope(lib) as scope:
-        v2 = _arguments(scope, a)
-        base_params = [p for p in V2_PARAMS if p not in ("softmaxLseFlag", "blockShape", "softmaxLse")]
-        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[v2[p] for p in base_params])
-        size = int(v2["workspaceSize"][0])
-        workspace, stream = scope.device_buffer(size), scope.stream()
-        scope.on_exit("aclrtSynchronizeStream", stream)
-        lib.call("aclnnBlitzSparseAttention", workspace, size, v2["executor"][0], stream)
-        lib.call("aclrtSynchronizeStream", stream)
+        args = _arguments(scope, a)
+        args.update(actualSeqLengths=scope.int_array([150, 9999, -1]),
+                    actualSeqLengthsKv=scope.int_array([600, 0]), blockShape=scope.int_array([128, 512]),
+                    softmaxLseFlag=False, softmaxLse=scope.ffi.NULL)
+        _run_raw(lib, scope, args)
     np.testing.assert_allclose(a["out"], expected, atol=1e-4, rtol=0)

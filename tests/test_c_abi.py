@@ -77,3 +77,17 @@ def test_c_program_fails_on_a_wrong_expectation(c_test_binary, tmp_path):
     case.write_bytes(bytes(data))
     run = subprocess.run([str(c_test_binary), str(case)], capture_output=True, text=True, timeout=120)
     assert run.returncode == 1 and "max |out - ref| = 1" in run.stdout
+
+
+def test_include_dir_holds_the_public_headers():
+    """python -m blitz_acl --include-dir names a directory a CANN user's includes work with."""
+    import blitz_acl
+
+    run = subprocess.run([sys.executable, "-m", "blitz_acl", "--include-dir"], capture_output=True, text=True,
+                         check=True)
+    include = Path(run.stdout.strip())
+    assert include == blitz_acl.include_dir()
+    for header in ("acl/acl.h", "aclnn/acl_meta.h", "aclnnop/aclnn_blitz_sparse_attention.h", "blitz_acl/blitz_cpu.h"):
+        assert (include / header).is_file(), header
+    run = subprocess.run([sys.executable, "-m", "blitz_acl", "--library"], capture_output=True, text=True, check=True)
+    assert Path(run.stdout.strip()) == library.load().path

@@ -62,7 +62,7 @@ def test_threads_on_their_own_streams_match_serial_calls(lib):
 
 
 def _prepare_raw(lib, scope, p):
-    """Descriptors + GetWorkspaceSize for problem p through the raw V2 entry point."""
+    """Descriptors + GetWorkspaceSize for problem p through the raw entry point."""
     from blitz_acl import arguments
     from blitz_acl.runtime import op_call
 

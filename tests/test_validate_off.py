@@ -77,19 +77,19 @@ def test_repeated_index_without_validation_is_an_error(lib):
 
 
 def _repeatable_call(lib, scope, q, k, v, sabi, lse):
-    """A repeatable V2 executor over caller-owned sabi memory; returns (executor, ws, size, stream)."""
-    from abi_params import V2_PARAMS
+    """A repeatable executor over caller-owned sabi memory; returns (executor, ws, size, stream)."""
+    from abi_params import PARAMS
 
     ffi = scope.ffi
     out = np.full_like(q, np.nan)
-    args = dict.fromkeys(V2_PARAMS, ffi.NULL)
+    args = dict.fromkeys(PARAMS, ffi.NULL)
     args.update(
         query=scope.tensor(q), key=scope.tensor(k), value=scope.tensor(v), sabi=scope.tensor(sabi),
         numHeads=N, scaleValue=D ** -0.5, preTokens=2 ** 31 - 1, nextTokens=2 ** 31 - 1,
         inputLayout=scope.string("BNSD"), numKeyValueHeads=0, sparseMode=0, innerPrecise=1,
         softmaxLseFlag=True, blockShape=scope.int_array(list(BLOCK)), attentionOut=scope.tensor(out),
         softmaxLse=scope.tensor(lse), workspaceSize=ffi.new("uint64_t *"), executor=ffi.new("aclOpExecutor **"))
-    lib.call("aclnnBlitzSparseAttentionV2GetWorkspaceSize", *[args[p] for p in V2_PARAMS])
+    lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
     executor = args["executor"][0]
     lib.call("aclSetAclOpExecutorRepeatable", executor)
     scope.on_exit("aclDestroyAclOpExecutor", executor)
@@ -107,7 +107,7 @@ def test_kernel_guards_indices_changed_after_the_checks(lib):
     lse = np.empty((B, N, SQ), np.float32)
     with CallScope(lib) as scope:
         executor, workspace, size, stream, out = _repeatable_call(lib, scope, q, k, v, sabi, lse)
-        lib.call("aclnnBlitzSparseAttentionV2", workspace, size, executor, stream)
+        lib.call("aclnnBlitzSparseAttention", workspace, size, executor, stream)
         lib.call("aclrtSynchronizeStream", stream)
         expected = reference.attention(q, k, v, sabi, block_shape=BLOCK)
         np.testing.assert_allclose(out, expected, atol=ATOL, rtol=0)
@@ -118,7 +118,7 @@ def test_kernel_guards_indices_changed_after_the_checks(lib):
         hit = rng.random(sabi.shape) < 0.4
         sabi[hit] = rng.choice(np.array([6, 7, 300, 0xFFFE], np.uint16), size=int(hit.sum()))
         kept[hit] = S.PAD
-        lib.call("aclnnBlitzSparseAttentionV2", workspace, size, executor, stream)
+        lib.call("aclnnBlitzSparseAttention", workspace, size, executor, stream)
         lib.call("aclrtSynchronizeStream", stream)
         expected, expected_lse = reference.attention(q, k, v, kept, block_shape=BLOCK, return_lse=True)
         np.testing.assert_allclose(out, expected, atol=ATOL, rtol=0)
@@ -128,7 +128,7 @@ def test_kernel_guards_indices_changed_after_the_checks(lib):
 
         # Every entry of every row the same block: in bounds, finite.
         sabi[...] = 5
-        lib.call("aclnnBlitzSparseAttentionV2", workspace, size, executor, stream)
+        lib.call("aclnnBlitzSparseAttention", workspace, size, executor, stream)
         lib.call("aclrtSynchronizeStream", stream)
         assert np.isfinite(out).all() and np.isfinite(lse).all()
     assert lib.live_objects() == ALL_ZERO
@@ -197,8 +197,8 @@ OOB_CHILD = textwrap.dedent("""
         size, ex = ffi.new("uint64_t *"), ffi.new("aclOpExecutor **")
         lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", tensor(q, [1, 1, 64, 32]),
                  tensor(short, [1, 1, 64, 32]), tensor(short, [1, 1, 64, 32]), *([ffi.NULL] * 10),
-                 1, 1.0, 2**31 - 1, 2**31 - 1, scope.string("BNSD"), 0, 0, 1, tensor(out, [1, 1, 64, 32]),
-                 size, ex)
+                 1, 1.0, 2**31 - 1, 2**31 - 1, scope.string("BNSD"), 0, 0, 1, False, ffi.NULL,
+                 tensor(out, [1, 1, 64, 32]), ffi.NULL, size, ex)
         ws = scope.device_buffer(int(size[0]))
         lib.call("aclnnBlitzSparseAttention", ws, int(size[0]), ex[0], ffi.NULL)
         lib.call("aclrtSynchronizeStream", ffi.NULL)

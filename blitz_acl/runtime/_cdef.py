@@ -3,16 +3,11 @@
 The cffi (ABI mode) declarations of the device library: CANN's runtime subset, the
 BlitzSparseAttention entry points and the CPU device's own exports."""
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 CDEF = """
 typedef int aclError;
-typedef int32_t aclnnStatus;
 typedef void *aclrtStream;
-typedef struct aclTensor aclTensor;
-typedef struct aclIntArray aclIntArray;
-typedef struct aclScalar aclScalar;
-typedef struct aclOpExecutor aclOpExecutor;
 #define ACL_SUCCESS 0
 #define ACL_ERROR_INVALID_PARAM 100000
 #define ACL_ERROR_UNINITIALIZE 100001
@@ -20,11 +15,6 @@ typedef struct aclOpExecutor aclOpExecutor;
 #define ACL_ERROR_BAD_ALLOC 200000
 #define ACL_ERROR_INVALID_DEVICE 200002
 #define ACL_ERROR_INTERNAL_ERROR 500000
-#define ACLNN_SUCCESS 0
-#define ACLNN_ERR_PARAM_NULLPTR 161001
-#define ACLNN_ERR_PARAM_INVALID 161002
-#define ACLNN_ERR_RUNTIME_ERROR 361001
-#define ACLNN_ERR_INNER 561000
 typedef enum {
     ACL_DT_UNDEFINED = -1,
     ACL_FLOAT = 0,
@@ -60,12 +50,12 @@ typedef enum {
     ACL_MEMCPY_DEVICE_TO_DEVICE = 3,
     ACL_MEMCPY_DEFAULT = 4,
 } aclrtMemcpyKind;
-#define BLITZ_ACL_ABI_VERSION 1
 aclError aclInit(const char *configPath);
 aclError aclFinalize(void);
 const char *aclGetRecentErrMsg(void);
 aclError aclrtSetDevice(int32_t deviceId);
 aclError aclrtGetDevice(int32_t *deviceId);
+aclError aclrtResetDevice(int32_t deviceId);
 aclError aclrtCreateStream(aclrtStream *stream);
 aclError aclrtDestroyStream(aclrtStream stream);
 aclError aclrtSynchronizeStream(aclrtStream stream);
@@ -77,6 +67,16 @@ aclError aclrtMemcpy(
     const void *src,
     size_t count,
     aclrtMemcpyKind kind);
+typedef int32_t aclnnStatus;
+typedef struct aclTensor aclTensor;
+typedef struct aclIntArray aclIntArray;
+typedef struct aclScalar aclScalar;
+typedef struct aclOpExecutor aclOpExecutor;
+#define ACLNN_SUCCESS 0
+#define ACLNN_ERR_PARAM_NULLPTR 161001
+#define ACLNN_ERR_PARAM_INVALID 161002
+#define ACLNN_ERR_RUNTIME_ERROR 361001
+#define ACLNN_ERR_INNER 561000
 aclTensor *aclCreateTensor(
     const int64_t *viewDims,
     uint64_t viewDimsNum,
@@ -114,7 +114,10 @@ aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
     int64_t numKeyValueHeads,
     int64_t sparseMode,
     int64_t innerPrecise,
+    bool softmaxLseFlag,
+    const aclIntArray *blockShape,
     const aclTensor *attentionOut,
+    const aclTensor *softmaxLse,
     uint64_t *workspaceSize,
     aclOpExecutor **executor);
 aclnnStatus aclnnBlitzSparseAttention(
@@ -122,39 +125,7 @@ aclnnStatus aclnnBlitzSparseAttention(
     uint64_t workspaceSize,
     aclOpExecutor *executor,
     const aclrtStream stream);
-aclnnStatus aclnnBlitzSparseAttentionV2GetWorkspaceSize(
-    const aclTensor *query,
-    const aclTensor *key,
-    const aclTensor *value,
-    const aclTensor *pseShift,
-    const aclTensor *attenMask,
-    const aclTensor *sabi,
-    const aclIntArray *actualSeqLengths,
-    const aclIntArray *actualSeqLengthsKv,
-    const aclTensor *deqScale1,
-    const aclTensor *quantScale1,
-    const aclTensor *deqScale2,
-    const aclTensor *quantScale2,
-    const aclTensor *quantOffset2,
-    int64_t numHeads,
-    double scaleValue,
-    int64_t preTokens,
-    int64_t nextTokens,
-    char *inputLayout,
-    int64_t numKeyValueHeads,
-    int64_t sparseMode,
-    int64_t innerPrecise,
-    bool softmaxLseFlag,
-    const aclIntArray *blockShape,
-    const aclTensor *attentionOut,
-    const aclTensor *softmaxLse,
-    uint64_t *workspaceSize,
-    aclOpExecutor **executor);
-aclnnStatus aclnnBlitzSparseAttentionV2(
-    void *workspace,
-    uint64_t workspaceSize,
-    aclOpExecutor *executor,
-    const aclrtStream stream);
+#define BLITZ_ACL_ABI_VERSION 2
 aclError blitzAclAbiVersion(int32_t *version);
 aclError blitzCpuDeviceInfo(const char **info);
 aclError blitzCpuLiveObjects(

@@ -33,8 +33,9 @@ OPP_VAR = "ASCEND_OPP_PATH"
 CANN_HOME_VARS = ("ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME")
 CUSTOM_LIB = "libcust_opapi.so"
 RUNTIME_LIBS = ("libascendcl.so", "libnnopbase.so")
-# The symbol that tells our package's libcust_opapi.so from another vendor's.
-ENTRY_POINT = "aclnnBlitzSparseAttentionV2GetWorkspaceSize"
+# The symbol a libcust_opapi.so must export to serve the op (ours, or the original's newest
+# revision: both take the same 27-parameter list).
+ENTRY_POINT = "aclnnBlitzSparseAttentionGetWorkspaceSize"
 INSTALL_HINT = (
     "Build and install the custom-op package with ./build_kernel.sh on a machine with CANN, then "
     "source the set_env.bash line it prints (it prepends the package to ASCEND_CUSTOM_OPP_PATH), "
@@ -156,7 +157,7 @@ def open_library(environ: Mapping[str, str] = os.environ,
         try:
             getattr(custom, ENTRY_POINT)
         except AttributeError:
-            tried.append(f"  {path}: another vendor's package (no {ENTRY_POINT})")
+            tried.append(f"  {path}: does not serve the op (no {ENTRY_POINT})")
             continue
         return NpuLibrary(ffi, custom, nnopbase, ascendcl, path)
     where = "\n".join(tried) if tried else (

@@ -1,7 +1,7 @@
-"""The BlitzSparseAttention two-phase call (V2 entry points), shared by the device modules.
+"""The BlitzSparseAttention two-phase call, shared by the device modules.
 
 `prepare` turns an AttentionCall plus its output buffers into descriptors and runs
-aclnnBlitzSparseAttentionV2GetWorkspaceSize; `launch` runs the op on a stream. Both register
+aclnnBlitzSparseAttentionGetWorkspaceSize (the 27-parameter list); `launch` runs the op on a stream. Both register
 what they create with the CallScope, so nothing outlives the call on any path.
 """
 
@@ -45,12 +45,13 @@ def prepare(scope: CallScope, call: AttentionCall, out: Any, lse: Optional[Any])
     The executor is destroyed at scope exit unless `launch` consumes it.
     """
     sabi = None if call.sabi is None else np.ascontiguousarray(call.sabi, dtype=np.uint16)
+    # Always passed: the C ABI reads NULL as the original's (128, 128), Python's default is (128, 512).
     block_shape = list(call.block_shape)
     ffi = scope.ffi
     size = ffi.new("uint64_t *")
     executor = ffi.new("aclOpExecutor **")
     scope.library.call(
-        "aclnnBlitzSparseAttentionV2GetWorkspaceSize",
+        "aclnnBlitzSparseAttentionGetWorkspaceSize",
         scope.tensor(call.query), scope.tensor(call.key), scope.tensor(call.value),
         ffi.NULL,  # pseShift: not supported
         scope.tensor(call.atten_mask), scope.tensor(sabi),
@@ -59,7 +60,7 @@ def prepare(scope: CallScope, call: AttentionCall, out: Any, lse: Optional[Any])
         call.num_heads, call.scale_value, call.pre_tokens, call.next_tokens,
         scope.string(call.input_layout), call.num_key_value_heads, call.sparse_mode, INNER_PRECISE,
         call.return_lse, scope.int_array(block_shape),
-        scope.tensor(out), scope.tensor(lse),
+        scope.tensor(out), scope.tensor(lse),  # lse None (NULL) with the flag off: softmax_lse is OPTIONAL
         size, executor)
     token = scope.on_exit("aclDestroyAclOpExecutor", executor[0])
     return (executor[0], token), int(size[0])
@@ -68,6 +69,6 @@ def prepare(scope: CallScope, call: AttentionCall, out: Any, lse: Optional[Any])
 def launch(scope: CallScope, executor, workspace, workspace_size: int, stream) -> None:
     """Enqueues the op. The run call consumes the executor whatever its status (as in CANN)."""
     handle, token = executor
-    status = scope.library.lib.aclnnBlitzSparseAttentionV2(workspace, workspace_size, handle, stream)
+    status = scope.library.lib.aclnnBlitzSparseAttention(workspace, workspace_size, handle, stream)
     scope.cancel(token)
-    scope.library.status.check(status, "aclnnBlitzSparseAttentionV2")
+    scope.library.status.check(status, "aclnnBlitzSparseAttention")

@@ -1,5 +1,5 @@
 /*
- * A C user of BlitzSparseAttention: runs the V2 two-phase call through the public header with
+ * A C user of BlitzSparseAttention: runs the two-phase call through the public headers with
  * CANN's runtime calls (device buffers, a stream, host<->device copies), compares the result
  * with values the float64 Python reference wrote, and checks the library's refusals.
  *
@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "aclnn_blitz_sparse_attention.h"
+#include "acl/acl.h"
+#include "aclnnop/aclnn_blitz_sparse_attention.h"
+#include "blitz_acl/blitz_cpu.h"
 
 enum { kHeaderFields = 11 };
 
@@ -130,7 +132,7 @@ int main(int argc, char **argv) {
   /* A refusal first: a NULL query is ACLNN_ERR_PARAM_NULLPTR with a message. */
   uint64_t workspace_size = 0;
   aclOpExecutor *executor = NULL;
-  aclnnStatus refused = aclnnBlitzSparseAttentionV2GetWorkspaceSize(
+  aclnnStatus refused = aclnnBlitzSparseAttentionGetWorkspaceSize(
       NULL, tk.tensor, tv.tensor, NULL, NULL, tsabi.tensor, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N,
       scale, 2147483647, 0, layout, NKV, sparse_mode, 1, true, block_shape, tout.tensor, tlse.tensor,
       &workspace_size, &executor);
@@ -139,13 +141,13 @@ int main(int argc, char **argv) {
     return 1;
   }
 
-  CHECK(aclnnBlitzSparseAttentionV2GetWorkspaceSize(
+  CHECK(aclnnBlitzSparseAttentionGetWorkspaceSize(
       tq.tensor, tk.tensor, tv.tensor, NULL, NULL, tsabi.tensor, NULL, NULL, NULL, NULL, NULL, NULL, NULL, N,
       scale, 2147483647, 0, layout, NKV, sparse_mode, 1, true, block_shape, tout.tensor, tlse.tensor,
       &workspace_size, &executor));
   void *workspace = NULL;
   if (workspace_size > 0) CHECK(aclrtMalloc(&workspace, workspace_size, ACL_MEM_MALLOC_HUGE_FIRST));
-  CHECK(aclnnBlitzSparseAttentionV2(workspace, workspace_size, executor, stream));
+  CHECK(aclnnBlitzSparseAttention(workspace, workspace_size, executor, stream));
   /* Descriptors may go right after the run call; the workspace only after the stream is done. */
   CHECK(aclDestroyIntArray(block_shape));
   CHECK(aclrtSynchronizeStream(stream));

@@ -5,7 +5,7 @@ anywhere) and call geometry from the bytes. Python's checks may only raise TypeE
 the library, reached with validate=False, must accept exactly what Python's entry checks
 accept (and report the same first bad entry); accepted calls run.
 
-`c_entry_point(data)`: every argument of aclnnBlitzSparseAttentionV2GetWorkspaceSize from the
+`c_entry_point(data)`: every argument of aclnnBlitzSparseAttentionGetWorkspaceSize from the
 bytes, called on the raw entry point (no Python validation): NULLs, live and destroyed handles,
 dtype and format enums in and out of range, ranks, dims, strides (including overlapping and
 non-contiguous), heads, layouts (including unterminated garbage), scales, modes, lengths, block
@@ -29,7 +29,7 @@ from blitz_acl import sabi as S
 from blitz_acl.runtime import cpu, library
 from blitz_acl.runtime.descriptors import CallScope
 
-from abi_params import V2_PARAMS  # tests/abi_params.py (the runner puts tests/ on sys.path)
+from abi_params import PARAMS  # tests/abi_params.py (the runner puts tests/ on sys.path)
 
 NULLPTR, INVALID = 161001, 161002  # ACLNN_ERR_PARAM_NULLPTR / _INVALID
 # Bounds that keep one case fast (milliseconds) while reaching every check.
@@ -243,7 +243,7 @@ def c_entry_point(data: bytes) -> None:
     dtype = r.pick(("ACL_FLOAT", "ACL_FLOAT16", "ACL_BF16"))
     before = lib.live_objects()
     with CallScope(lib) as scope:
-        args = dict.fromkeys(V2_PARAMS, ffi.NULL)
+        args = dict.fromkeys(PARAMS, ffi.NULL)
         for role in TENSOR_PARAMS:
             role_dtype = {"attenMask": "ACL_BOOL", "sabi": "ACL_UINT16", "softmaxLse": "ACL_FLOAT"}.get(role, dtype)
             args[role] = _tensor(r, scope, role, geometry, layout, role_dtype)
@@ -261,17 +261,17 @@ def c_entry_point(data: bytes) -> None:
         args["workspaceSize"] = ffi.NULL if r.rare(100) else ffi.new("uint64_t *")
         args["executor"] = ffi.NULL if r.rare(100) else ffi.new("aclOpExecutor **")
 
-        rc = lib.lib.aclnnBlitzSparseAttentionV2GetWorkspaceSize(*[args[p] for p in V2_PARAMS])
+        rc = lib.lib.aclnnBlitzSparseAttentionGetWorkspaceSize(*[args[p] for p in PARAMS])
         message = lib.status.recent_message()
         assert rc in (0, NULLPTR, INVALID), (rc, message)
         if rc != 0:
-            assert message.startswith("aclnnBlitzSparseAttentionV2GetWorkspaceSize: "), message
+            assert message.startswith("aclnnBlitzSparseAttentionGetWorkspaceSize: "), message
         else:
             size = int(args["workspaceSize"][0])
             workspace = scope.device_buffer(size)
             stream = scope.stream()
             scope.on_exit("aclrtSynchronizeStream", stream)
-            lib.call("aclnnBlitzSparseAttentionV2", workspace, size, args["executor"][0], stream)
+            lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
             lib.call("aclrtSynchronizeStream", stream)
     after = lib.live_objects()
     assert after == before, (before, after)

@@ -45,10 +45,13 @@ static const char *g_test = "";
 // A stand-in for GetSoftMaxFlashV2MinTmpSize: a fixed 8 KiB (the real one depends on CANN).
 static uint32_t tmp_8k(uint32_t, uint32_t, void *) { return 8 * 1024; }
 
-// A request for q/k/v in `layout` with [B, N, S, D] / [B, Nkv, Skv, D].
+// A request for q/k/v in `layout` with [B, N, S, D] / [B, Nkv, Skv, D], in 128 x 512 tiles
+// (the tests below count tiles of that size; default_request's own (128, 128) is checked apart).
 static TilingRequest request(const std::string &layout, int64_t b, int64_t n, int64_t nkv,
                              int64_t sq, int64_t skv, int64_t d) {
   TilingRequest r = default_request();
+  r.block_q = 128;
+  r.block_kv = 512;
   r.layout = layout;
   r.num_heads = n;
   r.num_kv_heads = nkv;
@@ -78,6 +81,9 @@ static void set_sabi(TilingRequest *r, std::vector<uint16_t> *values, int64_t bs
 
 static void test_geometry_and_tails() {
   g_test = "geometry_and_tails";
+  // NULL / empty block_shape is the original's (128, 128).
+  CHECK_EQ(default_request().block_q, 128);
+  CHECK_EQ(default_request().block_kv, 128);
   // The original's bench shape: B=1, N=3, S=118806, D=128, BSH.
   TilingPlan p = plan_tiling(request("BSH", 1, 3, 0, 118806, 118806, 128));
   CHECK(p.ok);
@@ -629,10 +635,15 @@ static void test_sabi_dims() {
 
 static void test_actual_lengths() {
   g_test = "actual_lengths";
-  TilingRequest r = request("BNSD", 2, 1, 1, 256, 256, 64);
-  const int64_t three[3] = {1, 2, 3};
-  r.actual_q = three; r.actual_q_count = 3;
-  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths has 3 entries");
+  TilingRequest r = request("BNSD", 3, 1, 1, 256, 256, 64);
+  const int64_t two[2] = {1, 2};
+  r.actual_q = two; r.actual_q_count = 2;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths has 2 entries; expected 1 or at least");
+  // More than B entries: the first B are used and checked, the rest ignored (the original's rule).
+  const int64_t four[4] = {1, 2, 3, 9999};
+  r.actual_q = four; r.actual_q_count = 4;
+  CHECK(plan_tiling(r).ok);
+  r = request("BNSD", 2, 1, 1, 256, 256, 64);
   const int64_t too_long[1] = {257};
   r.actual_q = nullptr; r.actual_q_count = 0;
   r.actual_kv = too_long; r.actual_kv_count = 1;

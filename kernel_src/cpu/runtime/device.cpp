@@ -1,4 +1,4 @@
-// aclInit / aclFinalize / aclrtSetDevice / aclrtGetDevice, and the library's own exports: its
+// aclInit / aclFinalize / aclrtSetDevice / aclrtGetDevice / aclrtResetDevice, and the library's own exports: its
 // ABI version, a one-line device description, and live handle counts for leak tests.
 #include <atomic>
 
@@ -67,6 +67,17 @@ BLITZ_EXPORT aclError aclrtGetDevice(int32_t *deviceId) {
     require(deviceId != nullptr, ACL_ERROR_INVALID_PARAM, "deviceId is NULL");
     require(current_device >= 0, ACL_ERROR_INVALID_DEVICE, "no device set on this thread (aclrtSetDevice)");
     *deviceId = current_device;
+    return ACL_SUCCESS;
+  });
+}
+
+// CANN's cleanup call (its examples end with aclrtResetDevice, then aclFinalize). The CPU device
+// holds no per-device context beyond this thread's current device, which it clears.
+BLITZ_EXPORT aclError aclrtResetDevice(int32_t deviceId) {
+  return guarded("aclrtResetDevice", [&] {
+    require(deviceId >= 0 && deviceId < kDeviceCount, ACL_ERROR_INVALID_DEVICE,
+            "device " + std::to_string(deviceId) + " does not exist; the CPU device has only device 0");
+    if (current_device == deviceId) current_device = -1;
     return ACL_SUCCESS;
   });
 }

@@ -9,7 +9,8 @@
 #include <new>
 #include <string>
 
-#include "aclnn_blitz_sparse_attention.h"
+#include "aclnnop/aclnn_blitz_sparse_attention.h"
+#include "blitz_acl/blitz_cpu.h"
 
 namespace blitz::cpu::runtime {
 

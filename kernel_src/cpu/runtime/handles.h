@@ -10,7 +10,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "aclnn_blitz_sparse_attention.h"
+#include "aclnnop/aclnn_blitz_sparse_attention.h"
 
 namespace blitz::cpu::runtime {
 struct Plan;  // op_plan.h
@@ -35,7 +35,6 @@ struct aclIntArray {
 // executor handle is freed (non-repeatable executors die in the run call, as in CANN).
 struct aclOpExecutor {
   std::shared_ptr<const blitz::cpu::runtime::Plan> plan;
-  const char *op_type = "";  // the entry point pair that created it
   bool repeatable = false;
 };
 

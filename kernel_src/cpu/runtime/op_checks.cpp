@@ -17,7 +17,7 @@ namespace {
 
 // DESIGN.md: the CPU device's supported block shapes and head sizes.
 constexpr int64_t kDefaultBlockQ = 128;
-constexpr int64_t kDefaultBlockKv = 512;
+constexpr int64_t kDefaultBlockKv = 128;  // the original's default: NULL blockShape = (128, 128)
 constexpr int64_t kBlockQChoices[] = {64, 128, 256};
 constexpr int64_t kBlockKvGranule = 64;
 constexpr int64_t kMaxBlockKv = 1024;
@@ -203,20 +203,22 @@ void resolve_block_shape(const aclIntArray *block_shape, AttentionProblem &p) {
   p.block_kv = v[1];
 }
 
-// Copies a per-batch length array (1 or `batch` entries, each in [0, limit]) into out.
+// Copies a per-batch length array into out, as the original reads it: 1 entry applies to every
+// batch, >= B entries give the first B (the rest are ignored); each used entry in [0, limit].
 void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, const char *name,
                      std::vector<int64_t> &out) {
   out.clear();
   if (lengths == nullptr || lengths->values.empty()) return;
   const auto &v = lengths->values;
   const int64_t n = static_cast<int64_t>(v.size());
-  require(n == 1 || n == batch, ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " has " + S(n) + " entries; expected 1 or B=" + S(batch));
-  for (int64_t i = 0; i < n; ++i) {
+  require(n == 1 || n >= batch, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " has " + S(n) + " entries; expected 1 or at least B=" + S(batch));
+  const int64_t used = n == 1 ? 1 : batch;
+  for (int64_t i = 0; i < used; ++i) {
     require(v[i] >= 0 && v[i] <= limit, ACLNN_ERR_PARAM_INVALID,
             std::string(name) + "[" + S(i) + "] = " + S(v[i]) + " is outside [0, " + S(limit) + "]");
   }
-  out = v;
+  out.assign(v.begin(), v.begin() + used);
 }
 
 void resolve_mask(const OpArgs &a, AttentionProblem &p) {
@@ -291,8 +293,15 @@ void resolve_sabi(const aclTensor *sabi, AttentionProblem &p) {
   check_sabi_entries(p, kv_blocks);
 }
 
+// softmaxLseFlag false: the lse is not written, and softmaxLse may be NULL, empty or anything
+// (the original returns it empty); a non-NULL handle must still be a live descriptor.
 void resolve_lse(const OpArgs &a, AttentionProblem &p) {
-  if (!a.softmax_lse_flag) return;
+  if (!a.softmax_lse_flag) {
+    require(a.softmax_lse == nullptr || tensor_registry().contains(a.softmax_lse), ACLNN_ERR_PARAM_INVALID,
+            "softmaxLse is not a live aclTensor (never created by aclCreateTensor, or destroyed)");
+    return;
+  }
+  require(a.softmax_lse != nullptr, ACLNN_ERR_PARAM_NULLPTR, "softmaxLse is NULL but softmaxLseFlag is true");
   const aclTensor &lse = checked_tensor(a.softmax_lse, "softmaxLse");
   require_dtype(lse, ACL_FLOAT, "softmaxLse", "(float32 log-sum-exp)");
   const std::vector<int64_t> expected = {p.batch, p.heads_q, p.seq_q};

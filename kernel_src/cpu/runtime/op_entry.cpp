@@ -1,5 +1,5 @@
-// BlitzSparseAttention's aclnn entry points (the original parameter list and V2) and the
-// executor calls. GetWorkspaceSize checks and plans (op_checks.cpp); the run call enqueues the
+// BlitzSparseAttention's aclnn entry points (the newest original prototype, 27 parameters) and
+// the executor calls. GetWorkspaceSize checks and plans (op_checks.cpp); the run call enqueues the
 // kernel on the stream with the caller's workspace and frees a non-repeatable executor.
 #include <mutex>
 
@@ -23,10 +23,7 @@ std::mutex &executor_lifecycle_mutex() {
   return m;
 }
 
-constexpr const char *kOpBase = "BlitzSparseAttention";
-constexpr const char *kOpV2 = "BlitzSparseAttentionV2";
-
-aclnnStatus get_workspace_size(const char *function, const char *op_type, const OpArgs &args,
+aclnnStatus get_workspace_size(const char *function, const OpArgs &args,
                                uint64_t *workspace_size, aclOpExecutor **executor) {
   return guarded(function, [&] {
     require(workspace_size != nullptr, ACLNN_ERR_PARAM_NULLPTR, "workspaceSize is NULL");
@@ -35,7 +32,6 @@ aclnnStatus get_workspace_size(const char *function, const char *op_type, const 
     *workspace_size = 0;
     auto handle = std::make_unique<aclOpExecutor>();
     handle->plan = build_plan(args);
-    handle->op_type = op_type;
     *workspace_size = handle->plan->workspace_bytes;
     executor_registry().add(handle.get());
     *executor = handle.release();
@@ -43,12 +39,11 @@ aclnnStatus get_workspace_size(const char *function, const char *op_type, const 
   });
 }
 
-aclnnStatus run(const char *function, const char *op_type, void *workspace, uint64_t workspace_size,
+aclnnStatus run(const char *function, void *workspace, uint64_t workspace_size,
                 aclOpExecutor *executor, aclrtStream stream) {
   return guarded(function, [&] {
     require(executor != nullptr, ACLNN_ERR_PARAM_NULLPTR, "executor is NULL");
     std::shared_ptr<const Plan> plan;
-    bool matching_op = false;
     {
       // One lock for lookup and release: two threads running one executor cannot both free it.
       std::lock_guard<std::mutex> lock(executor_lifecycle_mutex());
@@ -56,14 +51,11 @@ aclnnStatus run(const char *function, const char *op_type, void *workspace, uint
               "executor is not a live aclOpExecutor (already run, or destroyed)");
       // From here on a non-repeatable executor is consumed whatever happens, as in CANN.
       plan = executor->plan;
-      matching_op = std::string(executor->op_type) == op_type;
       if (!executor->repeatable) {
         executor_registry().remove(executor);
         delete executor;
       }
     }
-    require(matching_op, ACLNN_ERR_PARAM_INVALID,
-            std::string("executor was created by a different op's GetWorkspaceSize (expected ") + op_type + ")");
     require(workspace_size >= plan->workspace_bytes, ACLNN_ERR_PARAM_INVALID,
             "workspaceSize " + std::to_string(workspace_size) + " is smaller than the " +
                 std::to_string(plan->workspace_bytes) + " bytes GetWorkspaceSize asked for");
@@ -87,20 +79,15 @@ aclnnStatus run(const char *function, const char *op_type, void *workspace, uint
 
 using namespace blitz::cpu::runtime;
 
-namespace {
-
-// Both GetWorkspaceSize entry points gather their arguments here; the original list is V2's
-// without softmaxLseFlag, blockShape and softmaxLse.
-aclnnStatus gather_and_plan(const char *api, const char *op_type, const aclTensor *query, const aclTensor *key,
-                            const aclTensor *value, const aclTensor *pseShift, const aclTensor *attenMask,
-                            const aclTensor *sabi, const aclIntArray *actualSeqLengths,
-                            const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1,
-                            const aclTensor *quantScale1, const aclTensor *deqScale2, const aclTensor *quantScale2,
-                            const aclTensor *quantOffset2, int64_t numHeads, double scaleValue, int64_t preTokens,
-                            int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads, int64_t sparseMode,
-                            int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
-                            const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
-                            aclOpExecutor **executor) {
+BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
+    const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
+    const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
+    const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1, const aclTensor *quantScale1,
+    const aclTensor *deqScale2, const aclTensor *quantScale2, const aclTensor *quantOffset2, int64_t numHeads,
+    double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
+    int64_t sparseMode, int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
+    const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
+    aclOpExecutor **executor) {
   OpArgs a;
   a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
   a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
@@ -110,50 +97,12 @@ aclnnStatus gather_and_plan(const char *api, const char *op_type, const aclTenso
   a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
   a.inner_precise = innerPrecise, a.softmax_lse_flag = softmaxLseFlag, a.block_shape = blockShape;
   a.attention_out = attentionOut, a.softmax_lse = softmaxLse;
-  return get_workspace_size(api, op_type, a, workspaceSize, executor);
-}
-
-}  // namespace
-
-BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
-    const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
-    const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
-    const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1, const aclTensor *quantScale1,
-    const aclTensor *deqScale2, const aclTensor *quantScale2, const aclTensor *quantOffset2, int64_t numHeads,
-    double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
-    int64_t sparseMode, int64_t innerPrecise, const aclTensor *attentionOut, uint64_t *workspaceSize,
-    aclOpExecutor **executor) {
-  return gather_and_plan("aclnnBlitzSparseAttentionGetWorkspaceSize", kOpBase, query, key, value, pseShift,
-                         attenMask, sabi, actualSeqLengths, actualSeqLengthsKv, deqScale1, quantScale1, deqScale2,
-                         quantScale2, quantOffset2, numHeads, scaleValue, preTokens, nextTokens, inputLayout,
-                         numKeyValueHeads, sparseMode, innerPrecise, /*softmaxLseFlag=*/false,
-                         /*blockShape=*/nullptr, attentionOut, /*softmaxLse=*/nullptr, workspaceSize, executor);
+  return get_workspace_size("aclnnBlitzSparseAttentionGetWorkspaceSize", a, workspaceSize, executor);
 }
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttention(void *workspace, uint64_t workspaceSize,
                                                    aclOpExecutor *executor, const aclrtStream stream) {
-  return run("aclnnBlitzSparseAttention", kOpBase, workspace, workspaceSize, executor, stream);
-}
-
-BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionV2GetWorkspaceSize(
-    const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
-    const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
-    const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1, const aclTensor *quantScale1,
-    const aclTensor *deqScale2, const aclTensor *quantScale2, const aclTensor *quantOffset2, int64_t numHeads,
-    double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
-    int64_t sparseMode, int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
-    const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
-    aclOpExecutor **executor) {
-  return gather_and_plan("aclnnBlitzSparseAttentionV2GetWorkspaceSize", kOpV2, query, key, value, pseShift,
-                         attenMask, sabi, actualSeqLengths, actualSeqLengthsKv, deqScale1, quantScale1, deqScale2,
-                         quantScale2, quantOffset2, numHeads, scaleValue, preTokens, nextTokens, inputLayout,
-                         numKeyValueHeads, sparseMode, innerPrecise, softmaxLseFlag, blockShape, attentionOut,
-                         softmaxLse, workspaceSize, executor);
-}
-
-BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionV2(void *workspace, uint64_t workspaceSize,
-                                                     aclOpExecutor *executor, const aclrtStream stream) {
-  return run("aclnnBlitzSparseAttentionV2", kOpV2, workspace, workspaceSize, executor, stream);
+  return run("aclnnBlitzSparseAttention", workspace, workspaceSize, executor, stream);
 }
 
 BLITZ_EXPORT aclnnStatus aclSetAclOpExecutorRepeatable(aclOpExecutor *executor) {

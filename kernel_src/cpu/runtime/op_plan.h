@@ -7,12 +7,12 @@
 #include <memory>
 #include <vector>
 
-#include "aclnn_blitz_sparse_attention.h"
+#include "aclnnop/aclnn_blitz_sparse_attention.h"
 #include "kernel/attention_problem.h"
 
 namespace blitz::cpu::runtime {
 
-// One struct for both entry points; the original list leaves the V2 fields at their defaults.
+// The 27 parameters of aclnnBlitzSparseAttentionGetWorkspaceSize, by name.
 struct OpArgs {
   const aclTensor *query = nullptr, *key = nullptr, *value = nullptr;
   const aclTensor *pse_shift = nullptr, *atten_mask = nullptr, *sabi = nullptr;

@@ -12,7 +12,7 @@
 #include <string>
 #include <thread>
 
-#include "aclnn_blitz_sparse_attention.h"
+#include "aclnnop/aclnn_blitz_sparse_attention.h"
 
 namespace blitz::cpu::runtime {
 

@@ -1,6 +1,7 @@
-// InferShape / InferDataType of BlitzSparseAttention and BlitzSparseAttentionV2 (CANN's
-// gert::InferShapeContext, register/op_impl_registry.h). attention_out has query's shape, except
-// that BNSD_BSND writes [B, S, N, D]; softmax_lse (V2) is [B, N, Sq] float32.
+// InferShape / InferDataType of BlitzSparseAttention (CANN's gert::InferShapeContext,
+// register/op_impl_registry.h). attention_out has query's shape, except that BNSD_BSND writes
+// [B, S, N, D]; softmax_lse (an OPTIONAL output) is [B, N, Sq] float32 when softmax_lse_flag is
+// set and empty ([0]) otherwise, as the original returns it.
 #include <cstring>
 
 #include "register/op_impl_registry.h"
@@ -30,22 +31,23 @@ ge::graphStatus InferAttentionOut(gert::InferShapeContext *context, const gert::
   return ge::GRAPH_SUCCESS;
 }
 
-ge::graphStatus InferShapeBlitzSparseAttention(gert::InferShapeContext *context)
-{
-  const gert::Shape *query = nullptr;
-  return InferAttentionOut(context, &query);
-}
-
 // softmax_lse [B, N, Sq]: B and S read from query in its layout, N from the num_heads attribute.
-ge::graphStatus InferShapeBlitzSparseAttentionV2(gert::InferShapeContext *context)
+ge::graphStatus InferShapeBlitzSparseAttention(gert::InferShapeContext *context)
 {
   const gert::Shape *query = nullptr;
   if (InferAttentionOut(context, &query) != ge::GRAPH_SUCCESS) return ge::GRAPH_FAILED;
   gert::Shape *lse = context->GetOutputShape(kSoftmaxLse);
+  if (lse == nullptr) return ge::GRAPH_SUCCESS;  // the optional output is absent
   const gert::RuntimeAttrs *attrs = context->GetAttrs();
   const int64_t *heads = attrs->GetAttrPointer<int64_t>(kNumHeads);
   const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
-  if (lse == nullptr || heads == nullptr || layout == nullptr) return ge::GRAPH_FAILED;
+  const bool *lseFlag = attrs->GetAttrPointer<bool>(kSoftmaxLseFlag);
+  if (heads == nullptr || layout == nullptr) return ge::GRAPH_FAILED;
+  if (lseFlag == nullptr || !*lseFlag) {
+    lse->SetDimNum(1);
+    lse->SetDim(0, 0);
+    return ge::GRAPH_SUCCESS;
+  }
   const bool bnsd = std::strcmp(layout, "BNSD") == 0 || std::strcmp(layout, "BNSD_BSND") == 0;
   lse->SetDimNum(3);
   lse->SetDim(0, query->GetDim(0));
@@ -55,11 +57,6 @@ ge::graphStatus InferShapeBlitzSparseAttentionV2(gert::InferShapeContext *contex
 }
 
 ge::graphStatus InferDataTypeBlitzSparseAttention(gert::InferDataTypeContext *context)
-{
-  return context->SetOutputDataType(kAttentionOut, context->GetInputDataType(kQuery));
-}
-
-ge::graphStatus InferDataTypeBlitzSparseAttentionV2(gert::InferDataTypeContext *context)
 {
   if (context->SetOutputDataType(kAttentionOut, context->GetInputDataType(kQuery)) != ge::GRAPH_SUCCESS) {
     return ge::GRAPH_FAILED;
@@ -72,8 +69,5 @@ ge::graphStatus InferDataTypeBlitzSparseAttentionV2(gert::InferDataTypeContext *
 IMPL_OP_INFERSHAPE(BlitzSparseAttention)
     .InferShape(InferShapeBlitzSparseAttention)
     .InferDataType(InferDataTypeBlitzSparseAttention);
-IMPL_OP_INFERSHAPE(BlitzSparseAttentionV2)
-    .InferShape(InferShapeBlitzSparseAttentionV2)
-    .InferDataType(InferDataTypeBlitzSparseAttentionV2);
 
 }  // namespace ops

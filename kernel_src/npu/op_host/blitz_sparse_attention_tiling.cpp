@@ -1,4 +1,4 @@
-// Tiling of BlitzSparseAttention / BlitzSparseAttentionV2 on CANN: reads the TilingContext
+// Tiling of BlitzSparseAttention on CANN: reads the TilingContext
 // (shapes, dtypes, attributes, host values of the value-depend inputs, platform) into a
 // TilingRequest, lets tiling_plan.cpp do all the arithmetic and checks, then adds what only
 // CANN's APIs can compute: the Matmul tilings of Q*K^T and P*V, SoftmaxFlashV2's tiling and
@@ -98,7 +98,7 @@ bool tile_pv(const platform_ascendc::PlatformAscendC &platform, ge::DataType dt,
   return mm.GetTiling(*out) != -1;
 }
 
-ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
+ge::graphStatus TilingBlitzSparseAttention(gert::TilingContext *context)
 {
   blitz_npu::TilingRequest r = blitz_npu::default_request();
   read_dims(context->GetInputShape(kQuery), r.q_dims, &r.q_rank);
@@ -146,18 +146,23 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
   r.pre_tokens = *preTokens;
   r.next_tokens = *nextTokens;
   r.inner_precise = *innerPrecise;
-  if (isV2) {
-    const bool *lseFlag = attrs->GetAttrPointer<bool>(kSoftmaxLseFlag);
-    r.return_lse = lseFlag != nullptr && *lseFlag;
-    const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
-    if (blockShape != nullptr && blockShape->GetSize() > 0) {
-      if (blockShape->GetSize() != 2) {
-        report(context, "block_shape must hold two values (bq, bkv)");
-        return ge::GRAPH_FAILED;
-      }
-      r.block_q = blockShape->GetData()[0];
-      r.block_kv = blockShape->GetData()[1];
+  // softmax_lse is an OPTIONAL output: written only when softmax_lse_flag is set (the kernel
+  // reads return_lse), and then it must be present.
+  const bool *lseFlag = attrs->GetAttrPointer<bool>(kSoftmaxLseFlag);
+  r.return_lse = lseFlag != nullptr && *lseFlag;
+  if (r.return_lse && context->GetOutputShape(kSoftmaxLse) == nullptr) {
+    report(context, "softmax_lse_flag is true but the softmax_lse output is absent");
+    return ge::GRAPH_FAILED;
+  }
+  // NULL or empty block_shape: the original's (128, 128) (default_request's block_q/block_kv).
+  const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
+  if (blockShape != nullptr && blockShape->GetSize() > 0) {
+    if (blockShape->GetSize() != 2) {
+      report(context, "block_shape must hold two values (bq, bkv)");
+      return ge::GRAPH_FAILED;
     }
+    r.block_q = blockShape->GetData()[0];
+    r.block_kv = blockShape->GetData()[1];
   }
 
   // Value-depend inputs: the framework copied them to the host for tiling.
@@ -216,8 +221,6 @@ ge::graphStatus TilingBlitz(gert::TilingContext *context, bool isV2)
   return ge::GRAPH_SUCCESS;
 }
 
-ge::graphStatus TilingBlitzSparseAttention(gert::TilingContext *context) { return TilingBlitz(context, false); }
-ge::graphStatus TilingBlitzSparseAttentionV2(gert::TilingContext *context) { return TilingBlitz(context, true); }
 
 struct BlitzCompileInfo {};
 ge::graphStatus TilingParseBlitz(gert::TilingParseContext * /*context*/) { return ge::GRAPH_SUCCESS; }
@@ -227,10 +230,6 @@ ge::graphStatus TilingParseBlitz(gert::TilingParseContext * /*context*/) { retur
 IMPL_OP_OPTILING(BlitzSparseAttention)
     .TilingInputsDataDependency({kActualSeqLengths, kActualSeqLengthsKv})
     .Tiling(TilingBlitzSparseAttention)
-    .TilingParse<BlitzCompileInfo>(TilingParseBlitz);
-IMPL_OP_OPTILING(BlitzSparseAttentionV2)
-    .TilingInputsDataDependency({kActualSeqLengths, kActualSeqLengthsKv})
-    .Tiling(TilingBlitzSparseAttentionV2)
     .TilingParse<BlitzCompileInfo>(TilingParseBlitz);
 
 }  // namespace optiling

@@ -74,10 +74,12 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
   if (count == 0) return true;
   if (values == nullptr)
     return fail(plan, std::string(name) + " must be readable on the host for tiling");
-  if (count != 1 && count != batch)
+  // The original's rule: 1 entry applies to every batch, >= B entries give the first B.
+  if (count != 1 && count < batch)
     return fail(plan, std::string(name) + " has " + std::to_string(count) +
-                          " entries; expected 1 or the batch size " + std::to_string(batch));
-  for (int64_t i = 0; i < count; ++i) {
+                          " entries; expected 1 or at least the batch size " + std::to_string(batch));
+  const int64_t used = count == 1 ? 1 : batch;
+  for (int64_t i = 0; i < used; ++i) {
     if (values[i] < 0 || values[i] > limit)
       return fail(plan, std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(values[i]) +
                             " is outside [0, " + std::to_string(limit) + "]");

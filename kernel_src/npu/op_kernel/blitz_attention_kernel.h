@@ -5,7 +5,7 @@
 //   query [B, N, Sq, D]   element (b, h, s, d) at b*q.b + h*q.h + s*q.s + d
 //   key, value [B, Nkv, Skv, D] with k.*/v.*; query head h reads kv head h / (N / Nkv)
 //   attention_out like query with out.* (BNSD_BSND writes BSND)
-//   softmax_lse [B, N, Sq] float32, contiguous (V2 only)
+//   softmax_lse [B, N, Sq] float32, contiguous (written only with kWithLse: softmax_lse_flag)
 //   sabi uint16 [Bs, Ns, ceil(Sq/bq), W]; actual_seq_lengths(_kv) int64 [1 or B]
 //   atten_mask bytes (sparse_mode 0/1 only): (b, i, j) at b*mask_stride_b + i*mask_stride_q + j
 //

@@ -1,4 +1,4 @@
-// The body both entry points share: tiling data, the cube/vector pairing and the kernel run.
+// The entry point's body: tiling data, the lse choice, the cube/vector pairing and the kernel run.
 // KERNEL_TYPE_MIX_AIC_1_2: each launched block is one cube core and two vector cores.
 #pragma once
 
@@ -21,7 +21,22 @@
 
 namespace blitz_npu {
 
+// One kernel class per lse choice: the tiling's return_lse picks it, so a binary without lse
+// writes never touches softmax_lse (which may be NULL: it is an OPTIONAL output).
 template <bool kWithLse>
+__aicore__ inline void RunWithLseChoice(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR mask, GM_ADDR sabi,
+                                        GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out, GM_ADDR lse,
+                                        GM_ADDR user, BlitzSparseAttentionTilingData *tilingData)
+{
+  AscendC::TPipe pipe;
+  BlitzAttentionKernel<DTYPE_QUERY, kWithLse> op;
+  // On the cube core this starts the Matmul server for qk and pv and returns when the two
+  // vector cores have ended their matmuls; the vector cores continue below as its clients.
+  REGIST_MATMUL_OBJ(&pipe, GetSysWorkSpacePtr(), op.qk, &tilingData->qk, op.pv, &tilingData->pv);
+  op.Init(query, key, value, sabi, actualQ, actualKv, mask, out, lse, user, tilingData, &pipe);
+  op.Process();
+}
+
 __aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR mask,
                                                GM_ADDR sabi, GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out,
                                                GM_ADDR lse, GM_ADDR workspace, GM_ADDR tiling)
@@ -29,13 +44,12 @@ __aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_AD
   REGISTER_TILING_DEFAULT(BlitzSparseAttentionTilingData);
   GET_TILING_DATA_WITH_STRUCT(BlitzSparseAttentionTilingData, tilingData, tiling);
   GM_ADDR user = AscendC::GetUserWorkspace(workspace);
-  AscendC::TPipe pipe;
-  BlitzAttentionKernel<DTYPE_QUERY, kWithLse> op;
-  // On the cube core this starts the Matmul server for qk and pv and returns when the two
-  // vector cores have ended their matmuls; the vector cores continue below as its clients.
-  REGIST_MATMUL_OBJ(&pipe, GetSysWorkSpacePtr(), op.qk, &tilingData.qk, op.pv, &tilingData.pv);
-  op.Init(query, key, value, sabi, actualQ, actualKv, mask, out, lse, user, &tilingData, &pipe);
-  op.Process();
+  if (tilingData.params.return_lse) {
+    RunWithLseChoice</*kWithLse=*/true>(query, key, value, mask, sabi, actualQ, actualKv, out, lse, user, &tilingData);
+  } else {
+    RunWithLseChoice</*kWithLse=*/false>(query, key, value, mask, sabi, actualQ, actualKv, out, nullptr, user,
+                                         &tilingData);
+  }
 }
 
 }  // namespace blitz_npu
