@@ -97,6 +97,7 @@ void ub_access(const char *api, int pipe, uint64_t index, uint32_t addr, uint32_
 {
   if (bytes == 0) return;
   CoreContext &c = current();
+  if (!c.check_pipe_order) return;
   if (uint64_t(addr) + bytes > kTotalUbBytes) fail(api, msg("UB access [", addr, ", ", addr + bytes, ") past the UB"));
   const uint32_t first = addr / kUbBlock, last = (addr + bytes - 1) / kUbBlock;
   for (uint32_t blk = first; blk <= last; ++blk) {
@@ -141,6 +142,7 @@ void gm_written(const char *, const void *p, size_t bytes, uint64_t index)
 void check_matmul_reads_after_mte3(const char *api, const void *p, size_t bytes)
 {
   CoreContext &c = current();
+  if (!c.check_pipe_order) return;
   const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
   const uint64_t known = c.clock[kPipeS][kPipeMTE3];
   for (const CoreContext::GmWrite &w : c.mte3_gm_writes) {

@@ -119,6 +119,7 @@ struct CoreContext {
   // own op count.
   uint64_t clock[kPipeCount][kPipeCount] = {};
   std::vector<UbBlockAccess> ub_access;
+  bool check_pipe_order = true;  // self-tests of single APIs switch it off; launches never do
   // GM ranges this core's MTE3 wrote, for the MTE3 -> S check before a Matmul message.
   struct GmWrite {
     uintptr_t begin, end;
