@@ -1,0 +1,403 @@
+// The vector paths' tile code, written once against a vector layer L (vec_avx512.h, vec_avx2.h)
+// and compiled once per ISA by the file that includes it (tiles_avx512.cpp, tiles_avx2.cpp).
+// Everything here is in an anonymous namespace and templated on L, so the copies the ISA files
+// instantiate are distinct and never merged by the linker (an AVX2 machine must never run an
+// AVX-512 instantiation).
+//
+// Per task (b, h, query block of `rows` <= block_q rows), D = head_dim, d_pad = D rounded up to
+// kDimAlign, kv_pad = block_kv rounded up likewise, L = the layer's fp32 lanes (16 or 8);
+// "E" is bf16 where the layer has a bf16 dot product (L::kBf16Dot), fp32 otherwise:
+//   q_pack  [block_q][d_pad] E          query rows, zero-padded; read as A (bf16: 32-bit pairs)
+//   K slot  [kv_pad/L][d_pad][L] E      (bf16: [kv_pad/L][d_pad/2][L][2]) L keys per vector
+//   V slot  [kv_pad][d_pad] E           (bf16: [kv_pad/2][d_pad/L][L][2]) pairs of keys
+//   scores  [kRowChunk][kv_pad] fp32    one chunk of rows at a time, so S and P stay in L1/L2
+//   probs   [kRowChunk][kv_pad] E       P, rounded to the input dtype (bf16 / fp16 / fp32)
+//   acc     [block_q][d_pad] fp32       running numerators; one OnlineSoftmaxRow per row
+// Packed K/V blocks live in a per-thread direct-mapped cache tagged by (b, kv head, key block),
+// so a block is packed once per thread and reused by every query block of the thread's range
+// that selects it (tasks are ordered so a range walks the query blocks of one head in turn).
+//
+// fp16 is converted to fp32 and multiplied in fp32 (bf16's 8-bit mantissa would lose fp16's
+// precision); where the layer has no bf16 dot product (AVX2), bf16 is widened to fp32 while
+// packing (a 16-bit shift) and multiplied by FMA too.
+#pragma once
+
+#include <cmath>
+#include <cstring>
+#include <type_traits>
+
+#include "common/online_softmax.h"
+#include "kernel/amx_gemm.h"
+#include "kernel/attention_plan.h"
+#include "kernel/micro_gemm.h"
+
+namespace blitz::cpu {
+namespace {
+
+constexpr int64_t kDimAlign = 32;       // d_pad / kv_pad multiple: 16-lane groups of bf16 pairs, AMX's 32-key tiles
+constexpr int64_t kRowChunk = 16;       // query rows whose S / P are live at once
+constexpr size_t kKvCacheBudget = 32u << 20;  // bytes of packed K/V blocks per thread
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+inline int64_t round_up(int64_t n, int64_t m) { return (n + m - 1) / m * m; }
+
+struct Exp2F {
+  float operator()(float x) const { return std::exp2(x); }
+};
+struct Log2F {
+  float operator()(float x) const { return std::log2(x); }
+};
+
+// Sizes shared by scratch sizing and carving.
+struct Dims {
+  int64_t bq, bkv, d, d_pad, kv_pad, elem;  // elem: bytes of a packed element
+  int64_t kv_blocks, slots;
+  size_t slot_bytes;
+
+  static Dims make(const AttentionProblem &p, int64_t elem) {
+    Dims x;
+    x.bq = p.block_q;
+    x.bkv = p.block_kv;
+    x.d = p.head_dim;
+    x.d_pad = round_up(p.head_dim > 0 ? p.head_dim : 1, kDimAlign);
+    x.kv_pad = round_up(p.block_kv, kDimAlign);
+    x.elem = elem;
+    x.kv_blocks = p.block_kv > 0 ? (p.seq_kv + p.block_kv - 1) / p.block_kv : 0;
+    x.slot_bytes = align_up((size_t)(x.kv_pad * x.d_pad * x.elem)) * 2;  // K and V
+    const int64_t fit = (int64_t)(kKvCacheBudget / x.slot_bytes);
+    x.slots = x.kv_blocks < fit ? x.kv_blocks : fit;
+    if (x.slots < 1) x.slots = 1;
+    return x;
+  }
+};
+
+struct Scratch {
+  char *q_pack;
+  float *scores;
+  char *probs;
+  float *acc;
+  OnlineSoftmaxRow *rows;
+  int64_t *slot_tag;  // which (key head, block) a slot holds, -1 = none
+  char *slots;        // slot s: K at slots + s * slot_bytes, V half a slot later
+
+  // The labelled sum workspace_size() relies on.
+  static size_t bytes(const Dims &x) {
+    return align_up(x.bq * x.d_pad * x.elem)                 // q_pack
+           + align_up(kRowChunk * x.kv_pad * sizeof(float))  // scores
+           + align_up(kRowChunk * x.kv_pad * x.elem)         // probs
+           + align_up(x.bq * x.d_pad * sizeof(float))        // acc
+           + align_up(x.bq * sizeof(OnlineSoftmaxRow))       // rows
+           + align_up(x.slots * sizeof(int64_t))             // slot_tag
+           + x.slots * x.slot_bytes;                         // K/V slots
+  }
+  static Scratch carve(const Dims &x, void *memory) {
+    ScratchCarver c{static_cast<char *>(memory)};
+    Scratch s;
+    s.q_pack = c.take<char>(x.bq * x.d_pad * x.elem);
+    s.scores = c.take<float>(kRowChunk * x.kv_pad);
+    s.probs = c.take<char>(kRowChunk * x.kv_pad * x.elem);
+    s.acc = c.take<float>(x.bq * x.d_pad);
+    s.rows = c.take<OnlineSoftmaxRow>(x.bq);
+    s.slot_tag = c.take<int64_t>(x.slots);
+    s.slots = c.take<char>(x.slots * x.slot_bytes);
+    for (int64_t i = 0; i < x.slots; ++i) s.slot_tag[i] = -1;  // the workspace holds garbage
+    return s;
+  }
+};
+
+// ---- packing: from the caller's strided tensors into the layouts above ----
+
+// bf16 inputs on a layer with a bf16 dot product: bf16 packed, bf16 pairs along the reduction.
+template <class L>
+struct PackingBf16 {
+  using Ops = typename L::Bf16Ops;
+  static constexpr int64_t kLanes = L::kLanes;
+  static constexpr int64_t kPerStep = 2;  // elements of the reduction per A element
+  static constexpr int64_t kElemBytes = 2;
+
+  static uint16_t at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
+    return col < d ? reinterpret_cast<const uint16_t *>(base)[row * stride_s + col] : 0;
+  }
+  // negate: flip every sign (exact), for a negative scale (see TaskRunner::run).
+  static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
+    uint16_t *out = reinterpret_cast<uint16_t *>(dst);
+    const uint16_t sign = negate ? 0x8000 : 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < x.d_pad; ++j)
+        out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d) ^ (j < x.d ? sign : 0);
+  }
+  // K: vector (g, p) holds keys Lg .. Lg+L-1, each the pair (d = 2p, 2p+1).
+  static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    uint32_t *out = reinterpret_cast<uint32_t *>(dst);
+    const int64_t pairs = x.d_pad / 2;
+    for (int64_t c = 0; c < x.kv_pad; ++c) {
+      uint32_t *col = out + (c / kLanes) * pairs * kLanes + c % kLanes;
+      for (int64_t p = 0; p < pairs; ++p) {
+        const uint32_t lo = c < cols ? at(task.k, task.k_stride_s, c0 + c, 2 * p, x.d) : 0;
+        const uint32_t hi = c < cols ? at(task.k, task.k_stride_s, c0 + c, 2 * p + 1, x.d) : 0;
+        col[p * kLanes] = lo | (hi << 16);
+      }
+    }
+  }
+  // V: vector (q, g) holds d = Lg .. Lg+L-1, each the pair (key 2q, key 2q+1).
+  static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    uint32_t *out = reinterpret_cast<uint32_t *>(dst);
+    for (int64_t q = 0; q < x.kv_pad / 2; ++q) {
+      for (int64_t j = 0; j < x.d_pad; ++j) {
+        const uint32_t lo = 2 * q < cols ? at(task.v, task.v_stride_s, c0 + 2 * q, j, x.d) : 0;
+        const uint32_t hi = 2 * q + 1 < cols ? at(task.v, task.v_stride_s, c0 + 2 * q + 1, j, x.d) : 0;
+        out[q * x.d_pad + j] = lo | (hi << 16);  // (q, g = j/L, lane = j%L)
+      }
+    }
+  }
+  // L probabilities -> bf16 (round to nearest even, as the NPU's cast).
+  static void store_probs(char *dst, int64_t c, typename L::F p) {
+    L::store_bf16(reinterpret_cast<uint16_t *>(dst) + c, p);
+  }
+  static int64_t b_stride_g_k(const Dims &x) { return x.d_pad / 2 * L::kVecBytes; }
+  static int64_t b_stride_k_k() { return L::kVecBytes; }
+  static int64_t b_stride_g_v() { return L::kVecBytes; }
+  static int64_t b_stride_k_v(const Dims &x) { return x.d_pad / kLanes * L::kVecBytes; }
+};
+
+// fp32 packed: fp32 inputs, fp16 inputs, and bf16 inputs where the layer has no bf16 dot
+// product (load_element widens bf16 by a 16-bit shift, fp16 exactly).
+template <class L, ElementType E>
+struct PackingF32 {
+  using Ops = typename L::F32Ops;
+  static constexpr int64_t kLanes = L::kLanes;
+  static constexpr int64_t kPerStep = 1;
+  static constexpr int64_t kElemBytes = 4;
+
+  static float at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
+    return col < d ? load_element(base, row * stride_s + col, E) : 0.0f;
+  }
+  static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
+    float *out = reinterpret_cast<float *>(dst);
+    const float sign = negate ? -1.0f : 1.0f;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = sign * at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
+  }
+  // K: vector (g, d) holds keys Lg .. Lg+L-1 at dimension d.
+  static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    float *out = reinterpret_cast<float *>(dst);
+    for (int64_t c = 0; c < x.kv_pad; ++c) {
+      float *col = out + (c / kLanes) * x.d_pad * kLanes + c % kLanes;
+      for (int64_t j = 0; j < x.d_pad; ++j) col[j * kLanes] = c < cols ? at(task.k, task.k_stride_s, c0 + c, j, x.d) : 0.0f;
+    }
+  }
+  // V: row-major [key][d_pad].
+  static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+    float *out = reinterpret_cast<float *>(dst);
+    for (int64_t c = 0; c < x.kv_pad; ++c)
+      for (int64_t j = 0; j < x.d_pad; ++j) out[c * x.d_pad + j] = c < cols ? at(task.v, task.v_stride_s, c0 + c, j, x.d) : 0.0f;
+  }
+  // L probabilities, rounded to the input dtype and back for 16-bit inputs (as the NPU's P*V
+  // takes them), stored as fp32.
+  static void store_probs(char *dst, int64_t c, typename L::F p) {
+    if constexpr (E == ElementType::kFloat16) p = L::round_fp16(p);
+    if constexpr (E == ElementType::kBFloat16) p = L::round_bf16(p);
+    L::store(reinterpret_cast<float *>(dst) + c, p);
+  }
+  static int64_t b_stride_g_k(const Dims &x) { return x.d_pad * L::kVecBytes; }
+  static int64_t b_stride_k_k() { return L::kVecBytes; }
+  static int64_t b_stride_g_v() { return L::kVecBytes; }
+  static int64_t b_stride_k_v(const Dims &x) { return x.d_pad * (int64_t)sizeof(float); }
+};
+
+template <class L, ElementType E>
+using Packing = std::conditional_t<E == ElementType::kBFloat16 && L::kBf16Dot, PackingBf16<L>, PackingF32<L, E>>;
+
+// ---- the softmax of one score row of a tile ----
+
+// Row of scores s[0 .. nl) (nl = columns rounded up to L) -> probabilities, the online
+// softmax phases for the row, and the rescale of its accumulator. Keys outside [lo, hi) (and
+// explicitly masked ones) get probability 0; kMasked = false means every key < hi = n is allowed.
+template <class L, class Pack, bool kMasked>
+void softmax_row(float *s, int64_t nl, int64_t lo, int64_t hi, const uint8_t *mask_row, float scale2,
+                 OnlineSoftmaxRow &row, float *acc, int64_t d_pad, char *probs) {
+  using F = typename L::F;
+  constexpr int64_t kLanes = L::kLanes;
+  F vmax = L::set1(-INFINITY);
+  for (int64_t c = 0; c < nl; c += kLanes) {
+    F v = L::load(s + c);
+    if (kMasked || c + kLanes > hi) {
+      v = L::keep_allowed(v, c, lo, hi, mask_row);
+      L::store(s + c, v);
+    }
+    vmax = L::max(vmax, v);
+  }
+  const float tile_max = L::reduce_max(vmax) * scale2;  // scale2 >= 0: max commutes
+  const float factor = row.update_max(tile_max, Exp2F{});
+  if (factor != 1.0f) {
+    const F f = L::set1(factor);
+    for (int64_t j = 0; j < d_pad; j += kLanes) L::store(acc + j, L::mul(L::load(acc + j), f));
+  }
+  const F sub = L::set1(row.subtrahend());
+  const F vscale = L::set1(scale2);
+  F vsum = L::zero();
+  for (int64_t c = 0; c < nl; c += kLanes) {
+    const F p = L::exp2_nonpositive(L::fmsub(L::load(s + c), vscale, sub));
+    vsum = L::add(vsum, p);
+    Pack::store_probs(probs, c, p);
+  }
+  // Keys up to the next multiple of 32 get P = 0: AMX reads P in 16-pair (32-key) tiles.
+  for (int64_t c = nl; c % kDimAlign != 0; c += kLanes) Pack::store_probs(probs, c, L::zero());
+  row.accumulate(L::reduce_add(vsum));
+}
+
+// ---- the task ----
+
+// kAmx: the two products run on AMX tiles (bf16 only, block_q a multiple of 16); everything
+// else is shared with the vector products.
+template <class L, ElementType E, bool kAmx>
+struct TaskRunner {
+  using Pack = Packing<L, E>;
+  using Ops = typename Pack::Ops;
+  using AElem = typename Ops::AElem;
+  static constexpr int64_t kLanes = L::kLanes;
+
+  const Plan &plan;
+  const Dims &x;
+  const Scratch &s;
+
+  // The packed K/V slot for key block kb of this task's (b, kv head), packing it on a miss.
+  const char *slot_for(const Task &task, int64_t kb) const {
+    const int64_t key = (task.index.b * plan.problem->heads_kv + task.index.h / plan.group) * x.kv_blocks + kb;
+    const int64_t slot = kb % x.slots;
+    char *k_pack = s.slots + slot * x.slot_bytes;
+    if (s.slot_tag[slot] != key) {
+      const int64_t c0 = plan.kv_axis.begin(kb);
+      const int64_t cols = plan.kv_axis.size(kb);
+      Pack::pack_k(task, c0, cols, x, k_pack);
+      Pack::pack_v(task, c0, cols, x, k_pack + x.slot_bytes / 2);
+      s.slot_tag[slot] = key;
+    }
+    return k_pack;
+  }
+
+  void run(const Task &task) const {
+    const AttentionProblem &p = *plan.problem;
+    const int64_t rows = task.valid_end - task.row_begin;
+    if (rows <= 0) {
+      write_zero_rows(plan, task, task.row_begin, task.row_end);
+      return;
+    }
+    // Scores in base 2 (exp(x) = exp2(x * log2 e)), with a scale >= 0 so the row max of the
+    // raw products is the max of the scaled ones; a negative scale negates Q instead.
+    const bool negate_q = p.scale < 0.0f;
+    const float scale2 = (negate_q ? -p.scale : p.scale) * kLog2e;
+    Pack::pack_q(task, rows, x, negate_q, s.q_pack);
+    for (int64_t r = 0; r < rows; ++r) s.rows[r] = OnlineSoftmaxRow::start();
+    std::memset(s.acc, 0, sizeof(float) * rows * x.d_pad);
+    const AElem *q = reinterpret_cast<const AElem *>(s.q_pack);
+    const AElem *probs = reinterpret_cast<const AElem *>(s.probs);
+    const int64_t q_steps = (x.d + Pack::kPerStep - 1) / Pack::kPerStep;
+    const int64_t a_stride_q = x.d_pad / Pack::kPerStep, a_stride_p = x.kv_pad / Pack::kPerStep;
+    const int64_t d_groups = (x.d + kLanes - 1) / kLanes;
+
+    SabiRowCursor cursor = task.blocks(plan);
+    int64_t kb;
+    while (cursor.next(&kb)) {
+      const int64_t c0 = plan.kv_axis.begin(kb);
+      const int64_t c1 = plan.kv_axis.end(kb) < task.seq.kv_len ? plan.kv_axis.end(kb) : task.seq.kv_len;
+      if (task.mask.classify(task.row_begin, task.valid_end, c0, c1) == kTileAllMasked) continue;
+      const int64_t cols = c1 - c0, nl = round_up(cols, kLanes);
+      const char *k_pack = slot_for(task, kb);
+      const char *v_pack = k_pack + x.slot_bytes / 2;
+      for (int64_t r0 = 0; r0 < rows; r0 += kRowChunk) {
+        const int64_t nr = rows - r0 < kRowChunk ? rows - r0 : kRowChunk;
+        const int64_t i0 = task.row_begin + r0;
+        const TileClass cls = task.mask.classify(i0, i0 + nr, c0, c1);
+        if (cls == kTileAllMasked) continue;
+        if constexpr (kAmx) {
+          amx::gemm_bf16(reinterpret_cast<const char *>(q + r0 * a_stride_q), x.d_pad * x.elem, k_pack,
+                         Pack::b_stride_g_k(x), Pack::b_stride_k_k(), x.d_pad / kDimAlign, s.scores,
+                         x.kv_pad * (int64_t)sizeof(float), nl / kLanes, /*accumulate=*/false);
+        } else {
+          gemm::gemm<Ops, /*kAccumulate=*/false>(q + r0 * a_stride_q, a_stride_q, k_pack,
+                                                 Pack::b_stride_g_k(x), Pack::b_stride_k_k(), q_steps,
+                                                 s.scores, x.kv_pad, nr, nl / kLanes);
+        }
+        for (int64_t r = 0; r < nr; ++r) {
+          float *srow = s.scores + r * x.kv_pad;
+          char *prow = s.probs + r * x.kv_pad * x.elem;
+          float *acc = s.acc + (r0 + r) * x.d_pad;
+          if (cls == kTileAllAllowed) {
+            softmax_row<L, Pack, false>(srow, nl, 0, cols, nullptr, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
+          } else {
+            int64_t lo, hi;
+            task.mask.row_interval(i0 + r, &lo, &hi);
+            lo = clamp_i64(lo - c0, 0, cols);  // relative to the tile; within [0, cols] so
+            hi = clamp_i64(hi - c0, 0, cols);  // the 32-bit lane compares cannot wrap
+            const uint8_t *mrow = task.mask.mask ? task.mask.mask + (i0 + r) * task.mask.mask_stride_q + c0 : nullptr;
+            softmax_row<L, Pack, true>(srow, nl, lo, hi, mrow, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
+          }
+        }
+        const int64_t pv_steps = (cols + Pack::kPerStep - 1) / Pack::kPerStep;
+        if constexpr (kAmx) {
+          amx::gemm_bf16(s.probs, x.kv_pad * x.elem, v_pack, Pack::b_stride_g_v(), Pack::b_stride_k_v(x),
+                         round_up(cols, kDimAlign) / kDimAlign, s.acc + r0 * x.d_pad,
+                         x.d_pad * (int64_t)sizeof(float), d_groups, /*accumulate=*/true);
+        } else {
+          gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_pack, Pack::b_stride_g_v(),
+                                                Pack::b_stride_k_v(x), pv_steps, s.acc + r0 * x.d_pad,
+                                                x.d_pad, nr, d_groups);
+        }
+      }
+    }
+    finalize(task, rows);
+    write_zero_rows(plan, task, task.valid_end, task.row_end);
+  }
+
+  void finalize(const Task &task, int64_t rows) const {
+    const int64_t es = (int64_t)element_bytes(E);
+    for (int64_t r = 0; r < rows; ++r) {
+      float inv, lse2;
+      s.rows[r].finalize(Log2F{}, &inv, &lse2);
+      if (task.lse != nullptr) task.lse[task.row_begin + r] = lse2 * kLn2;  // base 2 -> natural
+      const float *acc = s.acc + r * x.d_pad;
+      char *out = task.out + (task.row_begin + r) * task.out_stride_s * es;
+      const typename L::F vinv = L::set1(inv);
+      for (int64_t j = 0; j < x.d; j += kLanes) {
+        L::template store_out<E>(out + j * es, x.d - j, L::mul(L::load(acc + j), vinv));
+      }
+    }
+  }
+};
+
+template <class L, ElementType E>
+size_t scratch_bytes(const AttentionProblem &p) {
+  return Scratch::bytes(Dims::make(p, Packing<L, E>::kElemBytes));
+}
+
+template <class L, ElementType E, bool kAmx>
+void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
+  const Dims x = Dims::make(*plan.problem, Packing<L, E>::kElemBytes);
+  const Scratch s = Scratch::carve(x, memory);
+  const TaskRunner<L, E, kAmx> runner{plan, x, s};
+  if constexpr (kAmx) amx::begin();
+  for (int64_t t = begin; t < end; ++t) runner.run(Task::make(plan, t));
+  if constexpr (kAmx) amx::end();
+}
+
+// The layer's kernel for `dtype` (fp32, fp16, bf16).
+template <class L>
+const PathKernel *vector_kernel(ElementType dtype) {
+  static const PathKernel bf16{scratch_bytes<L, ElementType::kBFloat16>,
+                               run_tasks<L, ElementType::kBFloat16, /*kAmx=*/false>};
+  static const PathKernel fp16{scratch_bytes<L, ElementType::kFloat16>,
+                               run_tasks<L, ElementType::kFloat16, /*kAmx=*/false>};
+  static const PathKernel fp32{scratch_bytes<L, ElementType::kFloat32>,
+                               run_tasks<L, ElementType::kFloat32, /*kAmx=*/false>};
+  switch (dtype) {
+    case ElementType::kBFloat16: return &bf16;
+    case ElementType::kFloat16: return &fp16;
+    case ElementType::kFloat32: return &fp32;
+  }
+  return nullptr;
+}
+
+}  // namespace
+}  // namespace blitz::cpu

@@ -1,0 +1,133 @@
+// The AVX-512 vector layer (16 fp32 lanes in a zmm register) that tiles_impl.h is written
+// against; see vec_avx2.h for the same interface on ymm registers. Include only from
+// *_avx512.cpp / *_amx.cpp files (compiled with the AVX-512 flags, reached only after the CPUID
+// check in cpu_features.cpp).
+//
+// bf16 products use vdpbf16ps on pairs of bf16 along the reduction (Bf16Ops); fp32 products
+// (fp32 inputs, and fp16 converted to fp32 by vcvtph2ps) use FMA (F32Ops).
+#pragma once
+
+#if !defined(__AVX512F__) || !defined(__AVX512BF16__)
+#error "vec_avx512.h needs -mavx512f -mavx512bf16 (include it only from *_avx512.cpp files)"
+#endif
+
+#include <immintrin.h>
+
+#include <cmath>
+#include <cstdint>
+
+#include "kernel/attention_problem.h"
+#include "kernel/vec_exp2.h"
+
+namespace blitz::cpu::avx512 {
+
+struct Vec {
+  using F = __m512;
+  static constexpr int kLanes = 16;              // fp32 lanes: one "column group"
+  static constexpr int kVecBytes = kLanes * 4;   // one packed B vector: 16 fp32, or 16 bf16 pairs
+  static constexpr bool kBf16Dot = true;         // bf16 stays packed as bf16 pairs (vdpbf16ps)
+  static constexpr const char *kName = "avx512";
+
+  static F zero() { return _mm512_setzero_ps(); }
+  static F set1(float x) { return _mm512_set1_ps(x); }
+  static F load(const float *p) { return _mm512_loadu_ps(p); }
+  static void store(float *p, F v) { _mm512_storeu_ps(p, v); }
+  static F add(F a, F b) { return _mm512_add_ps(a, b); }
+  static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
+  static F max(F a, F b) { return _mm512_max_ps(a, b); }
+  static F fmsub(F a, F b, F c) { return _mm512_fmsub_ps(a, b, c); }  // a * b - c
+
+  // Horizontal max / sum with whole-register shuffles (gcc 12's _mm512_reduce_* intrinsics
+  // trip -Wuninitialized inside its own headers).
+  static float reduce_max(F v) {
+    v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_cvtss_f32(v);
+  }
+  static float reduce_add(F v) {
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+    v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+    v = _mm512_add_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm512_cvtss_f32(v);
+  }
+
+  // 2^x for x <= 0 (vec_exp2.h); 2^n applied by vscalefps.
+  static F exp2_nonpositive(F x) {
+    const __mmask16 live = _mm512_cmp_ps_mask(x, _mm512_set1_ps(kExp2MinExponent), _CMP_GE_OQ);
+    x = _mm512_max_ps(x, _mm512_set1_ps(kExp2MinExponent));
+    const __m512 n = _mm512_roundscale_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(x, n);
+    __m512 p = _mm512_set1_ps(kExp2Poly[0]);
+    for (int k = 1; k < kExp2PolyTerms; ++k) p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(kExp2Poly[k]));
+    return _mm512_maskz_scalef_ps(live, p, n);
+  }
+
+  // v with lanes for keys c .. c+15 outside [lo, hi), or masked by a nonzero byte of mask_row
+  // (read only below hi), set to -inf. lo, hi are tile-relative in [0, block_kv]: the 32-bit
+  // lane compares cannot wrap.
+  static F keep_allowed(F v, int64_t c, int64_t lo, int64_t hi, const uint8_t *mask_row) {
+    const __m512i lane = _mm512_add_epi32(_mm512_set1_epi32((int)c),
+                                          _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    const __mmask16 in_row = _mm512_cmplt_epi32_mask(lane, _mm512_set1_epi32((int)hi));
+    __mmask16 ok = _mm512_cmpge_epi32_mask(lane, _mm512_set1_epi32((int)lo)) & in_row;
+    if (mask_row != nullptr && ok != 0) {
+      const __m128i bytes = _mm_maskz_loadu_epi8(in_row, mask_row + c);
+      ok &= _mm_cmpeq_epi8_mask(bytes, _mm_setzero_si128());
+    }
+    return _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), ok, v);
+  }
+
+  // v rounded to fp16 and back (round to nearest even), as the NPU's P*V takes fp16 P.
+  static F round_fp16(F v) {
+    return _mm512_cvtph_ps(_mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+  }
+  // 16 lanes -> 16 bf16 (round to nearest even, as the NPU's cast).
+  static void store_bf16(uint16_t *dst, F v) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i *>(dst), (__m256i)_mm512_cvtneps_pbh(v));
+  }
+
+  // The first n (1 .. 16) lanes of v, written as element type E at dst.
+  template <ElementType E>
+  static void store_out(char *dst, int64_t n, F v) {
+    const __mmask16 m = n >= kLanes ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    if constexpr (E == ElementType::kFloat32) {
+      _mm512_mask_storeu_ps(reinterpret_cast<float *>(dst), m, v);
+    } else if constexpr (E == ElementType::kBFloat16) {
+      _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t *>(dst), m, (__m256i)_mm512_cvtneps_pbh(v));
+    } else {
+      _mm256_mask_storeu_epi16(reinterpret_cast<uint16_t *>(dst), m,
+                               _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
+  }
+
+  // Micro-kernel operands (micro_gemm.h). 4 x 4 accumulators + 4 B vectors + 1 broadcast =
+  // 21 of the 32 zmm registers.
+  struct OpsBase {
+    using V = Vec;
+    using Acc = __m512;
+    using B = __m512i;
+    static constexpr int kLanes = Vec::kLanes, kVecBytes = Vec::kVecBytes;
+    static constexpr int kMicroRows = 4, kMicroGroups = 4;
+    static B load_b(const char *p) { return _mm512_loadu_si512(p); }
+  };
+  // bf16 operands: A is read as 32-bit words (a pair of adjacent bf16 along the reduction), B
+  // as 16 such pairs; one vdpbf16ps does C[16] += A.lo * B.lo + A.hi * B.hi per lane.
+  struct Bf16Ops : OpsBase {
+    using AElem = uint32_t;  // one bf16 pair
+    static B broadcast(const AElem *a) { return _mm512_set1_epi32((int)*a); }
+    static Acc fma(Acc acc, B a, B b) { return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b); }
+  };
+  // fp32 operands: one FMA per step.
+  struct F32Ops : OpsBase {
+    using AElem = float;
+    static B broadcast(const AElem *a) { return _mm512_castps_si512(_mm512_set1_ps(*a)); }
+    static Acc fma(Acc acc, B a, B b) {
+      return _mm512_fmadd_ps(_mm512_castsi512_ps(a), _mm512_castsi512_ps(b), acc);
+    }
+  };
+};
+
+}  // namespace blitz::cpu::avx512
