@@ -233,6 +233,17 @@ double tolerance(ElementType t) {
   return t == ElementType::kFloat32 ? 1e-4 : t == ElementType::kFloat16 ? 4e-3 : 2.5e-2;
 }
 
+const char *path_label(KernelPath path) {
+  switch (path) {
+    case KernelPath::kPortable: return "portable";
+    case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvx512: return "avx512";
+    case KernelPath::kAmx: return "amx";
+    case KernelPath::kAuto: return "auto";
+  }
+  return "?";
+}
+
 void run_case(const Case &c, KernelPath path, int threads) {
   Inputs in = make_inputs(c, 1234);
   AttentionProblem p = make_problem(c, in);
@@ -240,7 +251,7 @@ void run_case(const Case &c, KernelPath path, int threads) {
   const char *err = nullptr;
   // +1 offset: the kernel must cope with an unaligned workspace pointer.
   const int rc = blitz::cpu::run_attention(p, ws.data() + 1, ws.size() - 1, threads, path, &err);
-  const std::string where = c.name + " path=" + std::to_string((int)path) + " threads=" + std::to_string(threads);
+  const std::string where = c.name + " path=" + path_label(path) + " threads=" + std::to_string(threads);
   CHECK_MSG(rc == 0, where + ": " + (err ? err : ""));
   if (rc != 0) return;
   std::vector<double> ref, ref_lse;
@@ -273,12 +284,27 @@ void run_case(const Case &c, KernelPath path, int threads) {
 // Every path this CPU can run (amx only on AMX hardware: it has not run anywhere yet).
 std::vector<KernelPath> paths() {
   std::vector<KernelPath> p{KernelPath::kPortable};
-  for (KernelPath q : {KernelPath::kAvx512, KernelPath::kAmx}) {
+  for (KernelPath q : {KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAmx}) {
     AttentionProblem probe;  // nothing to compute: only the path check runs
     probe.heads_kv = 1;
     if (blitz::cpu::run_attention(probe, nullptr, 0, 1, q, nullptr) == 0) p.push_back(q);
   }
   return p;
+}
+
+// Which paths this run covers, printed so a green run on an AVX2-only machine is not taken for
+// coverage of AVX-512; and the library's own list (isa_summary's paths=) must agree with it.
+TEST(kernel_paths_tested_here) {
+  std::string tested, missing;
+  for (KernelPath q : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAmx}) {
+    const auto runnable = paths();
+    std::string &list = std::find(runnable.begin(), runnable.end(), q) != runnable.end() ? tested : missing;
+    list += std::string(list.empty() ? "" : ",") + path_label(q);
+  }
+  std::printf("CPU kernel paths tested: %s; not available here: %s\n", tested.c_str(),
+              missing.empty() ? "none" : missing.c_str());
+  CHECK_MSG(std::strstr(blitz::cpu::isa_summary(), ("paths=" + tested).c_str()) != nullptr,
+            std::string("isa_summary lists other paths: ") + blitz::cpu::isa_summary());
 }
 
 void run_everywhere(const Case &c) {
@@ -390,6 +416,8 @@ TEST(kernel_path_from_environment) {
   setenv("BLITZ_ACL_CPU_PATH", "portable", 1);
   CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kPortable);
   CHECK(blitz::cpu::resolve_path(KernelPath::kAvx512) == KernelPath::kAvx512);  // an explicit argument wins
+  setenv("BLITZ_ACL_CPU_PATH", "avx2", 1);
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kAvx2);
   setenv("BLITZ_ACL_CPU_PATH", "fastest", 1);
   Case c;
   Inputs in = make_inputs(c, 7);

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -19,6 +20,7 @@ namespace {
 #if defined(BLITZ_X86)
 // CPUID bit positions (Intel SDM vol. 2A, CPUID; AMD APM vol. 3 appendix E).
 constexpr unsigned kLeaf1EcxFma = 1u << 12, kLeaf1EcxOsxsave = 1u << 27, kLeaf1EcxF16c = 1u << 29;
+constexpr unsigned kLeaf7EbxAvx2 = 1u << 5;
 constexpr unsigned kLeaf7EbxAvx512f = 1u << 16, kLeaf7EbxAvx512dq = 1u << 17;
 constexpr unsigned kLeaf7EbxAvx512bw = 1u << 30, kLeaf7EbxAvx512vl = 1u << 31;
 constexpr unsigned kLeaf7EdxAmxBf16 = 1u << 22, kLeaf7EdxAmxTile = 1u << 24;
@@ -57,10 +59,12 @@ CpuFeatures detect() {
   f.f16c = c & kLeaf1EcxF16c;
   const bool osxsave = c & kLeaf1EcxOsxsave;
   const unsigned long long xcr0 = osxsave ? read_xcr0() : 0;
+  f.os_ymm = (xcr0 & kXcr0Ymm) == kXcr0Ymm;
   f.os_zmm = (xcr0 & (kXcr0Ymm | kXcr0Zmm)) == (kXcr0Ymm | kXcr0Zmm);
   if (max_leaf >= 7) {
     __get_cpuid_count(7, 0, &a, &b, &c, &d);
     const unsigned max_sub = a;
+    f.avx2 = b & kLeaf7EbxAvx2;
     f.avx512f = b & kLeaf7EbxAvx512f;
     f.avx512dq = b & kLeaf7EbxAvx512dq;
     f.avx512bw = b & kLeaf7EbxAvx512bw;
@@ -90,12 +94,14 @@ const CpuFeatures &cpu_features() {
 // (amx_gemm.h). Once tests pass on an AMX machine, return kAmx first here.
 KernelPath best_path() {
   if (cpu_features().has_avx512_path()) return KernelPath::kAvx512;
+  if (cpu_features().has_avx2_path()) return KernelPath::kAvx2;
   return KernelPath::kPortable;
 }
 
 bool path_supported(KernelPath path) {
   switch (path) {
     case KernelPath::kPortable: return true;
+    case KernelPath::kAvx2: return cpu_features().has_avx2_path();
     case KernelPath::kAvx512: return cpu_features().has_avx512_path();
     case KernelPath::kAmx: return cpu_features().has_amx_path();
     case KernelPath::kAuto: return true;
@@ -107,10 +113,25 @@ const char *path_name(KernelPath path) {
   switch (path) {
     case KernelPath::kAuto: return "auto";
     case KernelPath::kPortable: return "portable";
+    case KernelPath::kAvx2: return "avx2";
     case KernelPath::kAvx512: return "avx512";
     case KernelPath::kAmx: return "amx";
   }
   return "unknown";
+}
+
+const char *supported_paths() {
+  static char text[64];
+  static const bool filled = [] {
+    for (KernelPath path : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAmx}) {
+      if (!path_supported(path)) continue;
+      if (text[0] != '\0') std::strncat(text, ",", sizeof text - std::strlen(text) - 1);
+      std::strncat(text, path_name(path), sizeof text - std::strlen(text) - 1);
+    }
+    return true;
+  }();
+  (void)filled;
+  return text;
 }
 
 // The environment is read at each call so a test can switch paths between calls.
@@ -119,6 +140,7 @@ KernelPath resolve_path(KernelPath requested) {
   const char *env = std::getenv("BLITZ_ACL_CPU_PATH");
   if (env != nullptr && *env != '\0') {
     if (std::strcmp(env, "portable") == 0) return KernelPath::kPortable;
+    if (std::strcmp(env, "avx2") == 0) return KernelPath::kAvx2;
     if (std::strcmp(env, "avx512") == 0) return KernelPath::kAvx512;
     if (std::strcmp(env, "amx") == 0) return KernelPath::kAmx;
     // An unknown value is not silently ignored: run_attention reports it (see kernel_path_error).
@@ -127,14 +149,15 @@ KernelPath resolve_path(KernelPath requested) {
 }
 
 const char *isa_summary() {
-  static char text[256];
+  static char text[320];
   static const bool filled = [] {
     const CpuFeatures &f = cpu_features();
     std::snprintf(text, sizeof text,
-                  "vendor=%s avx512f=%d avx512bw=%d avx512dq=%d avx512vl=%d avx512_bf16=%d "
-                  "f16c=%d fma=%d os_zmm=%d amx_tile=%d amx_bf16=%d os_amx=%d best=%s",
-                  f.vendor, f.avx512f, f.avx512bw, f.avx512dq, f.avx512vl, f.avx512_bf16, f.f16c,
-                  f.fma, f.os_zmm, f.amx_tile, f.amx_bf16, f.os_amx, path_name(best_path()));
+                  "vendor=%s avx2=%d avx512f=%d avx512bw=%d avx512dq=%d avx512vl=%d avx512_bf16=%d "
+                  "f16c=%d fma=%d os_ymm=%d os_zmm=%d amx_tile=%d amx_bf16=%d os_amx=%d best=%s paths=%s",
+                  f.vendor, f.avx2, f.avx512f, f.avx512bw, f.avx512dq, f.avx512vl, f.avx512_bf16,
+                  f.f16c, f.fma, f.os_ymm, f.os_zmm, f.amx_tile, f.amx_bf16, f.os_amx,
+                  path_name(best_path()), supported_paths());
     return true;
   }();
   (void)filled;

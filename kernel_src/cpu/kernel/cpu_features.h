@@ -7,8 +7,9 @@ namespace blitz::cpu {
 
 struct CpuFeatures {
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
-  bool avx512_bf16 = false, f16c = false, fma = false;
-  bool os_zmm = false;       // the OS saves zmm / opmask state (XCR0 bits 5-7)
+  bool avx512_bf16 = false, f16c = false, fma = false, avx2 = false;
+  bool os_ymm = false;       // the OS saves xmm / ymm state (XCR0 bits 1, 2)
+  bool os_zmm = false;       // ... and zmm / opmask state (XCR0 bits 5-7)
   bool amx_tile = false, amx_bf16 = false;
   bool os_amx = false;       // XCR0 tile bits (17, 18) and, on Linux, permission granted
   char vendor[13] = {0};
@@ -17,18 +18,24 @@ struct CpuFeatures {
   bool has_avx512_path() const {
     return avx512f && avx512bw && avx512dq && avx512vl && avx512_bf16 && f16c && fma && os_zmm;
   }
+  // The AVX2 path: AVX2 integer ops, FMA for every product, F16C for fp16 in and out.
+  bool has_avx2_path() const { return avx2 && fma && f16c && os_ymm; }
   bool has_amx_path() const { return has_avx512_path() && amx_tile && amx_bf16 && os_amx; }
 };
 
 // Detected once (thread-safe), then cached.
 const CpuFeatures &cpu_features();
 
-// The path kAuto picks: avx512 where supported (amx is opt-in until validated), else portable.
+// The path kAuto picks: avx512, else avx2, else portable (amx is opt-in until validated).
 KernelPath best_path();
 
 // Whether `path` can run on this CPU (kPortable always can).
 bool path_supported(KernelPath path);
 
 const char *path_name(KernelPath path);
+
+// The paths this CPU can run, fastest last, as "portable,avx2,avx512" (isa_summary's
+// paths= field, which tests read to run every one of them).
+const char *supported_paths();
 
 }  // namespace blitz::cpu
