@@ -36,9 +36,10 @@ these bounds by >= 36x (bfloat16, one of 16 tiles dropped at S = 8192; README, T
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -88,20 +89,33 @@ class Truth:
     base_lse: np.ndarray
 
 
-def baseline(p: oracle.Problem, dtype: str, with_lse: bool = True):
+def baseline(p: oracle.Problem, dtype: str, with_lse: bool = True,
+             rows: Optional[Tuple[int, int]] = None):
     """torch SDPA in `dtype` with the oracle's token mask; (out [B,N,Sq,D], lse or None)
-    float64."""
+    float64 (query rows r0..r1-1 only with rows=(r0, r1))."""
     import torch
 
-    allowed = torch.from_numpy(oracle.allowed_of(p))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small problems; extra threads only spin on a shared machine
+    try:
+        return _baseline(p, dtype, with_lse, rows)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _baseline(p, dtype, with_lse, rows):
+    import torch
+
+    allowed = torch.from_numpy(oracle.allowed_of(p, rows))
     batch, heads, kv_heads, seq_q, seq_kv, d = p.dims
+    first, last = (0, seq_q) if rows is None else rows
     tdt = _torch_dtype(dtype)
     # p.q etc. hold the rounded inputs exactly (float64 holds every value of the three dtypes).
-    q = torch.from_numpy(p.q).to(tdt)
+    q = torch.from_numpy(p.q[:, :, first:last]).to(tdt)
     k = torch.from_numpy(p.k).to(tdt).repeat_interleave(heads // kv_heads, dim=1)
     v = torch.from_numpy(p.v).to(tdt).repeat_interleave(heads // kv_heads, dim=1)
     empty = ~allowed.any(dim=-1)
-    if seq_q and seq_kv:
+    if last > first and seq_kv:
         out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=allowed,
                                                                scale=p.scale)
         out = torch.where(empty[..., None], torch.zeros((), dtype=tdt), out)
@@ -110,8 +124,8 @@ def baseline(p: oracle.Problem, dtype: str, with_lse: bool = True):
             scores = (q.float() @ k.float().transpose(-1, -2)) * p.scale
             lse = torch.logsumexp(scores.masked_fill(~allowed, -math.inf), dim=-1)
     else:
-        out = torch.zeros(batch, heads, seq_q, d, dtype=tdt)
-        lse = torch.full((batch, heads, seq_q), -math.inf)
+        out = torch.zeros(batch, heads, last - first, d, dtype=tdt)
+        lse = torch.full((batch, heads, last - first), -math.inf)
     return out.double().numpy(), (None if lse is None else lse.double().numpy())
 
 
@@ -132,6 +146,16 @@ def truth_of(p: oracle.Problem, dtype: str, with_lse: bool = True) -> Truth:
 def truth(query, key, value, dtype: str, **kwargs) -> Truth:
     """The oracle and the baseline of one call (kwargs as blitz_sparse_attention's)."""
     return truth_of(oracle.parse(query, key, value, **kwargs), dtype)
+
+
+@functools.lru_cache(maxsize=None)
+def case_truth(name: str, dtype: str):
+    """(inputs, Truth) of a tests/cases.py case, computed once per process (the device matrix
+    and the calibration test share it)."""
+    from cases import CASES
+
+    inputs = next(c for c in CASES if c.name == name).build(dtype)
+    return inputs, truth(inputs.query, inputs.key, inputs.value, dtype, **inputs.kwargs)
 
 
 def row_excess(actual_bnsd: np.ndarray, t: Truth, k: Optional[float] = None) -> np.ndarray:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -157,26 +157,33 @@ def _row_allowed(p: Problem, b: int, h: int, rows: np.ndarray) -> np.ndarray:
     return ok
 
 
-def solve(p: Problem):
-    """(out float64 in the output layout, lse [B, N, Sq] or None) of a Problem."""
+def solve(p: Problem, rows: Optional[Tuple[int, int]] = None):
+    """(out float64 in the output layout, lse [B, N, Sq] or None) of a Problem.
+
+    rows=(r0, r1): only query rows r0..r1-1 (rows are independent), returned as BNSD
+    [B, N, r1 - r0, D] and lse [B, N, r1 - r0] whatever the layout.
+    """
     batch, heads, kv_heads, seq_q, seq_kv, d = p.dims
+    first, last = (0, seq_q) if rows is None else rows
     group = heads // kv_heads
-    out = np.zeros((batch, heads, seq_q, d))
-    lse = np.full((batch, heads, seq_q), -np.inf)
+    out = np.zeros((batch, heads, last - first, d))
+    lse = np.full((batch, heads, last - first), -np.inf)
     for b in range(batch):
         for h in range(heads):
             k, v = p.k[b, h // group], p.v[b, h // group]
-            for r0 in range(0, seq_q, _ROWS_PER_STEP):
-                rows = np.arange(r0, min(seq_q, r0 + _ROWS_PER_STEP))
-                ok = _row_allowed(p, b, h, rows)
-                scores = np.where(ok, (p.q[b, h, rows] @ k.T) * p.scale, -np.inf)
+            for r0 in range(first, last, _ROWS_PER_STEP):
+                at = np.arange(r0, min(last, r0 + _ROWS_PER_STEP))
+                ok = _row_allowed(p, b, h, at)
+                scores = np.where(ok, (p.q[b, h, at] @ k.T) * p.scale, -np.inf)
                 top = scores.max(axis=1, initial=-np.inf)
                 live = np.isfinite(top)
                 w = np.exp(scores - np.where(live, top, 0.0)[:, None])  # 0 where masked
                 denom = w.sum(axis=1)
                 safe = np.where(live, denom, 1.0)
-                out[b, h, rows] = np.where(live[:, None], (w @ v) / safe[:, None], 0.0)
-                lse[b, h, rows] = np.where(live, top + np.log(safe), -np.inf)
+                out[b, h, at - first] = np.where(live[:, None], (w @ v) / safe[:, None], 0.0)
+                lse[b, h, at - first] = np.where(live, top + np.log(safe), -np.inf)
+    if rows is not None:
+        return out, lse
     if p.layout in ("BSND", "BSH", "BNSD_BSND"):
         out = np.ascontiguousarray(out.transpose(0, 2, 1, 3))
         if p.layout == "BSH":
@@ -184,12 +191,14 @@ def solve(p: Problem):
     return out, (lse if p.return_lse else None)
 
 
-def allowed_of(p: Problem) -> np.ndarray:
+def allowed_of(p: Problem, rows: Optional[Tuple[int, int]] = None) -> np.ndarray:
+    """Boolean [B, N, Sq, Skv] (or [B, N, r1 - r0, Skv] for rows=(r0, r1))."""
     batch, heads, _, seq_q, seq_kv, _ = p.dims
-    a = np.zeros((batch, heads, seq_q, seq_kv), dtype=bool)
+    first, last = (0, seq_q) if rows is None else rows
+    a = np.zeros((batch, heads, last - first, seq_kv), dtype=bool)
     for b in range(batch):
         for h in range(heads):
-            a[b, h] = _row_allowed(p, b, h, np.arange(seq_q))
+            a[b, h] = _row_allowed(p, b, h, np.arange(first, last))
     return a
 
 

@@ -22,7 +22,6 @@ import oracle  # noqa: E402
 from cases import CASES  # noqa: E402
 
 DTYPES = ("float32", "float16", "bfloat16")
-BY_NAME = {c.name: c for c in CASES}
 
 
 def _drop_one_tile(p: oracle.Problem) -> oracle.Problem:
@@ -30,22 +29,22 @@ def _drop_one_tile(p: oracle.Problem) -> oracle.Problem:
     an allowed token (ties: the tile with the most allowed tokens)."""
     ok = oracle.allowed_of(p)
     bq, bkv = p.block_shape
-    best, best_score = None, None
+    batch, heads, _, seq_q, seq_kv, _ = p.dims
+    rows, cols = -(-seq_q // bq), -(-seq_kv // bkv)
+    padded = np.zeros((batch, heads, rows * bq, cols * bkv), bool)
+    padded[..., :seq_q, :seq_kv] = ok
+    tokens = padded.reshape(batch, heads, rows, bq, cols, bkv).sum(axis=(3, 5))  # [B, N, R, C]
     s = p.sabi
-    cols = -(-p.dims[4] // bkv)
-    for bs, ns, r in np.ndindex(*s.shape[:3]):
-        bsel = slice(None) if s.shape[0] == 1 else slice(bs, bs + 1)
-        hsel = slice(None) if s.shape[1] == 1 else slice(ns, ns + 1)
-        row = s[bs, ns, r]
-        live = [(slot, int(c)) for slot, c in enumerate(row) if 0 <= c < cols]
-        counts = [int(ok[bsel, hsel, r * bq:(r + 1) * bq, c * bkv:(c + 1) * bkv].sum())
-                  for _, c in live]
-        useful = sum(n > 0 for n in counts)
-        for (slot, _), n in zip(live, counts):
-            score = (useful, n)
-            if n and (best_score is None or score > best_score):
-                best, best_score = (bs, ns, r, slot), score
-    assert best is not None, "no selected tile holds an allowed token"
+    if s.shape[0] == 1:
+        tokens = tokens.sum(axis=0, keepdims=True)
+    if s.shape[1] == 1:
+        tokens = tokens.sum(axis=1, keepdims=True)
+    tokens = np.concatenate([tokens, np.zeros(tokens.shape[:3] + (1,), tokens.dtype)], axis=-1)
+    entry_tokens = np.take_along_axis(tokens, np.where((s >= 0) & (s < cols), s, cols), axis=-1)
+    useful = (entry_tokens > 0).sum(axis=-1, keepdims=True)  # per row block
+    score = np.where(entry_tokens > 0, useful * (entry_tokens.max() + 1) + entry_tokens, -1)
+    assert score.max() >= 0, "no selected tile holds an allowed token"
+    best = np.unravel_index(int(np.argmax(score)), s.shape)
     return replace(p, sabi=oracle.drop_tile(s, best))
 
 
@@ -54,12 +53,6 @@ PERTURB = {
     "mask_ignored": (lambda p: p.mask is not None, lambda p: replace(p, mode=0, mask=None)),
     "mode3_as_mode2": (lambda p: p.mode == 3, lambda p: replace(p, mode=2)),
 }
-
-
-@functools.lru_cache(maxsize=None)
-def _truth(name: str, dtype: str):
-    inputs = BY_NAME[name].build(dtype)
-    return inputs, bounds.truth(inputs.query, inputs.key, inputs.value, dtype, **inputs.kwargs)
 
 
 def _worst(t: bounds.Truth, p_bad: oracle.Problem) -> float:
@@ -84,7 +77,7 @@ MATRIX = _applicable()
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name,kind", MATRIX, ids=[f"{n}-{k}" for n, k in MATRIX])
 def test_bound_rejects_a_perturbed_kernel_on_the_matrix(name, kind, dtype):
-    inputs, t = _truth(name, dtype)
+    inputs, t = bounds.case_truth(name, dtype)
     p_bad = PERTURB[kind][1](t.problem)
     if not (oracle.allowed_of(p_bad) != oracle.allowed_of(t.problem)).any():
         pytest.skip(f"{kind} leaves {name}'s token mask unchanged")
@@ -110,10 +103,16 @@ def _long_inputs(seq_q: int, seq_kv: int, seed: int):
     return xs
 
 
+# Rows checked at S = 8192 (rows are independent, so a window is exact and 16x cheaper): the
+# causal problem's last 512 rows hold the dropped tile's row block and the rows where mode 2 and
+# mode 3 differ least (512 of 8192 keys); the masked problem's middle 512 rows.
+WINDOWS = {"causal": (8192 - 512 - 512, 8192 - 512), "masked": (4096, 4608)}
+
+
 @functools.lru_cache(maxsize=None)
 def _long_problems():
-    """(problem, perturbed problems, oracle out) at S = 8192: mode 3 (Sq = Skv - 512) with the
-    causal tiles listed in sabi, and mode 1 with a random 30% mask."""
+    """At S = 8192: mode 3 (Sq = Skv - 512) with the causal tiles listed in sabi, and mode 1
+    with a random 30% mask; the oracle and the perturbed oracles on WINDOWS."""
     bq, bkv = 128, 512
     seq_kv = 8192
     seq_q = seq_kv - bkv
@@ -125,18 +124,19 @@ def _long_problems():
         n = min(cols, last_key // bkv + 1)
         sabi[0, 0, r, :n] = np.arange(n)
     causal = oracle.parse(q, k, v, sabi, sparse_mode=3, block_shape=(bq, bkv))
-    causal_bad = {"drop_one_tile": replace(causal, sabi=oracle.drop_tile(sabi, (0, 0, rows - 1, cols // 2))),
-                  "mode3_as_mode2": replace(causal, mode=2)}
+    dropped = oracle.drop_tile(sabi, (0, 0, rows - 1, cols // 2))  # 1 of the last row's 16
     q2, k2, v2 = _long_inputs(seq_kv, seq_kv, 1)
     mask = np.random.default_rng(2).random((seq_kv, seq_kv)) < 0.3
     masked = oracle.parse(q2, k2, v2, atten_mask=mask, sparse_mode=1)
-    masked_bad = {"mask_ignored": replace(masked, mode=0, mask=None)}
-    out = {}
-    for name, p in (("causal", causal), ("masked", masked)):
-        out[name] = oracle.solve(p)[0]
-    bad_out = {kind: oracle.solve(pb)[0] for kind, pb in {**causal_bad, **masked_bad}.items()}
-    return {"causal": (causal, (q, k, v), dict(sabi=sabi, sparse_mode=3)),
-            "masked": (masked, (q2, k2, v2), dict(atten_mask=mask, sparse_mode=1))}, out, bad_out
+    bad = {"causal": {"drop_one_tile": replace(causal, sabi=dropped),
+                      "mode3_as_mode2": replace(causal, mode=2)},
+           "masked": {"mask_ignored": replace(masked, mode=0, mask=None)}}
+    problems = {"causal": (causal, (q, k, v), dict(sabi=sabi, sparse_mode=3)),
+                "masked": (masked, (q2, k2, v2), dict(atten_mask=mask, sparse_mode=1))}
+    out = {name: oracle.solve(p, WINDOWS[name])[0] for name, (p, _, _) in problems.items()}
+    bad_out = {name: {kind: oracle.solve(pb, WINDOWS[name])[0] for kind, pb in kinds.items()}
+               for name, kinds in bad.items()}
+    return problems, out, bad_out
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
@@ -144,15 +144,14 @@ def test_bound_rejects_a_perturbed_kernel_at_8192(dtype):
     problems, out, bad_out = _long_problems()
     report = []
     for name, (p, qkv, kwargs) in problems.items():
-        base, _ = bounds.baseline(p, dtype, with_lse=False)
+        r0, r1 = WINDOWS[name]
+        base, _ = bounds.baseline(p, dtype, with_lse=False, rows=(r0, r1))
         t = bounds.Truth(p, dtype, out[name], None, base, None)
         x = [bounds.round_to(a, dtype).astype(bounds.numpy_dtype(dtype)) for a in qkv]
-        ours = blitz_acl.blitz_sparse_attention(*x, device="cpu", **kwargs)
+        ours = blitz_acl.blitz_sparse_attention(*x, device="cpu", **kwargs)[:, :, r0:r1]
         bounds.assert_within(ours, t, "BNSD", what=f"S=8192 {name} {dtype}")
-        report.append(f"{name} kernel: {float(bounds.row_excess(bounds.to_bnsd(ours, 'BNSD', 1), t).max()):.3g} x")
-        for kind, bad in bad_out.items():
-            if (kind == "mask_ignored") != (name == "masked"):
-                continue
+        report.append(f"{name} kernel: {float(bounds.row_excess(ours, t).max()):.3g} x")
+        for kind, bad in bad_out[name].items():
             worst = float(bounds.row_excess(bounds.round_to(bad, dtype), t).max())
             report.append(f"{kind}: {worst:.3g} x")
             assert worst > 1.0, f"{kind} at S=8192 ({dtype}) stays within the bound ({worst:.3g} x)"

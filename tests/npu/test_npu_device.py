@@ -24,6 +24,9 @@ from blitz_acl import sabi as S
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/cases.py
 from cases import CASE_IDS, CASES, assert_rows_close  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import patterns  # noqa: E402  (this suite's sabi, density-checked by tests/test_sparse_cases.py)
+
 pytestmark = pytest.mark.npu
 
 # Max abs error on unit-variance inputs: the CPU device's bounds (P is rounded to the input
@@ -127,24 +130,25 @@ def _block_reference(q, k, v, sabi, block_shape, scale):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("sparsity", [0.5, 0.9])
-def test_frame_pattern_30k(sparsity):
+@pytest.mark.parametrize("spec", patterns.FRAME_30K, ids=[p.name for p in patterns.FRAME_30K])
+def test_frame_pattern_30k(spec):
     """The original bench's pattern at S = 30k (B=1, N=2, D=128, bf16) against a torch
-    block-by-block reference on the NPU."""
+    block-by-block reference on the NPU (the sabi's density: tests/test_sparse_cases.py)."""
     import torch
 
-    b, n, s, d = 1, 2, 30000, 128
+    b, n, s, d = spec.batch, spec.heads, spec.seq, 128
     gen = torch.Generator().manual_seed(0)
     q, k, v = (torch.randn(b, n, s, d, generator=gen).to(torch.bfloat16).npu() for _ in range(3))
-    sabi = S.frame_pattern(b, n, s, s, sparsity)
+    sabi = spec.sabi()
     out = blitz_acl.blitz_sparse_attention(q, k, v, sabi, device="npu")
     expected = _block_reference(q, k, v, sabi, (128, 512), 1.0 / d ** 0.5)
     err = (out.float() - expected).abs().max().item()
-    assert err <= ATOL["bfloat16"], f"max |diff| {err} at sparsity {sparsity}"
+    assert err <= ATOL["bfloat16"], f"max |diff| {err} at sparsity {spec.sparsity}"
 
 
-@pytest.mark.parametrize("sparsity", [0.0, 0.5, 0.9])
-def test_outputs_equal_npu_fusion_attention(sparsity):
+@pytest.mark.parametrize("spec", [None] + patterns.OUTPUTS_EQUAL,
+                         ids=["dense"] + [p.name for p in patterns.OUTPUTS_EQUAL])
+def test_outputs_equal_npu_fusion_attention(spec):
     """The original bench's check: ours vs npu_fusion_attention with the token mask that sabi
     implies (sparse_mode 1; dense sparse_mode 0), torch.allclose with rtol = atol = 0.02."""
     import torch
@@ -153,9 +157,9 @@ def test_outputs_equal_npu_fusion_attention(sparsity):
     b, n, s, d = 1, 3, 4096, 128
     gen = torch.Generator().manual_seed(1)
     q, k, v = (torch.randn(b, n, s, d, generator=gen).to(torch.bfloat16).npu() for _ in range(3))
-    sabi = S.frame_pattern(b, n, s, s, sparsity)
+    sabi = None if spec is None else spec.sabi()
     ours = blitz_acl.blitz_sparse_attention(q, k, v, sabi, device="npu")
-    if sparsity == 0.0:
+    if spec is None:
         mask, mode = None, 0
     else:
         allowed = S.to_token_mask(sabi, s, s, batch=b, heads=n, max_elements=b * n * s * s)
