@@ -62,6 +62,9 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
             and bkv a multiple of 64 up to 1024.
         return_lse: also return the softmax log-sum-exp. Default False.
         device: "cpu" (this project's CPU device library), "npu" (Ascend, via CANN),
+            "npu_sim" (the NPU op's own tiling and Ascend C kernel run on the host through an
+            execution model of the Ascend C API; float16 / bfloat16 host inputs; very slow, for
+            testing NPU kernel changes without an NPU; README "The NPU execution model"),
             "reference" (float64 numpy, slow), or None (default): "npu" for torch_npu tensors,
             otherwise "cpu".
         validate: check every sabi entry (range, repeats) and atten_mask values before the

@@ -18,7 +18,7 @@ from . import sabi as sabi_format
 from .call import AttentionCall
 
 LAYOUTS = ("BNSD", "BSND", "BSH", "BNSD_BSND")
-DEVICES = ("reference", "cpu", "npu")
+DEVICES = ("reference", "cpu", "npu", "npu_sim")
 SPARSE_MODES = (0, 1, 2, 3, 4)
 # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl has no inner_precise.
 TORCH_BSA_PRECISE_OFFSET = 10
@@ -248,9 +248,9 @@ def _device(device: Any, query, dtype: str) -> str:
         return "npu" if where == "npu" else "cpu"
     if not isinstance(device, str) or device not in DEVICES:
         raise ValueError(f"device must be None or one of {', '.join(map(repr, DEVICES))}, got {device!r}")
-    if device == "cpu" and where != "cpu":
+    if device in ("cpu", "npu_sim") and where != "cpu":
         raise ValueError(
-            f"device='cpu' needs host inputs (numpy arrays or CPU torch tensors), but query is on "
+            f"device={device!r} needs host inputs (numpy arrays or CPU torch tensors), but query is on "
             f"{query.device}; use device='npu' or move the tensors with .cpu()")
     if device == "npu":
         if where != "npu":

@@ -2,14 +2,16 @@
 
 Each device is a module beside this one with `run(call) -> (attention_out, softmax_lse or
 None)`: `cpu` (libblitz_cpu.so, this project's CPU device library) and, on Ascend machines,
-`npu` (CANN's runtime and the custom-op package). Modules load their library on first use.
+`npu` (CANN's runtime and the custom-op package), and `npu_sim` (libblitz_npu_sim.so: the NPU
+op run on the host through the Ascend C execution model). Modules load their library on first use.
 """
 
 from __future__ import annotations
 
 import importlib
 
-DEVICE_MODULES = {"cpu": "blitz_acl.runtime.cpu", "npu": "blitz_acl.runtime.npu"}
+DEVICE_MODULES = {"cpu": "blitz_acl.runtime.cpu", "npu": "blitz_acl.runtime.npu",
+                  "npu_sim": "blitz_acl.runtime.npu_sim"}
 
 
 def device_module(device: str):

@@ -29,22 +29,25 @@ DEVICE_ID = 0  # the CPU device library has one device
 WAIT_SLICE_SECONDS = 0.05
 
 _init_lock = threading.Lock()
-_initialized = False
+_initialized = set()  # paths of the libraries aclInit ran in (each has its own runtime state)
 _thread = threading.local()
 
 
 def _ensure_device(lib: library.Library) -> None:
-    """aclInit once per process (tolerating an earlier aclInit), aclrtSetDevice once per thread."""
-    global _initialized
+    """aclInit once per process and library (tolerating an earlier aclInit), aclrtSetDevice
+    once per thread and library."""
     with _init_lock:
-        if not _initialized:
+        if lib.path not in _initialized:
             status = lib.lib.aclInit(lib.ffi.NULL)
             if status != lib.lib.ACL_ERROR_REPEAT_INITIALIZE:
                 lib.status.check(status, "aclInit")
-            _initialized = True
-    if not getattr(_thread, "device_set", False):
+            _initialized.add(lib.path)
+    devices_set = getattr(_thread, "devices_set", None)
+    if devices_set is None:
+        devices_set = _thread.devices_set = set()
+    if lib.path not in devices_set:
         lib.call("aclrtSetDevice", DEVICE_ID)
-        _thread.device_set = True
+        devices_set.add(lib.path)
 
 
 class _SyncRequest:
@@ -152,9 +155,10 @@ def abandoned_calls() -> int:
     return _waiter.pending()
 
 
-def run(call: AttentionCall) -> Tuple[Any, Optional[Any]]:
-    """(attention_out, softmax_lse or None) for a validated call on host memory."""
-    lib = library.load()
+def run(call: AttentionCall, spec: library.LibrarySpec = library.CPU) -> Tuple[Any, Optional[Any]]:
+    """(attention_out, softmax_lse or None) for a validated call on host memory, run by the
+    device library `spec` (the CPU device's by default; npu_sim passes its own)."""
+    lib = library.load(spec)
     _ensure_device(lib)
     out, lse = op_call.allocate_outputs(call)
     with CallScope(lib) as scope:

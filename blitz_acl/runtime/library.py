@@ -1,6 +1,9 @@
-"""Finding and loading the CPU device library (libblitz_cpu.so) with cffi in ABI mode.
+"""Finding and loading a host device library with cffi in ABI mode: the CPU device's
+libblitz_cpu.so, or libblitz_npu_sim.so (device npu_sim: the same aclnn layer with the NPU op run
+through the Ascend C execution model). Each is described by a LibrarySpec (CPU, NPU_SIM).
 
-`candidates()` is the one place the search order lives: the BLITZ_ACL_CPU_LIBRARY override, the
+`candidates()` is the one place the search order lives: the override variable
+(BLITZ_ACL_CPU_LIBRARY / BLITZ_ACL_NPU_SIM_LIBRARY), the
 copy shipped in the package (blitz_acl/_lib), the development build (build_kernel.sh), then the
 copy shipped in the installed distribution (a source checkout on sys.path, as when running
 `python -m bench` from the repository root, shadows the installed package but not its library). The
@@ -12,24 +15,38 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import cffi
 
 from . import _cdef
 from .status import AclError, CheckedCalls, StatusChecker
 
-ENV_VAR = "BLITZ_ACL_CPU_LIBRARY"
-LIB_NAME = "libblitz_cpu.so"
+
+
+@dataclass(frozen=True)
+class LibrarySpec:
+    """One host device library: its file name, its override variable, where build_kernel.sh's
+    CMake build leaves it (relative to the repository root) and what to call it in messages."""
+    lib_name: str
+    env_var: str
+    dev_build_dirs: Tuple[str, ...]
+    title: str
+
+
+CPU = LibrarySpec("libblitz_cpu.so", "BLITZ_ACL_CPU_LIBRARY", ("build/kernel_src/cpu",), "CPU device library")
+NPU_SIM = LibrarySpec("libblitz_npu_sim.so", "BLITZ_ACL_NPU_SIM_LIBRARY", ("build/kernel_src/npu/sim/launcher",),
+                      "NPU execution model library (device npu_sim)")
+ENV_VAR = CPU.env_var
+LIB_NAME = CPU.lib_name
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-# Where build_kernel.sh's CMake build leaves the library, relative to the repository root.
-_DEV_BUILD_DIRS = ("build/kernel_src/cpu",)
 
 
 class LibraryNotFoundError(ImportError):
-    """No loadable CPU device library; the message lists every path tried."""
+    """No loadable device library; the message lists every path tried."""
 
 
 class Library(CheckedCalls):
@@ -54,24 +71,24 @@ class Library(CheckedCalls):
         return self.ffi.string(info[0]).decode()
 
 
-def candidates(environ=os.environ) -> List[Path]:
-    """Paths to try, in order. A set BLITZ_ACL_CPU_LIBRARY is the only candidate: an explicit
+def candidates(environ=os.environ, spec: LibrarySpec = CPU) -> List[Path]:
+    """Paths to try, in order. A set override variable is the only candidate: an explicit
     choice (a sanitizer build, say) must never fall back silently to another library."""
-    override = environ.get(ENV_VAR)
+    override = environ.get(spec.env_var)
     if override:
         return [Path(override)]
     repo = _PACKAGE_DIR.parent
-    paths = [_PACKAGE_DIR / "_lib" / LIB_NAME] + [repo / d / LIB_NAME for d in _DEV_BUILD_DIRS]
-    installed = _installed_library()
+    paths = [_PACKAGE_DIR / "_lib" / spec.lib_name] + [repo / d / spec.lib_name for d in spec.dev_build_dirs]
+    installed = _installed_library(spec.lib_name)
     if installed is not None and installed not in paths:
         paths.append(installed)
     return paths
 
 
-def _installed_library() -> Optional[Path]:
+def _installed_library(lib_name: str) -> Optional[Path]:
     """The library inside the installed blitz-acl distribution, if one is installed."""
     try:
-        located = metadata.distribution("blitz-acl").locate_file(f"blitz_acl/_lib/{LIB_NAME}")
+        located = metadata.distribution("blitz-acl").locate_file(f"blitz_acl/_lib/{lib_name}")
     except metadata.PackageNotFoundError:
         return None
     return Path(str(located)).resolve()
@@ -83,7 +100,7 @@ def _new_ffi():
     return ffi
 
 
-def open_library(paths: List[Path], dlopen: Optional[Callable] = None) -> Library:
+def open_library(paths: List[Path], dlopen: Optional[Callable] = None, spec: LibrarySpec = CPU) -> Library:
     """Loads the first path that exists and loads; raises LibraryNotFoundError listing all."""
     ffi = _new_ffi()
     dlopen = dlopen or (lambda p: ffi.dlopen(str(p), ffi.RTLD_LOCAL | ffi.RTLD_NOW))
@@ -99,9 +116,9 @@ def open_library(paths: List[Path], dlopen: Optional[Callable] = None) -> Librar
             continue
         return _checked(Library(ffi, lib, path))
     raise LibraryNotFoundError(
-        "blitz_acl's CPU device library (libblitz_cpu.so) was not found. Tried:\n" + "\n".join(tried) +
-        f"\nBuild it with ./build_kernel.sh (or pip install the package), or set {ENV_VAR} to the "
-        "path of libblitz_cpu.so.")
+        f"blitz_acl's {spec.title} ({spec.lib_name}) was not found. Tried:\n" + "\n".join(tried) +
+        f"\nBuild it with ./build_kernel.sh (or pip install the package), or set {spec.env_var} to the "
+        f"path of {spec.lib_name}.")
 
 
 def _checked(library: Library) -> Library:
@@ -120,16 +137,15 @@ def _checked(library: Library) -> Library:
 
 
 _lock = threading.Lock()
-_library: Optional[Library] = None
+_libraries: Dict[LibrarySpec, Library] = {}
 
 
-def load() -> Library:
-    """The process's CPU device library, loaded on first use."""
-    global _library
+def load(spec: LibrarySpec = CPU) -> Library:
+    """The process's copy of a device library (the CPU device's by default), loaded on first use."""
     with _lock:
-        if _library is None:
-            _library = open_library(candidates())
-        return _library
+        if spec not in _libraries:
+            _libraries[spec] = open_library(candidates(spec=spec), spec=spec)
+        return _libraries[spec]
 
 
 __all__ = ["AclError", "ENV_VAR", "Library", "LibraryNotFoundError", "candidates", "load", "open_library"]

@@ -2,6 +2,7 @@
 // ABI version, a one-line device description, and live handle counts for leak tests.
 #include <atomic>
 
+#include "backend.h"
 #include "errors.h"
 #include "exports.h"
 #include "handles.h"
@@ -23,15 +24,6 @@ constexpr const char *kBuildNote = "";
 
 std::atomic<bool> initialized{false};
 thread_local int32_t current_device = -1;  // CANN's device context is per thread
-
-const char *path_name(KernelPath path) {
-  switch (path) {
-    case KernelPath::kPortable: return "portable";
-    case KernelPath::kAvx512: return "avx512";
-    case KernelPath::kAmx: return "amx";
-    default: return "auto";
-  }
-}
 
 }  // namespace
 }  // namespace blitz::cpu::runtime
@@ -93,10 +85,8 @@ BLITZ_EXPORT aclError blitzAclAbiVersion(int32_t *version) {
 BLITZ_EXPORT aclError blitzCpuDeviceInfo(const char **info) {
   return guarded("blitzCpuDeviceInfo", [&] {
     require(info != nullptr, ACL_ERROR_INVALID_PARAM, "info is NULL");
-    // Rebuilt each call: the path and thread count follow the environment at call time.
-    thread_local std::string text;
-    text = std::string("kernel path ") + path_name(blitz::cpu::resolve_path(blitz::cpu::KernelPath::kAuto)) + "; threads " +
-           std::to_string(blitz::cpu::default_num_threads()) + "; " + blitz::cpu::isa_summary() + kBuildNote;
+    thread_local std::string text;  // rebuilt each call: the backend reports the current settings
+    text = backend::describe() + kBuildNote;
     *info = text.c_str();
     return ACL_SUCCESS;
   });

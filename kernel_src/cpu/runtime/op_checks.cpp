@@ -390,9 +390,7 @@ std::shared_ptr<Plan> build_plan(const OpArgs &a) {
   resolve_lse(a, p);
 
   plan->empty = p.batch == 0 || p.seq_q == 0;
-  plan->num_threads = default_num_threads();
-  plan->workspace_bytes = plan->empty ? 0 : workspace_size(p, plan->num_threads);
-  return plan;
+  return plan;  // the backend (backend.h) sizes the workspace
 }
 
 }  // namespace blitz::cpu::runtime

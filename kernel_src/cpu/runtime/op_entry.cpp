@@ -3,6 +3,7 @@
 // kernel on the stream with the caller's workspace and frees a non-repeatable executor.
 #include <mutex>
 
+#include "backend.h"
 #include "errors.h"
 #include "exports.h"
 #include "handles.h"
@@ -31,7 +32,9 @@ aclnnStatus get_workspace_size(const char *function, const OpArgs &args,
     *executor = nullptr;
     *workspace_size = 0;
     auto handle = std::make_unique<aclOpExecutor>();
-    handle->plan = build_plan(args);
+    std::shared_ptr<Plan> plan = build_plan(args);
+    backend::prepare(*plan, args);
+    handle->plan = std::move(plan);
     *workspace_size = handle->plan->workspace_bytes;
     executor_registry().add(handle.get());
     *executor = handle.release();
@@ -63,13 +66,7 @@ aclnnStatus run(const char *function, void *workspace, uint64_t workspace_size,
             "workspace is NULL but " + std::to_string(plan->workspace_bytes) + " bytes are needed");
     Stream &target = stream_from_handle(stream);
     if (plan->empty) return ACLNN_SUCCESS;
-    target.enqueue([plan, workspace]() -> TaskStatus {
-      const char *error = nullptr;
-      const int rc = run_attention(plan->problem, workspace, plan->workspace_bytes, plan->num_threads,
-                                   KernelPath::kAuto, &error);
-      if (rc == 0) return {};
-      return {ACLNN_ERR_INNER, std::string("BlitzSparseAttention kernel failed: ") + (error ? error : "no message")};
-    });
+    target.enqueue([plan, workspace]() -> TaskStatus { return backend::run(*plan, workspace); });
     return ACLNN_SUCCESS;
   });
 }

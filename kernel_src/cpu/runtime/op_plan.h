@@ -37,6 +37,8 @@ struct Plan {
   int num_threads = 1;
   size_t workspace_bytes = 0;
   bool empty = false;  // no output element to write: the run enqueues nothing
+  // What the library's backend (backend.h) derived from the call, e.g. the NPU tiling.
+  std::shared_ptr<const void> backend_state;
 };
 
 // Checks every argument and resolves the call; throws StatusError (ACLNN_ERR_PARAM_NULLPTR or

@@ -1,0 +1,39 @@
+// libblitz_cpu.so's backend (runtime/backend.h): the CPU attention kernel (kernel/).
+#include "kernel/attention_problem.h"
+#include "runtime/backend.h"
+
+namespace blitz::cpu::runtime::backend {
+namespace {
+
+const char *path_name(KernelPath path) {
+  switch (path) {
+    case KernelPath::kPortable: return "portable";
+    case KernelPath::kAvx2: return "avx2";
+    case KernelPath::kAvx512: return "avx512";
+    case KernelPath::kAmx: return "amx";
+    default: return "auto";
+  }
+}
+
+}  // namespace
+
+void prepare(Plan &plan, const OpArgs & /*args*/) {
+  plan.num_threads = default_num_threads();
+  plan.workspace_bytes = plan.empty ? 0 : workspace_size(plan.problem, plan.num_threads);
+}
+
+TaskStatus run(const Plan &plan, void *workspace) {
+  const char *error = nullptr;
+  const int rc = run_attention(plan.problem, workspace, plan.workspace_bytes, plan.num_threads, KernelPath::kAuto,
+                               &error);
+  if (rc == 0) return {};
+  return {ACLNN_ERR_INNER, std::string("BlitzSparseAttention kernel failed: ") + (error ? error : "no message")};
+}
+
+std::string describe() {
+  // Rebuilt each call: the path and thread count follow the environment at call time.
+  return std::string("kernel path ") + path_name(resolve_path(KernelPath::kAuto)) + "; threads " +
+         std::to_string(default_num_threads()) + "; " + isa_summary();
+}
+
+}  // namespace blitz::cpu::runtime::backend

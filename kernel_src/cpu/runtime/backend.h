@@ -1,0 +1,26 @@
+// The seam between the aclnn layer (runtime/, shared by every host device library) and the
+// kernel a library runs. Each device library links runtime/*.cpp and exactly one backend .cpp
+// that implements these three functions: libblitz_cpu.so the CPU kernel
+// (kernel_src/cpu/backend/cpu_backend.cpp), libblitz_npu_sim.so the NPU op run through the
+// Ascend C execution model (kernel_src/npu/sim/launcher/sim_backend.cpp).
+#pragma once
+
+#include <string>
+
+#include "op_plan.h"
+#include "stream.h"
+
+namespace blitz::cpu::runtime::backend {
+
+// Called by GetWorkspaceSize after build_plan has checked every argument: sets
+// plan.workspace_bytes and whatever the backend keeps in plan.backend_state. Throws StatusError
+// to refuse a call the checked arguments allow but this kernel does not support.
+void prepare(Plan &plan, const OpArgs &args);
+
+// Runs a prepared, non-empty plan on the stream's worker thread with the caller's workspace.
+TaskStatus run(const Plan &plan, void *workspace);
+
+// One line for blitzCpuDeviceInfo: which kernel runs and how.
+std::string describe();
+
+}  // namespace blitz::cpu::runtime::backend

@@ -1,0 +1,140 @@
+// The launcher (launcher.h): tiling as CANN's glue does it, then one MIX_AIC_1_2 launch.
+#include "launcher.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <stdexcept>
+
+#include "blitz_sim/softmax.h"
+#include "kernel_entries.h"
+
+namespace blitz_npu_sim {
+namespace {
+
+constexpr const char *kCoresEnv = "BLITZ_ACL_NPU_SIM_CORES";
+// 910B memory per core (NPU架构版本2201.md). UB is the whole 192 KiB, as the platform reports
+// it (GetCoreMemSize(UB)); the tiling keeps its own reserve, and the model checks the total
+// against what a mix kernel may really use (blitz_sim::kUserUbBytes).
+constexpr uint64_t kUbBytes = blitz_sim::kTotalUbBytes;
+constexpr uint64_t kL1Bytes = 512 * 1024;
+constexpr uint64_t kL0cBytes = 128 * 1024;
+
+// GetSoftMaxFlashV2MinTmpSize for a float [rows, cols] slice with update, as the glue asks.
+uint32_t softmax_tmp_bytes(uint32_t rows, uint32_t cols, void * /*user*/) {
+  return blitz_sim::SoftmaxFlashV2MinTmpBytes(rows, cols, sizeof(float), sizeof(float), /*isUpdate=*/true);
+}
+
+// The Matmul tiling fields the glue's MatmulApiTiling calls set (SetShape / SetOrgShape); the
+// model reads only singleCoreM/N/K, and only when the kernel never calls SetTail.
+AscendC::tiling::TCubeTiling cube_tiling(int64_t m, int64_t n, int64_t k, int64_t org_m, int64_t org_n,
+                                         int64_t org_ka, int64_t org_kb) {
+  AscendC::tiling::TCubeTiling t{};
+  t.usedCoreNum = 1;
+  t.M = int32_t(org_m), t.N = int32_t(org_n), t.Ka = int32_t(org_ka), t.Kb = int32_t(org_kb);
+  t.singleCoreM = int32_t(m), t.singleCoreN = int32_t(n), t.singleCoreK = int32_t(k);
+  return t;
+}
+
+std::mutex &launch_mutex() {
+  static std::mutex m;
+  return m;
+}
+
+GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
+
+}  // namespace
+
+blitz_npu::CoreInfo core_info(uint32_t vector_cores) {
+  blitz_npu::CoreInfo c{};
+  c.vector_cores = vector_cores;
+  c.cube_cores = vector_cores / 2;
+  c.ub_bytes = kUbBytes;
+  c.l1_bytes = kL1Bytes;
+  c.l0c_bytes = kL0cBytes;
+  return c;
+}
+
+uint32_t vector_cores_from_env() {
+  const char *text = std::getenv(kCoresEnv);
+  if (text == nullptr || *text == '\0') return kDefaultVectorCores;
+  char *end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (*end != '\0' || v < 1 || v > long(blitz_npu::kMaxWorkers)) {
+    throw std::invalid_argument(std::string(kCoresEnv) + "='" + text + "': expected the number of vector cores, 1.." +
+                                std::to_string(blitz_npu::kMaxWorkers));
+  }
+  return uint32_t(v);
+}
+
+SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores) {
+  blitz_npu::TilingRequest &r = call.request;
+  r.cores = cores;
+  r.softmax_tmp_bytes = softmax_tmp_bytes;
+  r.softmax_tmp_user = nullptr;
+  // Value-depend inputs: the host copies (the glue's GetOptionalInputTensor(...)->GetData()).
+  r.actual_q = call.actual_q.empty() ? nullptr : call.actual_q.data();
+  r.actual_q_count = int64_t(call.actual_q.size());
+  r.actual_kv = call.actual_kv.empty() ? nullptr : call.actual_kv.data();
+  r.actual_kv_count = int64_t(call.actual_kv.size());
+  // sabi is not value-depend (the glue's kSabiValueDepend): the kernel scans it on the device.
+  r.sabi_values = nullptr;
+  r.device_split_scan = true;
+
+  SimPlan out;
+  const blitz_npu::TilingPlan tp = blitz_npu::plan_tiling(r);
+  if (!tp.ok) {
+    out.error = tp.error;
+    return out;
+  }
+  const blitz_npu::BlitzTilingParams &p = tp.params;
+  out.tiling.params = p;
+  // Q*K^T: [group, bkv] = Q [group, D] x K^T; C rows padded to kv_block_aligned (ND_ALIGN).
+  out.tiling.qk = cube_tiling(p.group_rows, p.block_kv, p.head_dim, p.group_rows, p.kv_block_aligned, p.q.s, p.k.s);
+  // P*V: [group, D] = P [group, bkv] x V [bkv, D].
+  out.tiling.pv = cube_tiling(p.group_rows, p.head_dim, p.block_kv, p.group_rows, p.v.s, p.kv_block_aligned,
+                              p.seq_kv);
+  blitz_sim::SoftmaxFlashV2Tiling(uint32_t(p.slice_rows), uint32_t(p.kv_block_aligned), sizeof(float), sizeof(float),
+                                  p.ub_softmax_tmp_bytes, /*isUpdate=*/true, &out.tiling.softmax);
+  out.block_dim = p.cube_cores;
+  // GetLibApiWorkSpaceSize() (the system part) + the kernel's own buffers.
+  out.workspace_bytes = blitz_sim::kSystemWorkspaceBytes + p.ws_user_bytes;
+  out.ok = true;
+  return out;
+}
+
+blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *workspace) {
+  std::lock_guard<std::mutex> lock(launch_mutex());
+  const KernelEntry entry = call.bf16 ? kernel_entry_bf16() : kernel_entry_half();
+  // The tiling data and the actual lengths live in GM as on the device (the framework copies
+  // them there before the launch).
+  BlitzSparseAttentionTilingData tiling = plan.tiling;
+  std::vector<int64_t> actual_q = call.actual_q, actual_kv = call.actual_kv;
+
+  blitz_sim::GmScope gm_ranges;
+  const std::pair<const GmTensor *, const char *> tensors[] = {
+      {&call.query, "query"},   {&call.key, "key"},   {&call.value, "value"},
+      {&call.atten_mask, "atten_mask"}, {&call.sabi, "sabi"}, {&call.attention_out, "attention_out"},
+      {&call.softmax_lse, "softmax_lse"},
+  };
+  for (const auto &[t, name] : tensors) {
+    if (t->data != nullptr && t->bytes != 0) gm_ranges.add(t->data, t->bytes, name);
+  }
+  if (!actual_q.empty()) gm_ranges.add(actual_q.data(), actual_q.size() * sizeof(int64_t), "actual_seq_lengths");
+  if (!actual_kv.empty())
+    gm_ranges.add(actual_kv.data(), actual_kv.size() * sizeof(int64_t), "actual_seq_lengths_kv");
+  gm_ranges.add(workspace, plan.workspace_bytes, "workspace");
+  gm_ranges.add(&tiling, sizeof(tiling), "tiling");
+  blitz_sim::set_system_workspace(workspace);
+
+  GM_ADDR aq = actual_q.empty() ? nullptr : gm(actual_q.data());
+  GM_ADDR akv = actual_kv.empty() ? nullptr : gm(actual_kv.data());
+  return blitz_sim::run_mix_launch(plan.block_dim, [&] {
+    entry(gm(call.query.data), gm(call.key.data), gm(call.value.data), /*pseShift=*/nullptr,
+          gm(call.atten_mask.data), gm(call.sabi.data), aq, akv, /*deqScale1=*/nullptr, /*quantScale1=*/nullptr,
+          /*deqScale2=*/nullptr, /*quantScale2=*/nullptr, /*quantOffset2=*/nullptr, gm(call.attention_out.data),
+          gm(call.softmax_lse.data), gm(workspace), gm(&tiling));
+  });
+}
+
+}  // namespace blitz_npu_sim
