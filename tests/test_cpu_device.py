@@ -7,8 +7,6 @@ on the rounded inputs, so the bound measures the kernel's own error; the bound i
 torch SDPA's error in the same dtype (tests/bounds.py).
 """
 
-import functools
-
 import numpy as np
 import pytest
 
@@ -21,13 +19,6 @@ DTYPES = ("float32", "float16", "bfloat16")
 PATHS = {"vectorised": None, "portable": "portable"}
 PATH_ENV = "BLITZ_ACL_CPU_PATH"
 CASES_BY_NAME = {c.name: c for c in CASES}
-
-
-@functools.lru_cache(maxsize=None)
-def _inputs_and_truth(name: str, dtype: str):
-    """(inputs in dtype, bounds.Truth: oracle and SDPA baseline) for one case; computed once."""
-    inputs = CASES_BY_NAME[name].build(dtype)
-    return inputs, bounds.truth(inputs.query, inputs.key, inputs.value, dtype, **inputs.kwargs)
 
 
 @pytest.fixture(params=list(PATHS), ids=list(PATHS))
@@ -44,7 +35,7 @@ def kernel_path(request, monkeypatch):
 @pytest.mark.parametrize("name", CASE_IDS)
 def test_case_matches_the_oracle(name, dtype, kind, kernel_path):
     case = CASES_BY_NAME[name]
-    inputs, truth = _inputs_and_truth(name, dtype)
+    inputs, truth = bounds.case_truth(name, dtype)
     if kind == "torch":
         pytest.importorskip("torch")
         inputs = to_torch(inputs)
@@ -79,7 +70,7 @@ def test_both_paths_are_real_paths(monkeypatch):
 
 def test_inputs_are_not_copied_or_modified():
     """Contiguous inputs are passed by pointer and left untouched."""
-    inputs, _ = _inputs_and_truth("sabi_random", "float16")
+    inputs, _ = bounds.case_truth("sabi_random", "float16")
     before = [x.copy() for x in (inputs.query, inputs.key, inputs.value, inputs.kwargs["sabi"])]
     blitz_acl.blitz_sparse_attention(inputs.query, inputs.key, inputs.value, device="cpu",
                                      **inputs.kwargs)
