@@ -127,6 +127,37 @@ OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS)
 OPS = (OP,)
 
 
+@dataclass(frozen=True)
+class Limits:
+    """What both devices accept, stated once: rendered into kernel_src/common/op_limits.h (the CPU
+    runtime's checks and the NPU tiling include it) and blitz_acl/limits.py (Python's checks).
+
+    Block shapes: the original's bq, bkv in {128, 256, 512, 1024} (every pair), plus our bq 64 and
+    any bkv that is a multiple of 64 up to 1024, on both devices. NULL blockShape at the C ABI is
+    the original's (128, 128); Python passes its own default, (128, 512), explicitly."""
+
+    block_q: Tuple[int, ...] = (64, 128, 256, 512, 1024)
+    block_kv_step: int = 64
+    block_kv_max: int = 1024
+    c_abi_default_block: Tuple[int, int] = (128, 128)
+    # Head dim D: the CPU device takes 1..cpu_head_dim_max; the NPU kernel a multiple of
+    # npu_head_dim_align in [npu_head_dim_min, npu_head_dim_max] (its cube fractal and UB budget).
+    cpu_head_dim_max: int = 512
+    npu_head_dim_min: int = 16
+    npu_head_dim_max: int = 256
+    npu_head_dim_align: int = 16
+    # sabi's "no block" entry: the largest uint16; valid indices are below it.
+    sabi_pad: int = 0xFFFF
+
+    def block_shape_rule(self) -> str:
+        """The accepted block shapes in words, for every error message about them."""
+        choices = ", ".join(str(b) for b in self.block_q[:-1]) + f" or {self.block_q[-1]}"
+        return f"bq {choices}, and bkv a multiple of {self.block_kv_step} up to {self.block_kv_max}"
+
+
+LIMITS = Limits()
+
+
 def group(name: str) -> Optional[DtypeGroup]:
     for g in DTYPE_GROUPS:
         if g.name == name:

@@ -45,7 +45,9 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
         actual_seq_lengths, actual_seq_lengths_kv: list of ints, length 1 (all batches) or B,
             each in [0, Sq] / [0, Skv]. Default None: full lengths. Query rows at or past the
             length give zeros; keys at or past the kv length are never attended.
-        atten_mask: (Sq, Skv), (1 or B, Sq, Skv) or (1 or B, 1, Sq, Skv); bool, int8 or uint8,
+        atten_mask: (Sq', Skv'), (1 or B, Sq', Skv') or (1 or B, 1 or N, Sq', Skv') with
+            Sq' >= Sq and Skv' >= Skv (the top-left [Sq, Skv] window is used, so keys padded to
+            a multiple of 32 as the original recommends are fine); bool, int8 or uint8,
             1 = masked out. Used with sparse_mode 0 (optional) and 1 (required). Default None.
         sparse_mode: token mask inside the computed tiles, on each batch's actual lengths
             (query i, key j, o = Skv - Sq). Default 0.
@@ -58,8 +60,9 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
                        1 1 0 0 0              1 1 1 1 0                             0 0 1 1 0
                        1 1 1 0 0              1 1 1 1 1                             0 0 0 1 1
         pre_tokens, next_tokens: ints, default 2147483647; used by sparse_mode 4 only.
-        block_shape: (bq, bkv), default (128, 512). The CPU device takes bq in {64, 128, 256}
-            and bkv a multiple of 64 up to 1024.
+        block_shape: (bq, bkv), default (128, 512). Both devices take bq in {64, 128, 256, 512,
+            1024} and bkv a multiple of 64 up to 1024 (blitz_acl.limits), so every pair of the
+            original's {128, 256, 512, 1024}.
         return_lse: also return the softmax log-sum-exp. Default False.
         device: "cpu" (this project's CPU device library), "npu" (Ascend, via CANN),
             "npu_sim" (the NPU op's own tiling and Ascend C kernel run on the host through an

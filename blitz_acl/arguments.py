@@ -13,7 +13,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import arrays
+from . import arrays, limits
 from . import sabi as sabi_format
 from .call import AttentionCall
 
@@ -26,12 +26,6 @@ MASK_DTYPES = ("bool", "int8", "uint8")
 NPU_DTYPES = ("float16", "bfloat16")
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
-# The CPU device's tile shapes (DESIGN.md): bq one of these, bkv a multiple of the step.
-CPU_BLOCK_Q = (64, 128, 256)
-CPU_BLOCK_KV_STEP = 64
-CPU_BLOCK_KV_MAX = 1024
-# The CPU device's largest head_dim (kernel_src/cpu/runtime/op_checks.cpp, kMaxHeadDim).
-CPU_HEAD_DIM_MAX = 512
 # scale_value travels to the kernels as a float32.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -201,7 +195,17 @@ def _sparse_mode(sparse_mode: Any) -> int:
     raise ValueError(f"sparse_mode must be one of {SPARSE_MODES}, got {mode}")
 
 
-def _mask(atten_mask, mode: int, batch: int, seq_q: int, seq_kv: int, query, validate: bool):
+def _mask_shape_ok(shape, batch: int, heads: int, seq_q: int, seq_kv: int) -> bool:
+    """[Sq', Skv'], [1|B, Sq', Skv'] or [1|B, 1|N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the
+    original's forms; its top-left [Sq, Skv] window is used, e.g. keys padded to 32)."""
+    if not 2 <= len(shape) <= 4 or shape[-2] < seq_q or shape[-1] < seq_kv:
+        return False
+    if len(shape) >= 3 and shape[0] not in (1, batch):
+        return False
+    return len(shape) != 4 or shape[1] in (1, heads)
+
+
+def _mask(atten_mask, mode: int, batch: int, heads: int, seq_q: int, seq_kv: int, query, validate: bool):
     """The explicit mask to apply (as given), or None; checks dtype, shape, device, values."""
     if atten_mask is None:
         if mode == 1:
@@ -222,19 +226,17 @@ def _mask(atten_mask, mode: int, batch: int, seq_q: int, seq_kv: int, query, val
         raise ValueError(
             f"atten_mask has shape {shape}; sparse_mode={mode} builds its mask from indices, so "
             f"atten_mask must be None (or the original's compressed [{side}, {side}] mask, ignored)")
-    accepted = {(seq_q, seq_kv)}
-    for b in {1, batch}:
-        accepted |= {(b, seq_q, seq_kv), (b, 1, seq_q, seq_kv)}
-    if shape not in accepted:
+    if not _mask_shape_ok(shape, batch, heads, seq_q, seq_kv):
         raise ValueError(
-            f"atten_mask has shape {shape}; expected [Sq, Skv], [1 or B, Sq, Skv] or "
-            f"[1 or B, 1, Sq, Skv] with B={batch}, Sq={seq_q}, Skv={seq_kv}")
+            f"atten_mask has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or "
+            f"[1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), "
+            f"B={batch}, N={heads}, Sq={seq_q}, Skv={seq_kv}")
     if arrays.device_type(atten_mask) != arrays.device_type(query):
         raise ValueError(
             f"atten_mask is on {arrays.device_type(atten_mask)} but query is on "
             f"{arrays.device_type(query)}; they must be on one device")
     if validate and dtype != "bool":
-        values = arrays.to_numpy(atten_mask)
+        values = arrays.to_numpy(atten_mask)[..., :seq_q, :seq_kv]  # the window that is read
         if values.size and (values.min() < 0 or values.max() > 1):
             raise ValueError(
                 f"atten_mask ({dtype}) holds values outside {{0, 1}} (min {values.min()}, max "
@@ -269,10 +271,9 @@ def _device(device: Any, query, dtype: str) -> str:
 
 def _block_shape(block_shape: Any, device: str) -> Tuple[int, int]:
     bq, bkv = sabi_format.check_block_shape(block_shape)
-    if device == "cpu" and (bq not in CPU_BLOCK_Q or bkv % CPU_BLOCK_KV_STEP or bkv > CPU_BLOCK_KV_MAX):
-        raise ValueError(
-            f"block_shape={tuple(block_shape)} is not supported by the CPU device: expected bq in "
-            f"{CPU_BLOCK_Q} and bkv a multiple of {CPU_BLOCK_KV_STEP} up to {CPU_BLOCK_KV_MAX}")
+    if device == "cpu" and not limits.block_shape_supported(bq, bkv):
+        raise ValueError(f"block_shape={tuple(block_shape)} is not supported by the CPU device: expected "
+                         f"{limits.BLOCK_SHAPE_RULE}")
     return bq, bkv
 
 
@@ -306,9 +307,9 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
         query, key, value, input_layout, num_heads, num_key_value_heads)
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
-    if device == "cpu" and head_dim > CPU_HEAD_DIM_MAX:
+    if device == "cpu" and head_dim > limits.CPU_HEAD_DIM_MAX:
         raise ValueError(f"head_dim {head_dim} (query shape {arrays.shape(query)}) is not supported by "
-                         f"the CPU device: expected 1..{CPU_HEAD_DIM_MAX}")
+                         f"the CPU device: expected 1..{limits.CPU_HEAD_DIM_MAX}")
     if heads < 1:
         raise ValueError(f"query has {heads} heads (shape {arrays.shape(query)}); expected >= 1")
     if kv_heads < 1:
@@ -337,7 +338,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
         sabi=checked_sabi, block_shape=(bq, bkv), scale_value=_scale(scale_value, head_dim),
         actual_seq_lengths=_lengths("actual_seq_lengths", actual_seq_lengths, batch, seq_q),
         actual_seq_lengths_kv=_lengths("actual_seq_lengths_kv", actual_seq_lengths_kv, batch, seq_kv),
-        atten_mask=_mask(atten_mask, mode, batch, seq_q, seq_kv, query, validate),
+        atten_mask=_mask(atten_mask, mode, batch, heads, seq_q, seq_kv, query, validate),
         sparse_mode=mode,
         pre_tokens=_int_arg("pre_tokens", pre_tokens),
         next_tokens=_int_arg("next_tokens", next_tokens),

@@ -42,14 +42,15 @@ def _from_bnsd(x: np.ndarray, layout: str) -> np.ndarray:
 
 
 def _explicit_mask(call: AttentionCall) -> Optional[np.ndarray]:
-    """The explicit mask as boolean [1 or B, Sq, Skv], True = masked out (nonzero counts)."""
+    """The explicit mask as boolean [1 or B, 1 or N, Sq, Skv], True = masked out (nonzero
+    counts): the top-left [Sq, Skv] window of a mask that may be larger."""
     if call.atten_mask is None:
         return None
-    m = arrays.to_numpy(call.atten_mask) != 0
+    m = arrays.to_numpy(call.atten_mask)[..., :call.seq_q, :call.seq_kv] != 0
     if m.ndim == 2:
-        return m[None]
-    if m.ndim == 4:
-        return m[:, 0]
+        return m[None, None]
+    if m.ndim == 3:
+        return m[:, None]
     return m
 
 
@@ -131,8 +132,8 @@ def run(call: AttentionCall) -> Tuple[np.ndarray, Optional[np.ndarray]]:
     for b in range(batch):
         q_len = call.actual_seq_lengths[b] if call.actual_seq_lengths else seq_q
         kv_len = call.actual_seq_lengths_kv[b] if call.actual_seq_lengths_kv else seq_kv
-        batch_mask = None if mask is None else mask[min(b, mask.shape[0] - 1)]
         for h in range(heads):
+            head_mask = None if mask is None else mask[min(b, mask.shape[0] - 1), min(h, mask.shape[1] - 1)]
             k_bh, v_bh = k[b, h // group], v[b, h // group]
             for r0 in range(0, q_len, bq):  # rows >= q_len stay zero / -inf
                 rows = np.arange(r0, min(r0 + bq, q_len))
@@ -140,7 +141,7 @@ def run(call: AttentionCall) -> Tuple[np.ndarray, Optional[np.ndarray]]:
                 if sabi is not None:
                     row = sabi[min(b, sabi.shape[0] - 1), min(h, sabi.shape[1] - 1), r0 // bq]
                 keys = _selected_keys(row, seq_kv, kv_len, bkv)
-                allowed = _token_allowed(call, rows, keys, q_len, kv_len, batch_mask)
+                allowed = _token_allowed(call, rows, keys, q_len, kv_len, head_mask)
                 r1 = r0 + rows.size
                 o, l = _attend(q[b, h, r0:r1], _gather(k_bh, keys), _gather(v_bh, keys), allowed,
                                call.scale_value)

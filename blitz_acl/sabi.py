@@ -34,10 +34,10 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import arrays
+from . import arrays, limits
 
 # "No block here" as stored (uint16); callers may write it as -1 in a signed dtype.
-PAD = 0xFFFF
+PAD = limits.SABI_PAD
 # The largest index a uint16 sabi can hold (PAD is reserved).
 MAX_INDEX = PAD - 1
 DEFAULT_BLOCK_SHAPE = (128, 512)

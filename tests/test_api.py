@@ -9,6 +9,7 @@ import pytest
 
 from blitz_acl import arguments, blitz_sparse_attention, reference
 from blitz_acl import sabi as S
+import bounds
 
 B, N, NKV, SQ, SKV, D = 2, 4, 2, 200, 300, 32
 
@@ -72,9 +73,9 @@ BAD_ARGUMENTS = [
     ("kv_lengths_too_long", dict(actual_seq_lengths_kv=[301]), ValueError, r"actual_seq_lengths_kv\[0\] = 301 must lie in \[0, 300\]"),
     ("mask_dtype", dict(atten_mask=_mask((SQ, SKV), np.float32)), TypeError, "atten_mask has dtype float32; expected one of bool, int8, uint8"),
     ("mask_kind", dict(atten_mask=[[0]]), TypeError, "atten_mask must be a numpy array or a torch tensor"),
-    ("mask_shape", dict(atten_mask=_mask((SQ, SKV + 1))), ValueError, r"atten_mask has shape \(200, 301\); expected \[Sq, Skv\]"),
+    ("mask_shape", dict(atten_mask=_mask((SQ, SKV - 1))), ValueError, r"atten_mask has shape \(200, 299\); expected \[Sq', Skv'\]"),
     ("mask_batch", dict(atten_mask=_mask((3, SQ, SKV))), ValueError, "atten_mask has shape"),
-    ("mask_head_dim", dict(atten_mask=_mask((1, N, SQ, SKV))), ValueError, "atten_mask has shape"),
+    ("mask_head_dim", dict(atten_mask=_mask((1, N - 1, SQ, SKV))), ValueError, "atten_mask has shape .*1 or N"),
     ("mask_values", dict(atten_mask=np.full((SQ, SKV), 2, np.int8)), ValueError, r"atten_mask \(int8\) holds values outside \{0, 1\}"),
     ("mode1_needs_mask", dict(sparse_mode=1), ValueError, "sparse_mode=1 requires atten_mask"),
     ("mode2_full_mask", dict(sparse_mode=2, atten_mask=_mask((SQ, SKV))), ValueError, "sparse_mode=2 builds its mask from indices"),
@@ -85,7 +86,7 @@ BAD_ARGUMENTS = [
     ("next_tokens_huge", dict(next_tokens=2 ** 63), ValueError, "next_tokens must lie in"),
     ("block_shape_scalar", dict(block_shape=128), TypeError, "block_shape must be a pair"),
     ("block_shape_zero", dict(block_shape=(0, 512)), ValueError, "block_shape must hold two positive ints"),
-    ("cpu_block_q", dict(block_shape=(100, 512), device="cpu"), ValueError, r"block_shape=\(100, 512\) is not supported by the CPU device: expected bq in \(64, 128, 256\)"),
+    ("cpu_block_q", dict(block_shape=(100, 512), device="cpu"), ValueError, r"block_shape=\(100, 512\) is not supported by the CPU device: expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024"),
     ("cpu_block_kv_step", dict(block_shape=(128, 500), device="cpu"), ValueError, "not supported by the CPU device"),
     ("cpu_block_kv_max", dict(block_shape=(128, 2048), device="cpu"), ValueError, "up to 1024"),
     ("sabi_range", dict(sabi=np.full((1, 1, 2, 1), 1, np.uint16)), ValueError, r"sabi\[b=0, h=0, row=0, col=0\] = 1: key block index out of range"),
@@ -180,50 +181,61 @@ def test_torch_in_torch_out(dtype):
     np.testing.assert_array_equal(lse.numpy(), exp_lse)
 
 
+def _within_oracle(out, q, k, v, out_layout="BNSD", **kwargs):
+    """device="cpu"'s answer within tests/bounds.py's bound of the independent oracle."""
+    bounds.assert_within(out, bounds.truth(q, k, v, "float32", **kwargs), out_layout)
+
+
 def test_validate_false_skips_entry_checks():
-    """With validate=False an out-of-range or repeated entry is not an error; the reference
-    ignores out-of-range blocks and counts a repeat once (the kernels' bounds guard)."""
+    """With validate=False an out-of-range or repeated entry is not an error: the CPU device
+    ignores out-of-range blocks and counts a repeat once (the kernels' bounds guard), so the
+    answer is the oracle's for the sabi without them."""
     q, k, v = _qkv()
     good = np.array([[[[0, -1], [1, -1], [2, -1], [-1, -1]]]], dtype=np.int32)  # R = 4, C = 3
     bad = np.array([[[[0, 9], [1, 1], [2, 3], [-1, 70]]]], dtype=np.int32)
-    kw = dict(block_shape=(64, 128), device="reference")
+    kw = dict(block_shape=(64, 128))
     with pytest.raises(ValueError):
-        blitz_sparse_attention(q, k, v, bad, **kw)
-    got = blitz_sparse_attention(q, k, v, bad, validate=False, **kw)
-    np.testing.assert_array_equal(got, blitz_sparse_attention(q, k, v, good, **kw))
+        blitz_sparse_attention(q, k, v, bad, device="cpu", **kw)
+    got = blitz_sparse_attention(q, k, v, bad, validate=False, device="cpu", **kw)
+    _within_oracle(got, q, k, v, sabi=good, **kw)
 
 
 def test_compressed_mask_accepted_and_ignored_in_causal_modes():
-    """torch_bsa callers pass a 2048 x 2048 causal mask with sparse modes 2-4; it is ignored."""
-    plain = _call(sparse_mode=2)
-    with_mask = _call(sparse_mode=2, atten_mask=np.triu(np.ones((2048, 2048), np.bool_), 1))
-    np.testing.assert_array_equal(plain, with_mask)
+    """torch_bsa callers pass a 2048 x 2048 causal mask with sparse modes 2-4; it is ignored:
+    the answer is mode 2's without a mask."""
+    q, k, v = _qkv()
+    with_mask = _call(sparse_mode=2, atten_mask=np.triu(np.ones((2048, 2048), np.bool_), 1),
+                      device="cpu")
+    _within_oracle(with_mask, q, k, v, sparse_mode=2)
 
 
 def test_lists_arrays_and_tensors_as_lengths():
-    expected = _call(actual_seq_lengths=[150, 20], actual_seq_lengths_kv=[300])
-    np.testing.assert_array_equal(_call(actual_seq_lengths=np.array([150, 20]), actual_seq_lengths_kv=(300,)), expected)
+    q, k, v = _qkv()
+    expected = _call(actual_seq_lengths=[150, 20], actual_seq_lengths_kv=[300], device="cpu")
+    _within_oracle(expected, q, k, v, actual_seq_lengths=[150, 20])
+    np.testing.assert_array_equal(_call(actual_seq_lengths=np.array([150, 20]), actual_seq_lengths_kv=(300,),
+                                        device="cpu"), expected)
     torch = pytest.importorskip("torch")
-    np.testing.assert_array_equal(_call(actual_seq_lengths=torch.tensor([150, 20])), expected)
-    assert (expected[1, :, 20:] == 0).all() and (expected[0, :, :150] != 0).any()
+    np.testing.assert_array_equal(_call(actual_seq_lengths=torch.tensor([150, 20]), device="cpu"), expected)
     # More than B entries: the first B are used, the rest ignored (the original's rule).
-    np.testing.assert_array_equal(_call(actual_seq_lengths=[150, 20, 9999], actual_seq_lengths_kv=[300, 300, -5]),
-                                  expected)
+    np.testing.assert_array_equal(_call(actual_seq_lengths=[150, 20, 9999], actual_seq_lengths_kv=[300, 300, -5],
+                                        device="cpu"), expected)
 
 
-def test_layouts_agree():
+def test_layouts_agree_with_the_oracle():
     q, k, v = _qkv()
     sabi = S.random_pattern(B, N, SQ, SKV, 0.5, block_shape=(64, 128), seed=3)
-    base = blitz_sparse_attention(q, k, v, sabi, block_shape=(64, 128), device="reference")
+    kw = dict(block_shape=(64, 128), device="cpu")
+    truth = bounds.truth(q, k, v, "float32", sabi=sabi, block_shape=(64, 128))
+    bounds.assert_within(blitz_sparse_attention(q, k, v, sabi, **kw), truth, "BNSD", what="BNSD")
     bsnd = [np.ascontiguousarray(x.transpose(0, 2, 1, 3)) for x in (q, k, v)]
-    out = blitz_sparse_attention(*bsnd, sabi, input_layout="BSND", block_shape=(64, 128), device="reference")
-    np.testing.assert_array_equal(out.transpose(0, 2, 1, 3), base)
+    out = blitz_sparse_attention(*bsnd, sabi, input_layout="BSND", **kw)
+    bounds.assert_within(out, truth, "BSND", what="BSND")
     bsh = [x.reshape(x.shape[0], x.shape[1], -1) for x in bsnd]
-    out = blitz_sparse_attention(*bsh, sabi, input_layout="BSH", num_heads=N, num_key_value_heads=NKV,
-                                 block_shape=(64, 128), device="reference")
-    np.testing.assert_array_equal(out.reshape(B, SQ, N, D).transpose(0, 2, 1, 3), base)
-    out = blitz_sparse_attention(q, k, v, sabi, input_layout="BNSD_BSND", block_shape=(64, 128), device="reference")
-    np.testing.assert_array_equal(out.transpose(0, 2, 1, 3), base)
+    out = blitz_sparse_attention(*bsh, sabi, input_layout="BSH", num_heads=N, num_key_value_heads=NKV, **kw)
+    bounds.assert_within(out, truth, "BSH", what="BSH")
+    out = blitz_sparse_attention(q, k, v, sabi, input_layout="BNSD_BSND", **kw)
+    bounds.assert_within(out, truth, "BSND", what="BNSD_BSND")
 
 
 def test_import_without_torch():

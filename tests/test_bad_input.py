@@ -221,7 +221,7 @@ C_BAD_CALLS = {
     "sabi_5d": ({"sabi": _tensor_with([1, B, N, 2, 2], "ACL_UINT16")}, INVALID, "sabi has shape [1, 1, 2, 2, 2]"),
     "sabi_batch": ({"sabi": _tensor_with([3, N, 2, 2], "ACL_UINT16")}, INVALID, "1 or B=1"),
     "sabi_heads": ({"sabi": _tensor_with([B, 3, 2, 2], "ACL_UINT16")}, INVALID, "1 or N=2"),
-    "mask_4d_heads": ({"attenMask": _tensor_with([1, 2, SQ, SKV], "ACL_BOOL")}, INVALID, "attenMask has shape"),
+    "mask_4d_heads": ({"attenMask": _tensor_with([1, N + 1, SQ, SKV], "ACL_BOOL")}, INVALID, "1 or N"),
     "mask_last_stride": ({"attenMask": _strided([SQ, SKV], [2 * SKV, 2], "ACL_BOOL")}, INVALID,
                          "attenMask: the last dim must have stride 1"),
     "block_shape_zero": ({"blockShape": lambda s: s.int_array([0, 0])}, INVALID, "blockShape (0, 0)"),

@@ -211,7 +211,7 @@ BAD_CALLS = {
     "block_shape_length": ({"blockShape": lambda s: s.int_array([128])}, INVALID, "expected (bq, bkv)"),
     "lengths_too_long": ({"actualSeqLengths": lambda s: s.int_array([SQ + 1])}, INVALID, "actualSeqLengths[0] = 201"),
     "mask_dtype": ({"attenMask": _tensor_with([SQ, SKV], "ACL_FLOAT")}, INVALID, "attenMask has dtype ACL_FLOAT"),
-    "mask_shape": ({"attenMask": _tensor_with([SQ, SKV + 1], "ACL_BOOL")}, INVALID, "attenMask has shape"),
+    "mask_shape": ({"attenMask": _tensor_with([SQ, SKV - 1], "ACL_BOOL")}, INVALID, "attenMask has shape"),
     "format_nchw": ({"query": _tensor_with([B, N, SQ, D], "ACL_FLOAT", fmt="ACL_FORMAT_NCHW")}, INVALID,
                     "ACL_FORMAT_NCHW"),
     "query_dtype_int8": ({"query": _tensor_with([B, N, SQ, D], "ACL_INT8")}, INVALID, "query has dtype ACL_INT8"),

@@ -79,6 +79,16 @@ def test_c_program_fails_on_a_wrong_expectation(c_test_binary, tmp_path):
     assert run.returncode == 1 and "max |out - ref| = 1" in run.stdout
 
 
+def test_upstream_example_runs_and_matches_its_double_reference(c_test_binary):
+    """tests/c/upstream_example.c: the original's documented example (27-parameter call, NULL
+    blockShape = (128, 128), fp16, a bool mask padded to 32 keys, actual lengths, lse), cleanup
+    with aclrtResetDevice and aclFinalize, checked against the double reference it computes."""
+    run = subprocess.run([str(c_test_binary.parent / "blitz_upstream_example")], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "max |out - ref|" in run.stdout
+
+
 def test_include_dir_holds_the_public_headers():
     """python -m blitz_acl --include-dir names a directory a CANN user's includes work with."""
     import blitz_acl

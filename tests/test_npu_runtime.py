@@ -248,19 +248,21 @@ def test_unsupported_head_dim(head_dim):
 
 
 def test_python_limits_mirror_the_tiling_header():
-    """npu_args checks the same limits as the op's tiling (kernel_src/npu/op_host/tiling_plan.h),
-    so a call the tiling would reject fails in Python first, with the same numbers."""
+    """npu_args checks the same limits as the op's tiling, so a call the tiling would reject fails
+    in Python first, with the same numbers: block shapes, head dims and the sabi pad come from one
+    spec (blitz_acl/limits.py and kernel_src/common/op_limits.h, checked fresh by test_aclnn_gen),
+    and tiling_plan.h restates none of them."""
     import re
+
+    from blitz_acl import limits
 
     header = (Path(__file__).resolve().parents[1] / "kernel_src" / "npu" / "op_host" / "tiling_plan.h").read_text()
 
     def const(name):
         return int(re.search(rf"constexpr int64_t {name} = (\w+);", header).group(1), 0)
 
-    assert (npu_args.HEAD_DIM_MIN, npu_args.HEAD_DIM_MAX, npu_args.HEAD_DIM_ALIGN) == (
-        const("kMinHeadDim"), const("kMaxHeadDim"), const("kHeadDimAlign"))
-    assert (npu_args.BLOCK_KV_STEP, npu_args.BLOCK_KV_MAX) == (const("kBlockKvAlign"), const("kMaxBlockKv"))
-    block_q = re.search(r"kSupportedBlockQ\[\] = \{([^}]*)\}", header).group(1)
-    assert npu_args.BLOCK_Q == tuple(int(v) for v in block_q.split(","))
-    assert npu_args.MAX_KV_BLOCKS == const("kSabiIndexLimit") - 1
+    assert '#include "../../common/op_limits.h"' in header
+    for moved in ("HeadDim", "BlockKv", "BlockQ", "SabiIndex"):
+        assert not re.search(rf"constexpr int64_t k\w*{moved}", header), moved
+    assert npu_args.MAX_KV_BLOCKS == limits.SABI_PAD - 1 and npu_args.PAD == limits.SABI_PAD
     assert npu_args.MAX_SPARSE_MODE == const("kMaxSparseMode")

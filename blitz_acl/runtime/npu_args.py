@@ -11,15 +11,14 @@ from typing import Optional
 
 import numpy as np
 
+from .. import limits
 from ..call import AttentionCall
 
-# Mirrors kernel_src/npu/op_host/tiling_plan.h.
-HEAD_DIM_MIN, HEAD_DIM_MAX, HEAD_DIM_ALIGN = 16, 256, 16
-BLOCK_Q = (64, 128, 256)
-BLOCK_KV_STEP, BLOCK_KV_MAX = 64, 1024
-MAX_KV_BLOCKS = 0xFFFE  # uint16 indices; 0xFFFF is "no block"
+# Block shapes, head dims and the sabi pad: the spec's limits (blitz_acl/limits.py), which the
+# NPU tiling reads too (kernel_src/common/op_limits.h).
+PAD = limits.SABI_PAD
+MAX_KV_BLOCKS = PAD - 1  # uint16 indices; PAD is "no block"
 MAX_SPARSE_MODE = 4  # token masks 0-4 (DESIGN.md): explicit atten_mask, causal, band
-PAD = 0xFFFF
 
 
 def check_supported(call: AttentionCall) -> None:
@@ -32,15 +31,14 @@ def check_supported(call: AttentionCall) -> None:
         raise NotImplementedError(
             f"device='npu' supports sparse_mode 0-{MAX_SPARSE_MODE}, got {call.sparse_mode}")
     d = call.head_dim
-    if d < HEAD_DIM_MIN or d > HEAD_DIM_MAX or d % HEAD_DIM_ALIGN:
+    if d < limits.NPU_HEAD_DIM_MIN or d > limits.NPU_HEAD_DIM_MAX or d % limits.NPU_HEAD_DIM_ALIGN:
         raise ValueError(
-            f"device='npu' supports head_dim a multiple of {HEAD_DIM_ALIGN} in [{HEAD_DIM_MIN}, "
-            f"{HEAD_DIM_MAX}], got {d}")
+            f"device='npu' supports head_dim a multiple of {limits.NPU_HEAD_DIM_ALIGN} in "
+            f"[{limits.NPU_HEAD_DIM_MIN}, {limits.NPU_HEAD_DIM_MAX}], got {d}")
     bq, bkv = call.block_shape
-    if bq not in BLOCK_Q or bkv % BLOCK_KV_STEP or bkv > BLOCK_KV_MAX:
-        raise ValueError(
-            f"block_shape={call.block_shape} is not supported by the NPU kernel: expected bq in "
-            f"{BLOCK_Q} and bkv a multiple of {BLOCK_KV_STEP} up to {BLOCK_KV_MAX}")
+    if not limits.block_shape_supported(bq, bkv):
+        raise ValueError(f"block_shape={call.block_shape} is not supported by the NPU kernel: expected "
+                         f"{limits.BLOCK_SHAPE_RULE}")
     kv_blocks = -(-call.seq_kv // bkv)
     if kv_blocks > MAX_KV_BLOCKS:
         raise ValueError(f"Skv / bkv gives {kv_blocks} key blocks; sabi's uint16 indices allow {MAX_KV_BLOCKS}")

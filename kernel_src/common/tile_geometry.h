@@ -1,14 +1,11 @@
 // Tile geometry: how a sequence of `length` positions splits into blocks of `block` positions
-// (128 x 128 by default, the original's NULL block_shape), with the last block partial, and the per-batch
+// (block_shape; its limits are in op_limits.h), with the last block partial, and the per-batch
 // lengths every rule of the kernel reads. Nothing here touches memory.
 #pragma once
 
 #include "platform.h"
 
 namespace blitz {
-
-constexpr int64_t kDefaultBlockQ = 128;
-constexpr int64_t kDefaultBlockKv = 128;
 
 // One axis cut into blocks: [0, length) -> count blocks of `block`, the last `tail` long
 // (tail == block when length is a multiple of block; count == 0 when length == 0).

@@ -179,20 +179,27 @@ static void test_gqa() {
 static void test_block_shape_and_dims() {
   g_test = "block_shape_and_dims";
   TilingRequest r = request("BNSD", 1, 2, 2, 1000, 3000, 128);
-  const int64_t ok_shapes[][2] = {{64, 64}, {128, 512}, {256, 1024}, {128, 192}};
+  // Every pair of the original's {128, 256, 512, 1024}, plus our bq 64 and bkv multiples of 64.
+  // bq above 128 runs as several row groups of <= 128 rows (a 1024-row block is 8 groups).
+  std::vector<std::pair<int64_t, int64_t>> ok_shapes = {{64, 64}, {64, 192}, {128, 192}, {1024, 64}};
+  for (int64_t bq : {128, 256, 512, 1024})
+    for (int64_t bkv : {128, 256, 512, 1024}) ok_shapes.push_back({bq, bkv});
   for (auto &s : ok_shapes) {
-    r.block_q = s[0]; r.block_kv = s[1];
+    r.block_q = s.first; r.block_kv = s.second;
     TilingPlan p = plan_tiling(r);
     CHECK(p.ok);
-    CHECK_EQ(p.params.q_blocks, (1000 + s[0] - 1) / s[0]);
-    CHECK_EQ(p.params.kv_blocks, (3000 + s[1] - 1) / s[1]);
-    CHECK_EQ(p.params.kv_block_aligned, s[1]);  // multiples of 64 are already 32-byte aligned
+    CHECK_EQ(p.params.q_blocks, (1000 + s.first - 1) / s.first);
+    CHECK_EQ(p.params.kv_blocks, (3000 + s.second - 1) / s.second);
+    CHECK_EQ(p.params.kv_block_aligned, s.second);  // multiples of 64 are already 32-byte aligned
+    CHECK(p.params.group_rows <= kMaxGroupRows);
     CHECK(p.params.block_q % p.params.group_rows == 0);
   }
   r.block_q = 96; r.block_kv = 512;
-  CHECK_ERROR_HAS(plan_tiling(r), "block_shape[0]");
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape (96, 512) is not supported by the NPU kernel: use bq 64, 128");
+  r.block_q = 2048;
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape (2048, 512)");
   r.block_q = 128; r.block_kv = 500;
-  CHECK_ERROR_HAS(plan_tiling(r), "block_shape[1]");
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape (128, 500)");
   r.block_kv = 2048;
   CHECK_ERROR_HAS(plan_tiling(r), "up to 1024");
   for (int64_t d : {8, 72, 264}) {
@@ -258,9 +265,31 @@ static void test_token_masks() {
   // Wrong shapes, dtypes, a missing mask in mode 1, modes outside 0-4.
   r.sparse_mode = 0;
   for (const auto &bad : std::vector<std::vector<int64_t>>{
-           {Sq, Skv + 1}, {3, Sq, Skv}, {B, 2, Sq, Skv}, {Skv}, {1, 1, 1, Sq, Skv}}) {
+           {Sq - 1, Skv}, {Sq, Skv - 1}, {3, Sq, Skv}, {B, 2, Sq, Skv}, {Skv}, {1, 1, 1, Sq, Skv}}) {
     set_mask(&r, bad);
     CHECK_ERROR_HAS(plan_tiling(r), "atten_mask has shape");
+  }
+  // The original's larger forms: keys padded (here to 704, a multiple of 32), extra rows, one
+  // mask per head; strides follow the mask's own dims and the kernel reads the top-left window.
+  {
+    const int64_t H = 3, Sq2 = Sq + 4, Skv2 = 704;
+    TilingRequest m = request("BNSD", B, H, 1, Sq, Skv, 64);
+    struct Case { std::vector<int64_t> dims; int64_t stride_b, stride_h; };
+    const Case cases[] = {{{Sq2, Skv2}, 0, 0},
+                          {{B, Sq2, Skv2}, Sq2 * Skv2, 0},
+                          {{B, H, Sq2, Skv2}, H * Sq2 * Skv2, Sq2 * Skv2},
+                          {{1, H, Sq, Skv2}, 0, Sq * Skv2},
+                          {{B, 1, Sq2, Skv2}, Sq2 * Skv2, 0}};
+    for (const Case &c : cases) {
+      set_mask(&m, c.dims);
+      TilingPlan q = plan_tiling(m);
+      CHECK(q.ok);
+      CHECK_EQ(q.params.mask_stride_q, Skv2);
+      CHECK_EQ(q.params.mask_stride_b, c.stride_b);
+      CHECK_EQ(q.params.mask_stride_h, c.stride_h);
+    }
+    set_mask(&m, {B, 2, Sq, Skv});  // 2 heads of 3
+    CHECK_ERROR_HAS(plan_tiling(m), "1 or N");
   }
   set_mask(&r, {Sq, Skv});
   r.mask_dtype_supported = false;

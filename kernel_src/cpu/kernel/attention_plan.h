@@ -45,14 +45,15 @@ struct Plan {
                                   p.actual_seq_q_count, p.actual_seq_kv, p.actual_seq_kv_count);
   }
 
-  TokenMask token_mask(int64_t b, const SequenceGeometry &seq) const {
+  // The token mask of query head h of batch entry b (the explicit mask may differ per head).
+  TokenMask token_mask(int64_t b, int64_t h, const SequenceGeometry &seq) const {
     const AttentionProblem &p = *problem;
-    const uint8_t *batch_mask =
+    const uint8_t *head_mask =
         (p.mask != nullptr && (p.sparse_mode == kSparseNone || p.sparse_mode == kSparseExplicit))
-            ? p.mask + b * p.mask_stride_b
+            ? p.mask + b * p.mask_stride_b + h * p.mask_stride_h
             : nullptr;
     return TokenMask::make(p.sparse_mode, seq.q_len, seq.kv_len, p.pre_tokens, p.next_tokens,
-                           batch_mask, p.mask_stride_q);
+                           head_mask, p.mask_stride_q);
   }
 };
 
@@ -75,7 +76,7 @@ struct Task {
     task.index = TaskIndex::decode(t, p.heads_q, plan.q_axis.count);
     const int64_t b = task.index.b, h = task.index.h, h_kv = h / plan.group;
     task.seq = plan.sequence(b);
-    task.mask = plan.token_mask(b, task.seq);
+    task.mask = plan.token_mask(b, h, task.seq);
     task.row_begin = plan.q_axis.begin(task.index.q_block);
     task.row_end = plan.q_axis.end(task.index.q_block);
     task.valid_end = task.row_end < task.seq.q_len ? task.row_end : task.seq.q_len;
@@ -110,8 +111,6 @@ struct PathKernel {
 const PathKernel &portable_kernel();
 // The AVX-512 kernel for `dtype`, or nullptr when the build has no AVX-512 code.
 const PathKernel *avx512_kernel(ElementType dtype);
-// The AVX2 + FMA + F16C kernel for `dtype`, or nullptr when the build has no AVX2 code.
-const PathKernel *avx2_kernel(ElementType dtype);
 // The AMX kernel for this problem (bf16, block_q % 16 == 0), or nullptr (other dtypes and
 // shapes, or a build without AMX code). Not yet run on AMX hardware: see amx_gemm.h.
 const PathKernel *amx_kernel(const AttentionProblem &p);

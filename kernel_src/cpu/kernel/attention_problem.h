@@ -14,7 +14,7 @@ enum class ElementType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 
 // Which implementation runs the tiles. kAuto picks the fastest the CPU supports (checked at run
 // time); the others force one (tests force kPortable to cover the fallback).
-enum class KernelPath : int { kAuto = 0, kPortable = 1, kAvx512 = 2, kAmx = 3, kAvx2 = 4 };
+enum class KernelPath : int { kAuto = 0, kPortable = 1, kAvx512 = 2, kAmx = 3 };
 
 // A [batch, heads, seq, head_dim] view; strides are in elements, head_dim's stride is 1.
 // Every layout (BNSD, BSND, BSH, BNSD_BSND's output) is one choice of these three strides.
@@ -47,10 +47,11 @@ struct AttentionProblem {
   // top-left, 3 causal bottom-right, 4 band bottom-right with pre/next tokens.
   int sparse_mode = 0;
   int64_t pre_tokens = 2147483647, next_tokens = 2147483647;
-  // Explicit mask, a nonzero byte = masked out: element (b, i, j) at
-  // mask[b * mask_stride_b + i * mask_stride_q + j]; mask_stride_b == 0 broadcasts over batch.
+  // Explicit mask, a nonzero byte = masked out: element (b, h, i, j) at
+  // mask[b * mask_stride_b + h * mask_stride_h + i * mask_stride_q + j]; a stride of 0
+  // broadcasts over that dim. The mask may be larger than [Sq, Skv]: only i < Sq, j < Skv are read.
   const uint8_t *mask = nullptr;
-  int64_t mask_stride_b = 0, mask_stride_q = 0;
+  int64_t mask_stride_b = 0, mask_stride_h = 0, mask_stride_q = 0;
 };
 
 // Bytes of scratch run_attention needs for num_threads threads (per-thread tiles, packed K/V).
@@ -66,7 +67,7 @@ int run_attention(const AttentionProblem &problem, void *workspace, size_t works
 int default_num_threads();
 
 // The path kAuto resolves to on this CPU, and a one-line summary of the ISA features found
-// (for the bench's JSON and error messages). BLITZ_ACL_CPU_PATH=portable|avx2|avx512|amx forces a path.
+// (for the bench's JSON and error messages). BLITZ_ACL_CPU_PATH=portable|avx512|amx forces a path.
 KernelPath resolve_path(KernelPath requested);
 const char *isa_summary();
 

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "common/op_limits.h"
 #include "errors.h"
 #include "handles.h"
 #include "op_plan.h"
@@ -15,16 +16,12 @@
 namespace blitz::cpu::runtime {
 namespace {
 
-// DESIGN.md: the CPU device's supported block shapes and head sizes.
-constexpr int64_t kDefaultBlockQ = 128;
-constexpr int64_t kDefaultBlockKv = 128;  // the original's default: NULL blockShape = (128, 128)
-constexpr int64_t kBlockQChoices[] = {64, 128, 256};
-constexpr int64_t kBlockKvGranule = 64;
-constexpr int64_t kMaxBlockKv = 1024;
-constexpr int64_t kMaxHeadDim = 512;
+// Block shapes, head dims and the sabi pad: the spec's limits (common/op_limits.h).
+using limits::kBlockShapeRule;
+using limits::kCpuHeadDimMax;
+using limits::kSabiPad;
 constexpr int64_t kMaxSparseMode = 4;   // 0 none/explicit, 1 explicit, 2-4 computed masks
 constexpr int64_t kMaxInnerPrecise = 3;  // PromptFlashAttention's range; the CPU always accumulates in fp32
-constexpr uint16_t kNoBlock = 0xFFFF;
 constexpr size_t kMaxLayoutChars = 16;  // longer than any layout name: stops a scan of garbage
 
 enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND };
@@ -188,17 +185,14 @@ void reject_unsupported(const OpArgs &a) {
 }
 
 void resolve_block_shape(const aclIntArray *block_shape, AttentionProblem &p) {
-  p.block_q = kDefaultBlockQ;
-  p.block_kv = kDefaultBlockKv;
+  p.block_q = limits::kDefaultBlockQ;  // NULL or empty: the original's (128, 128)
+  p.block_kv = limits::kDefaultBlockKv;
   if (block_shape == nullptr || block_shape->values.empty()) return;
   const auto &v = block_shape->values;
   require(v.size() == 2, ACLNN_ERR_PARAM_INVALID,
           "blockShape has " + S(static_cast<int64_t>(v.size())) + " entries; expected (bq, bkv)");
-  const bool bq_ok = std::find(std::begin(kBlockQChoices), std::end(kBlockQChoices), v[0]) != std::end(kBlockQChoices);
-  const bool bkv_ok = v[1] >= kBlockKvGranule && v[1] <= kMaxBlockKv && v[1] % kBlockKvGranule == 0;
-  require(bq_ok && bkv_ok, ACLNN_ERR_PARAM_INVALID,
-          "blockShape (" + S(v[0]) + ", " + S(v[1]) +
-              ") is not supported by the CPU device: bq must be 64, 128 or 256 and bkv a multiple of 64 up to 1024");
+  require(limits::block_shape_supported(v[0], v[1]), ACLNN_ERR_PARAM_INVALID,
+          "blockShape (" + S(v[0]) + ", " + S(v[1]) + ") is not supported by the CPU device: " + kBlockShapeRule);
   p.block_q = v[0];
   p.block_kv = v[1];
 }
@@ -233,19 +227,24 @@ void resolve_mask(const OpArgs &a, AttentionProblem &p) {
   // Modes 2-4 compute their mask from indices; the original takes a compressed mask there,
   // which is accepted (any shape) and ignored.
   if (!explicit_mode) return;
+  // The original's forms: [Sq', Skv'], [1|B, Sq', Skv'], [1|B, 1|N, Sq', Skv'] with Sq' >= Sq and
+  // Skv' >= Skv; the top-left [Sq, Skv] window is read (its docs pad the key length to 32).
   const auto &d = m.view_dims;
   const size_t rank = d.size();
-  const std::string expected = "expected [Sq, Skv], [1 or B, Sq, Skv] or [1 or B, 1, Sq, Skv] with B=" +
-                               S(p.batch) + ", Sq=" + S(p.seq_q) + ", Skv=" + S(p.seq_kv);
+  const std::string expected = "expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with "
+                               "Sq' >= Sq, Skv' >= Skv, B=" + S(p.batch) + ", N=" + S(p.heads_q) +
+                               ", Sq=" + S(p.seq_q) + ", Skv=" + S(p.seq_kv);
   require(rank >= 2 && rank <= 4, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
   const int64_t mask_batch = rank == 2 ? 1 : d[0];
-  const bool ok = d[rank - 2] == p.seq_q && d[rank - 1] == p.seq_kv && (mask_batch == 1 || mask_batch == p.batch) &&
-                  (rank != 4 || d[1] == 1);
+  const int64_t mask_heads = rank == 4 ? d[1] : 1;
+  const bool ok = d[rank - 2] >= p.seq_q && d[rank - 1] >= p.seq_kv && (mask_batch == 1 || mask_batch == p.batch) &&
+                  (mask_heads == 1 || mask_heads == p.heads_q);
   require(ok, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
-  require(m.strides[rank - 1] == 1 || p.seq_kv <= 1, ACLNN_ERR_PARAM_INVALID,
+  require(m.strides[rank - 1] == 1 || d[rank - 1] <= 1, ACLNN_ERR_PARAM_INVALID,
           "attenMask: the last dim must have stride 1, got " + S(m.strides[rank - 1]));
   p.mask = static_cast<const uint8_t *>(first_element(m));
   p.mask_stride_b = mask_batch == 1 ? 0 : m.strides[0];
+  p.mask_stride_h = mask_heads == 1 ? 0 : m.strides[1];
   p.mask_stride_q = m.strides[rank - 2];
 }
 
@@ -257,7 +256,7 @@ void check_sabi_entries(const AttentionProblem &p, int64_t kv_blocks) {
     const uint16_t *entries = p.sabi + row * p.sabi_width;
     for (int64_t col = 0; col < p.sabi_width; ++col) {
       const uint16_t block = entries[col];
-      if (block == kNoBlock) continue;
+      if (block == kSabiPad) continue;
       const int64_t b = row / (p.sabi_heads * p.sabi_rows), h = row / p.sabi_rows % p.sabi_heads,
                     r = row % p.sabi_rows;
       const std::string where = "sabi[" + S(b) + ", " + S(h) + ", " + S(r) + ", " + S(col) + "] = " + S(block);
@@ -344,8 +343,8 @@ std::shared_ptr<Plan> build_plan(const OpArgs &a) {
   const HeadMajorView vv = read_view(v, layout, heads_kv, "value");
   const Layout out_layout = layout == Layout::kBNSD_BSND ? Layout::kBSND : layout;
   const HeadMajorView ov = read_view(out, out_layout, a.num_heads, "attentionOut");
-  require(qv.head_dim >= 1 && qv.head_dim <= kMaxHeadDim, ACLNN_ERR_PARAM_INVALID,
-          "query: head dim D = " + S(qv.head_dim) + "; expected 1..512");
+  require(qv.head_dim >= 1 && qv.head_dim <= kCpuHeadDimMax, ACLNN_ERR_PARAM_INVALID,
+          "query: head dim D = " + S(qv.head_dim) + "; expected 1.." + S(kCpuHeadDimMax));
   require(k.view_dims == v.view_dims, ACLNN_ERR_PARAM_INVALID,
           "key has shape " + dims_str(k.view_dims) + " but value has shape " + dims_str(v.view_dims));
   require(kv.batch == qv.batch && kv.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "../../common/sabi_walk.h"
+#include "../../common/op_limits.h"
 #include "../../common/tile_geometry.h"
 #include "../../common/token_mask.h"
 #include "../../common/work_split.h"
@@ -58,14 +59,9 @@ bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank
 }
 
 bool check_block_shape(TilingPlan *plan, int64_t bq, int64_t bkv) {
-  bool bq_ok = false;
-  for (int64_t v : kSupportedBlockQ) bq_ok = bq_ok || v == bq;
-  if (!bq_ok)
-    return fail(plan, "block_shape[0] (bq) = " + std::to_string(bq) +
-                          " is not supported by the NPU kernel: use 64, 128 or 256");
-  if (bkv <= 0 || bkv % kBlockKvAlign != 0 || bkv > kMaxBlockKv)
-    return fail(plan, "block_shape[1] (bkv) = " + std::to_string(bkv) +
-                          " is not supported by the NPU kernel: use a multiple of 64 up to 1024");
+  if (!blitz::limits::block_shape_supported(bq, bkv))
+    return fail(plan, "block_shape (" + std::to_string(bq) + ", " + std::to_string(bkv) +
+                          ") is not supported by the NPU kernel: use " + blitz::limits::kBlockShapeRule);
   return true;
 }
 
@@ -95,7 +91,7 @@ bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
   const bool explicit_mode = r.sparse_mode <= blitz::kSparseExplicit;
   p->pre_tokens = blitz::clamp_i64(r.pre_tokens, -kTokenClamp, kTokenClamp);
   p->next_tokens = blitz::clamp_i64(r.next_tokens, -kTokenClamp, kTokenClamp);
-  p->mask_stride_b = p->mask_stride_q = 0;
+  p->mask_stride_b = p->mask_stride_h = p->mask_stride_q = 0;
   p->has_mask_tensor = 0;
   if (!explicit_mode) {  // modes 2-4: from indices; a mask given here is ignored, as on the CPU
     p->mask_mode = uint32_t(r.sparse_mode);
@@ -109,17 +105,25 @@ bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
   if (!r.mask_dtype_supported) return fail(plan, "atten_mask must be bool, int8 or uint8");
   const int64_t *d = r.mask_dims;
   const int rank = r.mask_rank;
-  const int64_t mask_batch = rank >= 3 ? d[0] : 1;
-  const bool ok = rank >= 2 && rank <= 4 && d[rank - 2] == p->seq_q && d[rank - 1] == p->seq_kv &&
-                  (mask_batch == 1 || mask_batch == p->batch) && (rank != 4 || d[1] == 1);
+  // The original's forms: [Sq', Skv'], [1|B, Sq', Skv'], [1|B, 1|N, Sq', Skv'], Sq' >= Sq and
+  // Skv' >= Skv (its docs pad the key length to 32); the kernel reads the top-left window.
+  const bool rank_ok = rank >= 2 && rank <= 4;
+  const int64_t mask_batch = rank_ok && rank >= 3 ? d[0] : 1;
+  const int64_t mask_heads = rank == 4 ? d[1] : 1;
+  const bool ok = rank_ok && d[rank - 2] >= p->seq_q && d[rank - 1] >= p->seq_kv &&
+                  (mask_batch == 1 || mask_batch == p->batch) && (mask_heads == 1 || mask_heads == p->heads);
   if (!ok)
-    return fail(plan, "atten_mask has shape " + dims_text(d, rank) + "; expected [Sq, Skv], [1 or B, Sq, Skv] or "
-                      "[1 or B, 1, Sq, Skv] with B=" + std::to_string(p->batch) + ", Sq=" + std::to_string(p->seq_q) +
+    return fail(plan, "atten_mask has shape " + dims_text(d, rank) + "; expected [Sq', Skv'], [1 or B, Sq', Skv'] or "
+                      "[1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv, B=" + std::to_string(p->batch) +
+                      ", N=" + std::to_string(p->heads) + ", Sq=" + std::to_string(p->seq_q) +
                       ", Skv=" + std::to_string(p->seq_kv));
+  // The mask is contiguous (the binding passes it so): strides from its own dims.
+  const int64_t rows = d[rank - 2], cols = d[rank - 1];
   p->mask_mode = blitz::kSparseExplicit;
   p->has_mask_tensor = 1;
-  p->mask_stride_q = p->seq_kv;  // contiguous rows
-  p->mask_stride_b = mask_batch == 1 ? 0 : p->seq_q * p->seq_kv;
+  p->mask_stride_q = cols;
+  p->mask_stride_h = mask_heads == 1 ? 0 : rows * cols;
+  p->mask_stride_b = mask_batch == 1 ? 0 : mask_heads * rows * cols;
   return true;
 }
 
@@ -164,8 +168,8 @@ TilingRequest default_request() {
   r.pre_tokens = 2147483647;  // the op's attribute defaults
   r.next_tokens = 0;
   r.mask_dtype_supported = true;
-  r.block_q = blitz::kDefaultBlockQ;
-  r.block_kv = blitz::kDefaultBlockKv;
+  r.block_q = blitz::limits::kDefaultBlockQ;  // NULL block_shape: the original's (128, 128)
+  r.block_kv = blitz::limits::kDefaultBlockKv;
   r.device_split_scan = true;
   r.cores = CoreInfo{24, 48, 192 * 1024, 512 * 1024, 128 * 1024};
   return r;
@@ -323,8 +327,11 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   if (k[3] != q[3]) { fail(&plan, "key head_dim " + std::to_string(k[3]) + " differs from query head_dim " + std::to_string(q[3])); return plan; }
   if (q[0] < 1 || q[0] > kMaxBatch) { fail(&plan, "batch " + std::to_string(q[0]) + " must be in [1, 65536]"); return plan; }
   const int64_t d = q[3];
-  if (d < kMinHeadDim || d > kMaxHeadDim || d % kHeadDimAlign != 0) {
-    fail(&plan, "head_dim " + std::to_string(d) + " is not supported by the NPU kernel: use a multiple of 16 in [16, 256]");
+  using namespace blitz::limits;
+  if (d < kNpuHeadDimMin || d > kNpuHeadDimMax || d % kNpuHeadDimAlign != 0) {
+    fail(&plan, "head_dim " + std::to_string(d) + " is not supported by the NPU kernel: use a multiple of " +
+                    std::to_string(kNpuHeadDimAlign) + " in [" + std::to_string(kNpuHeadDimMin) + ", " +
+                    std::to_string(kNpuHeadDimMax) + "]");
     return plan;
   }
   if (!check_block_shape(&plan, r.block_q, r.block_kv)) return plan;
@@ -347,8 +354,9 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   p->block_kv = r.block_kv;
   p->q_blocks = blitz::ceil_div(p->seq_q, p->block_q);
   p->kv_blocks = blitz::ceil_div(p->seq_kv, p->block_kv);
-  if (p->kv_blocks >= kSabiIndexLimit) {
-    fail(&plan, "Skv / bkv gives " + std::to_string(p->kv_blocks) + " key blocks; sabi's uint16 indices allow 65534");
+  if (p->kv_blocks >= kSabiPad) {  // indices 0 .. kSabiPad - 1; kSabiPad itself means "no block"
+    fail(&plan, "Skv / bkv gives " + std::to_string(p->kv_blocks) + " key blocks; sabi's uint16 indices allow " +
+                    std::to_string(kSabiPad - 1));
     return plan;
   }
   p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kRowAlign));

@@ -9,21 +9,17 @@
 #include <cstdint>
 #include <string>
 
+#include "../../common/op_limits.h"
 #include "../op_kernel/blitz_tiling_params.h"
 
 namespace blitz_npu {
 
 // What the NPU kernel supports; everything else is rejected with a message naming the limit.
-constexpr int64_t kMinHeadDim = 16;
-constexpr int64_t kMaxHeadDim = 256;
-constexpr int64_t kHeadDimAlign = 16;       // cube fractal: one 32-byte row of fp16 / bf16
-constexpr int64_t kBlockKvAlign = 64;
-constexpr int64_t kMaxBlockKv = 1024;
-constexpr int64_t kSupportedBlockQ[] = {64, 128, 256};
+// Block shapes, head dims and the sabi pad come from the spec (../../common/op_limits.h); a
+// bq above kMaxGroupRows is processed as several row groups of one task.
 constexpr int64_t kMaxBatch = 65536;
 constexpr int64_t kMaxHeads = 256;
 constexpr int64_t kMaxGroup = 64;           // N / Nkv
-constexpr int64_t kSabiIndexLimit = 0xFFFF; // uint16 indices; 0xFFFF itself means "no block"
 constexpr int64_t kMaxSparseMode = 4;       // 0 none / explicit, 1 explicit, 2-4 from indices
 // pre/next tokens beyond any sequence length act alike; clamping keeps i + shift in range.
 constexpr int64_t kTokenClamp = int64_t(1) << 40;

@@ -7,7 +7,8 @@
 //   attention_out like query with out.* (BNSD_BSND writes BSND)
 //   softmax_lse [B, N, Sq] float32, contiguous (written only with kWithLse: softmax_lse_flag)
 //   sabi uint16 [Bs, Ns, ceil(Sq/bq), W]; actual_seq_lengths(_kv) int64 [1 or B]
-//   atten_mask bytes (sparse_mode 0/1 only): (b, i, j) at b*mask_stride_b + i*mask_stride_q + j
+//   atten_mask bytes (sparse_mode 0/1 only): (b, h, i, j) at b*mask_stride_b + h*mask_stride_h +
+//     i*mask_stride_q + j; a mask larger than [Sq, Skv] is read in its top-left window
 //
 // Work: a task is (b, h, query block) in the flattened order of kernel_src/common/
 // work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]);
@@ -196,7 +197,7 @@ private:
     // memory (maskBatch_), the rule object only knows there is one (every live tile is mixed).
     tokenMask_ = blitz::TokenMask::make(static_cast<int>(p_->mask_mode), seq.q_len, seq.kv_len, p_->pre_tokens,
                                         p_->next_tokens, nullptr, 0);
-    maskBatch_ = task.b * p_->mask_stride_b;
+    maskBatch_ = task.b * p_->mask_stride_b + task.h * p_->mask_stride_h;  // this (b, h)'s mask rows
 
     b_ = task.b;
     h_ = task.h;

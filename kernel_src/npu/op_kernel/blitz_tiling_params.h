@@ -63,13 +63,16 @@ struct BlitzTilingParams {
   // Token mask (DESIGN.md; kernel_src/common/token_mask.h). mask_mode is the sparse mode the
   // kernel applies: 0 none, 1 explicit atten_mask, 2 causal top-left, 3 causal bottom-right,
   // 4 band (pre_tokens / next_tokens, clamped on the host so i + shift cannot overflow).
-  // The explicit mask is bytes (bool / int8 / uint8, nonzero = masked out): element (b, i, j)
-  // at b * mask_stride_b + i * mask_stride_q + j; mask_stride_b == 0 broadcasts over batch.
+  // The explicit mask is bytes (bool / int8 / uint8, nonzero = masked out): element (b, h, i, j)
+  // at b * mask_stride_b + h * mask_stride_h + i * mask_stride_q + j; a stride of 0 broadcasts
+  // over that dim. It may be larger than [Sq, Skv] (mask_stride_q = its key length): only the
+  // top-left window is read.
   uint32_t mask_mode;
   uint32_t has_mask_tensor;  // 1: mask_mode 1 reads atten_mask
   int64_t pre_tokens;
   int64_t next_tokens;
   int64_t mask_stride_b;
+  int64_t mask_stride_h;
   int64_t mask_stride_q;
 
   // Vector-side blocking. A query block is processed in row groups of group_rows rows (the M
