@@ -1,5 +1,5 @@
 // run_attention and its helpers: workspace layout, task costs, the path choice, the parallel
-// loop. The tile math lives in the path files (portable_path.cpp, *_avx512.cpp).
+// loop. The tile math lives in the path files (portable_path.cpp, tiles_*.cpp).
 #include <sched.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@ namespace {
 size_t per_thread_bytes(const AttentionProblem &p) {
   size_t bytes = portable_kernel().scratch_bytes(p);
   if (const PathKernel *k = avx512_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
+  if (const PathKernel *k = avx2_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
   if (const PathKernel *k = amx_kernel(p)) bytes = std::max(bytes, k->scratch_bytes(p));
   return align_up(bytes);
 }
@@ -68,13 +69,16 @@ void compute_task_prefix(const Plan &plan, int64_t *prefix) {
 }
 
 // The kernel for `path` and this problem: AMX covers bf16 (other dtypes run AVX-512 there),
-// AVX-512 covers every dtype it was built for, everything else runs portable.
+// AVX-512 and AVX2 cover every dtype they were built for, everything else runs portable.
 const PathKernel &kernel_for(KernelPath path, const AttentionProblem &p) {
   if (path == KernelPath::kAmx) {
     if (const PathKernel *k = amx_kernel(p)) return *k;
   }
   if (path == KernelPath::kAvx512 || path == KernelPath::kAmx) {
     if (const PathKernel *k = avx512_kernel(p.dtype)) return *k;
+  }
+  if (path == KernelPath::kAvx2) {
+    if (const PathKernel *k = avx2_kernel(p.dtype)) return *k;
   }
   return portable_kernel();
 }
@@ -116,15 +120,15 @@ int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_b
   if (requested == KernelPath::kAuto) {
     const char *env = std::getenv("BLITZ_ACL_CPU_PATH");
     if (env != nullptr && *env != '\0' && std::strcmp(env, "portable") != 0 &&
-        std::strcmp(env, "avx512") != 0 && std::strcmp(env, "amx") != 0) {
-      return fail("BLITZ_ACL_CPU_PATH must be portable, avx512 or amx");
+        std::strcmp(env, "avx2") != 0 && std::strcmp(env, "avx512") != 0 && std::strcmp(env, "amx") != 0) {
+      return fail("BLITZ_ACL_CPU_PATH must be portable, avx2, avx512 or amx");
     }
   }
   const KernelPath path = resolve_path(requested);
   if (!path_supported(path)) {
-    return fail(path == KernelPath::kAmx
-                    ? "the amx kernel path was requested but this CPU (or OS) lacks AMX-BF16"
-                    : "the avx512 kernel path was requested but this CPU lacks AVX-512 F/BW/DQ/VL/BF16");
+    return fail(path == KernelPath::kAmx    ? "the amx kernel path was requested but this CPU (or OS) lacks AMX-BF16"
+                : path == KernelPath::kAvx2 ? "the avx2 kernel path was requested but this CPU (or OS) lacks AVX2 + FMA + F16C"
+                                            : "the avx512 kernel path was requested but this CPU lacks AVX-512 F/BW/DQ/VL/BF16");
   }
   if (p.block_q <= 0 || p.block_kv <= 0 || p.head_dim < 0) return fail("block sizes must be positive");
   if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return fail("heads_q must be a multiple of heads_kv");

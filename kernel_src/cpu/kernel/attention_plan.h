@@ -111,6 +111,8 @@ struct PathKernel {
 const PathKernel &portable_kernel();
 // The AVX-512 kernel for `dtype`, or nullptr when the build has no AVX-512 code.
 const PathKernel *avx512_kernel(ElementType dtype);
+// The AVX2 + FMA + F16C kernel for `dtype`, or nullptr when the build has no AVX2 code.
+const PathKernel *avx2_kernel(ElementType dtype);
 // The AMX kernel for this problem (bf16, block_q % 16 == 0), or nullptr (other dtypes and
 // shapes, or a build without AMX code). Not yet run on AMX hardware: see amx_gemm.h.
 const PathKernel *amx_kernel(const AttentionProblem &p);
