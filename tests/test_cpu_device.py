@@ -1,8 +1,9 @@
 """The oracle matrix on device="cpu" against the independent float64 oracle (tests/oracle.py).
 
-Every case of tests/cases.py, for float32, float16 and bfloat16, through numpy and torch, on the
-vectorised path (the fastest the CPU has) and the portable path (BLITZ_ACL_CPU_PATH=portable,
-read by the kernel at each call). Inputs are rounded to the dtype first and the oracle runs
+Every case of tests/cases.py, for float32, float16 and bfloat16, through numpy and torch, on
+every kernel path this CPU has (portable, avx2, avx512, amx: the `kernel_path` fixture in
+conftest.py forces each by BLITZ_ACL_CPU_PATH, read by the kernel at each call, and the run ends
+with a line naming the paths that ran). Inputs are rounded to the dtype first and the oracle runs
 on the rounded inputs, so the bound measures the kernel's own error; the bound is relative to
 torch SDPA's error in the same dtype (tests/bounds.py).
 """
@@ -16,18 +17,8 @@ from blitz_acl import arrays
 from cases import CASE_IDS, CASES, to_torch
 
 DTYPES = ("float32", "float16", "bfloat16")
-PATHS = {"vectorised": None, "portable": "portable"}
 PATH_ENV = "BLITZ_ACL_CPU_PATH"
 CASES_BY_NAME = {c.name: c for c in CASES}
-
-
-@pytest.fixture(params=list(PATHS), ids=list(PATHS))
-def kernel_path(request, monkeypatch):
-    if PATHS[request.param] is None:
-        monkeypatch.delenv(PATH_ENV, raising=False)
-    else:
-        monkeypatch.setenv(PATH_ENV, PATHS[request.param])
-    return request.param
 
 
 @pytest.mark.parametrize("kind", ["numpy", "torch"])
@@ -57,13 +48,17 @@ def test_matrix_is_the_whole_oracle_table():
     assert len(set(CASE_IDS)) == len(CASE_IDS)
 
 
-def test_both_paths_are_real_paths(monkeypatch):
-    """The device reports the path each run takes; portable is forced by the environment."""
+def test_every_path_is_a_real_path(monkeypatch):
+    """The device reports the path each run takes; each supported one is forced by the
+    environment, and portable is always among them."""
+    import cpu_paths
     from blitz_acl.runtime import library
 
     lib = library.load()
-    monkeypatch.setenv(PATH_ENV, "portable")
-    assert lib.device_info().startswith("kernel path portable")
+    paths = cpu_paths.supported()
+    for path in paths:
+        monkeypatch.setenv(PATH_ENV, path)
+        assert lib.device_info().startswith(f"kernel path {path};")
     monkeypatch.delenv(PATH_ENV)
     assert lib.device_info().startswith("kernel path ")
 
