@@ -10,6 +10,7 @@ import pytest
 from blitz_acl import arguments, blitz_sparse_attention, reference
 from blitz_acl import sabi as S
 import bounds
+from blitz_acl.runtime import status
 
 B, N, NKV, SQ, SKV, D = 2, 4, 2, 200, 300, 32
 
@@ -187,16 +188,19 @@ def _within_oracle(out, q, k, v, out_layout="BNSD", **kwargs):
 
 
 def test_validate_false_skips_entry_checks():
-    """With validate=False an out-of-range or repeated entry is not an error: the CPU device
-    ignores out-of-range blocks and counts a repeat once (the kernels' bounds guard), so the
-    answer is the oracle's for the sabi without them."""
+    """With validate=False an out-of-range or repeated entry is not a Python error: the CPU
+    library still refuses it (naming the entry), and the reference ignores out-of-range blocks
+    and counts a repeat once (the kernels' bounds guard), giving the oracle's answer for the
+    sabi without them."""
     q, k, v = _qkv()
     good = np.array([[[[0, -1], [1, -1], [2, -1], [-1, -1]]]], dtype=np.int32)  # R = 4, C = 3
     bad = np.array([[[[0, 9], [1, 1], [2, 3], [-1, 70]]]], dtype=np.int32)
     kw = dict(block_shape=(64, 128))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"sabi\[b=0, h=0, row=0, col=1\] = 9"):
         blitz_sparse_attention(q, k, v, bad, device="cpu", **kw)
-    got = blitz_sparse_attention(q, k, v, bad, validate=False, device="cpu", **kw)
+    with pytest.raises(status.AclInvalidArgumentError, match=r"sabi\[0, 0, 0, 1\] = 9"):
+        blitz_sparse_attention(q, k, v, bad, validate=False, device="cpu", **kw)
+    got = blitz_sparse_attention(q, k, v, bad, validate=False, device="reference", **kw)
     _within_oracle(got, q, k, v, sabi=good, **kw)
 
 
