@@ -42,12 +42,6 @@ def test_case_matches_the_oracle(name, dtype, kind, kernel_path):
     bounds.assert_within(arrays.to_numpy(out), truth, out_layout, lse, what=name)
 
 
-def test_matrix_is_the_whole_oracle_table():
-    """Guards against a filter silently dropping cases: every case is parametrised here."""
-    assert len(CASE_IDS) == len(CASES) >= 40
-    assert len(set(CASE_IDS)) == len(CASE_IDS)
-
-
 def test_every_path_is_a_real_path(monkeypatch):
     """The device reports the path each run takes; each supported one is forced by the
     environment, and portable is always among them."""
@@ -60,15 +54,31 @@ def test_every_path_is_a_real_path(monkeypatch):
         monkeypatch.setenv(PATH_ENV, path)
         assert lib.device_info().startswith(f"kernel path {path};")
     monkeypatch.delenv(PATH_ENV)
-    assert lib.device_info().startswith("kernel path ")
+    # Unforced, the device runs the best path the CPU supports (its "best=" field).
+    info = lib.device_info()
+    best = next(w[len("best="):] for w in info.replace(";", " ").split() if w.startswith("best="))
+    assert info.startswith(f"kernel path {best};"), info
 
 
-def test_inputs_are_not_copied_or_modified():
-    """Contiguous inputs are passed by pointer and left untouched."""
+def test_inputs_are_not_copied_or_modified(monkeypatch):
+    """Contiguous inputs are passed by pointer (the descriptors the library gets point at the
+    caller's buffers) and left untouched."""
+    from blitz_acl.runtime import descriptors
+
     inputs, _ = bounds.case_truth("sabi_random", "float16")
     before = [x.copy() for x in (inputs.query, inputs.key, inputs.value, inputs.kwargs["sabi"])]
+    pointers = []
+    create = descriptors.CallScope._create_tensor
+
+    def recording(self, shape, dtype_name, data_ptr):
+        pointers.append(int(data_ptr))
+        return create(self, shape, dtype_name, data_ptr)
+
+    monkeypatch.setattr(descriptors.CallScope, "_create_tensor", recording)
     blitz_acl.blitz_sparse_attention(inputs.query, inputs.key, inputs.value, device="cpu",
                                      **inputs.kwargs)
+    for name in ("query", "key", "value"):
+        assert getattr(inputs, name).ctypes.data in pointers, f"{name} was copied"
     after = (inputs.query, inputs.key, inputs.value, inputs.kwargs["sabi"])
     for a, b in zip(before, after):
         np.testing.assert_array_equal(a, b)
