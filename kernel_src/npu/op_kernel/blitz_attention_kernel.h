@@ -158,6 +158,8 @@ public:
     // message to the cube core). SetOrgShape(orgM, orgN, orgKa, orgKb, orgKc): Ka / Kb are the
     // row strides of Q and K, Kc the row stride of the score buffer; for P*V, N is V's row
     // stride, Ka the probability buffer's, Kc = D (T_j rows are contiguous).
+    // Skv == 0: no key block exists, so no matmul runs, and 0 is not a valid original K.
+    if (p_->seq_kv == 0) return;
     const int32_t kvAligned = static_cast<int32_t>(p_->kv_block_aligned);
     qk.SetOrgShape(static_cast<int32_t>(p_->group_rows), kvAligned, static_cast<int32_t>(p_->q.s),
                    static_cast<int32_t>(p_->k.s), kvAligned);
@@ -486,6 +488,10 @@ private:
       empty |= 1u << k;
       AscendC::Duplicate(accRows[k * d], 0.0f, static_cast<int32_t>(d));
     }
+    // S -> V: the next SoftmaxFlashV2 overwrites the max the scalar unit has just read (WAR).
+    const event_t maxRead = static_cast<event_t>(pipe_->FetchEventID(AscendC::HardEvent::S_V));
+    AscendC::SetFlag<AscendC::HardEvent::S_V>(maxRead);
+    AscendC::WaitFlag<AscendC::HardEvent::S_V>(maxRead);
     return empty;
   }
 
