@@ -39,6 +39,9 @@ size_t element_bytes(aclDataType t) {
 // so a view with other strides would be read wrongly there; the binding passes contiguous data.
 GmTensor dense(const aclTensor *t, const char *name) {
   if (t == nullptr) return {};
+  for (int64_t d : t->view_dims) {
+    if (d == 0) return {t->data, 0};  // no element: nothing to read or register
+  }
   int64_t expected = 1, numel = 1;
   for (size_t i = t->view_dims.size(); i-- > 0;) {
     require(t->view_dims[i] <= 1 || t->strides[i] == expected, ACLNN_ERR_PARAM_INVALID,

@@ -1,0 +1,128 @@
+"""The NPU op run through the Ascend C execution model (device="npu_sim", libblitz_npu_sim.so).
+
+The real op_host tiling plans each call and the real Ascend C kernel runs for every cube and
+vector core of the launch on host threads, with the model checking copies, queues, events, the
+UB budget and alignment. Here: the whole oracle matrix (tests/cases.py) in float16 and bfloat16
+against the float64 oracle with the CPU device's bounds (tests/bounds.py); identical outputs for
+several vector core counts; the tiling's rejections reaching the caller with its message; the
+per-core counters.
+"""
+
+import numpy as np
+import pytest
+
+import blitz_acl
+import bounds
+from blitz_acl import arrays
+from blitz_acl.runtime import library, npu_sim
+from blitz_acl.runtime.status import AclError
+from cases import CASE_IDS, CASES
+
+DTYPES = ("float16", "bfloat16")
+CORES_ENV = "BLITZ_ACL_NPU_SIM_CORES"
+CASES_BY_NAME = {c.name: c for c in CASES}
+# Cases whose launches differ most with the core count: several tasks per core, GQA, masks,
+# lengths, empty rows (the split weighs tasks by selected tiles, scanned by every core).
+CORE_COUNT_CASES = ("sabi_random", "gqa", "lengths_mode3", "mask_4d_b_sabi")
+CORE_COUNTS = (2, 8, 48)
+ACLNN_ERR_PARAM_INVALID = 161002
+
+
+@pytest.fixture(scope="module", autouse=True)
+def sim_library():
+    return library.load(library.NPU_SIM)
+
+
+def _run(inputs, **extra):
+    return blitz_acl.blitz_sparse_attention(inputs.query, inputs.key, inputs.value, device="npu_sim",
+                                            **{**inputs.kwargs, **extra})
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", CASE_IDS)
+def test_case_matches_the_oracle(name, dtype):
+    case = CASES_BY_NAME[name]
+    inputs, truth = bounds.case_truth(name, dtype)
+    result = _run(inputs)
+    out, lse = result if case.lse else (result, None)
+    assert arrays.dtype_name(out) == dtype
+    out_layout = "BSND" if case.layout == "BNSD_BSND" else case.layout
+    bounds.assert_within(out, truth, out_layout, lse, what=f"npu_sim {name}")
+
+
+def test_matrix_is_the_whole_oracle_table():
+    assert len(CASE_IDS) == len(CASES) >= 40
+
+
+@pytest.mark.parametrize("name", CORE_COUNT_CASES)
+def test_core_counts_give_identical_outputs(name, monkeypatch):
+    """Each query row is computed by one vector core whatever the split, so outputs and lse are
+    bitwise equal for every core count; a core reading another core's workspace would not be."""
+    inputs, _ = bounds.case_truth(name, "float16")
+    results = []
+    for cores in CORE_COUNTS:
+        monkeypatch.setenv(CORES_ENV, str(cores))
+        out, lse = _run(inputs, return_lse=True)
+        report = npu_sim.last_report()
+        assert report["ok"] and len(report["vector"]) == 2 * report["block_dim"] <= cores
+        results.append((cores, out, lse))
+    _, out0, lse0 = results[0]
+    for cores, out, lse in results[1:]:
+        assert np.array_equal(out.view(np.uint16), out0.view(np.uint16)), f"{name}: {cores} cores differ from 2"
+        assert np.array_equal(lse, lse0), f"{name}: lse with {cores} cores differs from 2"
+
+
+def test_one_vector_core_is_refused_by_the_tiling(monkeypatch):
+    """MIX_AIC_1_2 pairs two vector cores with each cube core: one vector core is no launch."""
+    inputs, _ = bounds.case_truth("dense", "float16")
+    monkeypatch.setenv(CORES_ENV, "1")
+    with pytest.raises(AclError, match="no cube/vector core pair") as e:
+        _run(inputs)
+    assert e.value.status == ACLNN_ERR_PARAM_INVALID
+
+
+def test_a_bad_core_count_names_the_variable(monkeypatch):
+    inputs, _ = bounds.case_truth("dense", "float16")
+    monkeypatch.setenv(CORES_ENV, "many")
+    with pytest.raises(AclError, match=CORES_ENV):
+        _run(inputs)
+
+
+def test_float32_is_refused_with_the_tilings_message():
+    inputs, _ = bounds.case_truth("dense", "float32")
+    with pytest.raises(AclError, match="must all be float16 or bfloat16 on the NPU") as e:
+        _run(inputs)
+    assert e.value.status == ACLNN_ERR_PARAM_INVALID
+    assert "aclnnBlitzSparseAttentionGetWorkspaceSize" in str(e.value)
+
+
+def test_unsupported_head_dim_is_refused_with_the_tilings_message():
+    rng = np.random.default_rng(0)
+    q, k, v = (rng.standard_normal((1, 2, 64, 24)).astype(np.float16) for _ in range(3))
+    with pytest.raises(AclError, match="head_dim 24 is not supported by the NPU kernel") as e:
+        blitz_acl.blitz_sparse_attention(q, k, v, device="npu_sim")
+    assert e.value.status == ACLNN_ERR_PARAM_INVALID
+
+
+def test_counters_account_for_the_launch(monkeypatch):
+    """Every vector core of the launch has a counter set; the cube cores did the matmuls of the
+    selected tiles only: 2 x M x N x K for Q*K^T and P*V per selected (row, key) pair at least."""
+    monkeypatch.setenv(CORES_ENV, "8")
+    inputs, _ = bounds.case_truth("sabi_random", "float16")
+    _run(inputs)
+    report = npu_sim.last_report()
+    assert report["ok"] and len(report["cube"]) == report["block_dim"] == 4
+    assert len(report["vector"]) == 8
+    flops = sum(c["cube_flops"] for c in report["cube"])
+    tiles = int((inputs.kwargs["sabi"].astype(np.int64) >= 0).sum())
+    q = inputs.query
+    d = q.shape[-1]
+    # Lower bound: every selected tile is at most 128 x 512 real work; 4 = two matmuls x 2 flops.
+    assert 0 < flops
+    assert sum(c["gm_to_ub_bytes"] for c in report["vector"]) > 0
+    assert sum(c["vector_elem_ops"] for c in report["vector"]) > 0
+    assert tiles > 0 and d == 64
+
+
+def test_device_info_names_the_model():
+    assert "NPU execution model" in library.load(library.NPU_SIM).device_info()
