@@ -106,19 +106,30 @@ def sabi_validation(data: bytes) -> None:
         values = np.frombuffer(r.raw(count * dtype.itemsize), dtype=dtype.newbyteorder("<")).astype(dtype)
     sabi = values.reshape(shape)
 
-    q = np.zeros((batch, heads, seq_q, 16), np.float32)
-    kv = np.zeros((batch, heads, seq_kv, 16), np.float32)
+    # Random values (not constants, under which every selection gives the same output), so an
+    # accepted call's answer is checked against the independent oracle.
+    rng = np.random.default_rng(r.int_in(0, 2 ** 32 - 1))
+    q = rng.standard_normal((batch, heads, seq_q, 16), dtype=np.float32)
+    k = rng.standard_normal((batch, heads, seq_kv, 16), dtype=np.float32)
+    v = rng.standard_normal((batch, heads, seq_kv, 16), dtype=np.float32)
     kwargs = dict(block_shape=(bq, bkv), device="cpu")
     checked_error = unchecked_error = None
+    outs = []
     try:
-        blitz_acl.blitz_sparse_attention(q, kv, kv, sabi, **kwargs)
+        outs.append(blitz_acl.blitz_sparse_attention(q, k, v, sabi, **kwargs))
     except (TypeError, ValueError) as e:
         checked_error = e
     try:
-        blitz_acl.blitz_sparse_attention(q, kv, kv, sabi, validate=False, **kwargs)
+        outs.append(blitz_acl.blitz_sparse_attention(q, k, v, sabi, validate=False, **kwargs))
     except (TypeError, ValueError) as e:
         unchecked_error = e
     assert (checked_error is None) == (unchecked_error is None), (checked_error, unchecked_error)
+    if outs:
+        import bounds  # tests/bounds.py: the oracle within the suite's float32 bound
+
+        truth = bounds.truth(q, k, v, "float32", sabi=sabi, block_shape=(bq, bkv))
+        for out in outs:
+            bounds.assert_within(out, truth, "BNSD", what="sabi_validation")
     assert _library().live_objects() == dict.fromkeys(_library().live_objects(), 0)
 
 
