@@ -96,8 +96,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--dtype", choices=DTYPES, help=f"default {DEFAULTS['dtype']}")
     p.add_argument("--pattern", choices=PATTERNS, help=f"sabi pattern (default {DEFAULTS['pattern']})")
     p.add_argument("--sparsities", type=_sparsity_list, help="comma list (default 0,0.05,0.1,0.2,...,0.9)")
-    p.add_argument("--device", choices=("cpu", "npu", "reference"), default="cpu",
-                   help="blitz_acl device (default cpu; 'reference' is the float64 model, slow)")
+    p.add_argument("--device", choices=("cpu", "npu", "reference", "npu_sim"), default="cpu",
+                   help="blitz_acl device (default cpu; 'reference' is the float64 model, slow; "
+                   "'npu_sim' prints the NPU execution model's counters per sparsity instead of "
+                   "timings, at a small shape: bench/npu_sim_counts.py)")
     p.add_argument("--warmup", type=_non_negative, help=f"warm-up runs (default {DEFAULTS['warmup']})")
     p.add_argument("--repeats", type=_positive, help=f"timed runs (default {DEFAULTS['repeats']})")
     p.add_argument("--threads", type=_positive, help="threads for torch and blitz_acl's CPU device")
@@ -415,8 +417,21 @@ def notes(result: dict) -> list:
     ]
 
 
+# --device npu_sim: the execution model's counters at this small shape (it is far too slow to
+# time, and its time would mean nothing for an NPU).
+NPU_SIM_SHAPE = {"batch": 1, "heads": 2, "seq": 2048, "head_dim": 128}
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.device == "npu_sim":
+        from bench import npu_sim_counts
+
+        shape = NPU_SIM_SHAPE if not args.shape_given else {
+            "batch": args.batch, "heads": args.heads, "seq": args.seq, "head_dim": args.head_dim}
+        npu_sim_counts.print_sweep(shape["batch"], shape["heads"], shape["seq"], shape["head_dim"],
+                                   args.sparsities if args.sparsities != SPARSITIES else npu_sim_counts.SPARSITIES)
+        return 0
     result = run(args)
     from bench.report import result_stem, write_json
 
