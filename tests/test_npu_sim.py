@@ -50,10 +50,6 @@ def test_case_matches_the_oracle(name, dtype):
     bounds.assert_within(out, truth, out_layout, lse, what=f"npu_sim {name}")
 
 
-def test_matrix_is_the_whole_oracle_table():
-    assert len(CASE_IDS) == len(CASES) >= 40
-
-
 @pytest.mark.parametrize("name", CORE_COUNT_CASES)
 def test_core_counts_give_identical_outputs(name, monkeypatch):
     """Each query row is computed by one vector core whatever the split, so outputs and lse are
