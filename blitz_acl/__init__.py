@@ -4,13 +4,14 @@ the CPU, called through a plain C ABI with cffi.
     from blitz_acl import blitz_sparse_attention, sabi
     out = blitz_sparse_attention(q, k, v, sabi.frame_pattern(1, 3, S, S, 0.5))
 
-`sabi` holds the block-index format and its tools, `reference` the float64 numpy reference;
+`sabi` holds the block-index format and its tools, `reference` the float64 numpy reference,
+`torch_bsa` the original torch_bsa extension's call (`from blitz_acl import torch_bsa`);
 `include_dir()` is where the C headers are (also `python -m blitz_acl --include-dir`).
 """
 
 from importlib import metadata as _metadata
 
-from . import reference, sabi
+from . import reference, sabi, torch_bsa
 from .api import blitz_sparse_attention
 from .headers import include_dir
 
@@ -19,4 +20,4 @@ try:  # the version lives once, in pyproject.toml
 except _metadata.PackageNotFoundError:  # a source checkout that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["blitz_sparse_attention", "sabi", "reference", "include_dir", "__version__"]
+__all__ = ["blitz_sparse_attention", "sabi", "reference", "torch_bsa", "include_dir", "__version__"]
