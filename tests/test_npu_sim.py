@@ -122,3 +122,62 @@ def test_counters_account_for_the_launch(monkeypatch):
 
 def test_device_info_names_the_model():
     assert "NPU execution model" in library.load(library.NPU_SIM).device_info()
+
+
+# ---- the standalone C program (tests/c/c_abi_test.c) against libblitz_npu_sim.so ----
+
+C_ATOL_FP16 = 4e-3  # float16 output rounding (|out| < 1) plus P rounded to fp16 before P*V
+
+
+@pytest.fixture(scope="module")
+def c_test_binary_sim(tmp_path_factory, sim_library):
+    import subprocess
+
+    import test_c_abi
+
+    cmake = test_c_abi._cmake()
+    build = tmp_path_factory.mktemp("c_abi_sim_build")
+    subprocess.run([cmake, "-S", str(test_c_abi.C_TEST_DIR), "-B", str(build),
+                    f"-DBLITZ_CPU_LIBRARY={sim_library.path}"], check=True, capture_output=True)
+    subprocess.run([cmake, "--build", str(build), "--target", "blitz_c_abi_test"], check=True,
+                   capture_output=True)
+    return build / "blitz_c_abi_test"
+
+
+def _write_fp16_case(path, perturb: float = 0.0):
+    import test_c_abi as c
+    from blitz_acl import reference
+    from blitz_acl import sabi as S
+
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((c.B, c.N, c.SQ, c.D)).astype(np.float16)
+    k = rng.standard_normal((c.B, c.NKV, c.SKV, c.D)).astype(np.float16)
+    v = rng.standard_normal((c.B, c.NKV, c.SKV, c.D)).astype(np.float16)
+    sabi = S.random_pattern(c.B, c.N, c.SQ, c.SKV, 0.5, seed=0, block_shape=c.BLOCK, shuffle=True)
+    out, lse = reference.attention(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32), sabi,
+                                   num_key_value_heads=c.NKV, block_shape=c.BLOCK, sparse_mode=c.SPARSE_MODE,
+                                   return_lse=True)
+    out = np.array(out, dtype=np.float32)
+    out.flat[0] += perturb
+    header = np.array([c.B, c.N, c.NKV, c.SQ, c.SKV, c.D, *sabi.shape[2:], *c.BLOCK, c.SPARSE_MODE], dtype="<i8")
+    with open(path, "wb") as f:
+        for arr, dtype in ((header, "<i8"), (q, "<f2"), (k, "<f2"), (v, "<f2"), (sabi, "<u2"),
+                           (out, "<f4"), (lse, "<f4"), (np.array([C_ATOL_FP16]), "<f8")):
+            f.write(np.ascontiguousarray(arr, dtype=dtype).tobytes())
+
+
+@pytest.mark.parametrize("perturb", [0.0, 1.0], ids=["matches", "perturbed_fails"])
+def test_c_program_runs_on_the_sim_library(c_test_binary_sim, tmp_path, perturb):
+    """The C ABI test program, unchanged but for its float16 mode, through libblitz_npu_sim.so;
+    a perturbed expectation makes it fail, so it can."""
+    import subprocess
+
+    case = tmp_path / "case.bin"
+    _write_fp16_case(case, perturb)
+    run = subprocess.run([str(c_test_binary_sim), str(case), "float16"], capture_output=True, text=True,
+                         timeout=300)
+    if perturb:
+        assert run.returncode == 1 and "max |out - ref| = 1" in run.stdout, run.stdout + run.stderr
+    else:
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "live objects 0" in run.stdout

@@ -3,10 +3,12 @@
  * CANN's runtime calls (device buffers, a stream, host<->device copies), compares the result
  * with values the float64 Python reference wrote, and checks the library's refusals.
  *
- * Usage: blitz_c_abi_test CASE_FILE
+ * Usage: blitz_c_abi_test CASE_FILE [float16]
  * CASE_FILE (little endian, written by tests/test_c_abi.py):
  *   int64 B, N, Nkv, Sq, Skv, D, R, W, bq, bkv, sparse_mode
  *   float32 query [B, N, Sq, D], key [B, Nkv, Skv, D], value [B, Nkv, Skv, D]   (BNSD)
+ *     (with "float16": these three as IEEE half bits, and the output is read as float16: the
+ *     NPU execution model's library, libblitz_npu_sim.so, takes fp16 / bf16 only)
  *   uint16  sabi [B, N, R, W]
  *   float32 expected out [B, N, Sq, D], expected lse [B, N, Sq]
  *   float64 atol
@@ -72,6 +74,16 @@ static void free_device_tensor(DeviceTensor *t) {
   CHECK(aclrtFree(t->device));
 }
 
+/* IEEE binary16 bits -> float (normals, subnormals, inf, NaN). */
+static float half_to_float(uint16_t h) {
+  const int sign = h >> 15, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
+  float magnitude;
+  if (exponent == 0) magnitude = ldexpf((float)mantissa, -24);
+  else if (exponent == 31) magnitude = mantissa ? NAN : INFINITY;
+  else magnitude = ldexpf((float)(mantissa | 0x400), exponent - 25);
+  return sign ? -magnitude : magnitude;
+}
+
 static double max_abs_diff(const float *a, const float *b, int64_t n) {
   double worst = 0.0;
   for (int64_t i = 0; i < n; ++i) {
@@ -83,10 +95,13 @@ static double max_abs_diff(const float *a, const float *b, int64_t n) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 2) {
-    fprintf(stderr, "usage: %s CASE_FILE\n", argv[0]);
+  if (argc != 2 && !(argc == 3 && strcmp(argv[2], "float16") == 0)) {
+    fprintf(stderr, "usage: %s CASE_FILE [float16]\n", argv[0]);
     return 2;
   }
+  const int fp16 = argc == 3;
+  const aclDataType in_dtype = fp16 ? ACL_FLOAT16 : ACL_FLOAT;
+  const size_t in_elem = fp16 ? sizeof(uint16_t) : sizeof(float);
   FILE *f = fopen(argv[1], "rb");
   if (f == NULL) {
     perror(argv[1]);
@@ -97,9 +112,9 @@ int main(int argc, char **argv) {
   const int64_t block[2] = {h[8], h[9]};
   const int64_t sparse_mode = h[10];
   const int64_t q_numel = B * N * SQ * D, kv_numel = B * NKV * SKV * D, lse_numel = B * N * SQ;
-  float *q = read_exact(f, sizeof(float) * q_numel);
-  float *k = read_exact(f, sizeof(float) * kv_numel);
-  float *v = read_exact(f, sizeof(float) * kv_numel);
+  void *q = read_exact(f, in_elem * q_numel);
+  void *k = read_exact(f, in_elem * kv_numel);
+  void *v = read_exact(f, in_elem * kv_numel);
   uint16_t *sabi = read_exact(f, sizeof(uint16_t) * B * N * R * W);
   float *expected_out = read_exact(f, sizeof(float) * q_numel);
   float *expected_lse = read_exact(f, sizeof(float) * lse_numel);
@@ -119,11 +134,11 @@ int main(int argc, char **argv) {
 
   const int64_t q_dims[4] = {B, N, SQ, D}, kv_dims[4] = {B, NKV, SKV, D};
   const int64_t sabi_dims[4] = {B, N, R, W}, lse_dims[3] = {B, N, SQ};
-  DeviceTensor tq = device_tensor(q_dims, 4, ACL_FLOAT, sizeof(float), q);
-  DeviceTensor tk = device_tensor(kv_dims, 4, ACL_FLOAT, sizeof(float), k);
-  DeviceTensor tv = device_tensor(kv_dims, 4, ACL_FLOAT, sizeof(float), v);
+  DeviceTensor tq = device_tensor(q_dims, 4, in_dtype, in_elem, q);
+  DeviceTensor tk = device_tensor(kv_dims, 4, in_dtype, in_elem, k);
+  DeviceTensor tv = device_tensor(kv_dims, 4, in_dtype, in_elem, v);
   DeviceTensor tsabi = device_tensor(sabi_dims, 4, ACL_UINT16, sizeof(uint16_t), sabi);
-  DeviceTensor tout = device_tensor(q_dims, 4, ACL_FLOAT, sizeof(float), NULL);
+  DeviceTensor tout = device_tensor(q_dims, 4, in_dtype, in_elem, NULL);
   DeviceTensor tlse = device_tensor(lse_dims, 3, ACL_FLOAT, sizeof(float), NULL);
   aclIntArray *block_shape = aclCreateIntArray(block, 2);
   char layout[] = "BNSD";
@@ -155,8 +170,16 @@ int main(int argc, char **argv) {
 
   float *out = malloc(sizeof(float) * q_numel);
   float *lse = malloc(sizeof(float) * lse_numel);
-  CHECK(aclrtMemcpy(out, sizeof(float) * q_numel, tout.device, sizeof(float) * q_numel,
-                    ACL_MEMCPY_DEVICE_TO_HOST));
+  if (fp16) {
+    uint16_t *bits = malloc(sizeof(uint16_t) * q_numel);
+    CHECK(aclrtMemcpy(bits, sizeof(uint16_t) * q_numel, tout.device, sizeof(uint16_t) * q_numel,
+                      ACL_MEMCPY_DEVICE_TO_HOST));
+    for (int64_t i = 0; i < q_numel; ++i) out[i] = half_to_float(bits[i]);
+    free(bits);
+  } else {
+    CHECK(aclrtMemcpy(out, sizeof(float) * q_numel, tout.device, sizeof(float) * q_numel,
+                      ACL_MEMCPY_DEVICE_TO_HOST));
+  }
   CHECK(aclrtMemcpy(lse, sizeof(float) * lse_numel, tlse.device, sizeof(float) * lse_numel,
                     ACL_MEMCPY_DEVICE_TO_HOST));
   const double out_err = max_abs_diff(out, expected_out, q_numel);
