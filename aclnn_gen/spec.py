@@ -101,7 +101,7 @@ ATTRS = (
     AttrArg("next_tokens", "nextTokens", "int", 0,
             note="band width after the diagonal (sparse_mode 4)"),
     AttrArg("input_layout", "inputLayout", "str", "BSH",
-            note="BNSD, BSND, BSH or BNSD_BSND"),
+            note="BNSD, BSND, BSH, BNSD_BSND or TND (packed; cumulative actual lengths)"),
     AttrArg("num_key_value_heads", "numKeyValueHeads", "int", 0, note="0 means num_heads"),
     AttrArg("sparse_mode", "sparseMode", "int", 0, note="0-4, see DESIGN.md"),
     AttrArg("inner_precise", "innerPrecise", "int", 1),

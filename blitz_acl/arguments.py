@@ -17,7 +17,8 @@ from . import arrays, limits
 from . import sabi as sabi_format
 from .call import AttentionCall
 
-LAYOUTS = ("BNSD", "BSND", "BSH", "BNSD_BSND")
+LAYOUTS = ("BNSD", "BSND", "BSH", "BNSD_BSND", "TND")
+PACKED_LAYOUT = "TND"  # packed varlen: [T, N, D], cumulative actual lengths give the batches
 DEVICES = ("reference", "cpu", "npu", "npu_sim")
 SPARSE_MODES = (0, 1, 2, 3, 4)
 # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl has no inner_precise.
@@ -94,14 +95,18 @@ def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
         _int_arg("num_heads", num_heads, 1)
     nkv_arg = _int_arg("num_key_value_heads", num_key_value_heads, 0)
     qs, ks, vs = arrays.shape(query), arrays.shape(key), arrays.shape(value)
-    ndim = 3 if layout == "BSH" else 4
-    dims = "[B, S, N*D]" if layout == "BSH" else ("[B, S, N, D]" if layout == "BSND" else "[B, N, S, D]")
+    ndim = 3 if layout in ("BSH", PACKED_LAYOUT) else 4
+    dims = {"BSH": "[B, S, N*D]", "BSND": "[B, S, N, D]", PACKED_LAYOUT: "[T, N, D]"}.get(layout, "[B, N, S, D]")
     for name, s in (("query", qs), ("key", ks), ("value", vs)):
         if len(s) != ndim:
             raise ValueError(f"{name} has shape {s}; input_layout={layout!r} expects {ndim}-d {dims}")
     if ks != vs:
         raise ValueError(f"key has shape {ks} but value has shape {vs}; they must be equal")
-    if qs[0] != ks[0]:
+    if layout == PACKED_LAYOUT:  # batch and lengths come from the cumulative lengths (_packed)
+        (t, n, d), (tkv, nkv, dk) = qs, ks
+        qs, ks = (1, n, t, d), (1, nkv, tkv, dk)  # read below as BNSD with one packed sequence
+        layout = "BNSD"
+    elif qs[0] != ks[0]:
         raise ValueError(f"query has batch {qs[0]} but key has batch {ks[0]} (shapes {qs}, {ks})")
 
     if layout == "BSH":
@@ -182,6 +187,32 @@ def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[i
             raise ValueError(f"{name}[{i}] = {v} must lie in [0, {full}] (the tensor's sequence length)")
         out.append(int(v))
     return tuple(out * batch) if len(out) == 1 else tuple(out)
+
+
+def _packed(name: str, lengths: Any, tokens: int) -> Tuple[Tuple[int, ...], int]:
+    """TND's actual_seq_lengths(_kv): required and cumulative, as the original documents (entry b
+    = tokens of batches 0..b; B = their count), non-decreasing from >= 0 and ending at the
+    tensor's T. Returns (the cumulative tuple as given, the longest batch's length)."""
+    if lengths is None:
+        raise ValueError(f"{name} is required with input_layout='TND' (cumulative token counts, one per batch)")
+    if arrays.is_torch(lengths) or isinstance(lengths, np.ndarray):
+        if len(arrays.shape(lengths)) != 1:
+            raise ValueError(f"{name} must be 1-d, got shape {arrays.shape(lengths)}")
+        lengths = arrays.to_numpy(lengths).tolist()
+    if not isinstance(lengths, (list, tuple)) or not lengths:
+        raise TypeError(f"{name} must be a non-empty list of ints (cumulative, one per batch), got {lengths!r}")
+    previous, longest = 0, 0
+    for b, end in enumerate(lengths):
+        if not _is_int(end):
+            raise TypeError(f"{name}[{b}] must be an int, got {end!r}")
+        if end < previous:
+            raise ValueError(f"{name}[{b}] = {end} is less than {name}[{b - 1}] = {previous}; with "
+                             f"input_layout='TND' the lengths are cumulative (non-decreasing)")
+        longest, previous = max(longest, int(end) - previous), int(end)
+    if previous != tokens:
+        raise ValueError(f"{name} ends at {previous} but the tensor holds T={tokens} tokens; with "
+                         f"input_layout='TND' the last cumulative entry is T")
+    return tuple(int(v) for v in lengths), longest
 
 
 def _sparse_mode(sparse_mode: Any) -> int:
@@ -305,6 +336,23 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
         raise ValueError(f"input_layout must be one of {', '.join(LAYOUTS)}, got {input_layout!r}")
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = _shapes(
         query, key, value, input_layout, num_heads, num_key_value_heads)
+    packed = input_layout == PACKED_LAYOUT
+    if packed:
+        if device == "reference":
+            raise ValueError("input_layout='TND' is not supported by device='reference'; use device='cpu'")
+        for name, lengths in (("actual_seq_lengths", actual_seq_lengths),
+                              ("actual_seq_lengths_kv", actual_seq_lengths_kv)):
+            _host_readable(name, lengths, query)
+        actual_seq_lengths, seq_q = _packed("actual_seq_lengths", actual_seq_lengths, seq_q)
+        actual_seq_lengths_kv, seq_kv = _packed("actual_seq_lengths_kv", actual_seq_lengths_kv, seq_kv)
+        if len(actual_seq_lengths_kv) != len(actual_seq_lengths):
+            raise ValueError(
+                f"actual_seq_lengths_kv has {len(actual_seq_lengths_kv)} entries but actual_seq_lengths has "
+                f"{len(actual_seq_lengths)}; with input_layout='TND' both give one cumulative entry per batch")
+        batch = len(actual_seq_lengths)
+        if atten_mask is not None and sparse_mode in (0, 1):
+            raise ValueError("atten_mask with sparse_mode 0 or 1 is not supported with input_layout='TND' "
+                             "(use sparse_mode 2-4, or no mask)")
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
     if device == "cpu" and head_dim > limits.CPU_HEAD_DIM_MAX:
@@ -336,8 +384,10 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
         input_layout=input_layout, batch=batch, num_heads=heads, num_key_value_heads=kv_heads,
         seq_q=seq_q, seq_kv=seq_kv, head_dim=head_dim,
         sabi=checked_sabi, block_shape=(bq, bkv), scale_value=_scale(scale_value, head_dim),
-        actual_seq_lengths=_lengths("actual_seq_lengths", actual_seq_lengths, batch, seq_q),
-        actual_seq_lengths_kv=_lengths("actual_seq_lengths_kv", actual_seq_lengths_kv, batch, seq_kv),
+        actual_seq_lengths=actual_seq_lengths if packed else _lengths(
+            "actual_seq_lengths", actual_seq_lengths, batch, seq_q),
+        actual_seq_lengths_kv=actual_seq_lengths_kv if packed else _lengths(
+            "actual_seq_lengths_kv", actual_seq_lengths_kv, batch, seq_kv),
         atten_mask=_mask(atten_mask, mode, batch, heads, seq_q, seq_kv, query, validate),
         sparse_mode=mode,
         pre_tokens=_int_arg("pre_tokens", pre_tokens),

@@ -20,7 +20,7 @@ class AttentionCall:
     kind: str  # "numpy" or "torch"
     dtype: str  # "float32", "float16" or "bfloat16"
 
-    input_layout: str  # "BNSD", "BSND", "BSH" or "BNSD_BSND"
+    input_layout: str  # "BNSD", "BSND", "BSH", "BNSD_BSND" or "TND" (packed: seq_q / seq_kv the longest batch)
     batch: int
     num_heads: int  # N
     num_key_value_heads: int  # Nkv, resolved (never 0)
@@ -34,7 +34,8 @@ class AttentionCall:
     block_shape: Tuple[int, int]  # (bq, bkv)
     scale_value: float
 
-    # Per-batch valid lengths expanded to `batch` entries, or None for full lengths.
+    # Per-batch valid lengths expanded to `batch` entries, or None for full lengths; for TND the
+    # cumulative ends as given (one per batch, the last = T).
     actual_seq_lengths: Optional[Tuple[int, ...]]
     actual_seq_lengths_kv: Optional[Tuple[int, ...]]
 

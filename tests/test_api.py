@@ -47,7 +47,7 @@ BAD_ARGUMENTS = [
     ("query_float64", dict(query=_qkv(np.float64)[0]), TypeError, "query has dtype float64; expected one of float32"),
     ("key_dtype", dict(key=_qkv(np.float16)[1]), TypeError, "key has dtype float16; expected query's dtype float32"),
     ("value_dtype", dict(value=_qkv(ml_dtypes.bfloat16)[2]), TypeError, "value has dtype bfloat16"),
-    ("layout_unknown", dict(input_layout="BNDS"), ValueError, "input_layout must be one of BNSD, BSND, BSH, BNSD_BSND, got 'BNDS'"),
+    ("layout_unknown", dict(input_layout="BNDS"), ValueError, "input_layout must be one of BNSD, BSND, BSH, BNSD_BSND, TND, got 'BNDS'"),
     ("layout_type", dict(input_layout=4), TypeError, "input_layout must be a string"),
     ("query_ndim", dict(query=np.zeros((B, SQ, N * D), np.float32)), ValueError, r"query has shape \(2, 200, 128\); input_layout='BNSD' expects 4-d"),
     ("key_value_shapes", dict(value=np.zeros((B, NKV, SKV + 1, D), np.float32)), ValueError, "key has shape .* but value has shape"),

@@ -29,6 +29,9 @@ def output_shape(call: AttentionCall) -> Tuple[int, ...]:
 
 
 def lse_shape(call: AttentionCall) -> Tuple[int, ...]:
+    """[B, N, Sq]; for TND [N, T] (T = every batch's tokens, in the query's order)."""
+    if call.input_layout == "TND":
+        return (call.num_heads, arrays.shape(call.query)[0])
     return (call.batch, call.num_heads, call.seq_q)
 
 

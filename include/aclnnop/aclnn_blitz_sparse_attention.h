@@ -35,7 +35,7 @@ extern "C" {
  * scaleValue: default 1.0
  * preTokens: default 2147483647; band width before the diagonal (sparse_mode 4)
  * nextTokens: default 0; band width after the diagonal (sparse_mode 4)
- * inputLayout: default "BSH"; BNSD, BSND, BSH or BNSD_BSND
+ * inputLayout: default "BSH"; BNSD, BSND, BSH, BNSD_BSND or TND (packed; cumulative actual lengths)
  * numKeyValueHeads: default 0; 0 means num_heads
  * sparseMode: default 0; 0-4, see DESIGN.md
  * innerPrecise: default 1

@@ -81,16 +81,24 @@ struct Task {
     task.row_end = plan.q_axis.end(task.index.q_block);
     task.valid_end = task.row_end < task.seq.q_len ? task.row_end : task.seq.q_len;
     if (task.valid_end < task.row_begin) task.valid_end = task.row_begin;
+    if (p.q_start != nullptr) task.row_end = task.valid_end;  // packed: later rows are another batch's
     const int64_t es = (int64_t)element_bytes(p.dtype);
-    task.q = static_cast<const char *>(p.q.data) + (b * p.q.stride_b + h * p.q.stride_h) * es;
-    task.k = static_cast<const char *>(p.k.data) + (b * p.k.stride_b + h_kv * p.k.stride_h) * es;
-    task.v = static_cast<const char *>(p.v.data) + (b * p.v.stride_b + h_kv * p.v.stride_h) * es;
-    task.out = static_cast<char *>(p.out.data) + (b * p.out.stride_b + h * p.out.stride_h) * es;
+    // Element offsets of batch b: b * stride_b, or its first token's row when packed (TND).
+    const int64_t q_b = p.q_start != nullptr ? p.q_start[b] * p.q.stride_s : b * p.q.stride_b;
+    const int64_t k_b = p.kv_start != nullptr ? p.kv_start[b] * p.k.stride_s : b * p.k.stride_b;
+    const int64_t v_b = p.kv_start != nullptr ? p.kv_start[b] * p.v.stride_s : b * p.v.stride_b;
+    const int64_t out_b = p.q_start != nullptr ? p.q_start[b] * p.out.stride_s : b * p.out.stride_b;
+    task.q = static_cast<const char *>(p.q.data) + (q_b + h * p.q.stride_h) * es;
+    task.k = static_cast<const char *>(p.k.data) + (k_b + h_kv * p.k.stride_h) * es;
+    task.v = static_cast<const char *>(p.v.data) + (v_b + h_kv * p.v.stride_h) * es;
+    task.out = static_cast<char *>(p.out.data) + (out_b + h * p.out.stride_h) * es;
     task.q_stride_s = p.q.stride_s;
     task.k_stride_s = p.k.stride_s;
     task.v_stride_s = p.v.stride_s;
     task.out_stride_s = p.out.stride_s;
-    task.lse = p.lse != nullptr ? p.lse + (b * p.heads_q + h) * p.seq_q : nullptr;
+    task.lse = p.lse == nullptr      ? nullptr
+               : p.q_start != nullptr ? p.lse + h * p.lse_tokens + p.q_start[b]
+                                      : p.lse + (b * p.heads_q + h) * p.seq_q;
     return task;
   }
 

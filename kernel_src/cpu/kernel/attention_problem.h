@@ -52,6 +52,15 @@ struct AttentionProblem {
   // broadcasts over that dim. The mask may be larger than [Sq, Skv]: only i < Sq, j < Skv are read.
   const uint8_t *mask = nullptr;
   int64_t mask_stride_b = 0, mask_stride_h = 0, mask_stride_q = 0;
+
+  // Packed varlen batches (layout TND): batch b's query rows start at token q_start[b] of q and
+  // out, its keys at token kv_start[b] of k and v (element offset start * stride_s; stride_b is
+  // unused); seq_q / seq_kv are the longest batch's lengths and actual_seq_q / _kv each batch's.
+  // Rows past a batch's length are not written (they are the next batch's tokens), and lse is
+  // [heads_q, lse_tokens]: row i of batch b, head h at h * lse_tokens + q_start[b] + i.
+  // nullptr: batch b at b * stride_b, lse [batch, heads_q, seq_q].
+  const int64_t *q_start = nullptr, *kv_start = nullptr;
+  int64_t lse_tokens = 0;
 };
 
 // Bytes of scratch run_attention needs for num_threads threads (per-thread tiles, packed K/V).

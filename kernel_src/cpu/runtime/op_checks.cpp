@@ -24,7 +24,7 @@ constexpr int64_t kMaxSparseMode = 4;   // 0 none/explicit, 1 explicit, 2-4 comp
 constexpr int64_t kMaxInnerPrecise = 3;  // PromptFlashAttention's range; the CPU always accumulates in fp32
 constexpr size_t kMaxLayoutChars = 16;  // longer than any layout name: stops a scan of garbage
 
-enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND };
+enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND, kTND };
 
 std::string dims_str(const std::vector<int64_t> &dims) {
   std::string s = "[";
@@ -100,8 +100,9 @@ Layout parse_layout(const char *text) {
     if (s == "BSND") return Layout::kBSND;
     if (s == "BSH") return Layout::kBSH;
     if (s == "BNSD_BSND") return Layout::kBNSD_BSND;
+    if (s == "TND") return Layout::kTND;
   }
-  fail(ACLNN_ERR_PARAM_INVALID, "inputLayout \"" + s + "\" is not one of BNSD, BSND, BSH, BNSD_BSND");
+  fail(ACLNN_ERR_PARAM_INVALID, "inputLayout \"" + s + "\" is not one of BNSD, BSND, BSH, BNSD_BSND, TND");
 }
 
 // A q/k/v/out tensor read as [batch, heads, seq, head_dim] with the kernel's strides.
@@ -114,6 +115,7 @@ const char *layout_dims(Layout layout) {
   switch (layout) {
     case Layout::kBSND: return "[B, S, N, D]";
     case Layout::kBSH: return "[B, S, H=N*D]";
+    case Layout::kTND: return "[T, N, D]";
     default: return "[B, N, S, D]";
   }
 }
@@ -122,12 +124,26 @@ const char *layout_dims(Layout layout) {
 HeadMajorView read_view(const aclTensor &t, Layout layout, int64_t heads, const char *name) {
   const auto &d = t.view_dims;
   const auto &s = t.strides;
-  const size_t rank = layout == Layout::kBSH ? 3 : 4;
+  const size_t rank = layout == Layout::kBSH || layout == Layout::kTND ? 3 : 4;
   require(d.size() == rank, ACLNN_ERR_PARAM_INVALID,
           std::string(name) + " has shape " + dims_str(d) + "; layout " + layout_dims(layout) +
               " needs " + S(rank) + " dims");
   HeadMajorView v;
   v.view.data = first_element(t);
+  if (layout == Layout::kTND) {  // one packed sequence of T tokens; build_plan splits it per batch
+    v.batch = 1;
+    v.seq = d[0];
+    v.heads = d[1];
+    v.head_dim = d[2];
+    v.view.stride_s = s[0];
+    v.view.stride_h = s[1];
+    require(s[2] == 1 || d[2] <= 1, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + ": the last dim (D) must have stride 1, got " + S(s[2]));
+    require(v.heads == heads, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + " has shape " + dims_str(d) + " in layout [T, N, D]: " + S(v.heads) +
+                " heads, expected " + S(heads));
+    return v;
+  }
   v.batch = d[0];
   v.view.stride_b = s[0];
   if (layout == Layout::kBSH) {
@@ -213,6 +229,31 @@ void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, c
             std::string(name) + "[" + S(i) + "] = " + S(v[i]) + " is outside [0, " + S(limit) + "]");
   }
   out.assign(v.begin(), v.begin() + used);
+}
+
+// TND: actualSeqLengths(Kv) are required and CUMULATIVE, as the original documents: entry b is
+// the tokens of batches 0..b, so B is their count; non-decreasing, >= 0, the last = the tensor's
+// T (T is the sum of the batches' lengths). Gives each batch's first token and length.
+void resolve_packed(const aclIntArray *cumulative, int64_t tokens, const char *name, std::vector<int64_t> &start,
+                    std::vector<int64_t> &length) {
+  require(cumulative != nullptr && !cumulative->values.empty(), ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " is required with inputLayout TND (cumulative token counts, one per batch)");
+  int64_t previous = 0;
+  start.clear();
+  length.clear();
+  for (size_t b = 0; b < cumulative->values.size(); ++b) {
+    const int64_t end = cumulative->values[b];
+    require(end >= previous && end <= tokens, ACLNN_ERR_PARAM_INVALID,
+            std::string(name) + "[" + S(static_cast<int64_t>(b)) + "] = " + S(end) +
+                ": TND lengths are cumulative, so each entry must lie in [the previous entry " + S(previous) +
+                ", T=" + S(tokens) + "]");
+    start.push_back(previous);
+    length.push_back(end - previous);
+    previous = end;
+  }
+  require(previous == tokens, ACLNN_ERR_PARAM_INVALID,
+          std::string(name) + " ends at " + S(previous) + " but the tensor holds T=" + S(tokens) +
+              " tokens; with TND the last cumulative entry is T (every token belongs to a batch)");
 }
 
 void resolve_mask(const OpArgs &a, AttentionProblem &p) {
@@ -303,9 +344,12 @@ void resolve_lse(const OpArgs &a, AttentionProblem &p) {
   require(a.softmax_lse != nullptr, ACLNN_ERR_PARAM_NULLPTR, "softmaxLse is NULL but softmaxLseFlag is true");
   const aclTensor &lse = checked_tensor(a.softmax_lse, "softmaxLse");
   require_dtype(lse, ACL_FLOAT, "softmaxLse", "(float32 log-sum-exp)");
-  const std::vector<int64_t> expected = {p.batch, p.heads_q, p.seq_q};
+  const bool packed = p.q_start != nullptr;
+  const std::vector<int64_t> expected =
+      packed ? std::vector<int64_t>{p.heads_q, p.lse_tokens} : std::vector<int64_t>{p.batch, p.heads_q, p.seq_q};
   require(lse.view_dims == expected, ACLNN_ERR_PARAM_INVALID,
-          "softmaxLse has shape " + dims_str(lse.view_dims) + "; expected [B, N, Sq] = " + dims_str(expected));
+          "softmaxLse has shape " + dims_str(lse.view_dims) + "; expected " + (packed ? "[N, T] = " : "[B, N, Sq] = ") +
+              dims_str(expected));
   require(contiguous(lse), ACLNN_ERR_PARAM_INVALID, "softmaxLse must be contiguous");
   p.lse = static_cast<float *>(first_element(lse));
 }
@@ -378,8 +422,26 @@ std::shared_ptr<Plan> build_plan(const OpArgs &a) {
           "innerPrecise = " + S(a.inner_precise) + "; expected 0..3");
 
   resolve_block_shape(a.block_shape, p);
-  resolve_lengths(a.actual_seq_lengths, p.batch, p.seq_q, "actualSeqLengths", plan->actual_seq_q);
-  resolve_lengths(a.actual_seq_lengths_kv, p.batch, p.seq_kv, "actualSeqLengthsKv", plan->actual_seq_kv);
+  if (layout == Layout::kTND) {
+    resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", plan->q_start, plan->actual_seq_q);
+    resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", plan->kv_start, plan->actual_seq_kv);
+    require(plan->actual_seq_kv.size() == plan->actual_seq_q.size(), ACLNN_ERR_PARAM_INVALID,
+            "actualSeqLengthsKv has " + S(static_cast<int64_t>(plan->actual_seq_kv.size())) +
+                " entries but actualSeqLengths has " + S(static_cast<int64_t>(plan->actual_seq_q.size())) +
+                "; with TND both give one cumulative entry per batch");
+    require(a.atten_mask == nullptr || p.sparse_mode >= 2, ACLNN_ERR_PARAM_INVALID,
+            "attenMask with sparseMode " + S(p.sparse_mode) +
+                " is not supported with inputLayout TND (use sparseMode 2-4, or no mask)");
+    p.batch = static_cast<int64_t>(plan->actual_seq_q.size());
+    p.seq_q = *std::max_element(plan->actual_seq_q.begin(), plan->actual_seq_q.end());
+    p.seq_kv = *std::max_element(plan->actual_seq_kv.begin(), plan->actual_seq_kv.end());
+    p.q_start = plan->q_start.data();
+    p.kv_start = plan->kv_start.data();
+    p.lse_tokens = qv.seq;
+  } else {
+    resolve_lengths(a.actual_seq_lengths, p.batch, p.seq_q, "actualSeqLengths", plan->actual_seq_q);
+    resolve_lengths(a.actual_seq_lengths_kv, p.batch, p.seq_kv, "actualSeqLengthsKv", plan->actual_seq_kv);
+  }
   p.actual_seq_q = plan->actual_seq_q.empty() ? nullptr : plan->actual_seq_q.data();
   p.actual_seq_q_count = static_cast<int64_t>(plan->actual_seq_q.size());
   p.actual_seq_kv = plan->actual_seq_kv.empty() ? nullptr : plan->actual_seq_kv.data();

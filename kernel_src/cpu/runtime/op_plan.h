@@ -34,6 +34,8 @@ struct Plan {
   // Owned copies of the length arrays (the caller may destroy its aclIntArrays before the
   // queued run executes); problem.actual_seq_q / actual_seq_kv point into them.
   std::vector<int64_t> actual_seq_q, actual_seq_kv;
+  // TND: each batch's first query / key token (problem.q_start / kv_start point into them).
+  std::vector<int64_t> q_start, kv_start;
   int num_threads = 1;
   size_t workspace_bytes = 0;
   bool empty = false;  // no output element to write: the run enqueues nothing

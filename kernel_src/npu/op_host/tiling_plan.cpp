@@ -293,7 +293,11 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   else if (layout == "BSND") p->layout = kLayoutBSND;
   else if (layout == "BSH") p->layout = kLayoutBSH;
   else if (layout == "BNSD_BSND") p->layout = kLayoutBNSD_BSND;
-  else { fail(&plan, "input_layout '" + layout + "' is not one of BNSD, BSND, BSH, BNSD_BSND"); return plan; }
+  else if (layout == "TND") {  // packed varlen: the CPU device runs it; this kernel has no per-batch token offsets yet
+    fail(&plan, "input_layout 'TND' is not supported by the NPU kernel yet (the CPU device runs it)");
+    return plan;
+  }
+  else { fail(&plan, "input_layout '" + layout + "' is not one of BNSD, BSND, BSH, BNSD_BSND, TND"); return plan; }
 
   const int64_t heads = r.num_heads;
   const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
