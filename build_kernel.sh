@@ -1,25 +1,33 @@
 #!/usr/bin/env bash
 # Builds the device libraries for development.
-#   CPU device (always): CMake -> build/ (or build-sanitize/), then libblitz_cpu.so is copied
-#   into blitz_acl/_lib/ where the binding finds it (a --sanitize build is not copied: it needs
-#   the sanitizer runtime preloaded, and the line to do that is printed instead).
+#   Host device libraries (always): CMake -> build/ (or build-sanitize/, build-tsan/), then
+#   libblitz_cpu.so (device cpu) and libblitz_npu_sim.so (device npu_sim: the NPU op run through
+#   the Ascend C execution model) are copied into blitz_acl/_lib/ where the binding finds them
+#   (a sanitizer build is not copied: it needs the sanitizer runtime preloaded, and the line to
+#   do that is printed instead).
 #   NPU custom-op package: only where CANN is installed (see build_npu below).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LIB_NAME="libblitz_cpu.so"
+SIM_LIB_NAME="libblitz_npu_sim.so"
 
 usage() {
   cat <<USAGE
-Usage: ./build_kernel.sh [--sanitize] [--jobs N] [--soc SOC] [--install-path DIR] [--help]
+Usage: ./build_kernel.sh [--sanitize | --tsan] [--jobs N] [--soc SOC] [--install-path DIR] [--help]
 
-Builds the CPU device library ($LIB_NAME) with CMake and copies it to blitz_acl/_lib/,
+Builds the CPU device library ($LIB_NAME) and the NPU execution model's library
+($SIM_LIB_NAME, device npu_sim) with CMake and copies them to blitz_acl/_lib/,
 where \`import blitz_acl\` finds it; then builds the NPU custom-op package where CANN is
 installed (ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME set), and says so and skips it otherwise.
 
   --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build (-DBLITZ_SANITIZE=ON) in
                build-sanitize/; not copied to blitz_acl/_lib/. Prints the environment that runs
-               the tests against it (BLITZ_ACL_CPU_LIBRARY and LD_PRELOAD).
+               the tests against it (BLITZ_ACL_CPU_LIBRARY, BLITZ_ACL_NPU_SIM_LIBRARY and
+               LD_PRELOAD). Both libraries are built so.
+  --tsan       ThreadSanitizer build (-DBLITZ_SANITIZE_THREAD=ON) in build-tsan/: the NPU
+               execution model runs each core as a thread, so races between cores are real races
+               there; not copied; prints the environment for tests/test_npu_sim.py.
   --jobs N     parallel build jobs (default: the number of CPUs)
   --soc SOC    NPU package: the Ascend SoC to compile the kernel for (default ascend910b;
                ascend910_93 for A3)
@@ -28,18 +36,20 @@ installed (ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME set), and says so and skips i
                the line that makes it visible (source .../set_env.bash) is printed at the end
   --help       this text
 
-Environment: CMAKE (the cmake to use), BLITZ_ACL_CPU_LIBRARY (read by the binding: a library
-path that overrides blitz_acl/_lib/).
+Environment: CMAKE (the cmake to use), BLITZ_ACL_CPU_LIBRARY / BLITZ_ACL_NPU_SIM_LIBRARY (read
+by the binding: a library path that overrides blitz_acl/_lib/).
 USAGE
 }
 
 SANITIZE=0
+TSAN=0
 JOBS="$(nproc 2>/dev/null || echo 2)"
 NPU_SOC=ascend910b
 NPU_INSTALL_PATH="${HOME:-/tmp}/.local/share/blitz_acl/opp"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --sanitize) SANITIZE=1 ;;
+    --tsan) TSAN=1 ;;
     --jobs) JOBS="$2"; shift ;;
     --soc) NPU_SOC="$2"; shift ;;
     --install-path) NPU_INSTALL_PATH="$2"; shift ;;
@@ -79,22 +89,36 @@ build_cpu() {
   local cmake build_dir generator=()
   cmake="$(find_cmake)"
   if command -v ninja >/dev/null 2>&1; then generator=(-G Ninja); fi
+  if [[ $SANITIZE -eq 1 && $TSAN -eq 1 ]]; then
+    echo "build_kernel.sh: --sanitize and --tsan cannot be combined (ASan and TSan exclude each other)" >&2
+    exit 2
+  fi
   if [[ $SANITIZE -eq 1 ]]; then
     build_dir="$ROOT/build-sanitize"
     "$cmake" -S "$ROOT" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLITZ_SANITIZE=ON
+  elif [[ $TSAN -eq 1 ]]; then
+    build_dir="$ROOT/build-tsan"
+    "$cmake" -S "$ROOT" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBLITZ_SANITIZE_THREAD=ON
   else
     build_dir="$ROOT/build"
     "$cmake" -S "$ROOT" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release
   fi
   "$cmake" --build "$build_dir" --parallel "$JOBS"
   local lib="$build_dir/kernel_src/cpu/$LIB_NAME"
+  local sim_lib="$build_dir/kernel_src/npu/sim/launcher/$SIM_LIB_NAME"
   if [[ $SANITIZE -eq 1 ]]; then
-    echo "CPU device (sanitized): $lib"
-    echo "Run the tests against it with:"
-    echo "  BLITZ_ACL_CPU_LIBRARY=$lib LD_PRELOAD=\"\$(gcc -print-file-name=libasan.so) \$(gcc -print-file-name=libubsan.so)\" ASAN_OPTIONS=detect_leaks=0 python -m pytest tests"
+    echo "CPU device and NPU execution model (sanitized): $lib, $sim_lib"
+    echo "Run the tests against them with:"
+    echo "  BLITZ_ACL_CPU_LIBRARY=$lib BLITZ_ACL_NPU_SIM_LIBRARY=$sim_lib LD_PRELOAD=\"\$(gcc -print-file-name=libasan.so) \$(gcc -print-file-name=libubsan.so)\" ASAN_OPTIONS=detect_leaks=0 python -m pytest tests"
+  elif [[ $TSAN -eq 1 ]]; then
+    echo "NPU execution model (ThreadSanitizer): $sim_lib"
+    echo "Run its tests with:"
+    echo "  BLITZ_ACL_NPU_SIM_LIBRARY=$sim_lib LD_PRELOAD=\"\$(gcc -print-file-name=libtsan.so)\" python -m pytest tests/test_npu_sim.py"
   else
     install_atomically "$lib" "$ROOT/blitz_acl/_lib/$LIB_NAME"
+    install_atomically "$sim_lib" "$ROOT/blitz_acl/_lib/$SIM_LIB_NAME"
     echo "CPU device: $lib -> blitz_acl/_lib/$LIB_NAME"
+    echo "NPU execution model (device npu_sim): $sim_lib -> blitz_acl/_lib/$SIM_LIB_NAME"
   fi
 }
 
