@@ -234,12 +234,17 @@ def parse_args(argv=None):
                    help="skip the one-thread ours-vs-GEMM check")
     p.add_argument("--other-dtypes", nargs="*", default=list(OTHER_DTYPES),
                    help="dtypes timed dense against SDPA in the same dtype (none: skip)")
+    p.add_argument("--path", choices=("portable", "avx2", "avx512", "amx"),
+                   help="force this CPU kernel path (sets BLITZ_ACL_CPU_PATH; default: the "
+                        "kernel's own choice, or the variable if already set)")
     p.add_argument("--json", help="also write the result here")
     return p.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.path:
+        os.environ["BLITZ_ACL_CPU_PATH"] = args.path  # read by the kernel at each call
     print(f"bf16 B={BATCH} H={HEADS} D={HEAD_DIM} tiles {BLOCK_SHAPE[0]}x{BLOCK_SHAPE[1]}, "
           f"{args.threads} threads; targets: xSDPA >= target, xFlex >= {TARGET_VS_FLEX}, "
           f"%peak >= {100 * TARGET_PEAK_SHARE:.0f}% of two concurrent 1-thread bf16 GEMMs")
