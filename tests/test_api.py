@@ -96,7 +96,7 @@ BAD_ARGUMENTS = [
     ("sabi_heads", dict(sabi=np.zeros((1, 2, 2, 1), np.uint16)), ValueError, "head dim 2 does not broadcast"),
     ("sabi_float", dict(sabi=np.zeros((1, 1, 2, 1), np.float32)), TypeError, "sabi has dtype float32"),
     ("sabi_negative", dict(sabi=np.full((1, 1, 2, 1), -3, np.int64)), ValueError, "= -3: expected -1"),
-    ("device_unknown", dict(device="gpu"), ValueError, "device must be None or one of 'reference', 'cpu', 'npu', got 'gpu'"),
+    ("device_unknown", dict(device="gpu"), ValueError, "device must be None or one of 'reference', 'cpu', 'npu', 'npu_sim', got 'gpu'"),
     ("device_npu_without_npu", dict(device="npu"), ValueError, "device='npu' needs torch_npu tensors on an NPU"),
     ("return_lse_type", dict(return_lse="yes"), TypeError, "return_lse must be True or False"),
     ("validate_type", dict(validate=1), TypeError, "validate must be True or False"),
