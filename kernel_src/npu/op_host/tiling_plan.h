@@ -35,9 +35,11 @@ constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
 // mask bytes, fp16 / bf16 probabilities and float scores alike (bkv, a multiple of 64, already is).
 constexpr int64_t kRowAlign = 32;
 constexpr uint64_t kWorkspaceAlign = 512;
-// Unified buffer left out of the plan for what the Matmul client and TPipe keep there
-// themselves (their exact use is not documented; 8 KiB is a margin, not a measured figure).
-constexpr uint64_t kUbReserveBytes = 8 * 1024;
+// Unified buffer a mix (AIC + AIV) kernel may not plan: 256 B the runtime keeps plus the 8 KiB
+// Ascend C reserves unless built with --cce-disable-asc-reserved-ubuf (asc-devkit
+// docs/zh/guide/.../架构规格/NPU架构版本2201.md; 静态Tensor编程.md), so 192 KiB leaves 188160 B,
+// the figure the execution model enforces.
+constexpr uint64_t kUbReserveBytes = 8 * 1024 + 256;
 // Above this many tasks the host splits by task count (no per-task cost array on the host);
 // the device scan has no such limit (it keeps no per-task array).
 constexpr int64_t kMaxWeightedTasks = int64_t(1) << 24;
