@@ -13,6 +13,8 @@ extern "C" __global__ __aicore__ void blitz_sparse_attention(
     GM_ADDR softmaxLse, GM_ADDR workspace, GM_ADDR tiling)
 {
   KERNEL_TASK_TYPE_DEFAULT(KERNEL_TYPE_MIX_AIC_1_2);
+  REGISTER_TILING_DEFAULT(BlitzSparseAttentionTilingData);
+  GET_TILING_DATA_WITH_STRUCT(BlitzSparseAttentionTilingData, tilingData, tiling);
   blitz_npu::RunBlitzSparseAttention(query, key, value, attenMask, sabi, actualSeqLengths, actualSeqLengthsKv,
-                                     attentionOut, softmaxLse, workspace, tiling);
+                                     attentionOut, softmaxLse, workspace, &tilingData);
 }

@@ -37,18 +37,19 @@ __aicore__ inline void RunWithLseChoice(GM_ADDR query, GM_ADDR key, GM_ADDR valu
   op.Process();
 }
 
+// The entry function (blitz_sparse_attention.cpp) registers and reads the tiling itself: the
+// documented place of REGISTER_TILING_DEFAULT / GET_TILING_DATA_WITH_STRUCT is the __global__ body.
 __aicore__ inline void RunBlitzSparseAttention(GM_ADDR query, GM_ADDR key, GM_ADDR value, GM_ADDR mask,
                                                GM_ADDR sabi, GM_ADDR actualQ, GM_ADDR actualKv, GM_ADDR out,
-                                               GM_ADDR lse, GM_ADDR workspace, GM_ADDR tiling)
+                                               GM_ADDR lse, GM_ADDR workspace,
+                                               BlitzSparseAttentionTilingData *tilingData)
 {
-  REGISTER_TILING_DEFAULT(BlitzSparseAttentionTilingData);
-  GET_TILING_DATA_WITH_STRUCT(BlitzSparseAttentionTilingData, tilingData, tiling);
   GM_ADDR user = AscendC::GetUserWorkspace(workspace);
-  if (tilingData.params.return_lse) {
-    RunWithLseChoice</*kWithLse=*/true>(query, key, value, mask, sabi, actualQ, actualKv, out, lse, user, &tilingData);
+  if (tilingData->params.return_lse) {
+    RunWithLseChoice</*kWithLse=*/true>(query, key, value, mask, sabi, actualQ, actualKv, out, lse, user, tilingData);
   } else {
     RunWithLseChoice</*kWithLse=*/false>(query, key, value, mask, sabi, actualQ, actualKv, out, nullptr, user,
-                                         &tilingData);
+                                         tilingData);
   }
 }
 
