@@ -89,15 +89,18 @@ def test_upstream_example_runs_and_matches_its_double_reference(c_test_binary):
     assert "max |out - ref|" in run.stdout
 
 
-def test_include_dir_holds_the_public_headers():
+def test_include_dir_holds_the_public_headers(tmp_path):
     """python -m blitz_acl --include-dir names a directory a CANN user's includes work with."""
     import blitz_acl
 
+    # Run outside the checkout: `python -m` puts its working directory first on sys.path, so
+    # from the repository root it would import the source tree, not the package this test uses.
     run = subprocess.run([sys.executable, "-m", "blitz_acl", "--include-dir"], capture_output=True, text=True,
-                         check=True)
+                         check=True, cwd=tmp_path)
     include = Path(run.stdout.strip())
     assert include == blitz_acl.include_dir()
     for header in ("acl/acl.h", "aclnn/acl_meta.h", "aclnnop/aclnn_blitz_sparse_attention.h", "blitz_acl/blitz_cpu.h"):
         assert (include / header).is_file(), header
-    run = subprocess.run([sys.executable, "-m", "blitz_acl", "--library"], capture_output=True, text=True, check=True)
+    run = subprocess.run([sys.executable, "-m", "blitz_acl", "--library"], capture_output=True, text=True, check=True,
+                         cwd=tmp_path)
     assert Path(run.stdout.strip()) == library.load().path
