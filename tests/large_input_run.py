@@ -28,7 +28,7 @@ import ml_dtypes
 import numpy as np
 
 import blitz_acl
-from blitz_acl import reference
+import oracle  # tests/oracle.py: the independent float64 truth
 from blitz_acl import sabi as S
 from blitz_acl.runtime import descriptors
 
@@ -101,7 +101,7 @@ def main(argv=None) -> int:
     max_error = 0.0
     for i in blocks:
         lo, hi = i * bq, min((i + 1) * bq, seq)
-        expected = reference.attention(q[:, :, lo:hi], k, v, np.ascontiguousarray(sabi[:, :, i:i + 1]))
+        expected = oracle.attention(q[:, :, lo:hi], k, v, np.ascontiguousarray(sabi[:, :, i:i + 1]))
         max_error = max(max_error, float(np.abs(out[:, :, lo:hi].astype(np.float64) - expected).max()))
 
     tensor_bytes = {"q+k+v": 3 * q.nbytes, "out": out.nbytes, "lse": lse.nbytes, "sabi": sabi.nbytes}

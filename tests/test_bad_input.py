@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl import reference
+import oracle
 from blitz_acl.runtime import library, status
 from blitz_acl.runtime.descriptors import CallScope
 from test_api import BAD_ARGUMENTS, _qkv
@@ -120,7 +120,7 @@ def test_missing_library_through_the_public_api(tmp_path):
 def test_big_endian_arrays_are_read_as_numbers():
     """A '>f4' array has dtype name float32, but its bytes are not the library's floats."""
     q, k, v = _qkv()
-    expected = reference.attention(q, k, v)
+    expected = oracle.attention(q, k, v)
     swapped = [x.astype(x.dtype.newbyteorder(">")) for x in (q, k, v)]
     out = blitz_acl.blitz_sparse_attention(*swapped, device="cpu")
     np.testing.assert_allclose(out, expected, atol=ATOL_FLOAT32, rtol=0)
@@ -129,7 +129,7 @@ def test_big_endian_arrays_are_read_as_numbers():
 def test_unaligned_arrays_are_copied():
     """np.frombuffer at an odd offset gives misaligned float32s (UB in the kernel's loads)."""
     q, k, v = _qkv()
-    expected = reference.attention(q, k, v)
+    expected = oracle.attention(q, k, v)
 
     def unaligned(x):
         raw = bytearray(x.nbytes + 1)
@@ -144,7 +144,7 @@ def test_unaligned_arrays_are_copied():
 
 def test_non_contiguous_torch_and_numpy_inputs_match_the_reference():
     q, k, v = _qkv()
-    expected = reference.attention(q, k, v)
+    expected = oracle.attention(q, k, v)
     tq, tk, tv = (torch.from_numpy(x.copy()).transpose(2, 3).contiguous().transpose(2, 3) for x in (q, k, v))
     assert not tq.is_contiguous()
     np.testing.assert_allclose(blitz_acl.blitz_sparse_attention(tq, tk, tv, device="cpu").numpy(),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blitz_acl import reference
+import oracle
 from blitz_acl import sabi as S
 from blitz_acl.runtime import library
 
@@ -46,7 +46,7 @@ def _write_case(path: Path) -> None:
     k = rng.standard_normal((B, NKV, SKV, D), dtype=np.float32)
     v = rng.standard_normal((B, NKV, SKV, D), dtype=np.float32)
     sabi = S.random_pattern(B, N, SQ, SKV, 0.5, seed=0, block_shape=BLOCK, shuffle=True)
-    out, lse = reference.attention(q, k, v, sabi, num_key_value_heads=NKV, block_shape=BLOCK,
+    out, lse = oracle.attention(q, k, v, sabi, num_key_value_heads=NKV, block_shape=BLOCK,
                                    sparse_mode=SPARSE_MODE, return_lse=True)
     header = np.array([B, N, NKV, SQ, SKV, D, *sabi.shape[2:], *BLOCK, SPARSE_MODE], dtype="<i8")
     with open(path, "wb") as f:

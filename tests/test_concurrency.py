@@ -135,7 +135,7 @@ SIGINT_CHILD = textwrap.dedent("""
     import sys, time
     import numpy as np
     import blitz_acl
-    from blitz_acl import reference
+    import oracle
     from blitz_acl.runtime import cpu, library
 
     rng = np.random.default_rng(0)
@@ -159,7 +159,7 @@ SIGINT_CHILD = textwrap.dedent("""
 
     small = rng.standard_normal((1, 2, 150, 32), dtype=np.float32)
     out = blitz_acl.blitz_sparse_attention(small, small, small, device="cpu")
-    np.testing.assert_allclose(out, reference.attention(small, small, small), atol=1e-4, rtol=0)
+    np.testing.assert_allclose(out, oracle.attention(small, small, small), atol=1e-4, rtol=0)
 
     cpu._waiter.drain()  # the abandoned kernel finishes; its scope is released
     full = time.perf_counter() - start
@@ -175,7 +175,9 @@ def test_ctrl_c_during_a_long_call_leaves_the_process_usable(tmp_path):
     script = tmp_path / "child.py"
     script.write_text(SIGINT_CHILD.format(seq=8192, probe_seq=2048, max_heads=64, target=LONG_CALL_SECONDS))
     package_root = str(Path(blitz_acl.__file__).resolve().parent.parent)  # the blitz_acl under test
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")])))
+    tests_dir = str(Path(__file__).resolve().parent)  # the child checks with tests/oracle.py
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [package_root, tests_dir,
+                                                                    os.environ.get("PYTHONPATH")])))
     child = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, env=env)
     try:

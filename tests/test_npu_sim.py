@@ -171,7 +171,7 @@ def test_upstream_example_runs_on_the_sim_library(c_test_binary_sim):
 
 def _write_fp16_case(path, perturb: float = 0.0):
     import test_c_abi as c
-    from blitz_acl import reference
+    import oracle
     from blitz_acl import sabi as S
 
     rng = np.random.default_rng(0)
@@ -179,7 +179,7 @@ def _write_fp16_case(path, perturb: float = 0.0):
     k = rng.standard_normal((c.B, c.NKV, c.SKV, c.D)).astype(np.float16)
     v = rng.standard_normal((c.B, c.NKV, c.SKV, c.D)).astype(np.float16)
     sabi = S.random_pattern(c.B, c.N, c.SQ, c.SKV, 0.5, seed=0, block_shape=c.BLOCK, shuffle=True)
-    out, lse = reference.attention(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32), sabi,
+    out, lse = oracle.attention(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32), sabi,
                                    num_key_value_heads=c.NKV, block_shape=c.BLOCK, sparse_mode=c.SPARSE_MODE,
                                    return_lse=True)
     out = np.array(out, dtype=np.float32)

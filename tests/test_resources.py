@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl import reference
+import oracle
 from blitz_acl.runtime import status
 
 CAPACITY_ENV = "BLITZ_ACL_CPU_MAX_ALLOC_BYTES"
@@ -67,7 +67,7 @@ def test_workspace_that_cannot_be_allocated_raises_memory_error(lib, monkeypatch
     assert lib.live_objects() == ALL_ZERO
     monkeypatch.delenv(CAPACITY_ENV)
     out = blitz_acl.blitz_sparse_attention(q, k, k, sabi, block_shape=(64, 64), device="cpu")
-    expected = reference.attention(q, k, k, sabi, block_shape=(64, 64))
+    expected = oracle.attention(q, k, k, sabi, block_shape=(64, 64))
     np.testing.assert_allclose(out, expected, atol=1e-4, rtol=0)
 
 
@@ -100,7 +100,7 @@ def test_ten_thousand_calls_leave_everything_flat(lib, monkeypatch):
     """Valid calls, calls the library rejects, calls Python rejects and calls whose workspace
     cannot be allocated, interleaved: handles, threads, descriptors and RSS stay flat."""
     q, k, sabi, bad = _small_problem()
-    expected = reference.attention(q, k, k, sabi, block_shape=(64, 64))
+    expected = oracle.attention(q, k, k, sabi, block_shape=(64, 64))
     kwargs = dict(block_shape=(64, 64), device="cpu")
 
     def one(i):

@@ -201,14 +201,14 @@ def test_flex_attention_with_converted_mask_matches_reference():
     torch = pytest.importorskip("torch")
     from torch.nn.attention.flex_attention import flex_attention
 
-    from blitz_acl import reference
+    import oracle
 
     seq_q, seq_kv, bs = 300, 1100, (64, 128)
     s = _random_sabi(seed=7, shape=(1, 2), seq_q=seq_q, seq_kv=seq_kv, block_shape=bs)
     s[0, 0, 1] = PAD
     rng = np.random.default_rng(1)
     q, k, v = (rng.standard_normal((1, 2, n, 32)) for n in (seq_q, seq_kv, seq_kv))
-    expected = reference.attention(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32),
+    expected = oracle.attention(q.astype(np.float32), k.astype(np.float32), v.astype(np.float32),
                                    s, block_shape=bs)
     bm = S.to_flex_block_mask(s, seq_q, seq_kv, bs)
     with pytest.warns(UserWarning):  # eager FlexAttention warns that it is unfused
