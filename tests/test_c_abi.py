@@ -1,6 +1,7 @@
 """The standalone C test (tests/c): built with CMake against the library the binding loads,
 run on a case whose expected values the float64 reference writes to a file."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -93,14 +94,17 @@ def test_include_dir_holds_the_public_headers(tmp_path):
     """python -m blitz_acl --include-dir names a directory a CANN user's includes work with."""
     import blitz_acl
 
-    # Run outside the checkout: `python -m` puts its working directory first on sys.path, so
-    # from the repository root it would import the source tree, not the package this test uses.
+    # Run outside the checkout, with the package this test imported first on the path: `python -m`
+    # puts its working directory first on sys.path, and `python -m pytest` does the same for the
+    # test, so either could otherwise see the source tree while the other sees site-packages.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(Path(blitz_acl.__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
     run = subprocess.run([sys.executable, "-m", "blitz_acl", "--include-dir"], capture_output=True, text=True,
-                         check=True, cwd=tmp_path)
+                         check=True, cwd=tmp_path, env=env)
     include = Path(run.stdout.strip())
     assert include == blitz_acl.include_dir()
     for header in ("acl/acl.h", "aclnn/acl_meta.h", "aclnnop/aclnn_blitz_sparse_attention.h", "blitz_acl/blitz_cpu.h"):
         assert (include / header).is_file(), header
     run = subprocess.run([sys.executable, "-m", "blitz_acl", "--library"], capture_output=True, text=True, check=True,
-                         cwd=tmp_path)
+                         cwd=tmp_path, env=env)
     assert Path(run.stdout.strip()) == library.load().path
