@@ -1,10 +1,10 @@
 // The AMX-BF16 products of the fast path, in the AVX-512 path's packed layouts (which are
 // already AMX's: a packed 16-key group of K, or 16 key pairs of V, is one B tile of 16 rows of
 // 64 bytes). Implemented in tiles_amx.cpp (compiled with -mamx-tile -mamx-bf16); reached only
-// when the CPU and the OS have AMX-BF16 (cpu_features.h) and BLITZ_ACL_CPU_PATH=amx asks for it.
+// when the CPU and the OS have AMX-BF16 (cpu_features.h).
 //
-// NOT YET RUN: this machine (AMD) has no AMX, and no Intel machine was available. It compiles
-// and is fenced by the CPUID/XCR0/arch_prctl checks; kAuto does not pick it until it is tested.
+// Fenced by the CPUID/XCR0/arch_prctl checks (cpu_features.cpp); first run and tested on an
+// Intel Xeon with AMX-BF16 (session 3), where kAuto picks it for bf16.
 #pragma once
 
 #include <cstdint>
@@ -20,13 +20,17 @@ constexpr int64_t kColumnsPerTile = 16; // fp32 columns of a C tile
 void begin();
 void end();
 
-// C[16][groups * 16] (+)= A[16][k_tiles * 32 bf16] * B, for one 16-row chunk:
-//   A tile kt: 16 rows at a + kt * 64 bytes, rows a_stride bytes apart (bf16 pairs along k);
+// C[16 * row_tiles][groups * 16] (+)= A[16 * row_tiles][k_tiles * 32 bf16] * B, for one chunk
+// of 16 or 32 rows (row_tiles 1 or 2; with 2, each B tile read feeds both row tiles):
+//   A tile (r, kt): 16 rows at a + r * 16 * a_stride + kt * 64 bytes, rows a_stride bytes apart
+//   (bf16 pairs along k);
 //   B tile (g, kt): 16 rows at b + g * b_stride_g + kt * 16 * b_stride_k, rows b_stride_k apart;
-//   C group g: 16 rows of 16 fp32 at c + g * 16 floats, rows c_stride bytes apart.
-// accumulate = false starts C from zero. All 16 rows are read and written (callers pad).
+//   C (r, g): 16 rows of 16 fp32 at c + g * 16 floats + r * 16 * c_stride bytes, rows c_stride
+//   bytes apart.
+// accumulate = false starts C from zero. All 16 rows of a row tile are read and written (callers
+// pad).
 void gemm_bf16(const char *a, int64_t a_stride, const char *b, int64_t b_stride_g,
                int64_t b_stride_k, int64_t k_tiles, float *c, int64_t c_stride, int64_t groups,
-               bool accumulate);
+               int64_t row_tiles, bool accumulate);
 
 }  // namespace blitz::cpu::amx

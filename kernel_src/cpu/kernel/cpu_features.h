@@ -26,7 +26,7 @@ struct CpuFeatures {
 // Detected once (thread-safe), then cached.
 const CpuFeatures &cpu_features();
 
-// The path kAuto picks: avx512, else avx2, else portable (amx is opt-in until validated).
+// The path kAuto picks: amx, else avx512, else avx2, else portable.
 KernelPath best_path();
 
 // Whether `path` can run on this CPU (kPortable always can).

@@ -19,7 +19,7 @@ namespace blitz::cpu {
 
 const PathKernel *amx_kernel(const AttentionProblem &p) {
   // tiles_amx.cpp gets the AMX flags wherever this file gets the AVX-512 ones (CMake).
-  static const PathKernel bf16{scratch_bytes<avx512::Vec, ElementType::kBFloat16>,
+  static const PathKernel bf16{scratch_bytes<avx512::Vec, ElementType::kBFloat16, /*kAmx=*/true>,
                                run_tasks<avx512::Vec, ElementType::kBFloat16, /*kAmx=*/true>};
   // AMX reads whole 16-row tiles of Q / P / the accumulators: block_q must be a multiple of 16.
   if (p.dtype == ElementType::kBFloat16 && p.block_q % amx::kTileRows == 0) return &bf16;

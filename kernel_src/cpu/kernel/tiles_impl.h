@@ -10,8 +10,8 @@
 //   q_pack  [block_q][d_pad] E          query rows, zero-padded; read as A (bf16: 32-bit pairs)
 //   K slot  [kv_pad/L][d_pad][L] E      (bf16: [kv_pad/L][d_pad/2][L][2]) L keys per vector
 //   V slot  [kv_pad][d_pad] E           (bf16: [kv_pad/2][d_pad/L][L][2]) pairs of keys
-//   scores  [kRowChunk][kv_pad] fp32    one chunk of rows at a time, so S and P stay in L1/L2
-//   probs   [kRowChunk][kv_pad] E       P, rounded to the input dtype (bf16 / fp16 / fp32)
+//   scores  [row_chunk][kv_pad] fp32    one chunk of rows at a time, so S and P stay in L1/L2
+//   probs   [row_chunk][kv_pad] E       P, rounded to the input dtype (bf16 / fp16 / fp32)
 //   acc     [block_q][d_pad] fp32       running numerators; one OnlineSoftmaxRow per row
 // Packed K/V blocks live in a per-thread direct-mapped cache tagged by (b, kv head, key block),
 // so a block is packed once per thread and reused by every query block of the thread's range
@@ -35,7 +35,10 @@ namespace blitz::cpu {
 namespace {
 
 constexpr int64_t kDimAlign = 32;       // d_pad / kv_pad multiple: 16-lane groups of bf16 pairs, AMX's 32-key tiles
-constexpr int64_t kRowChunk = 16;       // query rows whose S / P are live at once
+// Query rows whose S / P are live at once. The vector products keep S in L1 with 16; AMX takes
+// 32, two row tiles, so every K / V tile it reads from L2 feeds two products (amx_gemm.h).
+constexpr int64_t kRowChunk = 16;
+constexpr int64_t kRowChunkAmx = 2 * amx::kTileRows;
 constexpr size_t kKvCacheBudget = 32u << 20;  // bytes of packed K/V blocks per thread
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
@@ -52,11 +55,13 @@ struct Log2F {
 // Sizes shared by scratch sizing and carving.
 struct Dims {
   int64_t bq, bkv, d, d_pad, kv_pad, elem;  // elem: bytes of a packed element
+  int64_t row_chunk;
   int64_t kv_blocks, slots;
   size_t slot_bytes;
 
-  static Dims make(const AttentionProblem &p, int64_t elem) {
+  static Dims make(const AttentionProblem &p, int64_t elem, int64_t row_chunk) {
     Dims x;
+    x.row_chunk = row_chunk;
     x.bq = p.block_q;
     x.bkv = p.block_kv;
     x.d = p.head_dim;
@@ -84,8 +89,8 @@ struct Scratch {
   // The labelled sum workspace_size() relies on.
   static size_t bytes(const Dims &x) {
     return align_up(x.bq * x.d_pad * x.elem)                 // q_pack
-           + align_up(kRowChunk * x.kv_pad * sizeof(float))  // scores
-           + align_up(kRowChunk * x.kv_pad * x.elem)         // probs
+           + align_up(x.row_chunk * x.kv_pad * sizeof(float))  // scores
+           + align_up(x.row_chunk * x.kv_pad * x.elem)         // probs
            + align_up(x.bq * x.d_pad * sizeof(float))        // acc
            + align_up(x.bq * sizeof(OnlineSoftmaxRow))       // rows
            + align_up(x.slots * sizeof(int64_t))             // slot_tag
@@ -95,8 +100,8 @@ struct Scratch {
     ScratchCarver c{static_cast<char *>(memory)};
     Scratch s;
     s.q_pack = c.take<char>(x.bq * x.d_pad * x.elem);
-    s.scores = c.take<float>(kRowChunk * x.kv_pad);
-    s.probs = c.take<char>(kRowChunk * x.kv_pad * x.elem);
+    s.scores = c.take<float>(x.row_chunk * x.kv_pad);
+    s.probs = c.take<char>(x.row_chunk * x.kv_pad * x.elem);
     s.acc = c.take<float>(x.bq * x.d_pad);
     s.rows = c.take<OnlineSoftmaxRow>(x.bq);
     s.slot_tag = c.take<int64_t>(x.slots);
@@ -306,15 +311,16 @@ struct TaskRunner {
       const int64_t cols = c1 - c0, nl = round_up(cols, kLanes);
       const char *k_pack = slot_for(task, kb);
       const char *v_pack = k_pack + x.slot_bytes / 2;
-      for (int64_t r0 = 0; r0 < rows; r0 += kRowChunk) {
-        const int64_t nr = rows - r0 < kRowChunk ? rows - r0 : kRowChunk;
+      for (int64_t r0 = 0; r0 < rows; r0 += x.row_chunk) {
+        const int64_t nr = rows - r0 < x.row_chunk ? rows - r0 : x.row_chunk;
+        const int64_t row_tiles = (nr + amx::kTileRows - 1) / amx::kTileRows;
         const int64_t i0 = task.row_begin + r0;
         const TileClass cls = task.mask.classify(i0, i0 + nr, c0, c1);
         if (cls == kTileAllMasked) continue;
         if constexpr (kAmx) {
           amx::gemm_bf16(reinterpret_cast<const char *>(q + r0 * a_stride_q), x.d_pad * x.elem, k_pack,
                          Pack::b_stride_g_k(x), Pack::b_stride_k_k(), x.d_pad / kDimAlign, s.scores,
-                         x.kv_pad * (int64_t)sizeof(float), nl / kLanes, /*accumulate=*/false);
+                         x.kv_pad * (int64_t)sizeof(float), nl / kLanes, row_tiles, /*accumulate=*/false);
         } else {
           gemm::gemm<Ops, /*kAccumulate=*/false>(q + r0 * a_stride_q, a_stride_q, k_pack,
                                                  Pack::b_stride_g_k(x), Pack::b_stride_k_k(), q_steps,
@@ -339,7 +345,7 @@ struct TaskRunner {
         if constexpr (kAmx) {
           amx::gemm_bf16(s.probs, x.kv_pad * x.elem, v_pack, Pack::b_stride_g_v(), Pack::b_stride_k_v(x),
                          round_up(cols, kDimAlign) / kDimAlign, s.acc + r0 * x.d_pad,
-                         x.d_pad * (int64_t)sizeof(float), d_groups, /*accumulate=*/true);
+                         x.d_pad * (int64_t)sizeof(float), d_groups, row_tiles, /*accumulate=*/true);
         } else {
           gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_pack, Pack::b_stride_g_v(),
                                                 Pack::b_stride_k_v(x), pv_steps, s.acc + r0 * x.d_pad,
@@ -367,14 +373,17 @@ struct TaskRunner {
   }
 };
 
-template <class L, ElementType E>
+template <bool kAmx>
+constexpr int64_t row_chunk() { return kAmx ? kRowChunkAmx : kRowChunk; }
+
+template <class L, ElementType E, bool kAmx>
 size_t scratch_bytes(const AttentionProblem &p) {
-  return Scratch::bytes(Dims::make(p, Packing<L, E>::kElemBytes));
+  return Scratch::bytes(Dims::make(p, Packing<L, E>::kElemBytes, row_chunk<kAmx>()));
 }
 
 template <class L, ElementType E, bool kAmx>
 void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
-  const Dims x = Dims::make(*plan.problem, Packing<L, E>::kElemBytes);
+  const Dims x = Dims::make(*plan.problem, Packing<L, E>::kElemBytes, row_chunk<kAmx>());
   const Scratch s = Scratch::carve(x, memory);
   const TaskRunner<L, E, kAmx> runner{plan, x, s};
   if constexpr (kAmx) amx::begin();
@@ -385,11 +394,11 @@ void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
 // The layer's kernel for `dtype` (fp32, fp16, bf16).
 template <class L>
 const PathKernel *vector_kernel(ElementType dtype) {
-  static const PathKernel bf16{scratch_bytes<L, ElementType::kBFloat16>,
+  static const PathKernel bf16{scratch_bytes<L, ElementType::kBFloat16, /*kAmx=*/false>,
                                run_tasks<L, ElementType::kBFloat16, /*kAmx=*/false>};
-  static const PathKernel fp16{scratch_bytes<L, ElementType::kFloat16>,
+  static const PathKernel fp16{scratch_bytes<L, ElementType::kFloat16, /*kAmx=*/false>,
                                run_tasks<L, ElementType::kFloat16, /*kAmx=*/false>};
-  static const PathKernel fp32{scratch_bytes<L, ElementType::kFloat32>,
+  static const PathKernel fp32{scratch_bytes<L, ElementType::kFloat32, /*kAmx=*/false>,
                                run_tasks<L, ElementType::kFloat32, /*kAmx=*/false>};
   switch (dtype) {
     case ElementType::kBFloat16: return &bf16;
