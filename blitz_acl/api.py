@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from . import arguments, arrays, reference
+from .torch_route import routed
 
 # The lse is returned in float32 whatever the input dtype, as the NPU kernel writes it.
 LSE_DTYPE = "float32"
 
 
+@routed("blitz_sparse_attention")  # torch tensors: through torch.ops.blitz_acl (blitz_acl.torch_ops)
 def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
                            num_key_value_heads=0, input_layout="BNSD", scale_value=None,
                            actual_seq_lengths=None, actual_seq_lengths_kv=None, atten_mask=None,

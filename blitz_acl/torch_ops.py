@@ -1,0 +1,326 @@
+"""blitz_acl's functions as torch.library custom ops, so torch.compile and torch.export see them.
+
+    torch.ops.blitz_acl.blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
+        ..., block_shape=[128, 512], return_lse=False, device=None, validate=True)
+        -> (attention_out, softmax_lse)
+
+The public `blitz_acl.blitz_sparse_attention` sends torch tensors here (blitz_acl.torch_route),
+so a model that calls it compiles with `torch.compile(fullgraph=True)` and exports as one node,
+with no change to the model. No C++ extension: the implementation is the public function's own
+eager body (the same checks, the same cffi call), and a fake implementation gives the outputs'
+shapes for tracing. One implementation serves every device type (CPU tensors run the CPU
+device, torch_npu tensors the NPU), as the eager function chooses.
+
+The schema is generated from the public function's signature: the argument names, their order,
+positional / keyword-only and the defaults are read from it, and only the schema type of each
+name is stated here (an argument missing from the table fails the import, so a new keyword of the
+public API cannot silently fall off the op). The op always returns the pair; with
+return_lse=False the lse is an empty float32 tensor and the public function returns only the
+output, as it always did.
+
+Under torch.compile, pass actual_seq_lengths(_kv) as lists of ints: a tensor there is read on the
+host (`.tolist()`), which is a graph break. The op has no autograd formula (the kernel is
+forward-only): calling it on tensors that require grad works, a backward through it raises.
+"""
+
+from __future__ import annotations
+
+import inspect
+import numbers
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+import torch
+
+from . import api, arguments, arrays
+
+NAMESPACE = "blitz_acl"
+LSE_DTYPE = torch.float32
+INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+
+
+class _Unfit(Exception):
+    """A value the op's schema cannot carry: the call runs the eager function instead, which
+    raises its own clear error (or, for an input it accepts in some other form, just runs)."""
+
+
+# ---- conversions from what the public API accepts to what the schema carries ----------------
+
+def _tensor(v: Any) -> torch.Tensor:
+    if not isinstance(v, torch.Tensor):
+        raise _Unfit
+    return v
+
+
+def _as_tensor(v: Any) -> torch.Tensor:
+    # torch.as_tensor, not np.asarray or .dtype: torch.compile traces it on a numpy constant.
+    # The dtype is checked by the op's implementation (the public function's own checks).
+    try:
+        return torch.as_tensor(v)
+    except (TypeError, ValueError, RuntimeError, OverflowError):  # ml_dtypes / object / ragged
+        raise _Unfit from None
+
+
+def _optional_tensor(v: Any) -> Optional[torch.Tensor]:
+    if v is None or isinstance(v, torch.Tensor):
+        return v
+    if isinstance(v, np.ndarray):
+        return _as_tensor(v)
+    raise _Unfit
+
+
+def _index_tensor(v: Any) -> Optional[torch.Tensor]:
+    """sabi: also a nested list of ints, as the public API takes it."""
+    if isinstance(v, (list, tuple)):
+        return _as_tensor(v)
+    return _optional_tensor(v)
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_))
+
+
+def _int(v: Any) -> int:
+    if not _is_int(v) or not INT64_MIN <= int(v) <= INT64_MAX:
+        raise _Unfit
+    return int(v)
+
+
+def _optional_int(v: Any) -> Optional[int]:
+    return None if v is None else _int(v)
+
+
+def _optional_float(v: Any) -> Optional[float]:
+    if v is None:
+        return None
+    if not isinstance(v, numbers.Real) or isinstance(v, (bool, np.bool_)):
+        raise _Unfit
+    return float(v)
+
+
+def _str(v: Any) -> str:
+    if not isinstance(v, str):
+        raise _Unfit
+    return v
+
+
+def _optional_str(v: Any) -> Optional[str]:
+    return None if v is None else _str(v)
+
+
+def _bool(v: Any) -> bool:
+    if not isinstance(v, (bool, np.bool_)):
+        raise _Unfit
+    return bool(v)
+
+
+def _int_list(v: Any) -> list:
+    if isinstance(v, (torch.Tensor, np.ndarray)):
+        if len(v.shape) != 1:
+            raise _Unfit
+        v = v.tolist()  # read on the host: a graph break under torch.compile (module docstring)
+    if not isinstance(v, (list, tuple)):
+        raise _Unfit
+    return [_int(x) for x in v]
+
+
+def _optional_int_list(v: Any) -> Optional[list]:
+    return None if v is None else _int_list(v)
+
+
+# Per public argument name: (schema type, conversion). Read by the schema generator and `route`.
+ATTENTION_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+    "query": ("Tensor", _tensor),
+    "key": ("Tensor", _tensor),
+    "value": ("Tensor", _tensor),
+    "sabi": ("Tensor?", _index_tensor),
+    "num_heads": ("int?", _optional_int),
+    "num_key_value_heads": ("int", _int),
+    "input_layout": ("str", _str),
+    "scale_value": ("float?", _optional_float),
+    "actual_seq_lengths": ("int[]?", _optional_int_list),
+    "actual_seq_lengths_kv": ("int[]?", _optional_int_list),
+    "atten_mask": ("Tensor?", _optional_tensor),
+    "sparse_mode": ("int", _int),
+    "pre_tokens": ("int", _int),
+    "next_tokens": ("int", _int),
+    "block_shape": ("int[]", _int_list),
+    "return_lse": ("bool", _bool),
+    "device": ("str?", _optional_str),
+    "validate": ("bool", _bool),
+}
+
+
+# ---- the schema, generated from the public signature -----------------------------------------
+
+def _schema_default(v: Any) -> str:
+    if v is None or isinstance(v, bool):
+        return str(v)
+    if isinstance(v, str):
+        return '"' + v + '"'
+    if isinstance(v, (tuple, list)):
+        return "[" + ", ".join(_schema_default(x) for x in v) + "]"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    raise TypeError(f"no schema spelling for the default {v!r}")
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A public function's parameters, as the public function takes them and as its op does.
+
+    custom_op takes no keyword-only tensor, so the op moves a keyword-only tensor (atten_mask)
+    to its positional part, after the positional ones; the other keywords stay keyword-only."""
+
+    positional: Tuple[str, ...]  # the public function's
+    keyword_only: Tuple[str, ...]
+    defaults: Dict[str, Any]  # names with a default; the others are required
+    types: Dict[str, Tuple[str, Callable]]  # name -> (schema type, conversion)
+    op_positional: Tuple[str, ...]
+    op_keyword_only: Tuple[str, ...]
+
+    @staticmethod
+    def of(fn: Callable, types: Dict[str, Tuple[str, Callable]]) -> "Signature":
+        params = inspect.signature(fn).parameters.values()
+        kinds = inspect.Parameter
+        positional = tuple(p.name for p in params if p.kind == kinds.POSITIONAL_OR_KEYWORD)
+        keyword_only = tuple(p.name for p in params if p.kind == kinds.KEYWORD_ONLY)
+        moved = tuple(n for n in keyword_only if types[n][0].startswith("Tensor"))
+        return Signature(
+            positional, keyword_only,
+            defaults={p.name: p.default for p in params if p.default is not kinds.empty},
+            types={n: types[n] for n in positional + keyword_only},  # KeyError: a name without a type
+            op_positional=positional + moved,
+            op_keyword_only=tuple(n for n in keyword_only if n not in moved))
+
+    def schema(self, returns: str) -> str:
+        def one(name: str) -> str:
+            text = f"{self.types[name][0]} {name}"
+            return text + ("=" + _schema_default(self.defaults[name]) if name in self.defaults else "")
+
+        args = [one(n) for n in self.op_positional]
+        if self.op_keyword_only:
+            args += ["*"] + [one(n) for n in self.op_keyword_only]
+        return f"({', '.join(args)}) -> {returns}"
+
+    def op_keywords(self, given: Dict[str, Any]) -> Dict[str, Any]:
+        """The op's keyword-only arguments with the defaults filled in (the dispatcher passes an
+        implementation only the keywords that differ from the schema's defaults)."""
+        return {n: given[n] if n in given else self.defaults[n] for n in self.op_keyword_only}
+
+    def bind(self, args: tuple, kwargs: dict) -> Dict[str, Any]:
+        """Every parameter's value for a public call, converted to what the schema carries;
+        _Unfit for a call the function itself would refuse (it raises its own TypeError then)
+        or a value the schema cannot carry."""
+        if len(args) > len(self.positional):
+            raise _Unfit
+        bound = dict(zip(self.positional, args))
+        for name, v in kwargs.items():
+            if name in bound or name not in self.types:
+                raise _Unfit
+            bound[name] = v
+        for name in self.positional + self.keyword_only:
+            if name not in bound:
+                if name not in self.defaults:
+                    raise _Unfit
+                bound[name] = self.defaults[name]
+        return {name: self.types[name][1](v) for name, v in bound.items()}
+
+    def call(self, op: Callable, bound: Dict[str, Any]):
+        return op(*[bound[n] for n in self.op_positional], **{n: bound[n] for n in self.op_keyword_only})
+
+
+# ---- blitz_sparse_attention -------------------------------------------------------------------
+
+_attention_eager = api.blitz_sparse_attention.__wrapped__  # the undecorated public function
+ATTENTION = Signature.of(_attention_eager, ATTENTION_TYPES)
+ATTENTION_SCHEMA = ATTENTION.schema("(Tensor, Tensor)")
+
+
+def _empty_lse(query: torch.Tensor) -> torch.Tensor:
+    return torch.empty((0,), dtype=LSE_DTYPE, device=query.device)
+
+
+@torch.library.custom_op(f"{NAMESPACE}::blitz_sparse_attention", mutates_args=(),
+                         schema=ATTENTION_SCHEMA)
+def blitz_sparse_attention(query, key, value, sabi=None, atten_mask=None, **kwargs):
+    kwargs = ATTENTION.op_keywords(kwargs)
+    result = _attention_eager(query, key, value, sabi, atten_mask=atten_mask, **kwargs)
+    if kwargs["return_lse"]:
+        return result
+    return result, _empty_lse(query)
+
+
+@blitz_sparse_attention.register_fake
+def _attention_fake(query, key, value, sabi=None, atten_mask=None, **kwargs):
+    """The outputs' shapes (the device code's rule: runtime.op_call), from shapes alone."""
+    kwargs = ATTENTION.op_keywords(kwargs)
+    layout = kwargs["input_layout"]
+    if layout not in arguments.LAYOUTS:
+        raise ValueError(f"input_layout must be one of {', '.join(arguments.LAYOUTS)}, got {layout!r}")
+    shape = tuple(query.shape)
+    if layout == "BNSD_BSND":
+        b, n, s, d = shape
+        out = query.new_empty((b, s, n, d))
+    else:
+        out = query.new_empty(shape)
+    if not kwargs["return_lse"]:
+        return out, _empty_lse(query)
+    if layout == "TND":
+        lse_shape = (shape[1], shape[0])  # [N, T]
+    elif layout == "BSH":
+        if kwargs["num_heads"] is None:
+            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+        lse_shape = (shape[0], kwargs["num_heads"], shape[1])
+    elif layout == "BSND":
+        lse_shape = (shape[0], shape[2], shape[1])
+    else:
+        lse_shape = shape[:3]
+    return out, query.new_empty(lse_shape, dtype=LSE_DTYPE)
+
+
+def _attention_devices_fit(bound: Dict[str, Any]) -> bool:
+    """The dispatcher picks one kernel from all tensor arguments' devices (a meta tensor among
+    CPU ones would select the fake implementation), so a call whose devices the public function
+    refuses runs that function instead: it raises naming the argument."""
+    where = bound["query"].device
+    if where.type == "meta" or any(bound[n].device != where for n in ("key", "value")):
+        return False
+    mask, sabi = bound["atten_mask"], bound["sabi"]
+    return ((mask is None or mask.device == where)
+            and (sabi is None or sabi.device == where or sabi.device.type == "cpu"))
+
+
+def _attention_result(pair, bound: Dict[str, Any]):
+    return pair if bound["return_lse"] else pair[0]
+
+
+# ---- the route from the public functions -------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Route:
+    signature: Signature
+    op: Callable
+    fits: Callable  # bound arguments -> whether the op can take them (else the eager function runs)
+    result: Callable  # (op's output, bound arguments) -> what the public function returns
+
+
+_ROUTES = {
+    "blitz_sparse_attention": _Route(ATTENTION, blitz_sparse_attention, _attention_devices_fit,
+                                     _attention_result),
+}
+
+
+def route(op_name: str, eager: Callable, args: tuple, kwargs: dict):
+    """Runs a public call through the op; a call whose values the schema cannot carry (a numpy
+    key beside a torch query, a string where an int goes, ...) runs `eager`, which raises its
+    own clear error about it."""
+    r = _ROUTES[op_name]
+    try:
+        bound = r.signature.bind(args, kwargs)
+    except _Unfit:
+        return eager(*args, **kwargs)
+    if not r.fits(bound):
+        return eager(*args, **kwargs)
+    return r.result(r.signature.call(r.op, bound), bound)
