@@ -111,6 +111,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory for JSON and PNG")
     p.add_argument("--no-png", action="store_true", help="skip the PNG (no matplotlib needed)")
     p.add_argument("--check", action="store_true", help="smoke mode: tiny shapes, seconds")
+    p.add_argument("--parallel", type=_positive, metavar="N",
+                   help="sequence-parallel attention on 1, 2, 4 ... N gloo ranks (bench/parallel.py)")
     args = p.parse_args(argv)
     args.shape_given = any(getattr(args, name) is not None for name in ("heads", "batch", "seq", "seq_kv"))
     base = CHECK_MODE if args.check else DEFAULTS
@@ -424,6 +426,10 @@ NPU_SIM_SHAPE = {"batch": 1, "heads": 2, "seq": 2048, "head_dim": 128}
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.parallel:
+        from bench import parallel
+
+        return parallel.main(args.parallel)
     if args.device == "npu_sim":
         from bench import npu_sim_counts
 
