@@ -137,6 +137,7 @@ def die_or_hang(query, key, value, dtype, kwargs, victim: int, how: str):
             time.sleep(3600)
 
         comm.Exchange.start = dying
+    dist.barrier()  # time from both ranks being ready, not from a slow peer's start-up
     started = time.monotonic()
     try:
         attend(query, key, value, dtype, kwargs)
