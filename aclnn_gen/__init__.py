@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Callable, Dict
 
 from .render_c import (render_acl_header, render_blitz_header, render_cdef_module,
-                       render_meta_header, render_op_header)
+                       render_meta_header, render_op_header, render_select_header)
 from .render_limits import render_limits_header, render_limits_module
 from .render_opdef import render_indices, render_opdef
+from .render_select import render_select_limits_header, render_select_limits_module
 
 SPEC_PATH = "aclnn_gen/spec.py"  # as named in the generated files' first line
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +24,7 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "include/acl/acl.h": render_acl_header,
     "include/aclnn/acl_meta.h": render_meta_header,
     "include/aclnnop/aclnn_blitz_sparse_attention.h": render_op_header,
+    "include/aclnnop/aclnn_blitz_select_blocks.h": render_select_header,
     "include/blitz_acl/blitz_cpu.h": render_blitz_header,
     "blitz_acl/runtime/_cdef.py": render_cdef_module,
     "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
@@ -30,6 +32,9 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     # The limits (block shapes, head dims, sabi pad): C++ for both devices' checks, Python for its own.
     "kernel_src/common/op_limits.h": render_limits_header,
     "blitz_acl/limits.py": render_limits_module,
+    # BlitzSelectBlocks' own limits and defaults (CPU device only).
+    "kernel_src/cpu/select/select_limits.h": render_select_limits_header,
+    "blitz_acl/select_limits.py": render_select_limits_module,
 }
 
 

@@ -16,7 +16,8 @@ from typing import Optional, Tuple, Union
 
 # Bumped whenever a generated prototype or the meaning of an argument changes; the library
 # exports it (blitzAclAbiVersion) and the binding refuses a library built for another version.
-ABI_VERSION = 2  # 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
+ABI_VERSION = 3  # 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
+# 3: BlitzSelectBlocks' entry points (the CPU device's block selection) added
 
 # dtype groups: inputs tied to one group take the same dtype in every supported combination.
 # "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.
@@ -68,6 +69,10 @@ class OpSpec:
     outputs: Tuple[TensorArg, ...]
     formats: Tuple[str, ...] = ("ND",)
     socs: Tuple[str, ...] = ("ascend910b", "ascend910_93")
+    # False: the CPU device library only (no OpDef in the NPU custom-op package yet).
+    npu: bool = True
+    header: str = ""  # the public header declaring the op's entry points (include/...)
+    about: Tuple[str, ...] = ()  # that header's opening comment
 
     def input_index(self, name: str) -> int:
         return [t.name for t in self.inputs].index(name)
@@ -122,9 +127,66 @@ ATTRS = ATTRS + (
             note="(bq, bkv); NULL or empty means (128, 128), as in the original"),
 )
 
-OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS)
+OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS,
+            header="include/aclnnop/aclnn_blitz_sparse_attention.h", about=(
+                "BlitzSparseAttention's aclnn two-phase entry points, with the newest original prototype",
+                "(27 parameters). The same declarations serve both devices: with CANN, aclnn/acl_meta.h is",
+                "CANN's (the NPU package's libcust_opapi.so implements these); on the CPU device it is",
+                "ours (libblitz_cpu.so).",
+            ))
 
-OPS = (OP,)
+# BlitzSelectBlocks: ours (the original has no selection op). Scores (query block, key block)
+# pairs from query and key and writes the sabi BlitzSparseAttention takes, [B, N, R, C] with
+# R = ceil(Sq / bq) and C = ceil(Skv / bkv) (TND: the longest batch's), each row its kept key
+# blocks in ascending order, then 0xFFFF. CPU device only for now: no Ascend C version yet.
+SELECT_METHODS = ("mean_pool", "antidiagonal")
+SELECT_INPUTS = (
+    TensorArg("query", "query", QKV_GROUP),
+    TensorArg("key", "key", QKV_GROUP),
+    TensorArg("actual_seq_lengths", "actualSeqLengths", ("int64",), optional=True,
+              host_int_array=True, note="as BlitzSparseAttention's (TND: cumulative, required)"),
+    TensorArg("actual_seq_lengths_kv", "actualSeqLengthsKv", ("int64",), optional=True,
+              host_int_array=True, note="as BlitzSparseAttention's (TND: cumulative, required)"),
+)
+SELECT_ATTRS = (
+    AttrArg("num_heads", "numHeads", "int", 1, required=True),
+    AttrArg("num_key_value_heads", "numKeyValueHeads", "int", 0, note="0 means num_heads"),
+    AttrArg("input_layout", "inputLayout", "str", "BNSD", note="BNSD, BSND, BSH or TND"),
+    AttrArg("scale_value", "scaleValue", "float", 0.0,
+            note="the attention's softmax scale; 0 means 1/sqrt(D)"),
+    AttrArg("block_shape", "blockShape", "list_int", (128, 128),
+            note="(bq, bkv) of the attention call; NULL or empty means (128, 128), as there"),
+    AttrArg("method", "method", "str", "mean_pool",
+            note="mean_pool (block means, sub-block refinement) or antidiagonal (XAttention-style)"),
+    AttrArg("mass", "mass", "float", 0.0,
+            note="keep the fewest blocks whose estimated softmax mass reaches it, in (0, 1]; 0 = off"),
+    AttrArg("top_k", "topK", "int", 0,
+            note="keep at least this many blocks per row (anchors included), best first; 0 = off"),
+    AttrArg("anchor_first", "anchorFirst", "int", 1, note="always keep key blocks 0..anchorFirst-1"),
+    AttrArg("anchor_diagonal", "anchorDiagonal", "bool", True,
+            note="always keep the key blocks holding the query block's own token positions"),
+    AttrArg("anchor_last", "anchorLast", "bool", True, note="always keep the last valid key block"),
+    AttrArg("share_kv_groups", "shareKvGroups", "bool", False,
+            note="GQA: the query heads of one key head get one pattern (their mean mass)"),
+    AttrArg("stride", "stride", "int", 8, note="antidiagonal: the cell side in tokens, 1..64"),
+    AttrArg("sub_block", "subBlock", "int", 32,
+            note="mean_pool: the refinement's sub-block size in tokens, 1..1024"),
+    AttrArg("refine_below", "refineBelow", "float", 0.5,
+            note="mean_pool: refine a block whose coherence is below it, in [0, 1]; 0 = never"),
+)
+SELECT_OUTPUTS = (
+    TensorArg("sabi", "sabi", ("uint16",),
+              note="[B, N, R, C] uint16 contiguous; kept blocks ascending, then 0xFFFF"),
+)
+
+SELECT_OP = OpSpec("BlitzSelectBlocks", SELECT_INPUTS, SELECT_ATTRS, SELECT_OUTPUTS, npu=False,
+                   header="include/aclnnop/aclnn_blitz_select_blocks.h", about=(
+                       "BlitzSelectBlocks' aclnn two-phase entry points (ours: block selection from",
+                       "query and key, writing the sabi BlitzSparseAttention takes). CPU device only",
+                       "for now (libblitz_cpu.so); the NPU custom-op package has no such op yet.",
+                   ))
+
+OPS = (OP, SELECT_OP)
 
 
 @dataclass(frozen=True)
@@ -163,3 +225,19 @@ def group(name: str) -> Optional[DtypeGroup]:
         if g.name == name:
             return g
     return None
+
+
+@dataclass(frozen=True)
+class SelectLimits:
+    """BlitzSelectBlocks' own limits, rendered into kernel_src/cpu/select/select_limits.h (the
+    op's checks) and blitz_acl/select_limits.py (select_blocks' checks and defaults)."""
+
+    methods: Tuple[str, ...] = SELECT_METHODS
+    stride_max: int = 64  # an antidiagonal cell is at most 64 x 64 tokens
+    sub_block_max: int = 1024  # the largest block
+
+    def default(self, name: str):
+        return next(a.default for a in SELECT_ATTRS if a.name == name)
+
+
+SELECT_LIMITS = SelectLimits()

@@ -61,7 +61,7 @@ def test_generated_files_say_do_not_edit():
 def test_parameter_order_is_the_newest_originals():
     """27 parameters: the first revision's list with softmaxLseFlag, blockShape after
     innerPrecise and softmaxLse after attentionOut, under the unsuffixed name."""
-    (op,) = spec.OPS
+    op = spec.OP
     get_size, run = op_functions(op)
     names = [name for _, name in get_size.params]
     expected = list(FIRST_REVISION_PARAMS)
@@ -99,7 +99,7 @@ def test_cdef_parses_and_has_cann_values():
 
 def test_opdef_columns_are_consistent():
     text = aclnn_gen.generate()["kernel_src/npu/op_host/blitz_sparse_attention_def.cpp"]
-    for op in spec.OPS:
+    for op in (o for o in spec.OPS if o.npu):
         n = len(dtype_columns(op))
         assert n == 6  # {fp16, bf16} x {bool, int8, uint8}
     for match in re.finditer(r"\.(DataType|Format|UnknownShapeFormat)\(\{([^}]*)\}\)", text):
@@ -125,7 +125,8 @@ def test_unsupported_type_raises_naming_it():
 def test_headers_compile(tmp_path, lang, std):
     """Each public header compiles on its own and with the others (guards, no duplicate
     declaration), in C and C++."""
-    headers = ["acl/acl.h", "aclnn/acl_meta.h", "aclnnop/aclnn_blitz_sparse_attention.h", "blitz_acl/blitz_cpu.h"]
+    headers = ["acl/acl.h", "aclnn/acl_meta.h", "aclnnop/aclnn_blitz_sparse_attention.h",
+               "aclnnop/aclnn_blitz_select_blocks.h", "blitz_acl/blitz_cpu.h"]
     for i, first in enumerate(headers):
         src = tmp_path / f"use_{i}.c"
         src.write_text("".join(f'#include "{h}"\n' for h in [first] + headers + [first]) +
@@ -137,6 +138,20 @@ def test_headers_compile(tmp_path, lang, std):
 def test_each_declaration_lives_in_one_header():
     texts = {p: t for p, t in aclnn_gen.generate().items() if p.startswith("include/")}
     for name in ("aclInit", "aclrtResetDevice", "aclFinalize", "aclCreateTensor", "aclDataType",
-                 "aclnnBlitzSparseAttentionGetWorkspaceSize", "blitzAclAbiVersion", "ACLNN_SUCCESS"):
+                 "aclnnBlitzSparseAttentionGetWorkspaceSize", "aclnnBlitzSelectBlocksGetWorkspaceSize",
+                 "blitzAclAbiVersion", "ACLNN_SUCCESS"):
         holders = [p for p, t in texts.items() if re.search(rf"\b{name}\b\s*[(=;]|\}} {name};|define {name} ", t)]
         assert len(holders) == 1, (name, holders)
+
+
+def test_select_op_is_cpu_only_and_declared_once():
+    """BlitzSelectBlocks has its own header and cdef entry points, and no NPU OpDef (no Ascend C
+    version yet); the attention's OpDef and indices are unchanged by it."""
+    generated = aclnn_gen.generate()
+    header = generated["include/aclnnop/aclnn_blitz_select_blocks.h"]
+    assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in header and "aclnnBlitzSelectBlocks(" in header
+    assert "aclnnBlitzSparseAttention" not in header  # only its own entry points
+    assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in generated["blitz_acl/runtime/_cdef.py"]
+    assert "BlitzSelectBlocks" not in generated["kernel_src/npu/op_host/blitz_sparse_attention_def.cpp"]
+    assert "SelectBlocks" not in generated[HEADER]
+    assert not spec.SELECT_OP.npu and spec.OP.npu

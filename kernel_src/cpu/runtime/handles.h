@@ -13,7 +13,8 @@
 #include "aclnnop/aclnn_blitz_sparse_attention.h"
 
 namespace blitz::cpu::runtime {
-struct Plan;  // op_plan.h
+struct Plan;    // op_plan.h
+class OpWork;  // op_work.h
 }
 
 // A strided view onto caller memory; dims, strides and offset in elements (CANN's convention).
@@ -33,8 +34,10 @@ struct aclIntArray {
 
 // A checked, ready-to-run call. The plan is shared so a queued run keeps it alive after the
 // executor handle is freed (non-repeatable executors die in the run call, as in CANN).
+// Exactly one of plan (BlitzSparseAttention) and work (another op of the library) is set.
 struct aclOpExecutor {
   std::shared_ptr<const blitz::cpu::runtime::Plan> plan;
+  std::shared_ptr<const blitz::cpu::runtime::OpWork> work;
   bool repeatable = false;
 };
 

@@ -11,6 +11,7 @@
 #include "common/op_limits.h"
 #include "errors.h"
 #include "handles.h"
+#include "layout_views.h"
 #include "op_plan.h"
 
 namespace blitz::cpu::runtime {
@@ -24,7 +25,10 @@ constexpr int64_t kMaxSparseMode = 4;   // 0 none/explicit, 1 explicit, 2-4 comp
 constexpr int64_t kMaxInnerPrecise = 3;  // PromptFlashAttention's range; the CPU always accumulates in fp32
 constexpr size_t kMaxLayoutChars = 16;  // longer than any layout name: stops a scan of garbage
 
-enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND, kTND };
+}  // namespace
+
+// The tensor, layout and length readers below are shared with the other ops' checks
+// (layout_views.h declares them); the rest of this file is BlitzSparseAttention's own.
 
 std::string dims_str(const std::vector<int64_t> &dims) {
   std::string s = "[";
@@ -32,11 +36,11 @@ std::string dims_str(const std::vector<int64_t> &dims) {
   return s + "]";
 }
 
-std::string S(int64_t v) { return std::to_string(v); }
+static std::string S(int64_t v) { return std::to_string(v); }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-int64_t numel(const aclTensor &t) {
+static int64_t numel(const aclTensor &t) {
   int64_t n = 1;
   for (int64_t d : t.view_dims) n *= d;  // cannot overflow: aclCreateTensor checked it
   return n;
@@ -105,12 +109,6 @@ Layout parse_layout(const char *text) {
   fail(ACLNN_ERR_PARAM_INVALID, "inputLayout \"" + s + "\" is not one of BNSD, BSND, BSH, BNSD_BSND, TND");
 }
 
-// A q/k/v/out tensor read as [batch, heads, seq, head_dim] with the kernel's strides.
-struct HeadMajorView {
-  int64_t batch = 0, heads = 0, seq = 0, head_dim = 0;
-  TensorView view;
-};
-
 const char *layout_dims(Layout layout) {
   switch (layout) {
     case Layout::kBSND: return "[B, S, N, D]";
@@ -173,6 +171,8 @@ HeadMajorView read_view(const aclTensor &t, Layout layout, int64_t heads, const 
   return v;
 }
 
+namespace {
+
 ElementType element_type(aclDataType dtype) {
   switch (dtype) {
     case ACL_FLOAT: return ElementType::kFloat32;
@@ -212,6 +212,8 @@ void resolve_block_shape(const aclIntArray *block_shape, AttentionProblem &p) {
   p.block_q = v[0];
   p.block_kv = v[1];
 }
+
+}  // namespace
 
 // Copies a per-batch length array into out, as the original reads it: 1 entry applies to every
 // batch, >= B entries give the first B (the rest are ignored); each used entry in [0, limit].
@@ -255,6 +257,8 @@ void resolve_packed(const aclIntArray *cumulative, int64_t tokens, const char *n
           std::string(name) + " ends at " + S(previous) + " but the tensor holds T=" + S(tokens) +
               " tokens; with TND the last cumulative entry is T (every token belongs to a batch)");
 }
+
+namespace {
 
 void resolve_mask(const OpArgs &a, AttentionProblem &p) {
   const bool explicit_mode = p.sparse_mode <= 1;

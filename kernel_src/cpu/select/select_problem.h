@@ -1,0 +1,50 @@
+// BlitzSelectBlocks' checked call (select_checks.cpp fills it, select_run.cpp computes it): the
+// query and key as [batch, head, seq, head_dim] strided views, each batch's lengths, the block
+// shape of the attention call the sabi is for, the scoring method and the selection rule.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "kernel/attention_problem.h"
+
+namespace blitz::cpu::select {
+
+enum class Method { kMeanPool, kAntidiagonal };
+
+// Which key blocks a row always keeps, whatever their score (the original frame pattern's
+// leading and last key blocks, plus the query block's own positions).
+struct Anchors {
+  int64_t first = 1;     // key blocks 0 .. first-1
+  bool diagonal = true;  // the key blocks holding token positions [i bq, i bq + rows) of query block i
+  bool last = true;      // the batch's last valid key block
+};
+
+struct SelectProblem {
+  ElementType dtype = ElementType::kFloat32;  // query and key share it
+  int64_t batch = 0, heads_q = 0, heads_kv = 0, head_dim = 0;
+  TensorView q, k;  // batch b's token t at data + b * stride_b + (start[b] + t) * stride_s + h * stride_h
+  // Per batch (always `batch` entries): first token (0 unless TND) and valid length.
+  std::vector<int64_t> q_start, kv_start, len_q, len_kv;
+
+  int64_t block_q = 128, block_kv = 128;
+  double scale = 1.0;  // the attention's softmax scale
+  Method method = Method::kMeanPool;
+  int64_t stride = 8;         // antidiagonal: tokens per antidiagonal cell side
+  int64_t sub_block = 32;     // mean_pool: tokens per refinement sub-block
+  double refine_below = 0.5;  // mean_pool: refine blocks whose coherence is below this
+
+  double mass = 0.0;  // 0: off; else keep the fewest blocks (anchors first) reaching it
+  int64_t top_k = 0;  // 0: off; else keep at least this many blocks (anchors included)
+  Anchors anchors;
+  bool share_kv_groups = false;  // one pattern per key head: the mean mass of its query heads
+
+  // Output [batch, heads_q, rows, cols], contiguous: kept blocks ascending, then kSabiNoBlock.
+  uint16_t *sabi = nullptr;
+  int64_t rows = 0, cols = 0;
+};
+
+// Fills problem.sabi with num_threads threads.
+void run_select(const SelectProblem &problem, int num_threads);
+
+}  // namespace blitz::cpu::select
