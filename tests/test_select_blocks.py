@@ -304,3 +304,48 @@ def test_the_library_checks_again():
         with pytest.raises(AclError, match=message) as info:
             select_call.run(dataclasses.replace(good, **change))
         assert info.value.status == 161002
+
+
+@pytest.mark.parametrize("op_knobs,oracle_knobs", [
+    (dict(method="mean_pool", refine_below=0.0), dict(method="mean_pool", refine_below=0.5)),
+    (dict(method="antidiagonal", stride=4), dict(method="antidiagonal", stride=8)),
+], ids=["refinement-off", "stride-4-vs-8"])
+def test_the_comparison_rejects_a_different_rule(op_knobs, oracle_knobs):
+    """The oracle comparison has teeth: an op scoring with another knob than the oracle's differs
+    in rows that are not at a tie."""
+    case = CASES[0]
+    name, b, n, nkv, sq, skv, d, block, layout, lq, lkv = case
+    rng = np.random.default_rng(abs(hash(name)) % 2 ** 32)
+    q, k = _tokens(rng, (b, n, sq, d)), _tokens(rng, (b, nkv, skv, d))
+    sabi = blitz_acl.select_blocks(q, k, mass=0.9, block_shape=block, **op_knobs)
+    method = oracle_knobs.pop("method")
+    want, tie = _oracle_sabi(q, k, case, method, 0.9, None, oracle_knobs, block_select.Anchors(), False)
+    with pytest.raises(AssertionError, match="op .* vs oracle"):
+        _assert_same_blocks(sabi, want, tie)
+
+
+def test_an_executor_runs_only_its_own_op():
+    """A BlitzSelectBlocks executor handed to aclnnBlitzSparseAttention (a C caller's mix-up) is
+    refused with a message and consumed, never run as the attention; no handle leaks."""
+    from blitz_acl.runtime import cpu, library
+    from blitz_acl.runtime.descriptors import CallScope
+
+    lib = library.load(library.CPU)
+    cpu._ensure_device(lib)
+    call = block_select.normalize(
+        Q, K, block_shape=(128, 512), mass=0.9, top_k=None, anchors=block_select.Anchors(), method="mean_pool",
+        share_kv_groups=False, num_heads=None, num_key_value_heads=0, input_layout="BNSD", scale_value=None,
+        actual_seq_lengths=None, actual_seq_lengths_kv=None, stride=8, sub_block=32, refine_below=0.5, device=None)
+    before = lib.live_objects()
+    out = np.empty(call.sabi_shape, np.uint16)
+    ffi = lib.ffi
+    with CallScope(lib) as scope:
+        size, executor = ffi.new("uint64_t *"), ffi.new("aclOpExecutor **")
+        lib.call("aclnnBlitzSelectBlocksGetWorkspaceSize", scope.tensor(Q), scope.tensor(K), ffi.NULL, ffi.NULL,
+                 2, 0, scope.string("BNSD"), 0.25, scope.int_array([128, 512]), scope.string("mean_pool"), 0.9, 0,
+                 1, True, True, False, 8, 32, 0.5, scope.tensor(out), size, executor)
+        status = lib.lib.aclnnBlitzSparseAttention(ffi.NULL, 0, executor[0], ffi.NULL)
+        assert status == lib.lib.ACLNN_ERR_PARAM_INVALID
+        assert "another op's GetWorkspaceSize" in ffi.string(lib.lib.aclGetRecentErrMsg()).decode()
+        assert lib.lib.aclDestroyAclOpExecutor(executor[0]) == lib.lib.ACLNN_ERR_PARAM_INVALID  # consumed
+    assert lib.live_objects() == before
