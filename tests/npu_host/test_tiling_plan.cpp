@@ -684,6 +684,67 @@ static void test_actual_lengths() {
   CHECK_EQ(p.params.actual_kv_count, 2);
 }
 
+// request_from_values: the one reading of a call's plain values that the CANN glue and the
+// npu_sim launcher share.
+static void test_request_from_values() {
+  g_test = "request_from_values";
+  const int64_t qd[4] = {2, 4, 300, 64}, kd[4] = {2, 2, 700, 64}, lengths[2] = {300, 10};
+  auto dims_of = [](const int64_t *d) { return [d](int i) { return d[i]; }; };
+  CallValues v;
+  v.query.assign(DataKind::kBFloat16, 4, dims_of(qd));
+  v.key.assign(DataKind::kBFloat16, 4, dims_of(kd));
+  v.value.assign(DataKind::kBFloat16, 4, dims_of(kd));
+  v.num_heads = 4; v.num_key_value_heads = 2; v.scale_value = 0.125f; v.input_layout = "BNSD";
+  v.sparse_mode = 3; v.pre_tokens = 7; v.next_tokens = 9; v.inner_precise = 1;
+  v.actual_seq_lengths = IntListValues{lengths, 2};
+  TilingRequest r;
+  std::string error;
+  CHECK(request_from_values(v, &r, &error));
+  CHECK_EQ(r.q_rank, 4); CHECK_EQ(r.q_dims[2], 300); CHECK_EQ(r.k_dims[2], 700); CHECK_EQ(r.v_dims[1], 2);
+  CHECK_EQ(r.sabi_rank, 0); CHECK_EQ(r.mask_rank, 0);
+  CHECK(r.dtype_supported && r.dtype_size == 2 && r.mask_dtype_supported && !r.return_lse);
+  CHECK(r.layout == "BNSD" && r.scale_value == 0.125);
+  CHECK_EQ(r.num_kv_heads, 2); CHECK_EQ(r.sparse_mode, 3); CHECK_EQ(r.pre_tokens, 7); CHECK_EQ(r.next_tokens, 9);
+  CHECK(r.actual_q == lengths && r.actual_q_count == 2 && r.actual_kv == nullptr && r.actual_kv_count == 0);
+  // NULL and empty block_shape: the original's (128, 128); two values are read as (bq, bkv).
+  CHECK_EQ(r.block_q, 128); CHECK_EQ(r.block_kv, 128);
+  const int64_t shape[3] = {256, 1024, 1};
+  v.block_shape = IntListValues{shape, 0};
+  CHECK(request_from_values(v, &r, &error) && r.block_q == 128 && r.block_kv == 128);
+  v.block_shape = IntListValues{shape, 2};
+  CHECK(request_from_values(v, &r, &error) && r.block_q == 256 && r.block_kv == 1024);
+  CHECK(plan_tiling(r).ok);
+  v.block_shape = IntListValues{shape, 3};
+  CHECK(!request_from_values(v, &r, &error) && error.find("block_shape must hold two values") != std::string::npos);
+  v.block_shape = IntListValues{};
+  // softmax_lse_flag needs the optional output.
+  v.softmax_lse_flag = true;
+  CHECK(!request_from_values(v, &r, &error) && error.find("softmax_lse output is absent") != std::string::npos);
+  v.has_lse_output = true;
+  CHECK(request_from_values(v, &r, &error) && r.return_lse);
+  // Mixed or unsupported dtypes pass through as "unsupported" for the plan to name.
+  v.value.kind = DataKind::kFloat16;
+  CHECK(request_from_values(v, &r, &error) && !r.dtype_supported);
+  CHECK_ERROR_HAS(plan_tiling(r), "float16 or bfloat16");
+  v.value.kind = DataKind::kBFloat16;
+  const int64_t md[2] = {300, 700};
+  v.atten_mask.assign(DataKind::kOther, 2, dims_of(md));
+  v.sparse_mode = 0;
+  CHECK(request_from_values(v, &r, &error) && r.mask_rank == 2 && !r.mask_dtype_supported);
+  CHECK_ERROR_HAS(plan_tiling(r), "atten_mask must be bool, int8 or uint8");
+  v.atten_mask.kind = DataKind::kUint8;
+  CHECK(request_from_values(v, &r, &error) && r.mask_dtype_supported && plan_tiling(r).ok);
+  // A rank past kMaxRank is kept as kMaxRank dims, and the plan names the rank.
+  const int64_t nine[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  v.query.assign(DataKind::kBFloat16, 9, dims_of(nine));
+  CHECK(request_from_values(v, &r, &error) && r.q_rank == kMaxRank);
+  CHECK_ERROR_HAS(plan_tiling(r), "query must be 4-d for layout BNSD, got [1, 2, 3, 4, 5, 6, 7, 8]");
+  // sabi values are carried only with a sabi.
+  const uint16_t sabi_values[1] = {0};
+  v.sabi_values = sabi_values;
+  CHECK(request_from_values(v, &r, &error) && r.sabi_values == nullptr);
+}
+
 // ColumnFill (op_kernel/column_fill.h): for every range in a 1024-column row, the head, middle
 // and tail cover exactly [begin, end), each starting on an 8-column block, bits inside a block.
 static void test_column_fill() {
@@ -734,6 +795,7 @@ int main() {
   test_masked_split();
   test_device_split();
   test_column_fill();
+  test_request_from_values();
   if (g_failures) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);
     return 1;

@@ -40,17 +40,39 @@ void report(gert::TilingContext *context, const std::string &message)
   std::fprintf(stderr, "[%s] %s\n", context->GetNodeName(), message.c_str());
 }
 
-void read_dims(const gert::StorageShape *shape, int64_t dims[blitz_npu::kMaxRank], int *rank)
+// One input as plain values: its dtype and storage dims (absent: kAbsent, no dims).
+blitz_npu::TensorValues tensor_values(const gert::StorageShape *shape, ge::DataType dtype)
 {
-  *rank = 0;
-  if (shape == nullptr) return;
+  blitz_npu::TensorValues t;
+  if (shape == nullptr) return t;
   const gert::Shape &s = shape->GetStorageShape();
-  // A rank above kMaxRank is reported as kMaxRank: still rejected by the plan (> 4).
-  *rank = static_cast<int>(s.GetDimNum() > blitz_npu::kMaxRank ? blitz_npu::kMaxRank : s.GetDimNum());
-  for (int i = 0; i < *rank; ++i) dims[i] = s.GetDim(i);
+  blitz_npu::DataKind kind = blitz_npu::DataKind::kOther;
+  switch (dtype) {
+    case ge::DT_FLOAT16: kind = blitz_npu::DataKind::kFloat16; break;
+    case ge::DT_BF16: kind = blitz_npu::DataKind::kBFloat16; break;
+    case ge::DT_BOOL: kind = blitz_npu::DataKind::kBool; break;
+    case ge::DT_INT8: kind = blitz_npu::DataKind::kInt8; break;
+    case ge::DT_UINT8: kind = blitz_npu::DataKind::kUint8; break;
+    default: break;
+  }
+  t.assign(kind, s.GetDimNum(), [&s](int i) { return s.GetDim(i); });
+  return t;
 }
 
-bool is_half_dtype(ge::DataType t) { return t == ge::DT_FLOAT16 || t == ge::DT_BF16; }
+ge::DataType optional_dtype(const gert::CompileTimeTensorDesc *desc)
+{
+  return desc != nullptr ? desc->GetDataType() : ge::DT_UNDEFINED;
+}
+
+// A value-depend int64 input's host copy (the framework copied it for the tiling).
+blitz_npu::IntListValues host_ints(const gert::Tensor *t)
+{
+  blitz_npu::IntListValues v;
+  if (t == nullptr) return v;
+  v.values = t->GetData<int64_t>();
+  v.count = t->GetShapeSize();
+  return v;
+}
 
 matmul_tiling::DataType matmul_dtype(ge::DataType t)
 {
@@ -100,28 +122,23 @@ bool tile_pv(const platform_ascendc::PlatformAscendC &platform, ge::DataType dt,
 
 ge::graphStatus TilingBlitzSparseAttention(gert::TilingContext *context)
 {
-  blitz_npu::TilingRequest r = blitz_npu::default_request();
-  read_dims(context->GetInputShape(kQuery), r.q_dims, &r.q_rank);
-  read_dims(context->GetInputShape(kKey), r.k_dims, &r.k_rank);
-  read_dims(context->GetInputShape(kValue), r.v_dims, &r.v_rank);
-  read_dims(context->GetOptionalInputShape(kSabi), r.sabi_dims, &r.sabi_rank);
-
+  // The context's view of the call as plain values; tiling_plan's request_from_values applies
+  // the rules (the npu_sim launcher fills the same values from the runtime's arguments).
+  blitz_npu::CallValues v;
   const ge::DataType dt = context->GetInputDesc(kQuery)->GetDataType();
-  r.dtype_supported = is_half_dtype(dt) && context->GetInputDesc(kKey)->GetDataType() == dt &&
-                      context->GetInputDesc(kValue)->GetDataType() == dt;
-  r.dtype_size = r.dtype_supported ? 2 : 4;
-  r.has_pse = context->GetOptionalInputShape(kPseShift) != nullptr;
-  read_dims(context->GetOptionalInputShape(kAttenMask), r.mask_dims, &r.mask_rank);
-  if (r.mask_rank != 0) {
-    const gert::CompileTimeTensorDesc *maskDesc = context->GetOptionalInputDesc(kAttenMask);
-    const ge::DataType mt = maskDesc != nullptr ? maskDesc->GetDataType() : ge::DT_UNDEFINED;
-    r.mask_dtype_supported = mt == ge::DT_BOOL || mt == ge::DT_INT8 || mt == ge::DT_UINT8;
-  }
-  r.has_quant = context->GetOptionalInputShape(kDeqScale1) != nullptr ||
+  v.query = tensor_values(context->GetInputShape(kQuery), dt);
+  v.key = tensor_values(context->GetInputShape(kKey), context->GetInputDesc(kKey)->GetDataType());
+  v.value = tensor_values(context->GetInputShape(kValue), context->GetInputDesc(kValue)->GetDataType());
+  v.sabi = tensor_values(context->GetOptionalInputShape(kSabi), optional_dtype(context->GetOptionalInputDesc(kSabi)));
+  v.atten_mask = tensor_values(context->GetOptionalInputShape(kAttenMask),
+                               optional_dtype(context->GetOptionalInputDesc(kAttenMask)));
+  v.has_pse = context->GetOptionalInputShape(kPseShift) != nullptr;
+  v.has_quant = context->GetOptionalInputShape(kDeqScale1) != nullptr ||
                 context->GetOptionalInputShape(kQuantScale1) != nullptr ||
                 context->GetOptionalInputShape(kDeqScale2) != nullptr ||
                 context->GetOptionalInputShape(kQuantScale2) != nullptr ||
                 context->GetOptionalInputShape(kQuantOffset2) != nullptr;
+  v.has_lse_output = context->GetOutputShape(kSoftmaxLse) != nullptr;
 
   const gert::RuntimeAttrs *attrs = context->GetAttrs();
   if (attrs == nullptr) return ge::GRAPH_FAILED;
@@ -138,49 +155,35 @@ ge::graphStatus TilingBlitzSparseAttention(gert::TilingContext *context)
     report(context, "missing attribute");
     return ge::GRAPH_FAILED;
   }
-  r.num_heads = *numHeads;
-  r.scale_value = *scale;
-  r.layout = layout;
-  r.num_kv_heads = *numKvHeads;
-  r.sparse_mode = *sparseMode;
-  r.pre_tokens = *preTokens;
-  r.next_tokens = *nextTokens;
-  r.inner_precise = *innerPrecise;
-  // softmax_lse is an OPTIONAL output: written only when softmax_lse_flag is set (the kernel
-  // reads return_lse), and then it must be present.
+  v.num_heads = *numHeads;
+  v.scale_value = *scale;
+  v.input_layout = layout;
+  v.num_key_value_heads = *numKvHeads;
+  v.sparse_mode = *sparseMode;
+  v.pre_tokens = *preTokens;
+  v.next_tokens = *nextTokens;
+  v.inner_precise = *innerPrecise;
   const bool *lseFlag = attrs->GetAttrPointer<bool>(kSoftmaxLseFlag);
-  r.return_lse = lseFlag != nullptr && *lseFlag;
-  if (r.return_lse && context->GetOutputShape(kSoftmaxLse) == nullptr) {
-    report(context, "softmax_lse_flag is true but the softmax_lse output is absent");
+  v.softmax_lse_flag = lseFlag != nullptr && *lseFlag;
+  const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
+  if (blockShape != nullptr) {
+    v.block_shape.values = blockShape->GetData();
+    v.block_shape.count = static_cast<int64_t>(blockShape->GetSize());
+  }
+  // Value-depend inputs: the framework copied them to the host for tiling.
+  v.actual_seq_lengths = host_ints(context->GetOptionalInputTensor(kActualSeqLengths));
+  v.actual_seq_lengths_kv = host_ints(context->GetOptionalInputTensor(kActualSeqLengthsKv));
+  if (kSabiValueDepend && v.sabi.kind != blitz_npu::DataKind::kAbsent) {
+    const gert::Tensor *sabi = context->GetOptionalInputTensor(kSabi);
+    v.sabi_values = sabi != nullptr ? sabi->GetData<uint16_t>() : nullptr;
+  }
+
+  blitz_npu::TilingRequest r;
+  std::string error;
+  if (!blitz_npu::request_from_values(v, &r, &error)) {
+    report(context, error);
     return ge::GRAPH_FAILED;
   }
-  // NULL or empty block_shape: the original's (128, 128) (default_request's block_q/block_kv).
-  const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
-  if (blockShape != nullptr && blockShape->GetSize() > 0) {
-    if (blockShape->GetSize() != 2) {
-      report(context, "block_shape must hold two values (bq, bkv)");
-      return ge::GRAPH_FAILED;
-    }
-    r.block_q = blockShape->GetData()[0];
-    r.block_kv = blockShape->GetData()[1];
-  }
-
-  // Value-depend inputs: the framework copied them to the host for tiling.
-  const gert::Tensor *actualQ = context->GetOptionalInputTensor(kActualSeqLengths);
-  if (actualQ != nullptr) {
-    r.actual_q = actualQ->GetData<int64_t>();
-    r.actual_q_count = actualQ->GetShapeSize();
-  }
-  const gert::Tensor *actualKv = context->GetOptionalInputTensor(kActualSeqLengthsKv);
-  if (actualKv != nullptr) {
-    r.actual_kv = actualKv->GetData<int64_t>();
-    r.actual_kv_count = actualKv->GetShapeSize();
-  }
-  if (kSabiValueDepend && r.sabi_rank != 0) {
-    const gert::Tensor *sabi = context->GetOptionalInputTensor(kSabi);
-    r.sabi_values = sabi != nullptr ? sabi->GetData<uint16_t>() : nullptr;
-  }
-
   r.device_split_scan = kDeviceSplitScan;
 
   platform_ascendc::PlatformAscendC platform(context->GetPlatformInfo());

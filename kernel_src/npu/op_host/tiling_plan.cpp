@@ -175,6 +175,62 @@ TilingRequest default_request() {
   return r;
 }
 
+bool request_from_values(const CallValues &v, TilingRequest *request, std::string *error) {
+  TilingRequest r = default_request();
+  auto dims = [](const TensorValues &t, int64_t *out, int *rank) {
+    *rank = t.kind == DataKind::kAbsent ? 0 : t.rank;
+    for (int i = 0; i < *rank; ++i) out[i] = t.dims[i];
+  };
+  dims(v.query, r.q_dims, &r.q_rank);
+  dims(v.key, r.k_dims, &r.k_rank);
+  dims(v.value, r.v_dims, &r.v_rank);
+  dims(v.sabi, r.sabi_dims, &r.sabi_rank);
+  dims(v.atten_mask, r.mask_dims, &r.mask_rank);
+  const DataKind dt = v.query.kind;
+  r.dtype_supported = (dt == DataKind::kFloat16 || dt == DataKind::kBFloat16) && v.key.kind == dt && v.value.kind == dt;
+  r.dtype_size = r.dtype_supported ? 2 : 4;
+  const DataKind mt = v.atten_mask.kind;
+  r.mask_dtype_supported = mt == DataKind::kAbsent || mt == DataKind::kBool || mt == DataKind::kInt8 ||
+                           mt == DataKind::kUint8;
+  r.has_pse = v.has_pse;
+  r.has_quant = v.has_quant;
+  r.num_heads = v.num_heads;
+  r.scale_value = v.scale_value;
+  r.layout = v.input_layout;
+  r.num_kv_heads = v.num_key_value_heads;
+  r.sparse_mode = v.sparse_mode;
+  r.pre_tokens = v.pre_tokens;
+  r.next_tokens = v.next_tokens;
+  r.inner_precise = v.inner_precise;
+  // softmax_lse is an OPTIONAL output: written only when softmax_lse_flag is set, and then it
+  // must be present.
+  r.return_lse = v.softmax_lse_flag;
+  if (r.return_lse && !v.has_lse_output) {
+    *error = "softmax_lse_flag is true but the softmax_lse output is absent";
+    return false;
+  }
+  // NULL or empty block_shape: the original's (128, 128) (default_request's block_q / block_kv).
+  if (v.block_shape.values != nullptr && v.block_shape.count > 0) {
+    if (v.block_shape.count != 2) {
+      *error = "block_shape must hold two values (bq, bkv), got " + std::to_string(v.block_shape.count);
+      return false;
+    }
+    r.block_q = v.block_shape.values[0];
+    r.block_kv = v.block_shape.values[1];
+  }
+  if (v.actual_seq_lengths.values != nullptr) {
+    r.actual_q = v.actual_seq_lengths.values;
+    r.actual_q_count = v.actual_seq_lengths.count;
+  }
+  if (v.actual_seq_lengths_kv.values != nullptr) {
+    r.actual_kv = v.actual_seq_lengths_kv.values;
+    r.actual_kv_count = v.actual_seq_lengths_kv.count;
+  }
+  r.sabi_values = r.sabi_rank != 0 ? v.sabi_values : nullptr;
+  *request = r;
+  return true;
+}
+
 ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
                            int64_t head_dim) {
   const bool bnsd = layout == "BNSD" || (layout == "BNSD_BSND" && !out_side);

@@ -113,6 +113,57 @@ struct TilingRequest {
 // Fills a request with the defaults of the op's attributes (block 128 x 512, no mask, ...).
 TilingRequest default_request();
 
+// The call as plain values, whoever holds it: CANN's TilingContext (blitz_sparse_attention_
+// tiling.cpp) and the runtime's OpArgs (the npu_sim launcher's sim_backend.cpp) each copy their
+// view into this, and request_from_values turns it into a TilingRequest, so the rules (which
+// dtypes pass, what an absent block_shape means, lse flag vs output) are written once.
+enum class DataKind { kAbsent, kFloat16, kBFloat16, kBool, kInt8, kUint8, kOther };
+
+struct TensorValues {
+  DataKind kind = DataKind::kAbsent;  // kAbsent: the optional input is not given
+  int64_t dims[kMaxRank] = {};
+  int rank = 0;
+  // dims from any shape type; a rank above kMaxRank is kept as kMaxRank (the plan rejects > 4).
+  template <typename DimAt>
+  void assign(DataKind k, size_t full_rank, DimAt dim_at) {
+    kind = k;
+    rank = int(full_rank > size_t(kMaxRank) ? size_t(kMaxRank) : full_rank);
+    for (int i = 0; i < rank; ++i) dims[i] = int64_t(dim_at(i));
+  }
+};
+
+struct IntListValues {  // an aclIntArray / host tensor of int64; values == nullptr or count 0: absent
+  const int64_t *values = nullptr;
+  int64_t count = 0;
+};
+
+struct CallValues {
+  TensorValues query, key, value, atten_mask, sabi;
+  bool has_pse = false;
+  bool has_quant = false;       // any of deq_scale1, quant_scale1, deq_scale2, quant_scale2, quant_offset2
+  bool has_lse_output = false;  // the OPTIONAL softmax_lse output is present
+  // Attributes as CANN stores them (scale_value is a float attribute).
+  int64_t num_heads = 0;
+  float scale_value = 1.0f;
+  std::string input_layout;
+  int64_t num_key_value_heads = 0;
+  int64_t sparse_mode = 0;
+  int64_t pre_tokens = 0;
+  int64_t next_tokens = 0;
+  int64_t inner_precise = 0;
+  bool softmax_lse_flag = false;
+  IntListValues block_shape;  // absent or empty: the original's (128, 128)
+  // Value-depend inputs: host copies of actual_seq_lengths(_kv); sabi's only if it ever becomes
+  // value-depend (it is not: blitz_sparse_attention_tiling.cpp, kSabiValueDepend).
+  IntListValues actual_seq_lengths, actual_seq_lengths_kv;
+  const uint16_t *sabi_values = nullptr;
+};
+
+// The request for `values` (the platform part, cores and softmax_tmp_bytes, is left to the
+// caller); false with *error when the values cannot form one (block_shape not two values,
+// softmax_lse_flag without the output). Everything else is plan_tiling's to check.
+bool request_from_values(const CallValues &values, TilingRequest *request, std::string *error);
+
 struct TilingPlan {
   bool ok;
   std::string error;  // why the call is rejected (empty when ok)

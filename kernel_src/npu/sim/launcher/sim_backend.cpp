@@ -53,51 +53,68 @@ GmTensor dense(const aclTensor *t, const char *name) {
           size_t(numel) * element_bytes(t->dtype)};
 }
 
-void copy_dims(const aclTensor *t, int64_t *dims, int *rank) {
-  *rank = 0;
-  if (t == nullptr) return;
-  const size_t n = std::min<size_t>(t->view_dims.size(), blitz_npu::kMaxRank);
-  for (size_t i = 0; i < n; ++i) dims[i] = t->view_dims[i];
-  *rank = int(n);
+blitz_npu::DataKind kind_of(aclDataType t) {
+  switch (t) {
+    case ACL_FLOAT16: return blitz_npu::DataKind::kFloat16;
+    case ACL_BF16: return blitz_npu::DataKind::kBFloat16;
+    case ACL_BOOL: return blitz_npu::DataKind::kBool;
+    case ACL_INT8: return blitz_npu::DataKind::kInt8;
+    case ACL_UINT8: return blitz_npu::DataKind::kUint8;
+    default: return blitz_npu::DataKind::kOther;
+  }
 }
 
-// The TilingContext's view of the call, field by field as blitz_sparse_attention_tiling.cpp
-// reads it (attributes as CANN stores them: scale_value is a float attribute).
+blitz_npu::TensorValues tensor_values(const aclTensor *t) {
+  blitz_npu::TensorValues v;
+  if (t == nullptr) return v;
+  v.assign(kind_of(t->dtype), t->view_dims.size(), [t](int i) { return t->view_dims[size_t(i)]; });
+  return v;
+}
+
+blitz_npu::IntListValues int_list(const aclIntArray *a) {
+  blitz_npu::IntListValues v;
+  if (a == nullptr) return v;
+  v.values = a->values.data();
+  v.count = int64_t(a->values.size());
+  return v;
+}
+
+// The TilingContext's view of the call as the glue (blitz_sparse_attention_tiling.cpp) builds
+// it, through the same request_from_values; plus where the tensors live.
 SimCall sim_call(const OpArgs &a) {
+  blitz_npu::CallValues v;
+  v.query = tensor_values(a.query);
+  v.key = tensor_values(a.key);
+  v.value = tensor_values(a.value);
+  v.sabi = tensor_values(a.sabi);
+  v.atten_mask = tensor_values(a.atten_mask);
+  v.has_pse = a.pse_shift != nullptr;
+  v.has_quant = a.deq_scale1 || a.quant_scale1 || a.deq_scale2 || a.quant_scale2 || a.quant_offset2;
+  v.has_lse_output = a.softmax_lse != nullptr;
+  v.num_heads = a.num_heads;
+  v.scale_value = static_cast<float>(a.scale_value);  // CANN stores scale_value as a float attribute
+  v.input_layout = a.input_layout;
+  v.num_key_value_heads = a.num_key_value_heads;
+  v.sparse_mode = a.sparse_mode;
+  v.pre_tokens = a.pre_tokens;
+  v.next_tokens = a.next_tokens;
+  v.inner_precise = a.inner_precise;
+  v.softmax_lse_flag = a.softmax_lse_flag;
+  v.block_shape = int_list(a.block_shape);
+  v.actual_seq_lengths = int_list(a.actual_seq_lengths);
+  v.actual_seq_lengths_kv = int_list(a.actual_seq_lengths_kv);
+
   SimCall c;
-  blitz_npu::TilingRequest &r = c.request;
-  copy_dims(a.query, r.q_dims, &r.q_rank);
-  copy_dims(a.key, r.k_dims, &r.k_rank);
-  copy_dims(a.value, r.v_dims, &r.v_rank);
-  copy_dims(a.sabi, r.sabi_dims, &r.sabi_rank);
-  const aclDataType dt = a.query->dtype;
-  r.dtype_supported = (dt == ACL_FLOAT16 || dt == ACL_BF16) && a.key->dtype == dt && a.value->dtype == dt;
-  r.dtype_size = r.dtype_supported ? 2 : 4;
-  r.has_pse = a.pse_shift != nullptr;
-  r.has_quant = a.deq_scale1 || a.quant_scale1 || a.deq_scale2 || a.quant_scale2 || a.quant_offset2;
-  copy_dims(a.atten_mask, r.mask_dims, &r.mask_rank);
-  if (a.atten_mask != nullptr) {
-    const aclDataType mt = a.atten_mask->dtype;
-    r.mask_dtype_supported = mt == ACL_BOOL || mt == ACL_INT8 || mt == ACL_UINT8;
-  }
-  r.num_heads = a.num_heads;
-  r.scale_value = static_cast<float>(a.scale_value);
-  r.layout = a.input_layout;
-  r.num_kv_heads = a.num_key_value_heads;
-  r.sparse_mode = a.sparse_mode;
-  r.pre_tokens = a.pre_tokens;
-  r.next_tokens = a.next_tokens;
-  r.inner_precise = a.inner_precise;
-  r.return_lse = a.softmax_lse_flag;
-  if (a.block_shape != nullptr && a.block_shape->values.size() == 2) {
-    r.block_q = a.block_shape->values[0];
-    r.block_kv = a.block_shape->values[1];
-  }
+  std::string error;
+  require(blitz_npu::request_from_values(v, &c.request, &error), ACLNN_ERR_PARAM_INVALID,
+          "the NPU tiling rejects this call: " + error);
+  // The host copies of the value-depend inputs outlive the caller's arrays (plan() points the
+  // request at them).
   if (a.actual_seq_lengths != nullptr) c.actual_q = a.actual_seq_lengths->values;
   if (a.actual_seq_lengths_kv != nullptr) c.actual_kv = a.actual_seq_lengths_kv->values;
 
-  c.bf16 = dt == ACL_BF16;
-  if (!r.dtype_supported) return c;  // the tiling rejects it; no tensor is read
+  c.bf16 = v.query.kind == blitz_npu::DataKind::kBFloat16;
+  if (!c.request.dtype_supported) return c;  // the tiling rejects it; no tensor is read
   c.query = dense(a.query, "query");
   c.key = dense(a.key, "key");
   c.value = dense(a.value, "value");
