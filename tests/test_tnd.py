@@ -7,7 +7,8 @@ Its TND limits (A2: bf16 only, T <= 65536, N in {8, ..., 128}, D 192, modes 0 wi
 are narrower than ours: fp16/bf16/fp32, any N / Nkv (GQA), any D the device takes, modes 0, 2-4
 and sabi; explicit masks are refused with TND. A TND sabi is [1|B, 1|N, ceil(max Lq / bq), W]:
 row i of batch b covers that batch's query tokens [i*bq, (i+1)*bq), key block c its keys
-[c*bkv, (c+1)*bkv) (upstream does not define sabi for TND; this is ours).
+[c*bkv, (c+1)*bkv) (upstream does not define sabi for TND; this is ours). The NPU op's TND
+(its tiling and kernel through the execution model) is tested in tests/test_npu_sim_tnd.py.
 """
 
 import ml_dtypes
@@ -91,19 +92,3 @@ def test_tnd_sabi_rows_follow_the_longest_batch():
     sabi = S.random_pattern(len(Q_LENS), N, 1129, max(KV_LENS), 0.5, block_shape=(128, 512))  # R of T, not of max
     with pytest.raises(ValueError, match="sabi"):
         blitz_acl.blitz_sparse_attention(q, k, v, sabi, device="cpu", **kw)
-
-
-def test_tnd_refused_by_the_npu_tiling_with_a_message():
-    """The NPU kernel has no per-batch token offsets yet: its tiling (run here by device
-    npu_sim) refuses TND by name rather than computing the wrong rows."""
-    from blitz_acl.runtime.status import AclError
-
-    (q, k, v), kw = _call(np.float16)
-    try:
-        blitz_acl.blitz_sparse_attention(q, k, v, device="npu_sim", **kw)
-    except ImportError as e:
-        pytest.skip(f"no npu_sim library: {e}")
-    except AclError as e:
-        assert "input_layout 'TND' is not supported by the NPU kernel yet" in str(e)
-    else:
-        pytest.fail("npu_sim accepted TND")

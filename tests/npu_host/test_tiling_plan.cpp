@@ -684,6 +684,144 @@ static void test_actual_lengths() {
   CHECK_EQ(p.params.actual_kv_count, 2);
 }
 
+// TND (packed varlen): q [T, N, D], k / v [Tkv, Nkv, D], cumulative actual lengths. The batches
+// below: query lengths 300, 0, 129 (T = 429), key lengths 500, 64, 1100 (Tkv = 1664).
+static const int64_t kTndEndsQ[3] = {300, 300, 429};
+static const int64_t kTndEndsKv[3] = {500, 564, 1664};
+
+static TilingRequest tnd_request(int64_t n, int64_t nkv, int64_t t, int64_t tkv, int64_t d) {
+  TilingRequest r = request("BNSD", 1, n, nkv, 1, 1, d);
+  r.layout = "TND";
+  r.q_rank = r.k_rank = r.v_rank = 3;
+  r.q_dims[0] = t; r.q_dims[1] = n; r.q_dims[2] = d;
+  for (int64_t *dims : {r.k_dims, r.v_dims}) { dims[0] = tkv; dims[1] = nkv; dims[2] = d; }
+  r.actual_q = kTndEndsQ; r.actual_q_count = 3;
+  r.actual_kv = kTndEndsKv; r.actual_kv_count = 3;
+  return r;
+}
+
+static void test_tnd_plans() {
+  g_test = "tnd_plans";
+  const int64_t N = 4, NKV = 2, D = 64;
+  TilingPlan p = plan_tiling(tnd_request(N, NKV, 429, 1664, D));
+  CHECK(p.ok);
+  CHECK_EQ(p.params.layout, kLayoutTND);
+  CHECK_EQ(p.params.packed, 1);
+  CHECK_EQ(p.params.batch, 3);        // one batch per cumulative entry
+  CHECK_EQ(p.params.seq_q, 300);      // the longest batch, not T
+  CHECK_EQ(p.params.seq_kv, 1100);
+  CHECK_EQ(p.params.q_blocks, 3);     // ceil(300 / 128)
+  CHECK_EQ(p.params.kv_blocks, 3);    // ceil(1100 / 512)
+  CHECK_EQ(p.params.tasks, 3 * N * 3);
+  CHECK_EQ(p.params.group, 2);
+  CHECK_EQ(p.params.actual_q_count, 3);
+  CHECK_EQ(p.params.actual_kv_count, 3);
+  // A token row is N * D apart; batches are found by their first token, not by a stride.
+  CHECK_EQ(p.params.q.b, 0); CHECK_EQ(p.params.q.h, D); CHECK_EQ(p.params.q.s, N * D);
+  CHECK_EQ(p.params.out.b, 0); CHECK_EQ(p.params.out.h, D); CHECK_EQ(p.params.out.s, N * D);
+  CHECK_EQ(p.params.k.b, 0); CHECK_EQ(p.params.k.h, D); CHECK_EQ(p.params.k.s, NKV * D);
+  CHECK_EQ(p.params.v.s, NKV * D);
+  // lse [N, T]: head h's row is T = 429 floats long.
+  CHECK_EQ(p.params.lse_stride_b, 0);
+  CHECK_EQ(p.params.lse_stride_h, 429);
+  // The padded layouts keep [B, N, Sq].
+  TilingPlan padded = plan_tiling(request("BNSD", 2, N, NKV, 300, 1100, D));
+  CHECK_EQ(padded.params.packed, 0);
+  CHECK_EQ(padded.params.lse_stride_b, N * 300);
+  CHECK_EQ(padded.params.lse_stride_h, 300);
+
+  // The host's weighted split reads each batch's own length (the cumulative ends' differences):
+  // the same as BNSD padded to the longest batch with those lengths, 48 and 6 workers.
+  for (uint32_t cube : {24u, 3u}) {
+    TilingRequest tnd = tnd_request(N, NKV, 429, 1664, D);
+    TilingRequest bnsd = request("BNSD", 3, N, NKV, 300, 1100, D);
+    const int64_t lq[3] = {300, 0, 129}, lkv[3] = {500, 64, 1100};
+    bnsd.actual_q = lq; bnsd.actual_q_count = 3;
+    bnsd.actual_kv = lkv; bnsd.actual_kv_count = 3;
+    for (TilingRequest *r : {&tnd, &bnsd}) { r->cores.cube_cores = cube; r->sparse_mode = 3; }
+    const TilingPlan a = plan_tiling(tnd), b = plan_tiling(bnsd);
+    CHECK(a.ok && b.ok);
+    CHECK_EQ(a.params.workers, b.params.workers);
+    for (uint32_t w = 0; w <= a.params.workers; ++w) CHECK_EQ(a.params.task_start[w], b.params.task_start[w]);
+    check_cover(a.params);
+  }
+  // Zero-length batches are fine; every batch empty plans no task.
+  const int64_t none[2] = {0, 0};
+  TilingRequest empty = tnd_request(N, NKV, 0, 0, D);
+  empty.actual_q = none; empty.actual_q_count = 2;
+  empty.actual_kv = none; empty.actual_kv_count = 2;
+  p = plan_tiling(empty);
+  CHECK(p.ok);
+  CHECK_EQ(p.params.batch, 2);
+  CHECK_EQ(p.params.tasks, 0);
+  // sabi rows follow the longest batch (3 here), not T (ceil(429 / 128) = 4).
+  TilingRequest r = tnd_request(N, NKV, 429, 1664, D);
+  set_sabi(&r, nullptr, 3, N, 3, 3);
+  CHECK(plan_tiling(r).ok);
+  set_sabi(&r, nullptr, 3, N, 4, 3);
+  CHECK_ERROR_HAS(plan_tiling(r), "sabi has 4 rows; expected ceil(Sq / bq) = 3");
+  // A token mask from indices is fine (modes 2-4, a mask tensor there is ignored).
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.sparse_mode = 3;
+  set_mask(&r, {2048, 2048});
+  CHECK(plan_tiling(r).ok);
+}
+
+static void test_tnd_refusals() {
+  g_test = "tnd_refusals";
+  const int64_t N = 4, NKV = 2, D = 64;
+  TilingRequest r = tnd_request(N, NKV, 429, 1664, D);
+  r.actual_q = nullptr; r.actual_q_count = 0;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths is required with input_layout TND");
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.actual_kv = nullptr; r.actual_kv_count = 0;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths_kv is required with input_layout TND");
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.actual_q = nullptr;  // a count without host values
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths must be readable on the host");
+  const int64_t decreasing[3] = {300, 200, 429};
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.actual_q = decreasing;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths[1] = 200: TND lengths are cumulative");
+  const int64_t past_t[3] = {300, 500, 429};
+  r.actual_q = past_t;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths[1] = 500: TND lengths are cumulative, so each entry must "
+                                  "lie in [the previous entry 300, T=429]");
+  const int64_t negative[3] = {-1, 300, 429};
+  r.actual_q = negative;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths[0] = -1");
+  const int64_t short_end[3] = {300, 300, 400};
+  r.actual_q = short_end;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths ends at 400 but the tensor holds T=429 tokens");
+  const int64_t kv_short[3] = {500, 564, 1600};
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.actual_kv = kv_short;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths_kv ends at 1600 but the tensor holds T=1664");
+  const int64_t kv_two[2] = {564, 1664};
+  r.actual_kv = kv_two; r.actual_kv_count = 2;
+  CHECK_ERROR_HAS(plan_tiling(r), "actual_seq_lengths_kv has 2 entries but actual_seq_lengths has 3");
+  // An explicit mask (modes 0 / 1) is refused with TND, as on the CPU device.
+  for (int64_t mode : {0, 1}) {
+    r = tnd_request(N, NKV, 429, 1664, D);
+    r.sparse_mode = mode;
+    set_mask(&r, {429, 1664});
+    CHECK_ERROR_HAS(plan_tiling(r), "is not supported with input_layout TND");
+  }
+  // The layout's rank: [T, N, D].
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.q_rank = 4; r.q_dims[3] = D;
+  CHECK_ERROR_HAS(plan_tiling(r), "query must be 3-d [T, N, D] for layout TND, got [429, 4, 64, 64]");
+  r = tnd_request(N, NKV, 429, 1664, D);
+  r.k_dims[1] = 3; r.v_dims[1] = 3;
+  CHECK_ERROR_HAS(plan_tiling(r), "key has 3 heads");
+  // More batches than the kernel takes: the count of cumulative entries is the batch.
+  std::vector<int64_t> many(size_t(kMaxBatch) + 1, 0);
+  r = tnd_request(N, NKV, 0, 0, D);
+  r.actual_q = many.data(); r.actual_q_count = int64_t(many.size());
+  r.actual_kv = many.data(); r.actual_kv_count = int64_t(many.size());
+  CHECK_ERROR_HAS(plan_tiling(r), "batch 65537 must be in [1, 65536]");
+}
+
 // request_from_values: the one reading of a call's plain values that the CANN glue and the
 // npu_sim launcher share.
 static void test_request_from_values() {
@@ -795,6 +933,8 @@ int main() {
   test_masked_split();
   test_device_split();
   test_column_fill();
+  test_tnd_plans();
+  test_tnd_refusals();
   test_request_from_values();
   if (g_failures) {
     std::fprintf(stderr, "%d check(s) failed\n", g_failures);

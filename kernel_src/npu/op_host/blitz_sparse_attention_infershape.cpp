@@ -1,7 +1,7 @@
 // InferShape / InferDataType of BlitzSparseAttention (CANN's gert::InferShapeContext,
 // register/op_impl_registry.h). attention_out has query's shape, except that BNSD_BSND writes
-// [B, S, N, D]; softmax_lse (an OPTIONAL output) is [B, N, Sq] float32 when softmax_lse_flag is
-// set and empty ([0]) otherwise, as the original returns it.
+// [B, S, N, D]; softmax_lse (an OPTIONAL output) is [B, N, Sq] float32 ([N, T] with TND) when
+// softmax_lse_flag is set and empty ([0]) otherwise, as the original returns it.
 #include <cstring>
 
 #include "register/op_impl_registry.h"
@@ -31,7 +31,7 @@ ge::graphStatus InferAttentionOut(gert::InferShapeContext *context, const gert::
   return ge::GRAPH_SUCCESS;
 }
 
-// softmax_lse [B, N, Sq]: B and S read from query in its layout, N from the num_heads attribute.
+// softmax_lse [B, N, Sq] (TND: [N, T]): B and S read from query in its layout, N from the num_heads attribute.
 ge::graphStatus InferShapeBlitzSparseAttention(gert::InferShapeContext *context)
 {
   const gert::Shape *query = nullptr;
@@ -46,6 +46,12 @@ ge::graphStatus InferShapeBlitzSparseAttention(gert::InferShapeContext *context)
   if (lseFlag == nullptr || !*lseFlag) {
     lse->SetDimNum(1);
     lse->SetDim(0, 0);
+    return ge::GRAPH_SUCCESS;
+  }
+  if (std::strcmp(layout, "TND") == 0) {  // packed: [N, T], T = query's tokens (dim 0)
+    lse->SetDimNum(2);
+    lse->SetDim(0, *heads);
+    lse->SetDim(1, query->GetDim(0));
     return ge::GRAPH_SUCCESS;
   }
   const bool bnsd = std::strcmp(layout, "BNSD") == 0 || std::strcmp(layout, "BNSD_BSND") == 0;

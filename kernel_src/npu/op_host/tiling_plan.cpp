@@ -41,6 +41,11 @@ bool fail(TilingPlan *plan, const std::string &message) {
 // rank or the hidden size does not fit.
 bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
                const std::string &layout, int64_t heads, int64_t out[4]) {
+  if (layout == "TND") {  // one packed sequence of T tokens: batch 1 here, split by read_packed
+    if (rank != 3) return fail(plan, std::string(name) + " must be 3-d [T, N, D] for layout TND, got " + dims_text(dims, rank));
+    out[0] = 1; out[1] = dims[1]; out[2] = dims[0]; out[3] = dims[2];
+    return true;
+  }
   if (layout == "BSH") {
     if (rank != 3) return fail(plan, std::string(name) + " must be 3-d [B, S, H] for layout BSH, got " + dims_text(dims, rank));
     if (heads <= 0 || dims[2] % heads != 0)
@@ -81,6 +86,36 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
                             " is outside [0, " + std::to_string(limit) + "]");
   }
   return true;
+}
+
+// TND: actual_seq_lengths(_kv) are required and CUMULATIVE, as the original documents (entry b =
+// the tokens of batches 0..b, so B is their count): non-decreasing from 0, the last = the
+// tensor's T. Gives each batch's own length.
+bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
+                 std::vector<int64_t> *lengths) {
+  if (count == 0)
+    return fail(plan, std::string(name) + " is required with input_layout TND (cumulative token counts, one per batch)");
+  if (values == nullptr) return fail(plan, std::string(name) + " must be readable on the host for tiling");
+  lengths->clear();
+  int64_t previous = 0;
+  for (int64_t b = 0; b < count; ++b) {
+    if (values[b] < previous || values[b] > tokens)
+      return fail(plan, std::string(name) + "[" + std::to_string(b) + "] = " + std::to_string(values[b]) +
+                            ": TND lengths are cumulative, so each entry must lie in [the previous entry " +
+                            std::to_string(previous) + ", T=" + std::to_string(tokens) + "]");
+    lengths->push_back(values[b] - previous);
+    previous = values[b];
+  }
+  if (previous != tokens)
+    return fail(plan, std::string(name) + " ends at " + std::to_string(previous) + " but the tensor holds T=" +
+                          std::to_string(tokens) + " tokens; with TND the last cumulative entry is T");
+  return true;
+}
+
+int64_t longest(const std::vector<int64_t> &lengths) {
+  int64_t m = 0;
+  for (int64_t v : lengths) m = v > m ? v : m;
+  return m;
 }
 
 // The sparse mode and, in modes 0/1, the explicit mask's dims -> mask_* fields.
@@ -233,6 +268,8 @@ bool request_from_values(const CallValues &v, TilingRequest *request, std::strin
 
 ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
                            int64_t head_dim) {
+  // TND: [T, N, D]; a batch is addressed by its first token (b stride 0).
+  if (layout == "TND") return ViewStrides{0, head_dim, heads * head_dim};
   const bool bnsd = layout == "BNSD" || (layout == "BNSD_BSND" && !out_side);
   if (bnsd) return ViewStrides{heads * seq * head_dim, seq * head_dim, head_dim};
   return ViewStrides{seq * heads * head_dim, head_dim, heads * head_dim};  // BSND, BSH
@@ -349,10 +386,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   else if (layout == "BSND") p->layout = kLayoutBSND;
   else if (layout == "BSH") p->layout = kLayoutBSH;
   else if (layout == "BNSD_BSND") p->layout = kLayoutBNSD_BSND;
-  else if (layout == "TND") {  // packed varlen: the CPU device runs it; this kernel has no per-batch token offsets yet
-    fail(&plan, "input_layout 'TND' is not supported by the NPU kernel yet (the CPU device runs it)");
-    return plan;
-  }
+  else if (layout == "TND") p->layout = kLayoutTND;
   else { fail(&plan, "input_layout '" + layout + "' is not one of BNSD, BSND, BSH, BNSD_BSND, TND"); return plan; }
 
   const int64_t heads = r.num_heads;
@@ -383,6 +417,29 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   for (int i = 0; i < 4; ++i) {
     if (k[i] != v[i]) { fail(&plan, "key " + dims_text(r.k_dims, r.k_rank) + " and value " + dims_text(r.v_dims, r.v_rank) + " differ"); return plan; }
   }
+  // TND: the batches and their lengths come from the cumulative actual lengths; from here on
+  // q / k read [B, N, longest Lq, D] / [B, Nkv, longest Lkv, D].
+  const bool packed = p->layout == kLayoutTND;
+  std::vector<int64_t> lengths_q, lengths_kv;
+  const int64_t tokens_q = q[2];
+  if (packed) {
+    if (!read_packed(&plan, "actual_seq_lengths", r.actual_q, r.actual_q_count, q[2], &lengths_q) ||
+        !read_packed(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, k[2], &lengths_kv))
+      return plan;
+    if (lengths_kv.size() != lengths_q.size()) {
+      fail(&plan, "actual_seq_lengths_kv has " + std::to_string(lengths_kv.size()) + " entries but actual_seq_lengths has " +
+                      std::to_string(lengths_q.size()) + "; with TND both give one cumulative entry per batch");
+      return plan;
+    }
+    if (r.mask_rank != 0 && r.sparse_mode <= blitz::kSparseExplicit) {
+      fail(&plan, "atten_mask with sparse_mode " + std::to_string(r.sparse_mode) +
+                      " is not supported with input_layout TND (use sparse_mode 2-4, or no mask)");
+      return plan;
+    }
+    q[0] = k[0] = v[0] = int64_t(lengths_q.size());
+    q[2] = longest(lengths_q);
+    k[2] = v[2] = longest(lengths_kv);
+  }
   if (k[0] != q[0]) { fail(&plan, "key batch " + std::to_string(k[0]) + " differs from query batch " + std::to_string(q[0])); return plan; }
   if (k[3] != q[3]) { fail(&plan, "key head_dim " + std::to_string(k[3]) + " differs from query head_dim " + std::to_string(q[3])); return plan; }
   if (q[0] < 1 || q[0] > kMaxBatch) { fail(&plan, "batch " + std::to_string(q[0]) + " must be in [1, 65536]"); return plan; }
@@ -406,6 +463,9 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   p->dtype_size = r.dtype_size;
   p->scale = float(r.scale_value);
   p->return_lse = r.return_lse ? 1 : 0;
+  p->packed = packed ? 1 : 0;
+  p->lse_stride_h = packed ? tokens_q : p->seq_q;
+  p->lse_stride_b = packed ? 0 : heads * p->seq_q;
   p->q = layout_strides(layout, false, heads, p->seq_q, d);
   p->k = layout_strides(layout, false, kv_heads, p->seq_kv, d);
   p->v = p->k;
@@ -421,8 +481,8 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   }
   p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kRowAlign));
   if (!read_sabi(&plan, r, p) || !read_mask(&plan, r, p)) return plan;
-  if (!check_lengths(&plan, "actual_seq_lengths", r.actual_q, r.actual_q_count, p->batch, p->seq_q) ||
-      !check_lengths(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, p->batch, p->seq_kv))
+  if (!packed && (!check_lengths(&plan, "actual_seq_lengths", r.actual_q, r.actual_q_count, p->batch, p->seq_q) ||
+                  !check_lengths(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, p->batch, p->seq_kv)))
     return plan;
   p->actual_q_count = r.actual_q_count;
   p->actual_kv_count = r.actual_kv_count;
@@ -444,7 +504,13 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   if (cube == 0) { fail(&plan, "the platform reports no cube/vector core pair"); return plan; }
   p->cube_cores = cube;
   p->workers = 2 * cube;
-  split_tasks(p, r);
+  // The split weighs tasks by each batch's own lengths: TND's are the cumulative ends' differences.
+  TilingRequest per_batch = r;
+  if (packed) {
+    per_batch.actual_q = lengths_q.data();
+    per_batch.actual_kv = lengths_kv.data();
+  }
+  split_tasks(p, per_batch);
   size_workspace(p);
   return plan;
 }

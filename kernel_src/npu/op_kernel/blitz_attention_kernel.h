@@ -9,6 +9,10 @@
 //   sabi uint16 [Bs, Ns, ceil(Sq/bq), W]; actual_seq_lengths(_kv) int64 [1 or B]
 //   atten_mask bytes (sparse_mode 0/1 only): (b, h, i, j) at b*mask_stride_b + h*mask_stride_h +
 //     i*mask_stride_q + j; a mask larger than [Sq, Skv] is read in its top-left window
+//   TND (packed): query / out [T, N, D], key / value [Tkv, Nkv, D], strides b = 0; batch b's
+//     rows start at token end[b-1] of the cumulative actual_seq_lengths(_kv) [B]
+//     (batch_tokens_gm.h), so element (b, h, s, d) is at (start_b + s)*q.s + h*q.h + d; Sq / Skv
+//     are the longest batch's; lse [N, T] (lse_stride_h = T); no explicit mask
 //
 // Work: a task is (b, h, query block) in the flattened order of kernel_src/common/
 // work_split.h; vector worker w (of 2 per cube core) runs tasks [task_start[w], task_start[w+1]);
@@ -47,6 +51,7 @@
 #include "blitz_tiling_data.h"
 #include "mask_ops.h"
 #include "row_ops.h"
+#include "batch_tokens_gm.h"
 #include "sabi_row_gm.h"
 #include "split_scan_gm.h"
 
@@ -183,15 +188,9 @@ private:
   __aicore__ inline void RunTask(int64_t t)
   {
     const blitz::TaskIndex task = blitz::TaskIndex::decode(t, p_->heads, p_->q_blocks);
-    // Per-batch lengths through common's rule (a list of one entry applies to every batch);
-    // the one value this batch needs is read from global memory into a local.
-    int64_t actualQ = 0, actualKv = 0;
-    if (p_->actual_q_count > 0) actualQ = actualQGm_.GetValue(p_->actual_q_count == 1 ? 0 : task.b);
-    if (p_->actual_kv_count > 0) actualKv = actualKvGm_.GetValue(p_->actual_kv_count == 1 ? 0 : task.b);
-    const blitz::SequenceGeometry seq = blitz::SequenceGeometry::make(
-        0, p_->seq_q, p_->seq_kv, p_->block_kv, p_->actual_q_count > 0 ? &actualQ : nullptr,
-        p_->actual_q_count > 0 ? 1 : 0, p_->actual_kv_count > 0 ? &actualKv : nullptr,
-        p_->actual_kv_count > 0 ? 1 : 0);
+    // This batch's lengths and (TND) first tokens, read from the actual-length tensors.
+    const BatchTokens tokens = ReadBatchTokens(p_, actualQGm_, actualKvGm_, task.b);
+    const blitz::SequenceGeometry &seq = tokens.seq;
     const blitz::BlockAxis qAxis = blitz::BlockAxis::make(p_->seq_q, p_->block_q);
     kvAxis_ = blitz::BlockAxis::make(p_->seq_kv, p_->block_kv);
     kvLen_ = seq.kv_len;
@@ -204,8 +203,16 @@ private:
     b_ = task.b;
     h_ = task.h;
     kvHead_ = task.h / p_->group;
+    // Element offsets of this (b, h): b * stride_b plus, with TND (stride_b 0), the batch's first
+    // token's row; the lse row likewise.
+    qBase_ = b_ * p_->q.b + tokens.q_start * p_->q.s + h_ * p_->q.h;
+    kBase_ = b_ * p_->k.b + tokens.kv_start * p_->k.s + kvHead_ * p_->k.h;
+    vBase_ = b_ * p_->v.b + tokens.kv_start * p_->v.s + kvHead_ * p_->v.h;
+    outBase_ = b_ * p_->out.b + tokens.q_start * p_->out.s + h_ * p_->out.h;
+    lseBase_ = b_ * p_->lse_stride_b + h_ * p_->lse_stride_h + tokens.q_start;
     const int64_t blockBegin = qAxis.begin(task.q_block);
-    const int64_t blockEnd = qAxis.end(task.q_block);
+    // TND: rows past the batch's length are the next batch's tokens, never this task's to write.
+    const int64_t blockEnd = p_->packed ? blitz::min_i64(qAxis.end(task.q_block), seq.q_len) : qAxis.end(task.q_block);
     for (int64_t g0 = blockBegin; g0 < blockEnd; g0 += p_->group_rows) {
       const int64_t gEnd = blitz::min_i64(g0 + p_->group_rows, blockEnd);
       const int64_t validEnd = blitz::clamp_i64(seq.q_len, g0, gEnd);  // rows >= q_len: zeros
@@ -278,8 +285,8 @@ private:
   __aicore__ inline void IssueScores(int64_t row0, int64_t rows, int64_t kvBlock, int32_t tileClass, int32_t buf)
   {
     const int64_t keys = blitz::min_i64(kvAxis_.end(kvBlock), kvLen_) - kvAxis_.begin(kvBlock);
-    const int64_t qOffset = b_ * p_->q.b + h_ * p_->q.h + row0 * p_->q.s;
-    const int64_t kOffset = b_ * p_->k.b + kvHead_ * p_->k.h + kvAxis_.begin(kvBlock) * p_->k.s;
+    const int64_t qOffset = qBase_ + row0 * p_->q.s;
+    const int64_t kOffset = kBase_ + kvAxis_.begin(kvBlock) * p_->k.s;
     qk.SetTail(static_cast<int32_t>(rows), static_cast<int32_t>(keys), static_cast<int32_t>(p_->head_dim));
     qk.SetTensorA(qGm_[qOffset]);
     qk.SetTensorB(kGm_[kOffset], /*isTransposeB=*/true);
@@ -294,7 +301,7 @@ private:
   // core's MTE3 queue; the cube core may only be told to read them once they are in memory.
   __aicore__ inline void IssuePv(int64_t rows, int64_t kvBlock, int32_t buf)
   {
-    const int64_t vOffset = b_ * p_->v.b + kvHead_ * p_->v.h + kvAxis_.begin(kvBlock) * p_->v.s;
+    const int64_t vOffset = vBase_ + kvAxis_.begin(kvBlock) * p_->v.s;
     // MTE3 -> S: the probability tile's copy to global memory must finish before the scalar
     // unit sends the matmul message that makes the cube core read it.
     const event_t probWritten = static_cast<event_t>(pipe_->FetchEventID(AscendC::HardEvent::MTE3_S));
@@ -518,7 +525,7 @@ private:
   {
     const uint32_t d = static_cast<uint32_t>(p_->head_dim);
     AscendC::LocalTensor<T> outRows = outQue_.DeQue<T>();
-    const int64_t offset = b_ * p_->out.b + h_ * p_->out.h + row * p_->out.s;
+    const int64_t offset = outBase_ + row * p_->out.s;
     const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(sliceRows), d * sizeof(T), 0,
                                           static_cast<uint32_t>((p_->out.s - d) * sizeof(T)), 0);
     AscendC::DataCopyPad(outGm_[offset], outRows, copy);
@@ -535,7 +542,7 @@ private:
     AscendC::WaitFlag<AscendC::HardEvent::V_MTE3>(lseReady);
     // Each row's statistic is one 32-byte local block; copy its first 4 bytes per row.
     const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(sliceRows), sizeof(float), 0, 0, 0);
-    AscendC::DataCopyPad(lseGm_[(b_ * p_->heads + h_) * p_->seq_q + row], lse, copy);
+    AscendC::DataCopyPad(lseGm_[lseBase_ + row], lse, copy);
     // MTE3 -> V: the next slice's vector ops overwrite the lse buffer; wait for this copy.
     const event_t lseCopied = static_cast<event_t>(pipe_->FetchEventID(AscendC::HardEvent::MTE3_V));
     AscendC::SetFlag<AscendC::HardEvent::MTE3_V>(lseCopied);
@@ -574,6 +581,7 @@ private:
 
   int64_t worker_ = 0, taskBegin_ = 0, taskEnd_ = 0, taskStep_ = 1;
   int64_t b_ = 0, h_ = 0, kvHead_ = 0, kvLen_ = 0;
+  int64_t qBase_ = 0, kBase_ = 0, vBase_ = 0, outBase_ = 0, lseBase_ = 0;  // this task's (b, h) origins
   int64_t keys_[WS_PINGPONG] = {0, 0};
   int64_t keyBegin_[WS_PINGPONG] = {0, 0};
   int32_t tileClass_[WS_PINGPONG] = {blitz::kTileAllAllowed, blitz::kTileAllAllowed};

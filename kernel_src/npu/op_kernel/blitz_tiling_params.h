@@ -16,7 +16,7 @@ constexpr uint32_t kMaxWorkers = 64;
 
 // input_layout codes; strides below already encode the layout, the code is kept for messages
 // and for the output layout of BNSD_BSND.
-enum LayoutCode : uint32_t { kLayoutBNSD = 0, kLayoutBSND = 1, kLayoutBSH = 2, kLayoutBNSD_BSND = 3 };
+enum LayoutCode : uint32_t { kLayoutBNSD = 0, kLayoutBSND = 1, kLayoutBSH = 2, kLayoutBNSD_BSND = 3, kLayoutTND = 4 };
 
 // A [batch, heads, seq, head_dim] view in elements; head_dim's stride is 1.
 struct ViewStrides {
@@ -37,9 +37,21 @@ struct BlitzTilingParams {
   uint32_t layout;     // LayoutCode
   uint32_t dtype_size; // bytes of one q/k/v/out element (2: fp16 / bf16)
   float scale;
-  uint32_t return_lse; // 1: write softmax_lse [B, N, Sq] float32
+  uint32_t return_lse; // 1: write softmax_lse [B, N, Sq] float32 ([N, T] with TND)
+  // TND (packed varlen): 1. q/k/v/out are [T, N, D] / [Tkv, Nkv, D] with strides b = 0; batch b
+  // is the tokens [end[b-1], end[b]) of each, end = the CUMULATIVE actual_seq_lengths(_kv)
+  // (actual_q_count = actual_kv_count = batch entries, read by the kernel from global memory);
+  // seq_q / seq_kv are the longest batch's lengths. Rows past a batch's length are another
+  // batch's and are never written.
+  uint32_t packed;
+  uint32_t packed_reserved;  // keeps the 64-bit fields below 8-byte aligned
 
   ViewStrides q, k, v, out;
+  // softmax_lse element (b, h, row) at b * lse_stride_b + h * lse_stride_h + first + row, first =
+  // the batch's first query token with TND (0 otherwise): [B, N, Sq] gives (N * Sq, Sq), TND's
+  // [N, T] gives (0, T).
+  int64_t lse_stride_b;
+  int64_t lse_stride_h;
 
   // Tile geometry: bq x bkv tiles; q_blocks = ceil(Sq / bq), kv_blocks = ceil(Skv / bkv).
   int64_t block_q;
@@ -56,7 +68,8 @@ struct BlitzTilingParams {
   int64_t sabi_width;
   int64_t sabi_length;
 
-  // Entries of actual_seq_lengths / _kv (0 = absent: full lengths; 1 = applies to every batch).
+  // Entries of actual_seq_lengths / _kv (0 = absent: full lengths; 1 = applies to every batch;
+  // TND: batch entries, cumulative).
   int64_t actual_q_count;
   int64_t actual_kv_count;
 

@@ -23,6 +23,7 @@
 #include "platform.h"
 #include "split_scan.h"
 #include "blitz_tiling_params.h"
+#include "batch_tokens_gm.h"
 
 namespace blitz_npu {
 
@@ -75,15 +76,10 @@ public:
 
   __aicore__ inline void Release(int /*slot*/) {}  // the next Prefetch's S -> MTE2 wait covers it
 
-  // Batch b's lengths by common's rule (a list of one entry applies to every batch).
+  // Batch b's lengths, as the task loop reads them (batch_tokens_gm.h; TND: cumulative ends).
   __aicore__ inline blitz::SequenceGeometry Sequence(int64_t b)
   {
-    int64_t q = 0, kv = 0;
-    if (p_->actual_q_count > 0) q = actualQ_.GetValue(p_->actual_q_count == 1 ? 0 : b);
-    if (p_->actual_kv_count > 0) kv = actualKv_.GetValue(p_->actual_kv_count == 1 ? 0 : b);
-    return blitz::SequenceGeometry::make(0, p_->seq_q, p_->seq_kv, p_->block_kv,
-                                         p_->actual_q_count > 0 ? &q : nullptr, p_->actual_q_count > 0 ? 1 : 0,
-                                         p_->actual_kv_count > 0 ? &kv : nullptr, p_->actual_kv_count > 0 ? 1 : 0);
+    return ReadBatchTokens(p_, actualQ_, actualKv_, b).seq;
   }
 
 private:
