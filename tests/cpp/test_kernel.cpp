@@ -77,6 +77,7 @@ struct Case {
   bool out_bsnd = false;     // BNSD in, BSND out
   int64_t sabi_b = 1, sabi_h = 1;  // 0 = dense (no sabi)
   double keep = 0.6;         // share of sabi entries that name a block
+  std::vector<uint16_t> row_blocks;  // if set: every sabi row lists exactly these, in this order
   bool junk = true;          // sprinkle out-of-range indices into sabi rows
   std::vector<int64_t> aq, akv;
   int mode = 0;
@@ -118,6 +119,10 @@ Inputs make_inputs(const Case &c, unsigned seed) {
     for (int64_t r = 0; r < c.sabi_b * c.sabi_h * in.sabi_rows; ++r) {
       uint16_t *row = &in.sabi[r * in.sabi_width];
       std::vector<uint16_t> blocks;
+      if (!c.row_blocks.empty()) {
+        std::copy(c.row_blocks.begin(), c.row_blocks.end(), row);
+        continue;
+      }
       for (int64_t kb = 0; kb < kv_blocks; ++kb)
         if (std::uniform_real_distribution<double>(0, 1)(rng) < c.keep) blocks.push_back((uint16_t)kb);
       std::shuffle(blocks.begin(), blocks.end(), rng);  // any order is allowed
@@ -357,6 +362,25 @@ TEST(kernel_kv_cache_eviction) {
   c.Skv = 12 * 1024 - 7;
   c.keep = 0.7;
   for (KernelPath path : paths()) run_case(c, path, 1);
+}
+// bf16 blocks of 2 MiB packed (D = 512, 1024 keys): 16 cache slots, so blocks 0 and 16 share one.
+// Rows that go 0 -> 16 make the amx path's pipeline drain before repacking the slot whose V the
+// previous chunk's PV still needs; 16 -> 1 -> 15 -> 3 and the return to slot 0 repack in between.
+// bq = 64 has two 32-row chunks per tile, bq = 32 one.
+TEST(kernel_kv_cache_slot_shared_by_consecutive_tiles) {
+  for (int64_t bq : {64, 32}) {
+    Case c;
+    c.name = "kv_slot_shared_bq" + std::to_string(bq);
+    c.dtype = ElementType::kBFloat16;
+    c.H = c.Hkv = 1;
+    c.D = 512;
+    c.Sq = 2 * bq - 5;
+    c.bq = bq;
+    c.bkv = 1024;
+    c.Skv = 17 * 1024 - 7;
+    c.row_blocks = {0, 16, 1, 15, 3};
+    for (KernelPath path : paths()) run_case(c, path, 1);
+  }
 }
 
 TEST(kernel_fp16_vs_double_reference) {

@@ -138,28 +138,27 @@ void gemm_2xG(const char *a, int64_t a_stride, const char *b, int64_t b_stride_g
 void begin() { _tile_loadconfig(&tile_config()); }
 void end() { _tile_release(); }
 
-void gemm_bf16(const char *a, int64_t a_stride, const char *b, int64_t b_stride_g,
-               int64_t b_stride_k, int64_t k_tiles, float *c, int64_t c_stride, int64_t groups,
-               int64_t row_tiles, bool accumulate) {
+int64_t Product::step_groups() const { return row_tiles == 2 ? 2 : kMaxGroups; }
+
+void Product::run_step(int64_t g0) const {
+  const char *bg = b + g0 * b_stride_g;
+  float *cg = c + g0 * kColumnsPerTile;
+  const int64_t n = groups - g0 < step_groups() ? groups - g0 : step_groups();
   if (row_tiles == 2) {
-    for (int64_t g0 = 0; g0 < groups; g0 += 2) {
-      const char *bg = b + g0 * b_stride_g;
-      float *cg = c + g0 * kColumnsPerTile;
-      if (groups - g0 >= 2) gemm_2xG<2>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate);
-      else gemm_2xG<1>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate);
-    }
+    if (n == 2) gemm_2xG<2>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate);
+    else gemm_2xG<1>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate);
     return;
   }
-  for (int64_t g0 = 0; g0 < groups; g0 += kMaxGroups) {
-    const char *bg = b + g0 * b_stride_g;
-    float *cg = c + g0 * kColumnsPerTile;
-    switch (groups - g0 < kMaxGroups ? groups - g0 : kMaxGroups) {
-      case 1: gemm_1xG<1>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
-      case 2: gemm_1xG<2>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
-      case 3: gemm_1xG<3>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
-      default: gemm_1xG<4>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
-    }
+  switch (n) {
+    case 1: gemm_1xG<1>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+    case 2: gemm_1xG<2>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+    case 3: gemm_1xG<3>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
+    default: gemm_1xG<4>(a, a_stride, bg, b_stride_g, b_stride_k, k_tiles, cg, c_stride, accumulate); break;
   }
+}
+
+void Product::run() const {
+  for (int64_t g0 = 0; g0 < groups; g0 += step_groups()) run_step(g0);
 }
 
 }  // namespace blitz::cpu::amx

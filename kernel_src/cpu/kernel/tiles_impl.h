@@ -55,13 +55,14 @@ struct Log2F {
 // Sizes shared by scratch sizing and carving.
 struct Dims {
   int64_t bq, bkv, d, d_pad, kv_pad, elem;  // elem: bytes of a packed element
-  int64_t row_chunk;
+  int64_t row_chunk, stages;  // stages: copies of S / P / factors (AMX's pipeline keeps two)
   int64_t kv_blocks, slots;
   size_t slot_bytes;
 
-  static Dims make(const AttentionProblem &p, int64_t elem, int64_t row_chunk) {
+  static Dims make(const AttentionProblem &p, int64_t elem, int64_t row_chunk, int64_t stages) {
     Dims x;
     x.row_chunk = row_chunk;
+    x.stages = stages;
     x.bq = p.block_q;
     x.bkv = p.block_kv;
     x.d = p.head_dim;
@@ -82,6 +83,7 @@ struct Scratch {
   float *scores;
   char *probs;
   float *acc;
+  float *factors;  // per row of a chunk: the accumulator rescale its softmax found (AMX)
   OnlineSoftmaxRow *rows;
   int64_t *slot_tag;  // which (key head, block) a slot holds, -1 = none
   char *slots;        // slot s: K at slots + s * slot_bytes, V half a slot later
@@ -89,9 +91,10 @@ struct Scratch {
   // The labelled sum workspace_size() relies on.
   static size_t bytes(const Dims &x) {
     return align_up(x.bq * x.d_pad * x.elem)                 // q_pack
-           + align_up(x.row_chunk * x.kv_pad * sizeof(float))  // scores
-           + align_up(x.row_chunk * x.kv_pad * x.elem)         // probs
+           + align_up(x.stages * x.row_chunk * x.kv_pad * sizeof(float))  // scores
+           + align_up(x.stages * x.row_chunk * x.kv_pad * x.elem)         // probs
            + align_up(x.bq * x.d_pad * sizeof(float))        // acc
+           + align_up(x.stages * x.row_chunk * sizeof(float))  // factors
            + align_up(x.bq * sizeof(OnlineSoftmaxRow))       // rows
            + align_up(x.slots * sizeof(int64_t))             // slot_tag
            + x.slots * x.slot_bytes;                         // K/V slots
@@ -100,9 +103,10 @@ struct Scratch {
     ScratchCarver c{static_cast<char *>(memory)};
     Scratch s;
     s.q_pack = c.take<char>(x.bq * x.d_pad * x.elem);
-    s.scores = c.take<float>(x.row_chunk * x.kv_pad);
-    s.probs = c.take<char>(x.row_chunk * x.kv_pad * x.elem);
+    s.scores = c.take<float>(x.stages * x.row_chunk * x.kv_pad);
+    s.probs = c.take<char>(x.stages * x.row_chunk * x.kv_pad * x.elem);
     s.acc = c.take<float>(x.bq * x.d_pad);
+    s.factors = c.take<float>(x.stages * x.row_chunk);
     s.rows = c.take<OnlineSoftmaxRow>(x.bq);
     s.slot_tag = c.take<int64_t>(x.slots);
     s.slots = c.take<char>(x.slots * x.slot_bytes);
@@ -216,12 +220,13 @@ using Packing = std::conditional_t<E == ElementType::kBFloat16 && L::kBf16Dot, P
 
 // ---- the softmax of one score row of a tile ----
 
-// Row of scores s[0 .. nl) (nl = columns rounded up to L) -> probabilities, the online
-// softmax phases for the row, and the rescale of its accumulator. Keys outside [lo, hi) (and
-// explicitly masked ones) get probability 0; kMasked = false means every key < hi = n is allowed.
+// Row of scores s[0 .. nl) (nl = columns rounded up to L) -> probabilities and the online
+// softmax phases for the row; returns the factor its accumulator must be rescaled by before this
+// tile's P*V is added (rescale_acc). Keys outside [lo, hi) (and explicitly masked ones) get
+// probability 0; kMasked = false means every key < hi = n is allowed.
 template <class L, class Pack, bool kMasked>
-void softmax_row(float *s, int64_t nl, int64_t lo, int64_t hi, const uint8_t *mask_row, float scale2,
-                 OnlineSoftmaxRow &row, float *acc, int64_t d_pad, char *probs) {
+float softmax_row(float *s, int64_t nl, int64_t lo, int64_t hi, const uint8_t *mask_row, float scale2,
+                  OnlineSoftmaxRow &row, char *probs) {
   using F = typename L::F;
   constexpr int64_t kLanes = L::kLanes;
   F vmax = L::set1(-INFINITY);
@@ -235,10 +240,6 @@ void softmax_row(float *s, int64_t nl, int64_t lo, int64_t hi, const uint8_t *ma
   }
   const float tile_max = L::reduce_max(vmax) * scale2;  // scale2 >= 0: max commutes
   const float factor = row.update_max(tile_max, Exp2F{});
-  if (factor != 1.0f) {
-    const F f = L::set1(factor);
-    for (int64_t j = 0; j < d_pad; j += kLanes) L::store(acc + j, L::mul(L::load(acc + j), f));
-  }
   const F sub = L::set1(row.subtrahend());
   const F vscale = L::set1(scale2);
   F vsum = L::zero();
@@ -250,9 +251,59 @@ void softmax_row(float *s, int64_t nl, int64_t lo, int64_t hi, const uint8_t *ma
   // Keys up to the next multiple of 32 get P = 0: AMX reads P in 16-pair (32-key) tiles.
   for (int64_t c = nl; c % kDimAlign != 0; c += kLanes) Pack::store_probs(probs, c, L::zero());
   row.accumulate(L::reduce_add(vsum));
+  return factor;
+}
+
+template <class L>
+void rescale_acc(float *acc, int64_t d_pad, float factor) {
+  if (factor == 1.0f) return;
+  const typename L::F f = L::set1(factor);
+  for (int64_t j = 0; j < d_pad; j += L::kLanes) L::store(acc + j, L::mul(L::load(acc + j), f));
 }
 
 // ---- the task ----
+
+// One chunk of rows of one tile: the unit that goes S = QK^T -> softmax -> O += PV.
+struct Chunk {
+  int64_t kb, c0, cols, nl;  // key block, its first key, its keys inside the kv length, cols rounded up to L
+  int64_t r0, nr;            // rows r0 .. r0 + nr of the task
+  TileClass cls;             // kTileAllAllowed or kTileMixed (all-masked chunks are skipped)
+};
+
+// The chunks of a task in order: its selected tiles, each cut into row chunks of x.row_chunk.
+struct ChunkWalk {
+  const Plan &plan;
+  const Task &task;
+  int64_t rows, row_chunk, lanes;
+  SabiRowCursor cursor;
+  Chunk tile{};
+  bool in_tile = false;
+
+  bool next(Chunk *out) {
+    for (;;) {
+      if (!in_tile) {
+        int64_t kb;
+        if (!cursor.next(&kb)) return false;
+        const int64_t c0 = plan.kv_axis.begin(kb);
+        const int64_t c1 = plan.kv_axis.end(kb) < task.seq.kv_len ? plan.kv_axis.end(kb) : task.seq.kv_len;
+        if (task.mask.classify(task.row_begin, task.valid_end, c0, c1) == kTileAllMasked) continue;
+        tile = Chunk{kb, c0, c1 - c0, round_up(c1 - c0, lanes), -row_chunk, 0, kTileMixed};
+        in_tile = true;
+      }
+      tile.r0 += row_chunk;
+      if (tile.r0 >= rows) {
+        in_tile = false;
+        continue;
+      }
+      tile.nr = rows - tile.r0 < row_chunk ? rows - tile.r0 : row_chunk;
+      const int64_t i0 = task.row_begin + tile.r0;
+      tile.cls = task.mask.classify(i0, i0 + tile.nr, tile.c0, tile.c0 + tile.cols);
+      if (tile.cls == kTileAllMasked) continue;
+      *out = tile;
+      return true;
+    }
+  }
+};
 
 // kAmx: the two products run on AMX tiles (bf16 only, block_q a multiple of 16); everything
 // else is shared with the vector products.
@@ -267,10 +318,16 @@ struct TaskRunner {
   const Dims &x;
   const Scratch &s;
 
+  int64_t slot_key(const Task &task, int64_t kb) const {
+    return (task.index.b * plan.problem->heads_kv + task.index.h / plan.group) * x.kv_blocks + kb;
+  }
+  int64_t slot_of(int64_t kb) const { return kb % x.slots; }
+  const char *slot_address(int64_t kb) const { return s.slots + slot_of(kb) * x.slot_bytes; }
+
   // The packed K/V slot for key block kb of this task's (b, kv head), packing it on a miss.
   const char *slot_for(const Task &task, int64_t kb) const {
-    const int64_t key = (task.index.b * plan.problem->heads_kv + task.index.h / plan.group) * x.kv_blocks + kb;
-    const int64_t slot = kb % x.slots;
+    const int64_t key = slot_key(task, kb);
+    const int64_t slot = slot_of(kb);
     char *k_pack = s.slots + slot * x.slot_bytes;
     if (s.slot_tag[slot] != key) {
       const int64_t c0 = plan.kv_axis.begin(kb);
@@ -281,6 +338,7 @@ struct TaskRunner {
     }
     return k_pack;
   }
+  const char *v_of(const char *k_pack) const { return k_pack + x.slot_bytes / 2; }
 
   void run(const Task &task) const {
     const AttentionProblem &p = *plan.problem;
@@ -296,65 +354,147 @@ struct TaskRunner {
     Pack::pack_q(task, rows, x, negate_q, s.q_pack);
     for (int64_t r = 0; r < rows; ++r) s.rows[r] = OnlineSoftmaxRow::start();
     std::memset(s.acc, 0, sizeof(float) * rows * x.d_pad);
+    ChunkWalk walk{plan, task, rows, x.row_chunk, kLanes, task.blocks(plan)};
+    if constexpr (kAmx) {
+      run_pipelined(task, walk, scale2);
+    } else {
+      run_in_order(task, walk, scale2);
+    }
+    finalize(task, rows);
+    write_zero_rows(plan, task, task.valid_end, task.row_end);
+  }
+
+  // The softmax of row r of chunk ch, whose scores are in `scores` and whose P goes to `probs`;
+  // returns the row's accumulator factor.
+  float softmax_chunk_row(const Task &task, const Chunk &ch, int64_t r, float scale2, float *scores,
+                          char *probs) const {
+    float *srow = scores + r * x.kv_pad;
+    char *prow = probs + r * x.kv_pad * x.elem;
+    OnlineSoftmaxRow &row = s.rows[ch.r0 + r];
+    if (ch.cls == kTileAllAllowed) {
+      return softmax_row<L, Pack, false>(srow, ch.nl, 0, ch.cols, nullptr, scale2, row, prow);
+    }
+    const int64_t i = task.row_begin + ch.r0 + r;
+    int64_t lo, hi;
+    task.mask.row_interval(i, &lo, &hi);
+    lo = clamp_i64(lo - ch.c0, 0, ch.cols);  // relative to the tile; within [0, cols] so
+    hi = clamp_i64(hi - ch.c0, 0, ch.cols);  // the 32-bit lane compares cannot wrap
+    const uint8_t *mrow = task.mask.mask ? task.mask.mask + i * task.mask.mask_stride_q + ch.c0 : nullptr;
+    return softmax_row<L, Pack, true>(srow, ch.nl, lo, hi, mrow, scale2, row, prow);
+  }
+
+  // Vector products: each chunk's S, softmax and PV in turn.
+  void run_in_order(const Task &task, ChunkWalk &walk, float scale2) const {
     const AElem *q = reinterpret_cast<const AElem *>(s.q_pack);
     const AElem *probs = reinterpret_cast<const AElem *>(s.probs);
     const int64_t q_steps = (x.d + Pack::kPerStep - 1) / Pack::kPerStep;
     const int64_t a_stride_q = x.d_pad / Pack::kPerStep, a_stride_p = x.kv_pad / Pack::kPerStep;
     const int64_t d_groups = (x.d + kLanes - 1) / kLanes;
-
-    SabiRowCursor cursor = task.blocks(plan);
-    int64_t kb;
-    while (cursor.next(&kb)) {
-      const int64_t c0 = plan.kv_axis.begin(kb);
-      const int64_t c1 = plan.kv_axis.end(kb) < task.seq.kv_len ? plan.kv_axis.end(kb) : task.seq.kv_len;
-      if (task.mask.classify(task.row_begin, task.valid_end, c0, c1) == kTileAllMasked) continue;
-      const int64_t cols = c1 - c0, nl = round_up(cols, kLanes);
-      const char *k_pack = slot_for(task, kb);
-      const char *v_pack = k_pack + x.slot_bytes / 2;
-      for (int64_t r0 = 0; r0 < rows; r0 += x.row_chunk) {
-        const int64_t nr = rows - r0 < x.row_chunk ? rows - r0 : x.row_chunk;
-        const int64_t row_tiles = (nr + amx::kTileRows - 1) / amx::kTileRows;
-        const int64_t i0 = task.row_begin + r0;
-        const TileClass cls = task.mask.classify(i0, i0 + nr, c0, c1);
-        if (cls == kTileAllMasked) continue;
-        if constexpr (kAmx) {
-          amx::gemm_bf16(reinterpret_cast<const char *>(q + r0 * a_stride_q), x.d_pad * x.elem, k_pack,
-                         Pack::b_stride_g_k(x), Pack::b_stride_k_k(), x.d_pad / kDimAlign, s.scores,
-                         x.kv_pad * (int64_t)sizeof(float), nl / kLanes, row_tiles, /*accumulate=*/false);
-        } else {
-          gemm::gemm<Ops, /*kAccumulate=*/false>(q + r0 * a_stride_q, a_stride_q, k_pack,
-                                                 Pack::b_stride_g_k(x), Pack::b_stride_k_k(), q_steps,
-                                                 s.scores, x.kv_pad, nr, nl / kLanes);
-        }
-        for (int64_t r = 0; r < nr; ++r) {
-          float *srow = s.scores + r * x.kv_pad;
-          char *prow = s.probs + r * x.kv_pad * x.elem;
-          float *acc = s.acc + (r0 + r) * x.d_pad;
-          if (cls == kTileAllAllowed) {
-            softmax_row<L, Pack, false>(srow, nl, 0, cols, nullptr, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
-          } else {
-            int64_t lo, hi;
-            task.mask.row_interval(i0 + r, &lo, &hi);
-            lo = clamp_i64(lo - c0, 0, cols);  // relative to the tile; within [0, cols] so
-            hi = clamp_i64(hi - c0, 0, cols);  // the 32-bit lane compares cannot wrap
-            const uint8_t *mrow = task.mask.mask ? task.mask.mask + (i0 + r) * task.mask.mask_stride_q + c0 : nullptr;
-            softmax_row<L, Pack, true>(srow, nl, lo, hi, mrow, scale2, s.rows[r0 + r], acc, x.d_pad, prow);
-          }
-        }
-        const int64_t pv_steps = (cols + Pack::kPerStep - 1) / Pack::kPerStep;
-        if constexpr (kAmx) {
-          amx::gemm_bf16(s.probs, x.kv_pad * x.elem, v_pack, Pack::b_stride_g_v(), Pack::b_stride_k_v(x),
-                         round_up(cols, kDimAlign) / kDimAlign, s.acc + r0 * x.d_pad,
-                         x.d_pad * (int64_t)sizeof(float), d_groups, row_tiles, /*accumulate=*/true);
-        } else {
-          gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_pack, Pack::b_stride_g_v(),
-                                                Pack::b_stride_k_v(x), pv_steps, s.acc + r0 * x.d_pad,
-                                                x.d_pad, nr, d_groups);
-        }
+    Chunk ch;
+    while (walk.next(&ch)) {
+      const char *k_pack = slot_for(task, ch.kb);
+      gemm::gemm<Ops, /*kAccumulate=*/false>(q + ch.r0 * a_stride_q, a_stride_q, k_pack, Pack::b_stride_g_k(x),
+                                             Pack::b_stride_k_k(), q_steps, s.scores, x.kv_pad, ch.nr,
+                                             ch.nl / kLanes);
+      for (int64_t r = 0; r < ch.nr; ++r) {
+        const float factor = softmax_chunk_row(task, ch, r, scale2, s.scores, s.probs);
+        rescale_acc<L>(s.acc + (ch.r0 + r) * x.d_pad, x.d_pad, factor);
       }
+      gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_of(k_pack), Pack::b_stride_g_v(),
+                                            Pack::b_stride_k_v(x), (ch.cols + Pack::kPerStep - 1) / Pack::kPerStep,
+                                            s.acc + ch.r0 * x.d_pad, x.d_pad, ch.nr, d_groups);
     }
-    finalize(task, rows);
-    write_zero_rows(plan, task, task.valid_end, task.row_end);
+  }
+
+  // ---- AMX: the tile unit and the vector units busy at once ----
+  //
+  // The tile products and the softmax take similar time, and the core can run AMX and AVX-512
+  // instructions side by side only if they are close together in the instruction stream (the
+  // out-of-order window is a few hundred instructions). So while chunk n's softmax runs row by
+  // row, chunk n-1's PV and chunk n+1's QK^T run a step (a few tile products) between rows, with
+  // S, P and the rows' rescale factors double-buffered by chunk parity. The rescale of a chunk's
+  // accumulators is applied right before its own PV, so the softmax never touches them.
+
+  struct Stage {
+    Chunk ch{};
+    const char *k_pack = nullptr;
+    int64_t buf = 0;  // which half of scores / probs / factors
+  };
+
+  float *scores_of(int64_t buf) const { return s.scores + buf * x.row_chunk * x.kv_pad; }
+  char *probs_of(int64_t buf) const { return s.probs + buf * x.row_chunk * x.kv_pad * x.elem; }
+  float *factors_of(int64_t buf) const { return s.factors + buf * x.row_chunk; }
+
+  amx::Product qk_product(const Stage &st) const {
+    const int64_t row_tiles = (st.ch.nr + amx::kTileRows - 1) / amx::kTileRows;
+    return amx::Product{s.q_pack + st.ch.r0 * x.d_pad * x.elem, x.d_pad * x.elem, st.k_pack,
+                        Pack::b_stride_g_k(x), Pack::b_stride_k_k(), x.d_pad / kDimAlign, scores_of(st.buf),
+                        x.kv_pad * (int64_t)sizeof(float), st.ch.nl / kLanes, row_tiles, /*accumulate=*/false};
+  }
+  amx::Product pv_product(const Stage &st) const {
+    const int64_t row_tiles = (st.ch.nr + amx::kTileRows - 1) / amx::kTileRows;
+    return amx::Product{probs_of(st.buf), x.kv_pad * x.elem, v_of(st.k_pack), Pack::b_stride_g_v(),
+                        Pack::b_stride_k_v(x), round_up(st.ch.cols, kDimAlign) / kDimAlign,
+                        s.acc + st.ch.r0 * x.d_pad, x.d_pad * (int64_t)sizeof(float),
+                        (x.d + kLanes - 1) / kLanes, row_tiles, /*accumulate=*/true};
+  }
+  void rescale_chunk(const Stage &st) const {
+    const float *f = factors_of(st.buf);
+    for (int64_t r = 0; r < st.ch.nr; ++r) rescale_acc<L>(s.acc + (st.ch.r0 + r) * x.d_pad, x.d_pad, f[r]);
+  }
+  void pv_now(const Stage &st) const {
+    rescale_chunk(st);
+    pv_product(st).run();
+  }
+
+  void run_pipelined(const Task &task, ChunkWalk &walk, float scale2) const {
+    Stage cur{}, next{}, pending{};  // softmax now; QK^T now; PV now
+    bool has_cur = walk.next(&cur.ch), has_pending = false;
+    if (!has_cur) return;
+    cur.k_pack = slot_for(task, cur.ch.kb);
+    qk_product(cur).run();
+    while (has_cur) {
+      const bool has_next = walk.next(&next.ch);
+      next.buf = cur.buf ^ 1;
+      if (has_next) next.k_pack = slot_address(next.ch.kb);
+      // Packing next's block must not evict cur's V, which cur's PV still needs: if they share a
+      // slot, next waits until the pipeline has drained.
+      const bool overlap_next =
+          has_next && !(next.ch.kb != cur.ch.kb && slot_of(next.ch.kb) == slot_of(cur.ch.kb));
+      const amx::Product pv = has_pending ? pv_product(pending) : amx::Product{};
+      const amx::Product qk = overlap_next ? qk_product(next) : amx::Product{};
+      const int64_t pv_steps = has_pending ? pv.steps() : 0, qk_steps = overlap_next ? qk.steps() : 0;
+      const int64_t total = pv_steps + qk_steps;
+      float *factors = factors_of(cur.buf), *scores = scores_of(cur.buf);
+      char *probs = probs_of(cur.buf);
+      int64_t r = 0;  // cur's softmax rows done, kept in proportion to the tile steps issued
+      const auto softmax_until = [&](int64_t steps_issued) {
+        const int64_t target = total > 0 ? cur.ch.nr * steps_issued / total : cur.ch.nr;
+        for (; r < target; ++r) factors[r] = softmax_chunk_row(task, cur.ch, r, scale2, scores, probs);
+      };
+      if (has_pending) rescale_chunk(pending);
+      for (int64_t i = 0; i < pv_steps; ++i) {
+        pv.run_step(i * pv.step_groups());
+        softmax_until(i + 1);
+      }
+      if (overlap_next) slot_for(task, next.ch.kb);  // after pending's PV: its V may share the slot
+      for (int64_t i = 0; i < qk_steps; ++i) {
+        qk.run_step(i * qk.step_groups());
+        softmax_until(pv_steps + i + 1);
+      }
+      softmax_until(total);
+      pending = cur;
+      has_pending = true;
+      if (has_next && !overlap_next) {  // drain, then start next
+        pv_now(pending);
+        has_pending = false;
+        slot_for(task, next.ch.kb);
+        qk_product(next).run();
+      }
+      cur = next;
+      has_cur = has_next;
+    }
+    if (has_pending) pv_now(pending);
   }
 
   void finalize(const Task &task, int64_t rows) const {
@@ -373,17 +513,20 @@ struct TaskRunner {
   }
 };
 
-template <bool kAmx>
-constexpr int64_t row_chunk() { return kAmx ? kRowChunkAmx : kRowChunk; }
+template <class L, ElementType E, bool kAmx>
+Dims dims_for(const AttentionProblem &p) {
+  return kAmx ? Dims::make(p, Packing<L, E>::kElemBytes, kRowChunkAmx, /*stages=*/2)
+              : Dims::make(p, Packing<L, E>::kElemBytes, kRowChunk, /*stages=*/1);
+}
 
 template <class L, ElementType E, bool kAmx>
 size_t scratch_bytes(const AttentionProblem &p) {
-  return Scratch::bytes(Dims::make(p, Packing<L, E>::kElemBytes, row_chunk<kAmx>()));
+  return Scratch::bytes(dims_for<L, E, kAmx>(p));
 }
 
 template <class L, ElementType E, bool kAmx>
 void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
-  const Dims x = Dims::make(*plan.problem, Packing<L, E>::kElemBytes, row_chunk<kAmx>());
+  const Dims x = dims_for<L, E, kAmx>(*plan.problem);
   const Scratch s = Scratch::carve(x, memory);
   const TaskRunner<L, E, kAmx> runner{plan, x, s};
   if constexpr (kAmx) amx::begin();
