@@ -22,7 +22,9 @@
 // packing (a 16-bit shift) and multiplied by FMA too.
 #pragma once
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <type_traits>
 
@@ -117,30 +119,58 @@ struct Scratch {
 
 // ---- packing: from the caller's strided tensors into the layouts above ----
 
+// Whether layer L has vector bf16 packing (pack_k_pairs16, interleave_rows, copy_xor16).
+template <class L, class = void>
+struct HasBf16Packing : std::false_type {};
+template <class L>
+struct HasBf16Packing<L, std::void_t<decltype(&L::pack_k_pairs16)>> : std::true_type {};
+
 // bf16 inputs on a layer with a bf16 dot product: bf16 packed, bf16 pairs along the reduction.
+// Whole groups (16 keys, 2 keys x D, a query row, D a multiple of 32) go through the layer's
+// vector packing where it has one; edges (partial blocks, padded D) element by element.
 template <class L>
 struct PackingBf16 {
   using Ops = typename L::Bf16Ops;
   static constexpr int64_t kLanes = L::kLanes;
   static constexpr int64_t kPerStep = 2;  // elements of the reduction per A element
   static constexpr int64_t kElemBytes = 2;
+  static constexpr bool kVectorPacking = HasBf16Packing<L>::value;
 
   static uint16_t at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
     return col < d ? reinterpret_cast<const uint16_t *>(base)[row * stride_s + col] : 0;
   }
+  static const uint16_t *row_of(const char *base, int64_t stride_s, int64_t row) {
+    return reinterpret_cast<const uint16_t *>(base) + row * stride_s;
+  }
+  static bool whole_rows(const Dims &x) { return x.d == x.d_pad; }
   // negate: flip every sign (exact), for a negative scale (see TaskRunner::run).
   static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
     uint16_t *out = reinterpret_cast<uint16_t *>(dst);
     const uint16_t sign = negate ? 0x8000 : 0;
-    for (int64_t r = 0; r < rows; ++r)
+    for (int64_t r = 0; r < rows; ++r) {
+      if constexpr (kVectorPacking) {
+        if (whole_rows(x)) {
+          L::copy_xor16(row_of(task.q, task.q_stride_s, task.row_begin + r), x.d, sign, out + r * x.d_pad);
+          continue;
+        }
+      }
       for (int64_t j = 0; j < x.d_pad; ++j)
         out[r * x.d_pad + j] = at(task.q, task.q_stride_s, task.row_begin + r, j, x.d) ^ (j < x.d ? sign : 0);
+    }
   }
   // K: vector (g, p) holds keys Lg .. Lg+L-1, each the pair (d = 2p, 2p+1).
   static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     uint32_t *out = reinterpret_cast<uint32_t *>(dst);
     const int64_t pairs = x.d_pad / 2;
-    for (int64_t c = 0; c < x.kv_pad; ++c) {
+    int64_t c = 0;
+    if constexpr (kVectorPacking) {
+      if (whole_rows(x) && task.k_stride_s <= (INT32_MAX - x.d) / kLanes) {
+        for (; c + kLanes <= cols; c += kLanes)
+          L::pack_k_pairs16(row_of(task.k, task.k_stride_s, c0 + c), task.k_stride_s, pairs,
+                            out + (c / kLanes) * pairs * kLanes);
+      }
+    }
+    for (; c < x.kv_pad; ++c) {
       uint32_t *col = out + (c / kLanes) * pairs * kLanes + c % kLanes;
       for (int64_t p = 0; p < pairs; ++p) {
         const uint32_t lo = c < cols ? at(task.k, task.k_stride_s, c0 + c, 2 * p, x.d) : 0;
@@ -152,7 +182,15 @@ struct PackingBf16 {
   // V: vector (q, g) holds d = Lg .. Lg+L-1, each the pair (key 2q, key 2q+1).
   static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     uint32_t *out = reinterpret_cast<uint32_t *>(dst);
-    for (int64_t q = 0; q < x.kv_pad / 2; ++q) {
+    int64_t q = 0;
+    if constexpr (kVectorPacking) {
+      if (whole_rows(x)) {
+        for (; 2 * q + 1 < cols; ++q)
+          L::interleave_rows(row_of(task.v, task.v_stride_s, c0 + 2 * q), row_of(task.v, task.v_stride_s, c0 + 2 * q + 1),
+                             x.d, out + q * x.d_pad);
+      }
+    }
+    for (; q < x.kv_pad / 2; ++q) {
       for (int64_t j = 0; j < x.d_pad; ++j) {
         const uint32_t lo = 2 * q < cols ? at(task.v, task.v_stride_s, c0 + 2 * q, j, x.d) : 0;
         const uint32_t hi = 2 * q + 1 < cols ? at(task.v, task.v_stride_s, c0 + 2 * q + 1, j, x.d) : 0;

@@ -103,6 +103,38 @@ struct Vec {
     }
   }
 
+  // ---- bf16 packing (tiles_impl.h, PackingBf16), for whole groups the caller checked ----
+
+  // dst[p * 16 + lane] = the bf16 pair (2p, 2p+1) of key `lane`, for p < pairs: 16 keys whose rows
+  // start stride elements apart at k. stride_elems * 15 + 2 * pairs must fit an int32 index.
+  static void pack_k_pairs16(const uint16_t *k, int64_t stride_elems, int64_t pairs, uint32_t *dst) {
+    const __m512i rows = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                            _mm512_set1_epi32((int)stride_elems));
+    for (int64_t p = 0; p < pairs; ++p) {
+      const __m512i idx = _mm512_add_epi32(rows, _mm512_set1_epi32((int)(2 * p)));
+      _mm512_storeu_si512(dst + p * kLanes, _mm512_i32gather_epi32(idx, k, 2));  // scale 2: bf16 units
+    }
+  }
+  // dst[j] = a[j] | b[j] << 16 for j < n (a multiple of 32): two key rows of V as bf16 pairs.
+  static void interleave_rows(const uint16_t *a, const uint16_t *b, int64_t n, uint32_t *dst) {
+    // Word 2m of the result is a[m], word 2m + 1 is b[m] (indices >= 32 pick from b).
+    alignas(64) static constexpr uint16_t kInterleave[32] = {0,  32, 1,  33, 2,  34, 3,  35, 4,  36, 5,
+                                                             37, 6,  38, 7,  39, 8,  40, 9,  41, 10, 42,
+                                                             11, 43, 12, 44, 13, 45, 14, 46, 15, 47};
+    const __m512i lo = _mm512_load_si512(kInterleave);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int64_t j = 0; j < n; j += 32) {
+      const __m512i va = _mm512_loadu_si512(a + j), vb = _mm512_loadu_si512(b + j);
+      _mm512_storeu_si512(dst + j, _mm512_permutex2var_epi16(va, lo, vb));
+      _mm512_storeu_si512(dst + j + 16, _mm512_permutex2var_epi16(va, hi, vb));
+    }
+  }
+  // dst[j] = src[j] ^ sign for j < n (a multiple of 32): a query row, its signs flipped or not.
+  static void copy_xor16(const uint16_t *src, int64_t n, uint16_t sign, uint16_t *dst) {
+    const __m512i s = _mm512_set1_epi16((short)sign);
+    for (int64_t j = 0; j < n; j += 32) _mm512_storeu_si512(dst + j, _mm512_xor_si512(_mm512_loadu_si512(src + j), s));
+  }
+
   // Micro-kernel operands (micro_gemm.h). 4 x 4 accumulators + 4 B vectors + 1 broadcast =
   // 21 of the 32 zmm registers.
   struct OpsBase {
