@@ -17,6 +17,7 @@ import numpy as np
 
 from . import arguments, arrays
 from . import select_limits as _limits
+from .torch_route import routed
 
 _D = _limits.DEFAULTS
 DEFAULT_BLOCK_SHAPE = (128, 512)  # blitz_sparse_attention's default
@@ -158,6 +159,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         refine_below=refine, sabi_shape=(batch, heads, rows, cols))
 
 
+@routed("select_blocks")  # torch tensors: through torch.ops.blitz_acl (blitz_acl.torch_ops)
 def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top_k=None, anchors=Anchors(),
                   method=_D["method"], share_kv_groups=_D["share_kv_groups"], num_heads=None,
                   num_key_value_heads=0, input_layout="BNSD", scale_value=None, actual_seq_lengths=None,

@@ -85,7 +85,12 @@ def _masked_out(attn_mask, query, key):
     return masked.expand(full[0], full[1], seq_q, seq_kv).contiguous()
 
 
-def _selected(query, key, sabi, select, block_shape):
+# select_blocks arguments sparse_sdpa sets itself (from the tensors' shapes and `scale`).
+SELECT_OWN = ("input_layout", "num_heads", "num_key_value_heads", "scale_value", "actual_seq_lengths",
+              "actual_seq_lengths_kv", "device")
+
+
+def _selected(query, key, scale, sabi, select, block_shape):
     """(sabi, block_shape) for the call: sabi as given, or chosen by select_blocks(**select)."""
     if select is None:
         return sabi, DEFAULT_BLOCK_SHAPE if block_shape is None else tuple(block_shape)
@@ -93,6 +98,10 @@ def _selected(query, key, sabi, select, block_shape):
         raise ValueError("pass sabi or select, not both (select chooses the sabi)")
     if not isinstance(select, dict):
         raise TypeError(f"select must be a dict of blitz_acl.select_blocks arguments, got {type(select).__name__}")
+    own = sorted(set(select) & set(SELECT_OWN))
+    if own:
+        raise ValueError(f"select sets {', '.join(own)}, which sparse_sdpa passes itself (BNSD, the tensors' "
+                         f"heads, scale=)")
     import blitz_acl
 
     choose = getattr(blitz_acl, "select_blocks", None)
@@ -103,7 +112,11 @@ def _selected(query, key, sabi, select, block_shape):
     if block_shape is not None and tuple(block_shape) != chosen:
         raise ValueError(f"block_shape={tuple(block_shape)} but select's block_shape is {chosen}; the "
                          f"attention uses the tiles the selection chose (give it once, in select)")
-    return choose(query, key, **select), chosen
+
+    def on_host(x):  # select_blocks runs on the CPU device only (for now); a host sabi is accepted
+        return x if x.device.type == "cpu" else x.cpu()
+
+    return choose(on_host(query), on_host(key), scale_value=scale, **select), chosen
 
 
 def sparse_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
@@ -126,8 +139,9 @@ def sparse_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=Fals
         sabi: which tiles to compute, blitz_acl's format (README "The sabi format"): uint16
             (1|B, 1|N, ceil(L / bq), W) lists of key blocks per query block. None (default): every
             tile, which gives SDPA's result.
-        select: a dict of blitz_acl.select_blocks arguments: the tiles are chosen from query and
-            key by select_blocks(query, key, **select). Not with sabi.
+        select: a dict of blitz_acl.select_blocks arguments (mass, top_k, method, anchors, ...):
+            the tiles are chosen from query and key by select_blocks(query, key, scale_value=scale,
+            **select), on the host (select_blocks is CPU-only for now). Not with sabi.
         block_shape: (bq, bkv) tiles of sabi, default (128, 512); with select, select's.
 
     Returns (B, N, L, D), the dtype and device of query. Where SDPA gives NaN for a query row
@@ -150,7 +164,7 @@ def sparse_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=Fals
     if is_causal and attn_mask is not None:
         raise ValueError("pass attn_mask or is_causal=True, not both (as SDPA requires)")
     masked = None if attn_mask is None else _masked_out(attn_mask, query, key)
-    sabi, block_shape = _selected(query, key, sabi, select, block_shape)
+    sabi, block_shape = _selected(query, key, scale, sabi, select, block_shape)
     return api.blitz_sparse_attention(
         query, key, value, sabi, scale_value=scale, atten_mask=masked,
         sparse_mode=CAUSAL_TOP_LEFT if is_causal else 0, block_shape=block_shape)

@@ -33,7 +33,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from . import api, arguments, arrays
+from . import api, arguments, block_select
 
 NAMESPACE = "blitz_acl"
 LSE_DTYPE = torch.float32
@@ -177,6 +177,7 @@ class Signature:
     keyword_only: Tuple[str, ...]
     defaults: Dict[str, Any]  # names with a default; the others are required
     types: Dict[str, Tuple[str, Callable]]  # name -> (schema type, conversion)
+    op_defaults: Dict[str, Any]  # the defaults converted to what the schema carries
     op_positional: Tuple[str, ...]
     op_keyword_only: Tuple[str, ...]
 
@@ -187,17 +188,18 @@ class Signature:
         positional = tuple(p.name for p in params if p.kind == kinds.POSITIONAL_OR_KEYWORD)
         keyword_only = tuple(p.name for p in params if p.kind == kinds.KEYWORD_ONLY)
         moved = tuple(n for n in keyword_only if types[n][0].startswith("Tensor"))
+        defaults = {p.name: p.default for p in params if p.default is not kinds.empty}
         return Signature(
-            positional, keyword_only,
-            defaults={p.name: p.default for p in params if p.default is not kinds.empty},
+            positional, keyword_only, defaults,
             types={n: types[n] for n in positional + keyword_only},  # KeyError: a name without a type
+            op_defaults={n: types[n][1](v) for n, v in defaults.items()},
             op_positional=positional + moved,
             op_keyword_only=tuple(n for n in keyword_only if n not in moved))
 
     def schema(self, returns: str) -> str:
         def one(name: str) -> str:
             text = f"{self.types[name][0]} {name}"
-            return text + ("=" + _schema_default(self.defaults[name]) if name in self.defaults else "")
+            return text + ("=" + _schema_default(self.op_defaults[name]) if name in self.op_defaults else "")
 
         args = [one(n) for n in self.op_positional]
         if self.op_keyword_only:
@@ -207,7 +209,7 @@ class Signature:
     def op_keywords(self, given: Dict[str, Any]) -> Dict[str, Any]:
         """The op's keyword-only arguments with the defaults filled in (the dispatcher passes an
         implementation only the keywords that differ from the schema's defaults)."""
-        return {n: given[n] if n in given else self.defaults[n] for n in self.op_keyword_only}
+        return {n: given[n] if n in given else self.op_defaults[n] for n in self.op_keyword_only}
 
     def bind(self, args: tuple, kwargs: dict) -> Dict[str, Any]:
         """Every parameter's value for a public call, converted to what the schema carries;
@@ -296,6 +298,100 @@ def _attention_result(pair, bound: Dict[str, Any]):
     return pair if bound["return_lse"] else pair[0]
 
 
+# ---- select_blocks -----------------------------------------------------------------------------
+
+def _anchors(v: Any) -> list:
+    """Anchors(first, diagonal, last) or a dict of them as [first, diagonal, last] ints; None (no
+    anchors) is [0, 0, 0], which select_blocks reads the same way (its NO_ANCHORS)."""
+    Anchors = block_select.Anchors
+    if v is None:
+        return [0, 0, 0]
+    if isinstance(v, dict):
+        try:
+            v = Anchors(**v)
+        except TypeError:
+            raise _Unfit from None
+    if not isinstance(v, Anchors) or not isinstance(v.diagonal, bool) or not isinstance(v.last, bool):
+        raise _Unfit
+    return [_int(v.first), int(v.diagonal), int(v.last)]
+
+
+def _float(v: Any) -> float:
+    if v is None:
+        raise _Unfit
+    return _optional_float(v)
+
+
+SELECT_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+    "query": ("Tensor", _tensor),
+    "key": ("Tensor", _tensor),
+    "block_shape": ("int[]", _int_list),
+    "mass": ("float?", _optional_float),
+    "top_k": ("int?", _optional_int),
+    "anchors": ("int[]", _anchors),
+    "method": ("str", _str),
+    "share_kv_groups": ("bool", _bool),
+    "num_heads": ("int?", _optional_int),
+    "num_key_value_heads": ("int", _int),
+    "input_layout": ("str", _str),
+    "scale_value": ("float?", _optional_float),
+    "actual_seq_lengths": ("int[]?", _optional_int_list),
+    "actual_seq_lengths_kv": ("int[]?", _optional_int_list),
+    "stride": ("int", _int),
+    "sub_block": ("int", _int),
+    "refine_below": ("float", _float),
+    "device": ("str?", _optional_str),
+}
+
+_select_eager = block_select.select_blocks.__wrapped__
+SELECT = Signature.of(_select_eager, SELECT_TYPES)
+SELECT_SCHEMA = SELECT.schema("Tensor")
+
+
+def _anchors_back(anchors: list):
+    if len(anchors) != 3:
+        raise ValueError(f"anchors must be [first, diagonal, last], got {anchors!r}")
+    return block_select.Anchors(first=anchors[0], diagonal=bool(anchors[1]), last=bool(anchors[2]))
+
+
+@torch.library.custom_op(f"{NAMESPACE}::select_blocks", mutates_args=(), schema=SELECT_SCHEMA)
+def select_blocks(query, key, **kwargs):
+    kwargs = SELECT.op_keywords(kwargs)
+    return _select_eager(query, key, **dict(kwargs, anchors=_anchors_back(kwargs["anchors"])))
+
+
+def _longest(cumulative) -> int:
+    if not cumulative:
+        raise ValueError("actual_seq_lengths(_kv) are required with input_layout='TND'")
+    return max(end - start for start, end in zip([0] + list(cumulative[:-1]), cumulative))
+
+
+@select_blocks.register_fake
+def _select_fake(query, key, **kwargs):
+    """sabi's shape (B, N, ceil(Sq / bq), ceil(Skv / bkv)) from the shapes and the layout."""
+    kwargs = SELECT.op_keywords(kwargs)
+    layout, (bq, bkv) = kwargs["input_layout"], kwargs["block_shape"]
+    q, k = tuple(query.shape), tuple(key.shape)
+    if layout == "TND":
+        b, n = len(kwargs["actual_seq_lengths"] or ()), q[1]
+        seq_q, seq_kv = _longest(kwargs["actual_seq_lengths"]), _longest(kwargs["actual_seq_lengths_kv"])
+    elif layout == "BSH":
+        if kwargs["num_heads"] is None:
+            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+        b, seq_q, n, seq_kv = q[0], q[1], kwargs["num_heads"], k[1]
+    elif layout == "BSND":
+        b, seq_q, n, seq_kv = q[0], q[1], q[2], k[1]
+    elif layout in arguments.LAYOUTS:
+        b, n, seq_q, seq_kv = q[0], q[1], q[2], k[2]
+    else:
+        raise ValueError(f"input_layout must be one of {', '.join(arguments.LAYOUTS)}, got {layout!r}")
+    return query.new_empty((b, n, -(-seq_q // bq), -(-seq_kv // bkv)), dtype=torch.uint16)
+
+
+def _select_devices_fit(bound: Dict[str, Any]) -> bool:
+    return bound["query"].device.type != "meta" and bound["key"].device == bound["query"].device
+
+
 # ---- the route from the public functions -------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -309,6 +405,7 @@ class _Route:
 _ROUTES = {
     "blitz_sparse_attention": _Route(ATTENTION, blitz_sparse_attention, _attention_devices_fit,
                                      _attention_result),
+    "select_blocks": _Route(SELECT, select_blocks, _select_devices_fit, lambda sabi, bound: sabi),
 }
 
 

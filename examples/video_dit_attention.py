@@ -1,19 +1,20 @@
 """A small video-DiT attention block end to end: dense SDPA vs blitz_acl block-sparse attention.
 
-    python examples/video_dit_attention.py            # about 20-30 s on 2 busy cores
+    python examples/video_dit_attention.py            # about 40 s on 2 very busy cores
 
 The tokens are a video latent's patches, F frames of H x W, flattened frame by frame (as video
 DiTs do). Their features are a smooth random field over (frame, row, column) plus noise, so a
 token resembles its neighbours in space and time, and the block's query and key projections are
 tied so that alike tokens attend to each other: attention that is mostly local, as in trained
 video DiTs. The block (LayerNorm, qkv projection, attention, output projection, residual) runs
-three ways on the same weights:
+four ways on the same weights:
 
     dense SDPA              torch.nn.functional.scaled_dot_product_attention
     blitz_acl, every tile   blitz_acl.torch.sparse_sdpa with no sabi (SDPA's result)
-    blitz_acl, sparse       sparse_sdpa over the tiles chosen by blitz_acl.select_blocks when this
-                            version has it, else over a local window of frames (each query block
-                            keeps the key blocks within --window frames, plus key block 0)
+    frame window            sparse_sdpa over a fixed local window: each query block keeps the key
+                            blocks within --window frames of its own, plus key block 0
+    select_blocks           sparse_sdpa(select=...): the tiles chosen from q and k at every call by
+                            blitz_acl.select_blocks (--method, --mass), the choice timed with it
 
 and prints the time per call (median of --repeats, after a warm-up) and each output's error
 against dense attention in float32. With --compile the sparse block also runs under
@@ -63,10 +64,14 @@ class AttentionBlock(torch.nn.Module):
             # tied query and key projections: q . k is large for alike tokens
             self.qkv.weight.copy_(torch.cat([w, w, torch.randn(dim, dim, generator=g) / math.sqrt(dim)]))
 
+    def heads_qkv(self, x):
+        """q, k, v as (B, N, S, dim / N) views of one projection."""
+        b, s, dim = x.shape
+        return self.qkv(self.norm(x)).view(b, s, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
+
     def forward(self, x):
         b, s, dim = x.shape
-        q, k, v = self.qkv(self.norm(x)).view(b, s, 3, self.heads, dim // self.heads).permute(2, 0, 3, 1, 4)
-        o = self.attention(q, k, v)
+        o = self.attention(*self.heads_qkv(x))
         return x + self.proj(o.transpose(1, 2).reshape(b, s, dim))
 
 
@@ -106,27 +111,23 @@ def main() -> None:
     p.add_argument("--dim", type=int, default=256)
     p.add_argument("--heads", type=int, default=4)
     p.add_argument("--dtype", default="bfloat16", choices=("bfloat16", "float16", "float32"))
-    p.add_argument("--window", type=int, default=1, help="frames each side (the fallback pattern)")
-    p.add_argument("--mass", type=float, default=0.9, help="select_blocks' mass, when it exists")
+    p.add_argument("--window", type=int, default=1, help="frames each side of the window pattern")
+    p.add_argument("--method", default="antidiagonal", help="select_blocks' method")
+    p.add_argument("--mass", type=float, default=0.99, help="select_blocks' mass")
     p.add_argument("--sharpness", type=float, default=2.5, help="scale of the tied q/k projection")
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--compile", action="store_true",
-                   help="also run the sparse block under torch.compile(fullgraph=True) (compiling takes 10-40 s)")
+                   help="also run the select_blocks block under torch.compile(fullgraph=True) (compiling "
+                        "takes 10-40 s)")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     dtype = getattr(torch, args.dtype)
 
     x = video_tokens(args.frames, args.height, args.width, args.dim, args.seed)
-    seq = x.shape[1]
-    select = getattr(blitz_acl, "select_blocks", None)
-    if select is not None:
-        how = f"select_blocks(mass={args.mass})"
-        sparse = dict(select=dict(mass=args.mass))
-    else:
-        how = f"frame window +-{args.window} (no select_blocks in this version)"
-        sparse = dict(sabi=frame_window_sabi(args.frames, args.height * args.width, args.window,
-                                             DEFAULT_BLOCK_SHAPE))
+    xd, seq = x.to(dtype), x.shape[1]
+    window = frame_window_sabi(args.frames, args.height * args.width, args.window, DEFAULT_BLOCK_SHAPE)
+    select = dict(method=args.method, mass=args.mass)
 
     torch.manual_seed(args.seed)  # LayerNorm and proj take torch's default initialisation
     weights = AttentionBlock(args.dim, args.heads, None, args.seed, args.sharpness).eval()
@@ -138,32 +139,31 @@ def main() -> None:
         return model
 
     sdpa = torch.nn.functional.scaled_dot_product_attention
+    chosen = f"blitz_acl, select_blocks({args.method}, {args.mass})"
     runs = {
         "dense SDPA": block(sdpa),
         "blitz_acl, every tile": block(sparse_sdpa),
-        "blitz_acl, sparse": block(lambda q, k, v: sparse_sdpa(q, k, v, **sparse)),
+        f"blitz_acl, frame window +-{args.window}": block(lambda q, k, v: sparse_sdpa(q, k, v, sabi=window)),
+        chosen: block(lambda q, k, v: sparse_sdpa(q, k, v, select=select)),  # chooses at every call
     }
-    reference = block(sdpa, torch.float32)
     print(f"tokens: {args.frames} frames x {args.height} x {args.width} = {seq}; dim {args.dim}, "
           f"{args.heads} heads of {args.dim // args.heads}; {args.dtype}; {torch.get_num_threads()} threads")
     with torch.no_grad():
-        want = reference(x)
-        xd = x.to(dtype)
+        want = block(sdpa, torch.float32)(x)
         results = {name: timed(model, xd, args.warmup, args.repeats) for name, model in runs.items()}
+        q, k, _ = runs[chosen].heads_qkv(xd)
+        sabi, select_s = timed(lambda _: blitz_acl.select_blocks(q, k, **select), None, args.warmup, args.repeats)
         if args.compile:
-            model = runs["blitz_acl, sparse"]
-            compiled = torch.compile(model, fullgraph=True)
+            compiled = torch.compile(runs[chosen], fullgraph=True)
             start = time.perf_counter()
             compiled(xd)
             compile_s = time.perf_counter() - start
             results["  the same, torch.compile(fullgraph=True)"] = timed(compiled, xd, 0, args.repeats)
 
-    print(f"sparse tiles: {how}", end="")
-    if select is None:
-        blocks = sparse["sabi"]
-        print(f", {S.density(blocks, seq, seq, DEFAULT_BLOCK_SHAPE):.2f} of the "
-              f"{DEFAULT_BLOCK_SHAPE[0]} x {DEFAULT_BLOCK_SHAPE[1]} tiles kept", end="")
-    print()
+    tiles = f"{DEFAULT_BLOCK_SHAPE[0]} x {DEFAULT_BLOCK_SHAPE[1]} tiles"
+    print(f"tiles kept: frame window {S.density(window, seq, seq):.2f}, select_blocks "
+          f"{S.density(sabi.numpy(), seq, seq):.2f} of the {tiles} (choosing them: {select_s * 1e3:.0f} ms, "
+          f"included in its row)")
     dense_s = results["dense SDPA"][1]
     scale = (want - x).abs().max().item()  # the attention branch's size, residual removed
     print(f"{'':44s} {'time [ms]':>10s} {'vs SDPA':>8s} {'max |err| / max |branch|':>26s}")

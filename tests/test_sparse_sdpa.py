@@ -149,6 +149,12 @@ BAD = [
     ("mask_bias", dict(attn_mask=torch.full((64, 80), 0.5)), ValueError, "additive bias"),
     ("is_causal_int", dict(is_causal=1), TypeError, "is_causal must be True or False"),
     ("sabi_and_select", dict(sabi=np.zeros((1, 1, 1, 1), np.uint16), select={}), ValueError, "not both"),
+    ("select_type", dict(select=[0.9]), TypeError, "select must be a dict"),
+    ("select_sets_layout", dict(select=dict(mass=0.9, input_layout="BSND")), ValueError,
+     "sparse_sdpa passes itself"),
+    ("select_block_shape", dict(select=dict(mass=0.9, block_shape=(64, 64)), block_shape=(128, 512)),
+     ValueError, "give it once, in select"),
+    ("select_bad_mass", dict(select=dict(mass=0.0)), ValueError, r"mass must lie in \(0, 1\]"),
     ("sabi_shape", dict(sabi=np.zeros((1, 1, 3, 1), np.uint16)), ValueError, "query-block rows"),
     ("scale", dict(scale=math.inf), ValueError, "scale_value must be finite"),
 ]
@@ -162,7 +168,24 @@ def test_bad_arguments_raise_clearly(change, error, message):
         sparse_sdpa(**args)
 
 
-@pytest.mark.skipif(hasattr(blitz_acl, "select_blocks"), reason="select_blocks exists")
-def test_select_without_select_blocks_says_so():
-    with pytest.raises(NotImplementedError, match="needs blitz_acl.select_blocks"):
-        sparse_sdpa(*QKV, select={"mass": 0.9})
+def _tile_tokens(sabi, seq_q, seq_kv, block_shape):
+    """bool (B, N, L, S): True inside the tiles sabi lists (written here, not blitz_acl.sabi's)."""
+    s = sabi.to(torch.int64).numpy()
+    bq, bkv = block_shape
+    allowed = np.zeros(s.shape[:2] + (seq_q, seq_kv), dtype=bool)
+    for b, h, i, c in np.argwhere(s != S.PAD):
+        col = s[b, h, i, c]
+        allowed[b, h, i * bq:(i + 1) * bq, col * bkv:(col + 1) * bkv] = True
+    return torch.from_numpy(allowed)
+
+
+def test_select_computes_the_chosen_tiles():
+    """select= gives attention over exactly select_blocks' tiles (SDPA float64 masked with them)."""
+    q, k, v = _inputs(1, 4, 2, 700, 700, 32, "bfloat16", seed=3)
+    select = dict(mass=0.6, block_shape=(64, 128), share_kv_groups=True)
+    ours = sparse_sdpa(q, k, v, is_causal=True, enable_gqa=True, select=select)
+    sabi = blitz_acl.select_blocks(q, k, **select)
+    allowed = _tile_tokens(sabi, 700, 700, (64, 128)) & torch.ones(700, 700, dtype=torch.bool).tril()
+    assert not bool(allowed.all(-1).all()) and float(allowed.double().mean()) < 0.45  # sparse
+    x = _row_excess(ours, q, k, v, "bfloat16", attn_mask=allowed, enable_gqa=True)
+    _assert_within(x, "select mass 0.6")

@@ -23,6 +23,8 @@ from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 OP = torch.ops.blitz_acl.blitz_sparse_attention.default
 EAGER = blitz_acl.blitz_sparse_attention.__wrapped__
+SELECT_OP = torch.ops.blitz_acl.select_blocks.default
+SELECT_EAGER = blitz_acl.select_blocks.__wrapped__
 
 
 def _qkv(b, n, nkv, sq, skv, d, dtype=torch.float32, seed=0):
@@ -57,13 +59,20 @@ def _opcheck_cases():
 OPCHECK = list(_opcheck_cases())
 
 
-def test_schema_carries_every_public_argument():
-    public = inspect.signature(EAGER).parameters
-    schema = {a.name: a for a in OP._schema.arguments}
+PUBLIC = [("blitz_sparse_attention", EAGER, OP), ("select_blocks", SELECT_EAGER, SELECT_OP)]
+
+
+@pytest.mark.parametrize("eager, op", [p[1:] for p in PUBLIC], ids=[p[0] for p in PUBLIC])
+def test_schema_carries_every_public_argument(eager, op):
+    public = inspect.signature(eager).parameters
+    schema = {a.name: a for a in op._schema.arguments}
     assert set(schema) == set(public)
     for name, p in public.items():
         if p.default is inspect.Parameter.empty:
             assert not schema[name].has_default_value(), name
+        elif isinstance(p.default, blitz_acl.Anchors):  # carried as [first, diagonal, last]
+            d = p.default
+            assert schema[name].default_value == [d.first, int(d.diagonal), int(d.last)]
         else:
             default = schema[name].default_value
             expected = list(p.default) if isinstance(p.default, tuple) else p.default
@@ -79,6 +88,29 @@ def test_schema_carries_every_public_argument():
 @pytest.mark.parametrize("args, kwargs", [c[1:] for c in OPCHECK], ids=[c[0] for c in OPCHECK])
 def test_opcheck(args, kwargs):
     torch.library.opcheck(torch_ops.blitz_sparse_attention, args, kwargs)
+
+
+def _select_cases():
+    q, k, _ = _qkv(1, 2, 2, 300, 1100, 32)
+    yield "bnsd_mass_mean_pool", (q, k), dict(mass=0.8)
+    q, k, _ = _qkv(2, 4, 2, 200, 700, 16, torch.bfloat16)
+    bsh = [x.transpose(1, 2).reshape(x.shape[0], x.shape[2], -1).contiguous() for x in (q, k)]
+    yield "bsh_gqa_topk_antidiagonal_anchors", tuple(bsh), dict(
+        num_heads=4, num_key_value_heads=2, input_layout="BSH", top_k=2, method="antidiagonal",
+        anchors=dict(first=0, diagonal=True, last=False), share_kv_groups=True, block_shape=(64, 128))
+
+
+SELECT_CASES = list(_select_cases())
+
+
+@pytest.mark.parametrize("args, kwargs", [c[1:] for c in SELECT_CASES], ids=[c[0] for c in SELECT_CASES])
+def test_select_blocks_opcheck(args, kwargs):
+    bound = torch_ops.SELECT.bind(args, kwargs)  # the op's own arguments (anchors as a list)
+    op_args = [bound[n] for n in torch_ops.SELECT.op_positional]
+    torch.library.opcheck(torch_ops.select_blocks, tuple(op_args),
+                          {n: bound[n] for n in torch_ops.SELECT.op_keyword_only})
+    got, want = blitz_acl.select_blocks(*args, **kwargs), SELECT_EAGER(*args, **kwargs)
+    assert got.dtype == torch.uint16 and torch.equal(got.to(torch.int32), want.to(torch.int32))
 
 
 class _OpsSeen(TorchDispatchMode):
@@ -100,7 +132,11 @@ def test_public_function_routes_torch_tensors_through_the_op():
     assert torch.equal(out, want_out) and torch.equal(lse, want_lse)
     with _OpsSeen() as seen:
         blitz_acl.blitz_sparse_attention(q.numpy(), k.numpy(), v.numpy())
-    assert "blitz_acl.blitz_sparse_attention.default" not in seen.names  # numpy: the eager path
+        blitz_acl.select_blocks(q.numpy(), k.numpy(), mass=0.9)
+    assert not [n for n in seen.names if n.startswith("blitz_acl.")]  # numpy: the eager paths
+    with _OpsSeen() as seen:
+        blitz_acl.select_blocks(q, k, top_k=1)
+    assert seen.names.count("blitz_acl.select_blocks.default") == 1
 
 
 def test_numpy_sabi_and_mask_and_lists_are_carried():
@@ -142,6 +178,27 @@ def test_bad_arguments_raise_clearly(change, error, message):
         blitz_acl.blitz_sparse_attention(**args)
 
 
+SELECT_BAD = [
+    ("no_rule", dict(), ValueError, "needs mass"),
+    ("mass_2", dict(mass=2.0), ValueError, r"mass must lie in \(0, 1\]"),
+    ("anchors_unknown", dict(top_k=1, anchors=dict(sink=1)), ValueError, "anchors has unknown keys"),
+    ("anchors_type", dict(top_k=1, anchors=3), TypeError, "anchors must be a blitz_acl.Anchors"),
+    ("method", dict(top_k=1, method="oracle"), ValueError, "method must be one of"),
+    ("numpy_key", dict(top_k=1, key="numpy"), TypeError, "query, key and value must be of one kind"),
+    ("refine_str", dict(top_k=1, refine_below="x"), TypeError, "refine_below must be a float"),
+]
+
+
+@pytest.mark.parametrize("change, error, message", [b[1:] for b in SELECT_BAD], ids=[b[0] for b in SELECT_BAD])
+def test_select_blocks_bad_arguments_raise_clearly(change, error, message):
+    q, k, _ = _qkv(1, 2, 2, 100, 600, 16)
+    change = dict(change)
+    if change.get("key") == "numpy":
+        change["key"] = k.numpy()
+    with pytest.raises(error, match=message):
+        blitz_acl.select_blocks(**{"query": q, "key": k, **change})
+
+
 def test_backward_through_the_op_raises_clearly():
     q, k, v = _qkv(1, 2, 2, 64, 64, 16)
     out = blitz_acl.blitz_sparse_attention(q.requires_grad_(), k, v)  # the forward runs
@@ -150,8 +207,8 @@ def test_backward_through_the_op_raises_clearly():
 
 
 class _Block(torch.nn.Module):
-    """q/k/v projections, block-sparse attention through the public API (numpy sabi held by the
-    model, GQA, causal), output projection: what a user's model looks like."""
+    """q/k/v projections, tiles chosen by select_blocks and attention through the public API
+    (GQA, a numpy mask held by the model), output projection: what a user's model looks like."""
 
     def __init__(self, dim=64, heads=4, kv_heads=2, seq=200):
         super().__init__()
@@ -159,13 +216,14 @@ class _Block(torch.nn.Module):
         self.q = torch.nn.Linear(dim, dim)
         self.kv = torch.nn.Linear(dim, 2 * kv_heads * self.d)
         self.proj = torch.nn.Linear(dim, dim)
-        self.sabi = S.random_pattern(1, heads, seq, seq, 0.3, block_shape=(64, 64), seed=7)
+        self.mask = _mask(seq, seq).numpy()
 
     def forward(self, x):
         b, s, _ = x.shape
         q = self.q(x).view(b, s, self.heads, self.d).transpose(1, 2)
         k, v = self.kv(x).view(b, s, 2, self.kv_heads, self.d).permute(2, 0, 3, 1, 4)
-        o = blitz_acl.blitz_sparse_attention(q, k, v, self.sabi, block_shape=(64, 64), sparse_mode=2)
+        sabi = blitz_acl.select_blocks(q, k, top_k=2, anchors=None, block_shape=(64, 64))
+        o = blitz_acl.blitz_sparse_attention(q, k, v, sabi, block_shape=(64, 64), atten_mask=self.mask)
         return self.proj(o.transpose(1, 2).reshape(b, s, -1))
 
 
@@ -179,6 +237,11 @@ def test_model_compiles_with_fullgraph_and_matches_eager():
     # the attention is the same op on the same inputs; only the compiled projections may round
     # differently
     torch.testing.assert_close(compiled, eager, atol=1e-5, rtol=1e-5)
+    # and select_blocks chose a sparse pattern (the test would not notice a dense one otherwise)
+    with torch.no_grad():
+        q = model.q(x).view(1, 200, 4, 16).transpose(1, 2)
+        k = model.kv(x).view(1, 200, 2, 2, 16).permute(2, 0, 3, 1, 4)[0]
+        assert (blitz_acl.select_blocks(q, k, top_k=2, anchors=None, block_shape=(64, 64)) == S.PAD).any()
 
 
 def test_export_keeps_the_op_as_one_node():
@@ -196,3 +259,16 @@ def test_export_keeps_the_op_as_one_node():
     assert all(t is OP or getattr(t, "__name__", "") == "getitem" for t in calls), calls
     got, want = ep.module()(*args), EAGER(*args[:4], atten_mask=args[4], block_shape=(64, 128), return_lse=True)
     assert torch.equal(got[0], want[0]) and torch.equal(got[1], want[1])
+
+
+def test_export_keeps_select_blocks_as_one_node():
+    class Select(torch.nn.Module):
+        def forward(self, q, k):
+            return blitz_acl.select_blocks(q, k, top_k=2, block_shape=(64, 128), method="antidiagonal")
+
+    q, k, _ = _qkv(1, 2, 1, 150, 600, 32)
+    ep = torch.export.export(Select(), (q, k))
+    calls = [n.target for n in ep.graph.nodes if n.op == "call_function"]
+    assert calls == [SELECT_OP], calls
+    want = SELECT_EAGER(q, k, top_k=2, block_shape=(64, 128), method="antidiagonal")
+    assert torch.equal(ep.module()(q, k).to(torch.int32), want.to(torch.int32))
