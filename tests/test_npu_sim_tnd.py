@@ -38,12 +38,12 @@ def _packed(lengths, heads, dtype, seed):
     return rng.standard_normal((sum(lengths), heads, D)).astype(dtype)
 
 
-def _inputs(dtype, **kwargs):
+def _inputs(dtype, q_lens=Q_LENS, kv_lens=KV_LENS, **kwargs):
     np_dtype = DTYPES[dtype]
-    q = _packed(Q_LENS, N, np_dtype, 1)
-    k, v = _packed(KV_LENS, NKV, np_dtype, 2), _packed(KV_LENS, NKV, np_dtype, 3)
+    q = _packed(q_lens, N, np_dtype, 1)
+    k, v = _packed(kv_lens, NKV, np_dtype, 2), _packed(kv_lens, NKV, np_dtype, 3)
     kw = dict(input_layout="TND", num_heads=N, num_key_value_heads=NKV,
-              actual_seq_lengths=list(np.cumsum(Q_LENS)), actual_seq_lengths_kv=list(np.cumsum(KV_LENS)))
+              actual_seq_lengths=list(np.cumsum(q_lens)), actual_seq_lengths_kv=list(np.cumsum(kv_lens)))
     kw.update(kwargs)
     return (q, k, v), kw
 
@@ -107,6 +107,18 @@ def test_tnd_matches_the_oracle(dtype, mode, block_shape, sparsity):
     out, lse = _run(q, k, v, sabi, kw)
     assert out.shape == q.shape and lse.shape == (N, q.shape[0])
     _assert_within(out, lse, _truths(q, k, v, sabi, dtype, kw), f"npu_sim TND mode {mode} {block_shape}")
+
+
+def test_tnd_rows_past_a_batch_are_not_written():
+    """The last batch shorter than the longest: its last query block ends past T, so a kernel
+    writing a whole block (zeros for the rows past the batch's length) would write outside
+    attention_out / softmax_lse, which the execution model refuses; and the other batches'
+    rows stay within their bounds."""
+    q_lens, kv_lens = (450, 129, 0, 200), (900, 0, 64, 700)
+    (q, k, v), kw = _inputs("bfloat16", q_lens, kv_lens, sparse_mode=3, block_shape=(128, 512), return_lse=True)
+    sabi = S.random_pattern(len(q_lens), N, max(q_lens), max(kv_lens), 0.5, block_shape=(128, 512), seed=3)
+    out, lse = _run(q, k, v, sabi, kw)
+    _assert_within(out, lse, _truths(q, k, v, sabi, "bfloat16", kw), "npu_sim TND last batch shorter")
 
 
 def test_tnd_dense_and_batch_offsets():
