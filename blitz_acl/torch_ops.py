@@ -1,26 +1,31 @@
 """blitz_acl's functions as torch.library custom ops, so torch.compile and torch.export see them.
 
-    torch.ops.blitz_acl.blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
-        ..., block_shape=[128, 512], return_lse=False, device=None, validate=True)
+    torch.ops.blitz_acl.blitz_sparse_attention(query, key, value, sabi=None, atten_mask=None, *,
+        num_heads=None, ..., block_shape=[128, 512], return_lse=False, device=None, validate=True)
         -> (attention_out, softmax_lse)
+    torch.ops.blitz_acl.select_blocks(query, key, *, block_shape=[128, 512], mass=None, ...,
+        anchors=[1, 1, 1], ..., device=None) -> sabi
 
-The public `blitz_acl.blitz_sparse_attention` sends torch tensors here (blitz_acl.torch_route),
-so a model that calls it compiles with `torch.compile(fullgraph=True)` and exports as one node,
-with no change to the model. No C++ extension: the implementation is the public function's own
-eager body (the same checks, the same cffi call), and a fake implementation gives the outputs'
-shapes for tracing. One implementation serves every device type (CPU tensors run the CPU
-device, torch_npu tensors the NPU), as the eager function chooses.
+The public `blitz_acl.blitz_sparse_attention` and `blitz_acl.select_blocks` send torch tensors
+here (blitz_acl.torch_route), so a model that calls them compiles with
+`torch.compile(fullgraph=True)` and exports with one node per call, with no change to the model.
+No C++ extension: each implementation is the public function's own eager body (the same checks,
+the same cffi call), and a fake implementation gives the outputs' shapes for tracing. One
+implementation serves every device type (CPU tensors run the CPU device, torch_npu tensors the
+NPU), as the eager function chooses; select_blocks is CPU-only, as the function is.
 
-The schema is generated from the public function's signature: the argument names, their order,
-positional / keyword-only and the defaults are read from it, and only the schema type of each
-name is stated here (an argument missing from the table fails the import, so a new keyword of the
-public API cannot silently fall off the op). The op always returns the pair; with
+Each schema is generated from its public function's signature: the argument names, their order,
+positional / keyword-only and the defaults are read from it, and only the schema type and the
+conversion of each name are stated here (an argument missing from the table fails the import, so
+a new keyword of the public API cannot silently fall off the op). custom_op takes no keyword-only
+tensor, so atten_mask is positional in the op. The attention op always returns the pair; with
 return_lse=False the lse is an empty float32 tensor and the public function returns only the
-output, as it always did.
+output, as it always did. select_blocks' `anchors` (an Anchors, a dict or None) travels as
+[first, diagonal, last] ints, None as [0, 0, 0].
 
 Under torch.compile, pass actual_seq_lengths(_kv) as lists of ints: a tensor there is read on the
-host (`.tolist()`), which is a graph break. The op has no autograd formula (the kernel is
-forward-only): calling it on tensors that require grad works, a backward through it raises.
+host (`.tolist()`), which is a graph break. The ops have no autograd formula (the kernel is
+forward-only): calling them on tensors that require grad works, a backward through them raises.
 """
 
 from __future__ import annotations
