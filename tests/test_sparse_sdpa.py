@@ -189,3 +189,15 @@ def test_select_computes_the_chosen_tiles():
     assert not bool(allowed.all(-1).all()) and float(allowed.double().mean()) < 0.45  # sparse
     x = _row_excess(ours, q, k, v, "bfloat16", attn_mask=allowed, enable_gqa=True)
     _assert_within(x, "select mass 0.6")
+
+
+def test_compiles_with_fullgraph_and_a_bool_mask():
+    """SDPA's call sites compile unchanged: a bool mask and GQA, no graph break."""
+    def attend(q, k, v, allowed):
+        return sparse_sdpa(q, k, v, attn_mask=allowed, enable_gqa=True, scale=0.2)
+
+    q, k, v = _inputs(1, 4, 2, 100, 150, 16, "float32")
+    allowed = _mask_kwargs("key_padding", 1, 4, 100, 150)["attn_mask"]
+    torch._dynamo.reset()
+    got = torch.compile(attend, fullgraph=True)(q, k, v, allowed)
+    assert torch.equal(got, attend(q, k, v, allowed))
