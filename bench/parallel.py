@@ -21,7 +21,7 @@ import time
 from datetime import timedelta
 
 # ---- The rows ---------------------------------------------------------------------------------
-SHAPE = {"batch": 1, "heads": 4, "seq": 8192, "head_dim": 64, "dtype": "bfloat16"}
+SHAPE = {"batch": 1, "heads": 4, "seq": 4096, "head_dim": 64, "dtype": "bfloat16"}
 BLOCK_SHAPE = (128, 512)
 # (pattern, scheme, sharding); zig-zag only where it matters (causal).
 ROWS = (

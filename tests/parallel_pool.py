@@ -20,6 +20,8 @@ from datetime import timedelta
 
 # Every collective and point-to-point wait of the group gives up after this long.
 GROUP_TIMEOUT_S = 30.0
+# How long the ranks may take to start and join (a loaded 2-core machine takes tens of seconds).
+START_LIMIT_S = 300.0
 
 
 def free_port() -> int:
@@ -28,14 +30,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank, world, port, tasks, results, group_timeout):
+def _worker(rank, world, port, tasks, results, group_timeout, backend):
     os.environ["BLITZ_ACL_NUM_THREADS"] = "1"
     import torch
     import torch.distributed as dist
 
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+    if backend == "hccl":  # one NPU per rank (tests/npu/test_parallel_npu.py)
+        import torch_npu  # noqa: F401
+
+        torch.npu.set_device(rank)
+    dist.init_process_group(backend, init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world, timeout=timedelta(seconds=group_timeout))
+    results.put((rank, "ready", None))
     while True:
         task = tasks.get()
         if task is None:
@@ -49,17 +56,25 @@ def _worker(rank, world, port, tasks, results, group_timeout):
 
 
 class Pool:
-    def __init__(self, world: int, group_timeout: float = GROUP_TIMEOUT_S):
+    def __init__(self, world: int, group_timeout: float = GROUP_TIMEOUT_S, backend: str = "gloo"):
         ctx = mp.get_context("spawn")
         self.world = world
         self.tasks = [ctx.Queue() for _ in range(world)]
         self.results = ctx.Queue()
         port = free_port()
         self.procs = [ctx.Process(target=_worker, args=(r, world, port, self.tasks[r], self.results,
-                                                        group_timeout), daemon=True)
+                                                        group_timeout, backend), daemon=True)
                       for r in range(world)]
         for p in self.procs:
             p.start()
+        self.started = False
+
+    def wait_ready(self, limit: float = START_LIMIT_S) -> None:
+        """Until every rank has joined the group (start-up: torch's import dominates)."""
+        if not self.started:
+            answers = self.collect(limit)
+            assert all(s == "ready" for s, _ in answers), answers
+            self.started = True
 
     def submit(self, name: str, per_rank) -> None:
         for r in range(self.world):
@@ -80,6 +95,7 @@ class Pool:
         return [got[r] for r in range(self.world)]
 
     def run(self, name: str, per_rank, limit: float = 60.0):
+        self.wait_ready()
         self.submit(name, per_rank)
         answers = self.collect(limit)
         errors = [f"rank {r}: {v}" for r, (s, v) in enumerate(answers) if s != "ok"]
@@ -102,24 +118,25 @@ class Pool:
 # ------------------------------------------------------------------------ tasks (in a rank)
 
 
-def _tensor(a, dtype: str):
-    """float32 numpy values (exact in `dtype`) -> a torch tensor of `dtype`."""
+def _tensor(a, dtype: str, device: str = "cpu"):
+    """float32 numpy values (exact in `dtype`) -> a torch tensor of `dtype` on `device`."""
     import torch
 
-    return torch.from_numpy(a).to(getattr(torch, dtype))
+    t = torch.from_numpy(a).to(getattr(torch, dtype))
+    return t if device == "cpu" else t.to(f"{device}:{torch.npu.current_device()}")
 
 
-def attend(query, key, value, dtype, kwargs):
+def attend(query, key, value, dtype, kwargs, device="cpu"):
     """One sequence_parallel_attention call on this rank's shard; numpy float32 results."""
     import torch
 
     from blitz_acl.parallel import ParallelStats, sequence_parallel_attention
 
     stats = ParallelStats()
-    result = sequence_parallel_attention(_tensor(query, dtype), _tensor(key, dtype),
-                                         _tensor(value, dtype), stats=stats, **kwargs)
+    result = sequence_parallel_attention(_tensor(query, dtype, device), _tensor(key, dtype, device),
+                                         _tensor(value, dtype, device), stats=stats, **kwargs)
     out, lse = result if kwargs.get("return_lse") else (result, None)
-    return {"out": out.to(torch.float32).numpy(), "lse": None if lse is None else lse.numpy(),
+    return {"out": out.to(torch.float32).cpu().numpy(), "lse": None if lse is None else lse.cpu().numpy(),
             "stats": stats}
 
 

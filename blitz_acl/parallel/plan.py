@@ -23,6 +23,8 @@ from .shards import Segment, segment_length
 # The widest pre/next the local calls pass: any band wider than a sequence is the same band.
 _INT32_MAX = 2147483647
 _UNBOUNDED = 1 << 62
+# A ring hop skips a gap of unneeded key blocks only when it is at least this long.
+RUN_GAP_BLOCKS = 2
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -171,8 +173,8 @@ def _local_band(g: Geometry, b: int, qa: int, ka: int, lq: int, lkv: int):
 @dataclass(frozen=True)
 class RingPlan:
     """Step t: rank r computes its queries against key/value shard (r - t) mod P; then passes
-    on what ranks further down the ring still need of it (per segment, the hull of the key
-    blocks they read), or nothing.
+    on what ranks further down the ring still need of it (per segment, the runs of key blocks
+    they read, see _runs), or nothing.
 
     held[k][t]: the segments of shard k the rank holding it at step t has (t = 0: all of it).
     compute[r][t]: rank r has a live tile at step t.
@@ -223,7 +225,7 @@ def ring_plan(live: np.ndarray, g: Geometry) -> RingPlan:
             later = np.zeros(cols, dtype=bool)
             for t2 in range(t, world):
                 later |= per_rank_cols[(k + t2) % world]
-            steps.append(tuple(_hull(seg, later, bkv) for seg in segs if _hull(seg, later, bkv)))
+            steps.append(tuple(run for seg in segs for run in _runs(seg, later, bkv)))
         held.append(tuple(steps))
         for t in range(world):
             r = (k + t) % world
@@ -234,13 +236,20 @@ def ring_plan(live: np.ndarray, g: Geometry) -> RingPlan:
                     tuple(segment_length(s) for s in g.kv_segments))
 
 
-def _hull(seg: Segment, needed_cols: np.ndarray, bkv: int) -> Optional[Segment]:
-    """The token range of seg from its first to its last needed key block (None: none)."""
+def _runs(seg: Segment, needed_cols: np.ndarray, bkv: int) -> List[Segment]:
+    """The token ranges of seg's needed key blocks: runs of needed blocks, two runs merged when
+    fewer than RUN_GAP_BLOCKS unneeded blocks separate them (each run is one more message
+    piece and one more kernel call per query segment, so tiny gaps are sent, not skipped).
+    Merging only ever joins, so a later step's runs lie inside an earlier step's."""
     c0, c1 = _block_range(seg, bkv)
-    hits = np.flatnonzero(needed_cols[c0:c1])
-    if hits.size == 0:
-        return None
-    return (c0 + int(hits[0])) * bkv, min((c0 + int(hits[-1]) + 1) * bkv, seg[1])
+    hits = np.flatnonzero(needed_cols[c0:c1]) + c0
+    runs: List[List[int]] = []
+    for c in hits.tolist():
+        if runs and c - runs[-1][1] - 1 < RUN_GAP_BLOCKS:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    return [(a * bkv, min((b + 1) * bkv, seg[1])) for a, b in runs]
 
 
 # ---------------------------------------------------------------------------- Ulysses
