@@ -161,3 +161,28 @@ def die_or_hang(query, key, value, dtype, kwargs, victim: int, how: str):
     except Exception as e:  # noqa: BLE001 - the test inspects it
         return (type(e).__name__, str(e), time.monotonic() - started)
     return ("no error", "", time.monotonic() - started)
+
+
+def bad_call(kind: str):
+    """A call every rank makes wrongly in the same way (or, for "one_rank", only rank 1):
+    returns the exception's type name and message."""
+    import torch
+    import torch.distributed as dist
+
+    from blitz_acl.parallel import sequence_parallel_attention
+
+    rank = dist.get_rank()
+    q = torch.randn(1, 2, 256, 32)
+    kwargs = {"block_shape": (64, 128)}
+    if kind == "numpy":
+        q = q.numpy()
+    elif kind == "unaligned":  # rank 0 holds 200 tokens: not a multiple of bkv = 128
+        q = torch.randn(1, 2, 200 if rank == 0 else 256, 32)
+    elif kind == "one_rank" and rank == 1:
+        q = torch.randn(1, 2, 256, 33)  # D differs on rank 1 only
+    try:
+        k = q if not isinstance(q, torch.Tensor) else q.clone()
+        sequence_parallel_attention(q, k, k, **kwargs)
+    except Exception as e:  # noqa: BLE001 - the test inspects it
+        return (type(e).__name__, str(e))
+    return ("no error", "")

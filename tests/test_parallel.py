@@ -393,3 +393,27 @@ def pool4():
 @pytest.mark.parametrize("case", CASES_4, ids=[c.name for c in CASES_4])
 def test_four_ranks(pool4, case):
     check_case(pool4, case)
+
+
+@pytest.mark.parametrize("kind, expected", [
+    ("numpy", ["TypeError", "TypeError"]),
+    ("unaligned", ["ValueError", "ValueError"]),
+    ("one_rank", ["ParallelError", "ParallelError"]),
+])
+def test_bad_input_raises_on_every_rank(pool2, kind, expected):
+    """Bad input raises a clear exception on every rank (never a hang): numpy shards, a shard
+    boundary off the block grid, and shapes that differ on one rank only."""
+    answers = pool2.run("bad_call", [{"kind": kind}, {"kind": kind}])
+    assert [a[0] for a in answers] == expected, answers
+
+
+def test_needs_an_initialised_group():
+    from blitz_acl.parallel import sequence_parallel_attention
+
+    if dist.is_initialized():
+        pytest.skip("this process already has a process group")
+    q = torch.zeros(1, 1, 64, 32)
+    with pytest.raises(RuntimeError, match="init_process_group"):
+        sequence_parallel_attention(q, q, q)
+    with pytest.raises(ValueError, match="scheme"):
+        sequence_parallel_attention(q, q, q, scheme="tree")
