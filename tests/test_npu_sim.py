@@ -132,6 +132,74 @@ def test_counters_account_for_the_launch(monkeypatch):
     assert totals[0]["gm_to_l1_bytes"] > 0 and totals[0]["vector_elem_ops"] > 0
 
 
+# ---- counting-only mode (npu_sim.count_only): the seed-shape counters rest on these ----
+
+# Unmasked cases (a masked launch reads the running max on the scalar unit, which counting-only
+# mode refuses): partial tiles, sabi with empty rows, GQA, lengths, another layout, big tiles.
+COUNTING_CASES = ("dense_129x513", "sabi_random", "sabi_empty_rows", "gqa", "lengths_kv", "layout_bsh",
+                  "sabi_tile_256x1024")
+
+
+def _count(inputs, **extra):
+    return npu_sim.count_only(inputs.query, inputs.key, inputs.value, **{**inputs.kwargs, **extra})
+
+
+@pytest.mark.parametrize("name", COUNTING_CASES)
+def test_counting_only_counts_exactly_what_the_numeric_run_counts(name, monkeypatch):
+    """Every counter of every core, counting-only vs numeric, equal exactly (two core counts);
+    the counting run says so and hands back no output."""
+    inputs, _ = bounds.case_truth(name, "bfloat16")
+    for cores in (2, 8):
+        monkeypatch.setenv(CORES_ENV, str(cores))
+        _run(inputs)
+        numeric = npu_sim.last_report()
+        counted = _count(inputs)
+        assert numeric["ok"] and not numeric["counting_only"]
+        assert counted["ok"] and counted["counting_only"]
+        assert set(counted) >= {"cube", "vector", "plan", "counters"}
+        assert counted["cube"] == numeric["cube"], f"{name}, {cores} cores: cube counters differ"
+        assert counted["vector"] == numeric["vector"], f"{name}, {cores} cores: vector counters differ"
+        assert counted["plan"] == numeric["plan"]
+        assert sum(c["matmul_calls"] for c in counted["cube"]) > 0
+
+
+def test_counting_only_refuses_a_launch_steered_by_computed_data():
+    """A causal launch reads each row's running max on the scalar unit (ClearMaskedRows): a
+    count without that arithmetic could differ from the real one, so it stops and says why."""
+    inputs, _ = bounds.case_truth("mode3_q_lt_kv", "float16")
+    with pytest.raises(AclError, match="cannot be counted without computing it"):
+        _count(inputs)
+    _run(inputs)  # the next ordinary call computes as usual
+    assert not npu_sim.last_report()["counting_only"]
+
+
+def test_a_counting_only_launch_never_hands_back_outputs():
+    """Armed at the C level and then called through the public API, the library fails the call
+    (counting-only status) rather than return its untouched outputs; disarmed, it computes."""
+    inputs, truth = bounds.case_truth("sabi_random", "float16")
+    lib, _, handle = npu_sim._model_library()
+    lib.status.check(handle.blitzNpuSimCountNextCall(1), "blitzNpuSimCountNextCall")
+    try:
+        with pytest.raises(AclError, match="nothing was computed"):
+            _run(inputs)
+    finally:
+        handle.blitzNpuSimCountNextCall(0)
+    assert npu_sim.last_report()["counting_only"]
+    out, lse = _run(inputs)
+    bounds.assert_within(out, truth, "BNSD", lse, what="npu_sim after a counting-only launch")
+
+
+def test_counted_tile_traffic_equals_the_tilings_plan():
+    """bench/npu_sim_counts.py's check at a small shape: GM -> L1, L0C -> GM, UB -> GM and the
+    matmul calls of a counting-only launch are exactly what the plan's blocking implies for the
+    selected tiles (partial last blocks included)."""
+    from bench import npu_sim_counts
+
+    row = npu_sim_counts.counters(1, 3, 1500, 128, 0.5, counting=True)
+    assert row["counting_only"] and row["plan_exact"], row["planned"]
+    assert 0 <= row["scan_gm_to_ub_bytes"] <= 2 * row["vector_cores"] * 2 * 3 * 12 * 3  # two sabi passes per core
+
+
 def test_device_info_names_the_model():
     assert "NPU execution model" in library.load(library.NPU_SIM).device_info()
 

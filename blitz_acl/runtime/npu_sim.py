@@ -12,6 +12,12 @@ vector instruction is an interpreted loop) and says nothing about NPU timing.
 Same binding path as the CPU device (cpu.run, op_call), with the inputs prepared as the NPU
 binding prepares them: contiguous tensors and compacted sabi rows. BLITZ_ACL_NPU_SIM_CORES sets
 the vector core count (default 48, a 910B's); BLITZ_ACL_NPU_SIM_LIBRARY overrides the library.
+
+count_only() runs the same launch in the model's counting-only mode: every rule is checked and
+every counter counted, but nothing is computed, so shapes far beyond what the numeric model can
+run in minutes (the seed's S = 118806) can be counted. It returns the counters and nothing else:
+the library refuses to complete such a launch as a result (its status says counting-only), and
+blitz_sparse_attention never runs one.
 """
 
 from __future__ import annotations
@@ -28,7 +34,12 @@ from . import cpu, library, npu_args
 
 # The model's own export (kernel_src/npu/sim/launcher/sim_backend.cpp), declared here rather
 # than in the generated cdef because only this library has it.
-_REPORT_CDEF = "int blitzNpuSimLastReport(const char **json);"
+_REPORT_CDEF = """
+int blitzNpuSimLastReport(const char **json);
+int blitzNpuSimCountNextCall(int armed);
+"""
+# The library's message for a counting-only launch that passed every check (sim_backend.cpp).
+_COUNTING_DONE = "counting-only launch (blitzNpuSimCountNextCall)"
 _report_lib = None
 
 
@@ -40,20 +51,50 @@ def _contiguous(x: Any) -> Any:
     return np.ascontiguousarray(x)
 
 
-def run(call: AttentionCall) -> Tuple[Any, Optional[Any]]:
-    """(attention_out, softmax_lse or None) for a validated call on host memory (fp16 / bf16)."""
+def _as_npu_sees_it(call: AttentionCall) -> AttentionCall:
     kv_blocks = -(-call.seq_kv // call.block_shape[1])
-    call = dataclasses.replace(
+    return dataclasses.replace(
         call, query=_contiguous(call.query), key=_contiguous(call.key), value=_contiguous(call.value),
         atten_mask=_contiguous(call.atten_mask), sabi=npu_args.compact_sabi(call.sabi, kv_blocks))
-    return cpu.run(call, library.NPU_SIM)
 
 
-def last_report() -> dict:
-    """The execution model's per-core counters of the last finished launch in this process:
-    {"ok", "block_dim", "cube": [per cube core], "vector": [per vector core]}, each core a dict
-    of gm_to_ub_bytes, ub_to_gm_bytes, gm_to_l1_bytes, l0c_to_gm_bytes, cube_flops,
-    vector_elem_ops."""
+def run(call: AttentionCall) -> Tuple[Any, Optional[Any]]:
+    """(attention_out, softmax_lse or None) for a validated call on host memory (fp16 / bf16)."""
+    return cpu.run(_as_npu_sees_it(call), library.NPU_SIM)
+
+
+def count_only(query, key, value, sabi=None, **kwargs) -> dict:
+    """The execution model's counters of one launch in counting-only mode, and nothing else.
+
+    Arguments as blitz_sparse_attention's (device is npu_sim). Every rule of the model is still
+    checked (bounds, alignment, UB capacity, queue / event / pipe order, Matmul shapes and End);
+    only the arithmetic is skipped, so no output exists: the library ends the launch with a
+    counting-only status, which this function expects, and returns last_report() of it
+    (counting_only True). A launch whose control flow would read computed data (masked modes:
+    the running max of a row) cannot be counted this way and raises AclError saying so."""
+    from .. import arguments
+    from .status import AclError
+
+    kwargs["device"] = "npu_sim"
+    call = _as_npu_sees_it(arguments.normalize(query, key, value, sabi, **kwargs))
+    lib, ffi, handle = _model_library()
+    lib.status.check(handle.blitzNpuSimCountNextCall(1), "blitzNpuSimCountNextCall")
+    try:
+        cpu.run(call, library.NPU_SIM)
+    except AclError as e:
+        if _COUNTING_DONE not in (e.message or ""):
+            raise
+        report = last_report()
+        if not (report["counting_only"] and report["ok"]):
+            raise RuntimeError(f"counting-only launch reported {report['error']!r}") from e
+        return report
+    finally:
+        handle.blitzNpuSimCountNextCall(0)  # also when GetWorkspaceSize refused before arming was used
+    raise RuntimeError("count_only: nothing was launched (an empty problem has nothing to count)")
+
+
+def _model_library():
+    """(library, ffi, handle) for the model's own exports."""
     global _report_lib
     import cffi
 
@@ -63,7 +104,16 @@ def last_report() -> dict:
         ffi.cdef(_REPORT_CDEF)
         # The same file dlopen'ed again: the loader hands back the already loaded copy.
         _report_lib = (ffi, ffi.dlopen(str(lib.path), ffi.RTLD_LOCAL | ffi.RTLD_NOW))
-    ffi, handle = _report_lib
+    return (lib,) + _report_lib
+
+
+def last_report() -> dict:
+    """The execution model's report of the last finished launch in this process: {"ok", "error",
+    "counting_only", "block_dim", "counters": {name: meaning}, "cube": [per cube core],
+    "vector": [per vector core], "plan": the tiling's blocking and workspace}, each core a dict
+    of the counters (bytes GM <-> UB / L1, copies, matmul calls, cube FLOPs, vector instructions,
+    repeats and elements, flags, scalar reads)."""
+    lib, ffi, handle = _model_library()
     text = ffi.new("const char **")
     lib.status.check(handle.blitzNpuSimLastReport(text), "blitzNpuSimLastReport")
     return json.loads(ffi.string(text[0]).decode())

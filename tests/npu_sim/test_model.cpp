@@ -391,6 +391,45 @@ void test_matmul()
   CHECK(cube.gm_to_l1_bytes == uint64_t(M * K + K * N) * sizeof(T));
 }
 
+// End.md: "多个Matmul对象之间切换计算时，必须调用一次End函数" (switching computation between Matmul
+// objects requires one End call): the second object may not compute until the first is ended;
+// the same object may compute again without End.
+void test_matmul_end()
+{
+  using A = matmul::MatmulType<TPosition::GM, CubeFormat::ND, half, false>;
+  using C = matmul::MatmulType<TPosition::GM, CubeFormat::ND, float>;
+  Gm ws(blitz_sim::kSystemWorkspaceBytes, "workspace");
+  Gm g(4096);
+  blitz_sim::set_system_workspace(ws.data());
+  blitz_sim::CoreScope core;
+  core.ctx.check_pipe_order = false;
+  TPipe pipe;
+  matmul::Matmul<A, A, C> mm1, mm2;
+  tiling::TCubeTiling tiling;
+  REGIST_MATMUL_OBJ(&pipe, GetSysWorkSpacePtr(), mm1, &tiling, mm2, &tiling);
+  GlobalTensor<half> ga;
+  GlobalTensor<float> gc;
+  ga.SetGlobalBuffer(g.as<half>());
+  gc.SetGlobalBuffer(g.as<float>() + 512);
+  for (auto *m : {&mm1, &mm2}) {
+    m->SetOrgShape(4, 8, 8, 8, 8);
+    m->SetTail(4, 8, 8);
+    m->SetTensorA(ga);
+    m->SetTensorB(ga);
+  }
+  mm1.template IterateAll<true>(gc);
+  mm1.template IterateAll<true>(gc);  // the same object again: no switch
+  expect_violation("switch without End", [&] { mm2.template IterateAll<true>(gc); }, "requires one End call (End.md)");
+  mm1.End();
+  mm2.template IterateAll<true>(gc);
+  mm1.SetTensorA(ga);
+  mm1.SetTensorB(ga);
+  expect_violation("switch back without End", [&] { mm1.template IterateAll<true>(gc); }, "End.md");
+  mm2.End();
+  mm1.template IterateAll<true>(gc);
+  mm1.End();
+}
+
 // A missing pipe synchronisation (--cce-auto-sync=off): MTE2 writes a TBuf, V reads it with no
 // flag between; the same through a queue (EnQue/DeQue) or an explicit MTE2 -> V flag passes.
 void test_pipe_sync()
@@ -493,6 +532,7 @@ int main()
   test_softmax();
   test_matmul<half>();
   test_matmul<bfloat16_t>();
+  test_matmul_end();
   test_pipe_sync();
   test_launch();
   blitz_sim::clear_gm();

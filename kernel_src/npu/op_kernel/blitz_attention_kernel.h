@@ -27,7 +27,8 @@
 //   cube:   T_j = P_j V_j              (Matmul "pv", float)
 //   vector: O = O * exp(m_{j-1} - m_j) + T_j
 // and finally out = O / l, lse = m + ln l. The cube computes S_{j+1} while the vector works on
-// P_j, and P_{j}V_j while the vector finishes tile j - 1 (see ComputeGroup).
+// P_j, and P_j V_j while the vector adds T_{j-1} to O (see ComputeGroup; the two Matmul objects
+// take turns, each ended before the other computes, as End.md requires).
 //
 // Token masks (sparse_mode 1-4, DESIGN.md): each selected tile is classified for the group's
 // rows with kernel_src/common/token_mask.h. Fully masked tiles are never computed; fully
@@ -175,11 +176,11 @@ public:
   __aicore__ inline void Process()
   {
     if ASCEND_IS_AIV {
+      // Each Matmul object is ended after each of its computations (ComputeGroup), so none is
+      // left to end here.
       for (int64_t t = taskBegin_; t < taskEnd_; t += taskStep_) {
         RunTask(t);
       }
-      qk.End();
-      pv.End();
     }
   }
 
@@ -231,10 +232,12 @@ private:
   // Rows [row0, row0 + rows) of head (b_, h_): the pipelined loop over the selected key blocks.
   // Returns false (nothing written) when the row selects no block.
   //
-  // Order of work, tile i (cube work in brackets runs while the vector core computes):
-  //   wait S_i; issue S_{i+1}; softmax_i [cube: S_{i+1}, P_{i-1}V]; wait T_{i-1}; update O
-  //   with T_{i-1}; issue P_i V.
-  // Each Matmul object has at most one IterateAll in flight when its WaitIterateAll is called.
+  // End.md: switching computation between Matmul objects requires one End() of the object that
+  // computed last, so qk and pv are never in flight together: each IterateAll is waited and its
+  // object ended before the other object computes. Order of work, tile i (S_i is ready; cube
+  // work in brackets runs while the vector core computes):
+  //   issue S_{i+1}; softmax_i [cube: S_{i+1}]; wait S_{i+1}, end qk;
+  //   issue P_i V; update O with T_{i-1} [cube: P_i V]; wait T_i, end pv.
   __aicore__ inline bool ComputeGroup(int64_t row0, int64_t rows, GmSabiRow &row)
   {
     row0_ = row0;
@@ -242,21 +245,19 @@ private:
     int32_t currentClass;
     if (!NextTile(row, rows, current, currentClass)) return false;
     IssueScores(row0, rows, current, currentClass, 0);
+    WaitAndEnd(qk);  // S_0 is in scoreWs_[0]
     int64_t next = 0;
     int32_t nextClass = blitz::kTileAllAllowed;
     bool hasNext = NextTile(row, rows, next, nextClass);
     for (int32_t i = 0;; ++i) {
       const int32_t buf = i % WS_PINGPONG;
-      qk.WaitIterateAll();  // S_i is in scoreWs_[buf]
       if (hasNext) IssueScores(row0, rows, next, nextClass, (i + 1) % WS_PINGPONG);
       Softmax(rows, buf, /*first=*/i == 0);
-      if (i > 0) {
-        pv.WaitIterateAll();  // T_{i-1} is in otileWs_[1 - buf]
-        UpdateOutput(rows, 1 - buf, /*first=*/i == 1);
-      }
+      if (hasNext) WaitAndEnd(qk);  // S_{i+1} is in scoreWs_[1 - buf]
       IssuePv(rows, current, buf);
+      if (i > 0) UpdateOutput(rows, 1 - buf, /*first=*/i == 1);  // T_{i-1}, in otileWs_[1 - buf]
+      WaitAndEnd(pv);  // T_i is in otileWs_[buf]
       if (!hasNext) {
-        pv.WaitIterateAll();
         UpdateOutput(rows, buf, /*first=*/i == 0);
         break;
       }
@@ -265,6 +266,15 @@ private:
     }
     Finalize(row0, rows);
     return true;
+  }
+
+  // Completes a Matmul object's asynchronous IterateAll and ends the object (End.md), so the
+  // other object may compute next.
+  template <typename Mm>
+  __aicore__ inline void WaitAndEnd(Mm &mm)
+  {
+    mm.WaitIterateAll();
+    mm.End();
   }
 
   // The next selected key block the token mask leaves anything of, for rows [row0_, row0_ +

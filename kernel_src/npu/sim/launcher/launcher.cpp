@@ -103,7 +103,8 @@ SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores) {
   return out;
 }
 
-blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *workspace) {
+blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *workspace,
+                               blitz_sim::LaunchMode mode) {
   std::lock_guard<std::mutex> lock(launch_mutex());
   const KernelEntry entry = call.bf16 ? kernel_entry_bf16() : kernel_entry_half();
   // The tiling data and the actual lengths live in GM as on the device (the framework copies
@@ -134,7 +135,7 @@ blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *w
           gm(call.atten_mask.data), gm(call.sabi.data), aq, akv, /*deqScale1=*/nullptr, /*quantScale1=*/nullptr,
           /*deqScale2=*/nullptr, /*quantScale2=*/nullptr, /*quantOffset2=*/nullptr, gm(call.attention_out.data),
           gm(call.softmax_lse.data), gm(workspace), gm(&tiling));
-  });
+  }, mode);
 }
 
 }  // namespace blitz_npu_sim

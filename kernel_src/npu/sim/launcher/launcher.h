@@ -61,6 +61,9 @@ SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores);
 // Registers every GM range, runs the MIX_AIC_1_2 launch of the kernel entry and returns the
 // model's report (ok false: the first ModelViolation, "core aiv 3: <API>: <rule>").
 // `workspace` holds plan.workspace_bytes. Launches are serialised (the GM registry is global).
-blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *workspace);
+// LaunchMode::kCountingOnly checks and counts without computing (blitz_sim/launch.h): the
+// outputs are left as they are, and the report says counting_only.
+blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *workspace,
+                               blitz_sim::LaunchMode mode = blitz_sim::LaunchMode::kNumeric);
 
 }  // namespace blitz_npu_sim

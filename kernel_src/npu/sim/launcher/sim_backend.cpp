@@ -4,6 +4,11 @@
 // the run launches the NPU kernel through the execution model (a model violation comes back as
 // ACLNN_ERR_INNER with the model's message, through the stream's error path). The per-core
 // counters of the last launch are exported as blitzNpuSimLastReport.
+//
+// Counting only (blitzNpuSimCountNextCall): the calling thread's next GetWorkspaceSize plans a
+// launch that checks and counts without computing (blitz_sim::LaunchMode). Its run always
+// returns ACLNN_ERR_INNER saying so, even when every check passed, so no caller can take its
+// untouched outputs for results; the counters are in blitzNpuSimLastReport (counting_only true).
 #include <mutex>
 #include <sstream>
 
@@ -23,7 +28,11 @@ using blitz_npu_sim::SimPlan;
 struct SimState {
   SimCall call;
   SimPlan plan;
+  blitz_sim::LaunchMode mode = blitz_sim::LaunchMode::kNumeric;
 };
+
+// Armed by blitzNpuSimCountNextCall, consumed by this thread's next prepare().
+thread_local bool counting_armed = false;
 
 size_t element_bytes(aclDataType t) {
   switch (t) {
@@ -128,12 +137,27 @@ SimCall sim_call(const OpArgs &a) {
 std::mutex report_mutex;
 blitz_sim::LaunchReport last_report;  // of the last finished launch (guarded by report_mutex)
 uint32_t last_block_dim = 0;
+std::string last_plan;  // the tiling fields that size its work, as JSON fields
+
+// The tiling's blocking and workspace of a launch: what the counters can be checked against.
+std::string plan_fields(const blitz_npu::BlitzTilingParams &p) {
+  std::ostringstream s;
+  s << "\"plan\":{\"block_q\":" << p.block_q << ",\"block_kv\":" << p.block_kv << ",\"group_rows\":" << p.group_rows
+    << ",\"slice_rows\":" << p.slice_rows << ",\"kv_block_aligned\":" << p.kv_block_aligned
+    << ",\"head_dim\":" << p.head_dim << ",\"dtype_size\":" << p.dtype_size << ",\"workers\":" << p.workers
+    << ",\"tasks\":" << p.tasks << ",\"device_split\":" << p.device_split << ",\"scan_chunk\":" << p.scan_chunk
+    << ",\"ub_total_bytes\":" << p.ub_total_bytes << ",\"ws_worker_bytes\":" << p.ws_worker_bytes << '}';
+  return s.str();
+}
 
 }  // namespace
 
 void prepare(Plan &plan, const OpArgs &args) {
+  const bool counting = counting_armed;
+  counting_armed = false;
   if (plan.empty) return;  // nothing to write: no tiling, no launch (as the NPU binding skips it)
   auto state = std::make_shared<SimState>();
+  if (counting) state->mode = blitz_sim::LaunchMode::kCountingOnly;
   state->call = sim_call(args);
   uint32_t vector_cores = 0;
   try {
@@ -149,12 +173,20 @@ void prepare(Plan &plan, const OpArgs &args) {
 
 TaskStatus run(const Plan &plan, void *workspace) {
   const auto *state = static_cast<const SimState *>(plan.backend_state.get());
-  blitz_sim::LaunchReport report = blitz_npu_sim::launch(state->call, state->plan, workspace);
+  blitz_sim::LaunchReport report = blitz_npu_sim::launch(state->call, state->plan, workspace, state->mode);
   TaskStatus status;
-  if (!report.ok) status = {ACLNN_ERR_INNER, "the NPU execution model stopped the kernel: " + report.error};
+  if (!report.ok) {
+    status = {ACLNN_ERR_INNER, std::string(report.counting_only ? "counting-only launch: " : "") +
+                                   "the NPU execution model stopped the kernel: " + report.error};
+  } else if (report.counting_only) {
+    status = {ACLNN_ERR_INNER, "counting-only launch (blitzNpuSimCountNextCall): every check passed and the counters "
+                               "are in blitzNpuSimLastReport, but nothing was computed: attentionOut and softmaxLse "
+                               "were not written"};
+  }
   std::lock_guard<std::mutex> lock(report_mutex);
   last_report = std::move(report);
   last_block_dim = state->plan.block_dim;
+  last_plan = plan_fields(state->plan.tiling.params);
   return status;
 }
 
@@ -173,35 +205,27 @@ std::string describe() {
 
 using namespace blitz::cpu::runtime;
 
-// The per-core counters of the last finished launch as JSON:
-// {"ok": bool, "block_dim": n, "cube": [{counter: value, ...}, ...], "vector": [...]}.
-// The text stays valid on this thread until its next call.
+// The last finished launch's report as JSON (blitz_sim::report_json: ok, error, counting_only,
+// block_dim, what each counter means, and the counters per cube and per vector core). The text
+// stays valid on this thread until its next call.
 BLITZ_EXPORT aclError blitzNpuSimLastReport(const char **json) {
   return guarded("blitzNpuSimLastReport", [&] {
     require(json != nullptr, ACL_ERROR_INVALID_PARAM, "json is NULL");
-    std::ostringstream s;
-    auto cores = [&s](const std::vector<blitz_sim::CoreCounters> &list) {
-      s << '[';
-      for (size_t i = 0; i < list.size(); ++i) {
-        const blitz_sim::CoreCounters &c = list[i];
-        s << (i ? "," : "") << "{\"gm_to_ub_bytes\":" << c.gm_to_ub_bytes << ",\"ub_to_gm_bytes\":" << c.ub_to_gm_bytes
-          << ",\"gm_to_l1_bytes\":" << c.gm_to_l1_bytes << ",\"l0c_to_gm_bytes\":" << c.l0c_to_gm_bytes
-          << ",\"cube_flops\":" << c.cube_flops << ",\"vector_elem_ops\":" << c.vector_elem_ops << '}';
-      }
-      s << ']';
-    };
+    thread_local std::string text;
     {
       std::lock_guard<std::mutex> lock(backend::report_mutex);
-      s << "{\"ok\":" << (backend::last_report.ok ? "true" : "false") << ",\"block_dim\":" << backend::last_block_dim
-        << ",\"cube\":";
-      cores(backend::last_report.cube);
-      s << ",\"vector\":";
-      cores(backend::last_report.vector);
-      s << '}';
+      text = blitz_sim::report_json(backend::last_report, backend::last_block_dim, backend::last_plan);
     }
-    thread_local std::string text;
-    text = s.str();
     *json = text.c_str();
+    return ACL_SUCCESS;
+  });
+}
+
+// armed != 0: this thread's next aclnnBlitzSparseAttentionGetWorkspaceSize plans a counting-only
+// launch (see the top of this file); 0 disarms.
+BLITZ_EXPORT aclError blitzNpuSimCountNextCall(int armed) {
+  return guarded("blitzNpuSimCountNextCall", [&] {
+    backend::counting_armed = armed != 0;
     return ACL_SUCCESS;
   });
 }

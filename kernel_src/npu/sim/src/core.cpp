@@ -1,5 +1,7 @@
 // The model's per-core state, GM registry, pipe-ordering check and event flags.
 #include <algorithm>
+#include <atomic>
+#include <deque>
 #include <mutex>
 
 #include "blitz_sim/core.h"
@@ -13,17 +15,21 @@ namespace {
 thread_local CoreContext *tls_core = nullptr;
 
 struct GmRange {
+  GmRange(uintptr_t b, uintptr_t e, std::string n) : begin(b), end(e), name(std::move(n)) {}
   uintptr_t begin, end;
   std::string name;
+  std::atomic<bool> written{false};  // a counting-only launch wrote it (gm_produced)
 };
-// Mutated only between launches (register_gm / clear_gm), read by the core threads.
-std::vector<GmRange> g_gm;
+// Mutated only between launches (register_gm / clear_gm), read by the core threads (a deque:
+// its elements never move, so their atomics stay put).
+std::deque<GmRange> g_gm;
 uint8_t *g_sys_workspace = nullptr;
 
 }  // namespace
 
 CoreContext::CoreContext()
-    : ub_storage(new uint8_t[kTotalUbBytes + kUbBlock]), ub_access(kTotalUbBytes / kUbBlock)
+    : ub_undefined(kTotalUbBytes / kUbBlock, 0), ub_storage(new uint8_t[kTotalUbBytes + kUbBlock]),
+      ub_access(kTotalUbBytes / kUbBlock)
 {
   const uintptr_t raw = reinterpret_cast<uintptr_t>(ub_storage.get());
   ub = ub_storage.get() + ((kUbBlock - raw % kUbBlock) % kUbBlock);
@@ -50,7 +56,7 @@ void fail(const char *api, const std::string &rule)
 void register_gm(const void *base, size_t bytes, const char *name)
 {
   const uintptr_t b = reinterpret_cast<uintptr_t>(base);
-  g_gm.push_back({b, b + bytes, name ? name : "?"});
+  g_gm.emplace_back(b, b + bytes, name ? name : "?");
 }
 void clear_gm()
 {
@@ -84,6 +90,66 @@ void check_gm(const char *api, const void *p, size_t bytes)
     }
   }
   fail(api, msg("global memory [", p, ", +", bytes, ") is outside every registered GM range", near));
+}
+
+// ---- counting-only mode ----
+void ub_produced(uint32_t addr, uint32_t bytes)
+{
+  CoreContext &c = current();
+  if (!c.counting_only || bytes == 0) return;
+  const uint32_t first = addr / kUbBlock, last = std::min<uint32_t>((addr + bytes - 1) / kUbBlock,
+                                                                      kTotalUbBytes / kUbBlock - 1);
+  for (uint32_t blk = first; blk <= last; ++blk) c.ub_undefined[blk] = 1;
+}
+
+void ub_loaded(uint32_t addr, uint32_t bytes)
+{
+  CoreContext &c = current();
+  if (!c.counting_only || bytes == 0) return;
+  // Only blocks covered whole: the rest of a partly written block keeps what it held.
+  const uint32_t first = (addr + kUbBlock - 1) / kUbBlock, end = std::min<uint32_t>((addr + bytes) / kUbBlock,
+                                                                                     kTotalUbBytes / kUbBlock);
+  for (uint32_t blk = first; blk < end; ++blk) c.ub_undefined[blk] = 0;
+}
+
+void ub_scalar_read(const char *api, uint32_t addr, uint32_t bytes)
+{
+  CoreContext &c = current();
+  c.counters.scalar_reads += 1;
+  if (!c.counting_only || bytes == 0) return;
+  const uint32_t first = addr / kUbBlock, last = (addr + bytes - 1) / kUbBlock;
+  for (uint32_t blk = first; blk <= last && blk < kTotalUbBytes / kUbBlock; ++blk) {
+    if (!c.ub_undefined[blk]) continue;
+    const char *writer = c.ub_access[blk].writer_api;
+    throw CountingUndecidable(msg("core ", c.name(), ": ", api, ": counting-only launch: the scalar unit reads UB [",
+                                  blk * kUbBlock, ", ", (blk + 1) * kUbBlock, "), data that ", *writer ? writer : "an API",
+                                  " would have computed; the kernel's control flow depends on computed data here, so "
+                                  "this call cannot be counted without computing it (run it numerically)"));
+  }
+}
+
+void gm_produced(const void *p, size_t bytes)
+{
+  if (!current().counting_only || bytes == 0) return;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
+  for (GmRange &r : g_gm) {
+    if (b < r.end && r.begin < e && !r.written.load(std::memory_order_relaxed)) r.written.store(true);
+  }
+}
+
+bool gm_defined(const void *p, size_t bytes)
+{
+  if (!current().counting_only) return true;
+  const uintptr_t b = reinterpret_cast<uintptr_t>(p), e = b + bytes;
+  for (const GmRange &r : g_gm) {
+    if (b < r.end && r.begin < e && r.written.load()) return false;
+  }
+  return true;
+}
+
+void gm_reset_written()
+{
+  for (GmRange &r : g_gm) r.written.store(false);
 }
 
 // ---- pipe ordering ----
@@ -165,6 +231,7 @@ void flag_set(int event, int id, const char *api)
   }
   f.set = true;
   f.setter = api;
+  c.counters.set_flags += 1;
   const int src = EventSrc(event);
   // The flag fires after every op issued so far on the source pipe, carrying what it knew.
   for (int q = 0; q < kPipeCount; ++q) f.clock[q] = c.clock[src][q];
@@ -179,6 +246,7 @@ void flag_wait(int event, int id, const char *api)
     fail(api, msg("WaitFlag<", EventName(event), ">(", id, ") with no pending SetFlag: the core would hang"));
   }
   f.set = false;
+  c.counters.wait_flags += 1;
   const int dst = EventDst(event);
   for (int q = 0; q < kPipeCount; ++q) c.clock[dst][q] = std::max(c.clock[dst][q], f.clock[q]);
 }

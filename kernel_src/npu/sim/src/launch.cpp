@@ -8,9 +8,11 @@
 
 namespace blitz_sim {
 
-LaunchReport run_mix_launch(uint32_t block_dim, const std::function<void()> &entry)
+LaunchReport run_mix_launch(uint32_t block_dim, const std::function<void()> &entry, LaunchMode mode)
 {
   LaunchReport report;
+  report.counting_only = mode == LaunchMode::kCountingOnly;
+  gm_reset_written();
   if (block_dim == 0) {
     report.ok = false;
     report.error = "run_mix_launch: block_dim 0";
@@ -38,6 +40,7 @@ LaunchReport run_mix_launch(uint32_t block_dim, const std::function<void()> &ent
     c->block_num = block_dim;
     c->launch = &shared;
     c->cube = shared.groups[c->group].get();
+    c->counting_only = report.counting_only;
   }
 
   std::mutex error_mu;
@@ -78,9 +81,7 @@ LaunchReport run_mix_launch(uint32_t block_dim, const std::function<void()> &ent
 
   for (uint32_t i = 0; i < block_dim; ++i) {
     CoreCounters cc = shared.groups[i]->counters.snapshot();
-    const CoreCounters own = cores[i]->counters.snapshot();  // a cube core moves nothing itself
-    cc.gm_to_ub_bytes += own.gm_to_ub_bytes;
-    cc.ub_to_gm_bytes += own.ub_to_gm_bytes;
+    cc += cores[i]->counters.snapshot();  // the cube thread's own (REGIST_MATMUL_OBJ serves; it copies nothing)
     report.cube.push_back(cc);
   }
   for (uint32_t i = 0; i < 2 * block_dim; ++i) report.vector.push_back(cores[block_dim + i]->counters.snapshot());

@@ -22,6 +22,8 @@ void KfcClient::add(MatmulState *obj, const AscendC::tiling::TCubeTiling *tiling
   if (static_cast<int>(objs_.size()) >= kMaxMatmulObjects) fail("REGIST_MATMUL_OBJ", "more than 4 Matmul objects");
   if (tiling == nullptr) fail("REGIST_MATMUL_OBJ", "null tiling");
   obj->tiling = tiling;
+  obj->client = this;
+  obj->index = static_cast<int>(objs_.size());
   obj->registered = true;
   objs_.push_back(obj);
 }
@@ -56,6 +58,7 @@ void add_cube_counters(uint64_t flops, uint64_t l1_bytes, uint64_t out_bytes)
 {
   AtomicCounters &c = current().cube->counters;
   c.cube_flops += flops;
+  c.matmul_calls += 1;
   c.gm_to_l1_bytes += l1_bytes;
   c.l0c_to_gm_bytes += out_bytes;
 }

@@ -82,7 +82,6 @@ inline void Cast(const LocalTensor<T> &dst, const LocalTensor<U> &src, const Rou
   }
   blitz_sim::check_vec_operand(api, dst);
   const uint32_t s = blitz_sim::src_span(api, src, count);
-  std::vector<U> in(src.ptr(), src.ptr() + count);
   // Different element sizes: the source and destination must not overlap at all.
   if (sizeof(T) != sizeof(U)) {
     const uint32_t d = dst.span(api, 0, count);
@@ -90,8 +89,11 @@ inline void Cast(const LocalTensor<T> &dst, const LocalTensor<U> &src, const Rou
       blitz_sim::fail(api, "source and destination of a widening/narrowing Cast overlap");
     }
   }
-  blitz_sim::vec_count(api, dst, count, [&](uint32_t i) { return blitz_sim::convert<T, U>(in[i], roundMode); },
-                       {{s, count * static_cast<uint32_t>(sizeof(U))}});
+  constexpr uint32_t widest = sizeof(T) > sizeof(U) ? sizeof(T) : sizeof(U);
+  blitz_sim::vec_count(api, dst, count, widest, [&](T *out) {
+    const std::vector<U> in(src.ptr(), src.ptr() + count);
+    for (uint32_t i = 0; i < count; ++i) out[i] = blitz_sim::convert<T, U>(in[i], roundMode);
+  }, {{s, count * static_cast<uint32_t>(sizeof(U))}});
 }
 
 // Compares.md, count form: dst bit i = (src0[i] <cmp> scalar).
@@ -112,6 +114,11 @@ inline void Compares(const LocalTensor<U> &dst, const LocalTensor<T> &src0, cons
   const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeV);
   blitz_sim::ub_access(api, blitz_sim::kPipeV, op, s, count * sizeof(T), false);
   blitz_sim::ub_access(api, blitz_sim::kPipeV, op, d, count / 8, true);
+  blitz_sim::count_vec(count, blitz_sim::repeats_of(count, sizeof(T)));
+  if (!blitz_sim::computes()) {
+    blitz_sim::ub_produced(d, count / 8);
+    return;
+  }
   const float b = static_cast<float>(src1Scalar);
   std::vector<uint8_t> bits(count / 8, 0);
   const T *in = src0.ptr();
@@ -129,7 +136,6 @@ inline void Compares(const LocalTensor<U> &dst, const LocalTensor<T> &src0, cons
     if (r) bits[i / 8] |= static_cast<uint8_t>(1u << (i % 8));
   }
   std::memcpy(dst.ptr(), bits.data(), bits.size());
-  blitz_sim::count_vec(count);
 }
 
 // Select.md, VSEL_TENSOR_SCALAR_MODE, count form.
@@ -145,11 +151,12 @@ inline void Select(const LocalTensor<T> &dst, const LocalTensor<U> &selMask, con
   const uint32_t s = blitz_sim::src_span(api, src0, count);
   const uint32_t maskBytes = (count + 7) / 8;
   const uint32_t m = selMask.span(api, 0, (maskBytes + sizeof(U) - 1) / sizeof(U));
-  std::vector<T> in(src0.ptr(), src0.ptr() + count);
-  std::vector<uint8_t> bits(maskBytes);
-  std::memcpy(bits.data(), selMask.ptr(), maskBytes);
-  blitz_sim::vec_count(api, dst, count, [&](uint32_t i) { return ((bits[i / 8] >> (i % 8)) & 1u) ? in[i] : src1; },
-                       {{s, count * static_cast<uint32_t>(sizeof(T))}, {m, maskBytes}});
+  blitz_sim::vec_count(api, dst, count, sizeof(T), [&](T *out) {
+    const std::vector<T> in(src0.ptr(), src0.ptr() + count);
+    std::vector<uint8_t> bits(maskBytes);
+    std::memcpy(bits.data(), selMask.ptr(), maskBytes);
+    for (uint32_t i = 0; i < count; ++i) out[i] = ((bits[i / 8] >> (i % 8)) & 1u) ? in[i] : src1;
+  }, {{s, count * static_cast<uint32_t>(sizeof(T))}, {m, maskBytes}});
 }
 
 // Log-79.md: dst = ln(src), calCount elements; src and dst must not overlap.
@@ -164,9 +171,9 @@ inline void Log(const LocalTensor<T> &dst, const LocalTensor<T> &src, uint32_t c
   if (!(d + calCount * sizeof(T) <= s || s + calCount * sizeof(T) <= d)) {
     blitz_sim::fail(api, "source and destination overlap (Log-79.md forbids it)");
   }
-  std::vector<T> in(src.ptr(), src.ptr() + calCount);
-  blitz_sim::vec_count(api, dst, calCount, [&](uint32_t i) { return static_cast<T>(std::log(static_cast<float>(in[i]))); },
-                       {{s, calCount * static_cast<uint32_t>(sizeof(T))}});
+  blitz_sim::vec_count(api, dst, calCount, sizeof(T), [&](T *out) {
+    for (uint32_t i = 0; i < calCount; ++i) out[i] = static_cast<T>(std::log(static_cast<float>(src.ptr()[i])));
+  }, {{s, calCount * static_cast<uint32_t>(sizeof(T))}});
 }
 
 }  // namespace AscendC

@@ -11,7 +11,9 @@
 //   DataCopyPad（UBToGM非对齐数据搬运）.md: DataCopyPad(global, local, DataCopyExtParams).
 //     srcStride = UB gap in 32 B blocks, dstStride = GM gap in bytes; each UB block is read as
 //     ceil32(blockLen) bytes, of which blockLen reach GM.
-// GM -> UB runs on MTE2, UB -> GM on MTE3 (counters gm_to_ub_bytes / ub_to_gm_bytes).
+// GM -> UB runs on MTE2, UB -> GM on MTE3 (counters gm_to_ub_bytes / ub_to_gm_bytes and the
+// instruction counts). Counting-only launches (launch.h) check and count every copy; UB -> GM
+// writes nothing, GM -> UB moves bytes only from GM the launch has not written.
 #pragma once
 
 #include <cstdint>
@@ -78,8 +80,14 @@ inline void DataCopy(const LocalTensor<T> &dst, const GlobalTensor<T> &src, uint
   src.check(api, 0, count);
   const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeMTE2);
   blitz_sim::ub_access(api, blitz_sim::kPipeMTE2, op, addr, count * sizeof(T), true);
-  std::memcpy(dst.ptr(), src.GetPhyAddr(), count * sizeof(T));
+  if (blitz_sim::gm_defined(src.GetPhyAddr(), count * sizeof(T))) {
+    std::memcpy(dst.ptr(), src.GetPhyAddr(), count * sizeof(T));
+    blitz_sim::ub_loaded(addr, count * sizeof(T));
+  } else {
+    blitz_sim::ub_produced(addr, count * sizeof(T));  // counting only: never computed
+  }
   blitz_sim::current().counters.gm_to_ub_bytes += count * sizeof(T);
+  blitz_sim::current().counters.gm_to_ub_copies += 1;
 }
 
 // UB -> GM, count elements.
@@ -96,9 +104,11 @@ inline void DataCopy(const GlobalTensor<T> &dst, const LocalTensor<T> &src, uint
   dst.check(api, 0, count);
   const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeMTE3);
   blitz_sim::ub_access(api, blitz_sim::kPipeMTE3, op, addr, count * sizeof(T), false);
-  std::memcpy(dst.GetPhyAddr(), src.ptr(), count * sizeof(T));
+  if (blitz_sim::computes()) std::memcpy(dst.GetPhyAddr(), src.ptr(), count * sizeof(T));
+  blitz_sim::gm_produced(dst.GetPhyAddr(), count * sizeof(T));
   blitz_sim::gm_written(api, dst.GetPhyAddr(), count * sizeof(T), op);
   blitz_sim::current().counters.ub_to_gm_bytes += count * sizeof(T);
+  blitz_sim::current().counters.ub_to_gm_copies += 1;
 }
 
 // GM -> UB with padding (DataCopyPad（GMToUB非对齐数据搬运）.md).
@@ -133,11 +143,18 @@ inline void DataCopyPad(const LocalTensor<T> &dst, const GlobalTensor<T> &src, c
   const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeMTE2);
   const uint8_t *g = reinterpret_cast<const uint8_t *>(src.GetPhyAddr());
   uint8_t *ub = blitz_sim::current().ub;
+  // Counting only: GM this launch wrote holds nothing computed, so nothing is moved from it.
+  const bool moves = blitz_sim::gm_defined(g, gmSpan);
   for (uint32_t b = 0; b < p.blockCount; ++b) {
     const uint8_t *gb = g + uint64_t(b) * (uint64_t(p.blockLen) + p.srcStride);
     src.check(api, static_cast<uint64_t>(gb - g) / sizeof(T), p.blockLen / sizeof(T));
     const uint32_t ubb = dst.addr() + b * (blockBytes + p.dstStride * 32);
     blitz_sim::ub_access(api, blitz_sim::kPipeMTE2, op, ubb, blockBytes, true);
+    if (!moves) {
+      blitz_sim::ub_produced(ubb, blockBytes);
+      continue;
+    }
+    blitz_sim::ub_loaded(ubb, blockBytes);
     uint8_t *u = ub + ubb;
     std::memset(u, 0xFF, blockBytes);  // "random" fill
     std::memcpy(u + left, gb, p.blockLen);
@@ -149,6 +166,7 @@ inline void DataCopyPad(const LocalTensor<T> &dst, const GlobalTensor<T> &src, c
     }
   }
   blitz_sim::current().counters.gm_to_ub_bytes += uint64_t(p.blockCount) * p.blockLen;
+  blitz_sim::current().counters.gm_to_ub_copies += 1;
 }
 
 // UB -> GM (DataCopyPad（UBToGM非对齐数据搬运）.md).
@@ -183,10 +201,12 @@ inline void DataCopyPad(const GlobalTensor<T> &dst, const LocalTensor<T> &src, c
     dst.check(api, static_cast<uint64_t>(gb - g) / sizeof(T), p.blockLen / sizeof(T));
     const uint32_t ubb = src.addr() + b * (blockBytes + p.srcStride * 32);
     blitz_sim::ub_access(api, blitz_sim::kPipeMTE3, op, ubb, blockBytes, false);
-    std::memcpy(gb, ub + ubb, p.blockLen);
+    if (blitz_sim::computes()) std::memcpy(gb, ub + ubb, p.blockLen);
     blitz_sim::gm_written(api, gb, p.blockLen, op);
   }
+  blitz_sim::gm_produced(g, uint64_t(p.blockCount - 1) * (uint64_t(p.blockLen) + p.dstStride) + p.blockLen);
   blitz_sim::current().counters.ub_to_gm_bytes += uint64_t(p.blockCount) * p.blockLen;
+  blitz_sim::current().counters.ub_to_gm_copies += 1;
 }
 
 }  // namespace AscendC

@@ -35,17 +35,15 @@ constexpr uint32_t kUbBlock = 32;   // one datablock (通用说明和约束.md, 
 // Cube-side counters are bumped by the two vector clients of the cube core (the matmul runs on
 // the client thread at WaitIterateAll, README), so they are atomic.
 struct AtomicCounters {
-  std::atomic<uint64_t> gm_to_ub_bytes{0}, ub_to_gm_bytes{0}, gm_to_l1_bytes{0}, l0c_to_gm_bytes{0},
-      cube_flops{0}, vector_elem_ops{0};
+#define BLITZ_SIM_ATOMIC_FIELD(name, doc) std::atomic<uint64_t> name{0};
+  BLITZ_SIM_COUNTERS(BLITZ_SIM_ATOMIC_FIELD)
+#undef BLITZ_SIM_ATOMIC_FIELD
   CoreCounters snapshot() const
   {
     CoreCounters c;
-    c.gm_to_ub_bytes = gm_to_ub_bytes.load();
-    c.ub_to_gm_bytes = ub_to_gm_bytes.load();
-    c.gm_to_l1_bytes = gm_to_l1_bytes.load();
-    c.l0c_to_gm_bytes = l0c_to_gm_bytes.load();
-    c.cube_flops = cube_flops.load();
-    c.vector_elem_ops = vector_elem_ops.load();
+#define BLITZ_SIM_ATOMIC_LOAD(name, doc) c.name = name.load();
+    BLITZ_SIM_COUNTERS(BLITZ_SIM_ATOMIC_LOAD)
+#undef BLITZ_SIM_ATOMIC_LOAD
     return c;
   }
 };
@@ -98,6 +96,12 @@ struct CoreContext {
   CubeGroup *cube = nullptr;
 
   AtomicCounters counters;
+
+  // LaunchMode::kCountingOnly (launch.h): APIs check and count but compute nothing. Then
+  // ub_undefined[blk] marks the 32 B UB blocks whose data the skipped arithmetic would have
+  // written, so a scalar read of them can stop the launch instead of steering it by garbage.
+  bool counting_only = false;
+  std::vector<uint8_t> ub_undefined;
 
   // Unified buffer, 32-byte aligned, kTotalUbBytes. Filled with a poison pattern at start so an
   // uninitialised read gives NaN-like garbage rather than zeros.
@@ -165,6 +169,36 @@ void gm_written(const char *api, const void *p, size_t bytes, uint64_t index);
 // SetFlag on the source pipe, WaitFlag on the destination pipe.
 void flag_set(int event, int id, const char *api);
 void flag_wait(int event, int id, const char *api);
+
+// ---- counting-only mode (launch.h LaunchMode) ----
+// True when APIs compute their results (numeric launch), false in a counting-only launch.
+inline bool computes() { return !current().counting_only; }
+// UB bytes [addr, addr + bytes) were written by an API that computed nothing (counting only).
+void ub_produced(uint32_t addr, uint32_t bytes);
+// UB bytes [addr, addr + bytes) received real data (a copy of GM nobody wrote): the blocks it
+// covers whole hold defined data again.
+void ub_loaded(uint32_t addr, uint32_t bytes);
+// A scalar read of UB bytes [addr, addr + bytes): throws CountingUndecidable in a counting-only
+// launch if any of them is undefined.
+void ub_scalar_read(const char *api, uint32_t addr, uint32_t bytes);
+// GM [p, p + bytes) was written by this launch (a UB -> GM copy or a Matmul result); in a
+// counting-only launch that data is undefined, and so is every registered range it touches.
+void gm_produced(const void *p, size_t bytes);
+// Whether GM [p, p + bytes) holds defined data: always in a numeric launch; in a counting-only
+// one, unless a range it touches was written by the launch.
+bool gm_defined(const void *p, size_t bytes);
+// Clears every range's written mark (run_mix_launch, at the start of a launch).
+void gm_reset_written();
+// Counter helpers.
+inline void count_vec(uint64_t elems, uint64_t repeats)
+{
+  AtomicCounters &c = current().counters;
+  c.vector_instrs += 1;
+  c.vector_repeats += repeats;
+  c.vector_elem_ops += elems;
+}
+// 256-byte repeats of a count-form instruction over count elements of elem_bytes each.
+inline uint64_t repeats_of(uint64_t count, uint64_t elem_bytes) { return (count * elem_bytes + 255) / 256; }
 
 // Test helper: runs the body as one core outside a launch (a self-test's "core").
 struct CoreScope {

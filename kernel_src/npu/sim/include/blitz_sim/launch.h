@@ -17,18 +17,74 @@ struct ModelViolation : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-struct CoreCounters {                                // per core, filled by the model
-  uint64_t gm_to_ub_bytes = 0, ub_to_gm_bytes = 0;   // vector cores (MTE2 / MTE3)
-  uint64_t gm_to_l1_bytes = 0, l0c_to_gm_bytes = 0;  // cube cores (matmul operand loads / results)
-  uint64_t cube_flops = 0;                           // 2*M*N*K per matmul, on the cube core
-  uint64_t vector_elem_ops = 0;                      // elements processed by vector instructions
+// Every counter the model keeps per core, once: X(name, meaning). CoreCounters, the atomic
+// copies, the sums and the JSON report (report_json) are all generated from this list.
+#define BLITZ_SIM_COUNTERS(X)                                                                      \
+  X(gm_to_ub_bytes, "bytes GM -> UB (MTE2 copies, vector cores)")                                  \
+  X(ub_to_gm_bytes, "bytes UB -> GM (MTE3 copies, vector cores)")                                  \
+  X(gm_to_ub_copies, "DataCopy / DataCopyPad GM -> UB instructions")                               \
+  X(ub_to_gm_copies, "DataCopy / DataCopyPad UB -> GM instructions")                               \
+  X(gm_to_l1_bytes, "matmul operand bytes GM -> L1 (M*K + K*N elements per IterateAll; cube cores)") \
+  X(l0c_to_gm_bytes, "matmul result bytes L0C -> GM (M*N floats per IterateAll; cube cores)")      \
+  X(matmul_calls, "IterateAll calls served (cube cores)")                                         \
+  X(cube_flops, "2*M*N*K per IterateAll (cube cores)")                                             \
+  X(vector_instrs, "vector API calls (Muls, Cast, SoftmaxFlashV2, ... each one)")                  \
+  X(vector_repeats, "256-byte repeats issued (count form: ceil(bytes of the widest operand / 256); " \
+                    "repeat form: repeatTime; SoftmaxFlashV2: 3 passes over its source)")         \
+  X(vector_elem_ops, "elements processed by vector instructions")                                 \
+  X(set_flags, "SetFlag events, the queues' EnQue / FreeTensor ones included")                     \
+  X(wait_flags, "WaitFlag events, the queues' DeQue / AllocTensor ones included")                  \
+  X(scalar_reads, "GetValue reads on the scalar unit (UB and GM)")
+
+struct CoreCounters {  // per core, filled by the model (meanings in BLITZ_SIM_COUNTERS)
+#define BLITZ_SIM_COUNTER_FIELD(name, doc) uint64_t name = 0;
+  BLITZ_SIM_COUNTERS(BLITZ_SIM_COUNTER_FIELD)
+#undef BLITZ_SIM_COUNTER_FIELD
+  CoreCounters &operator+=(const CoreCounters &o)
+  {
+#define BLITZ_SIM_COUNTER_ADD(name, doc) name += o.name;
+    BLITZ_SIM_COUNTERS(BLITZ_SIM_COUNTER_ADD)
+#undef BLITZ_SIM_COUNTER_ADD
+    return *this;
+  }
+  bool operator==(const CoreCounters &o) const
+  {
+    bool same = true;
+#define BLITZ_SIM_COUNTER_EQ(name, doc) same = same && name == o.name;
+    BLITZ_SIM_COUNTERS(BLITZ_SIM_COUNTER_EQ)
+#undef BLITZ_SIM_COUNTER_EQ
+    return same;
+  }
 };
 
 struct LaunchReport {
   bool ok = true;
   std::string error;
+  // A counting-only launch (LaunchMode::kCountingOnly): every check ran and every counter
+  // counted, but no arithmetic and no data reached the outputs; never a result.
+  bool counting_only = false;
   std::vector<CoreCounters> cube, vector;
 };
+
+// Numeric: every API computes its result. Counting only: every API still checks its rules
+// (bounds, alignment, UB capacity, queue / event / pipe discipline, Matmul shapes) and counts,
+// but computes nothing: vector instructions, SoftmaxFlashV2 and Matmul write no data, UB -> GM
+// copies leave GM as it is. GM -> UB copies of GM the launch has not written (the kernel's
+// inputs: sabi chunks its scalar unit walks) still move their bytes, so control flow that reads
+// inputs runs as it would; a scalar read (GetValue) of data the skipped arithmetic would have
+// produced stops the launch (CountingUndecidable), because the counts could differ from a
+// numeric run's from there on.
+enum class LaunchMode { kNumeric, kCountingOnly };
+
+// Thrown by a counting-only launch when the kernel's control flow reads computed data.
+struct CountingUndecidable : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// The report as JSON: {"ok", "error", "counting_only", "block_dim", "counters": {name: meaning},
+// "cube": [{counter: value, ...} per cube core], "vector": [... per vector core]}, then
+// `extra_fields` (`"name":value,...`, the launcher's own) if not empty.
+std::string report_json(const LaunchReport &report, uint32_t block_dim, const std::string &extra_fields = "");
 
 // 910B (arch 2201) facts the launcher needs; sources in the README.
 // User UB of a mix kernel built without --cce-disable-asc-reserved-ubuf: 192 KiB - 256 B - 8 KiB
@@ -63,6 +119,7 @@ void set_system_workspace(void *base);
 // 2*block_dim vector cores, each a std::thread with its own UB state. `entry` is called on every
 // core. The first ModelViolation (or other exception) on any core makes ok=false with
 // "core <aic|aiv> <idx>: <message>"; cores blocked on a dead partner are released.
-LaunchReport run_mix_launch(uint32_t block_dim, const std::function<void()> &entry);
+LaunchReport run_mix_launch(uint32_t block_dim, const std::function<void()> &entry,
+                            LaunchMode mode = LaunchMode::kNumeric);
 
 }  // namespace blitz_sim

@@ -47,6 +47,7 @@ public:
   KfcClient &operator=(const KfcClient &) = delete;
   void add(MatmulState *obj, const AscendC::tiling::TCubeTiling *tiling);
   void serve();  // AIC: blocks until both vector clients quit (or the launch aborted)
+  const std::vector<MatmulState *> &objects() const { return objs_; }
 
 private:
   std::vector<MatmulState *> objs_;
@@ -57,7 +58,13 @@ class MatmulState {
 public:
   const char *name = "Matmul";
   const AscendC::tiling::TCubeTiling *tiling = nullptr;
+  KfcClient *client = nullptr;  // the REGIST_MATMUL_OBJ that registered it on this core
+  int index = 0;                // its place in REGIST_MATMUL_OBJ's list
   bool registered = false;
+  // End.md: "多个Matmul对象之间切换计算时，必须调用一次End函数" (switching computation between
+  // Matmul objects requires one End call). Set by IterateAll, cleared by End; an IterateAll of
+  // another object while this is set is a violation.
+  bool needs_end = false;
   bool org_set = false;
   int32_t orgM = 0, orgN = 0, orgKa = 0, orgKb = 0, orgKc = 0;
   int32_t tailM = -1, tailN = -1, tailK = -1;
@@ -193,6 +200,14 @@ public:
     if (pending.active) {
       blitz_sim::fail(api, "a second IterateAll before WaitIterateAll of the previous one (the model allows one in flight)");
     }
+    for (const blitz_sim::MatmulState *other : client->objects()) {
+      if (other != this && other->needs_end) {
+        blitz_sim::fail(api, blitz_sim::msg("object ", index, " computes after object ", other->index,
+                                            " computed with no End() of object ", other->index,
+                                            " between: switching computation between Matmul objects requires "
+                                            "one End call (End.md)"));
+      }
+    }
     const int32_t m = tailM != -1 ? tailM : (tiling ? tiling->singleCoreM : 0);
     const int32_t n = tailN != -1 ? tailN : (tiling ? tiling->singleCoreN : 0);
     const int32_t k = tailK != -1 ? tailK : (tiling ? tiling->singleCoreK : 0);
@@ -231,6 +246,7 @@ public:
     blitz_sim::check_matmul_reads_after_mte3(api, p.c, cBytes);  // WAW with this core's copies
     pending = p;
     pending_c_bytes_ = cBytes;
+    needs_end = true;
     if (sync) run();
   }
 
@@ -248,6 +264,7 @@ public:
     check_registered("Matmul::End");
     if (pending.active) blitz_sim::fail("Matmul::End", "an IterateAll is still in flight (not waited)");
     a_set = b_set = false;
+    needs_end = false;
   }
 
 private:
@@ -258,7 +275,10 @@ private:
   }
   void run()
   {
-    blitz_sim::matmul_compute<SrcAT, SrcBT, DstT>(pending, C_TYPE::format == CubeFormat::ND_ALIGN);
+    if (blitz_sim::computes()) {
+      blitz_sim::matmul_compute<SrcAT, SrcBT, DstT>(pending, C_TYPE::format == CubeFormat::ND_ALIGN);
+    }
+    blitz_sim::gm_produced(pending.c, pending_c_bytes_);  // counting only: C now holds nothing computed
     const uint64_t m = pending.m, n = pending.n, k = pending.k;
     blitz_sim::add_cube_counters(2 * m * n * k, (m * k + k * n) * sizeof(SrcAT), m * n * sizeof(DstT));
     pending.active = false;

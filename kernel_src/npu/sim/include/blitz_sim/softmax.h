@@ -42,6 +42,17 @@ void SoftmaxFlashV2Tiling(uint32_t srcM, uint32_t srcK, uint32_t dataTypeSize1, 
 
 inline bool ranges_overlap(uint32_t a, uint32_t an, uint32_t b, uint32_t bn) { return a < b + bn && b < a + an; }
 
+// The writes of one SoftmaxFlashV2 (V pipe op `op`) as the ordering check sees them.
+inline void softmax_access(const char *api, uint64_t op, uint32_t tmp, uint32_t tmpBytes, uint32_t d,
+                           uint32_t rowsBytes, uint32_t mx, uint32_t sm, uint32_t em, uint32_t statBytes, bool isUpdate)
+{
+  ub_access(api, kPipeV, op, tmp, tmpBytes, true);
+  ub_access(api, kPipeV, op, d, rowsBytes, true);
+  ub_access(api, kPipeV, op, mx, statBytes, true);
+  ub_access(api, kPipeV, op, sm, statBytes, true);
+  if (isUpdate) ub_access(api, kPipeV, op, em, statBytes, true);
+}
+
 }  // namespace blitz_sim
 
 namespace AscendC {
@@ -91,6 +102,16 @@ inline void SoftmaxFlashV2(const LocalTensor<T> &dstTensor, const LocalTensor<T>
     blitz_sim::ub_access(api, blitz_sim::kPipeV, op, imx, statBytes, false);
     blitz_sim::ub_access(api, blitz_sim::kPipeV, op, ism, statBytes, false);
   }
+  // max, exp, sum: three passes over the source, each element once.
+  blitz_sim::count_vec(uint64_t(m) * k * 3, 3 * blitz_sim::repeats_of(uint64_t(m) * k, sizeof(T)));
+  if (!blitz_sim::computes()) {  // counting only: the results and the tmp garbage are never written
+    for (auto o : {std::pair<uint32_t, uint32_t>{tmp, tmpBytes}, {d, rowsBytes}, {mx, statBytes}, {sm, statBytes},
+                   {em, isUpdate ? statBytes : 0u}}) {
+      blitz_sim::ub_produced(o.first, o.second);
+    }
+    blitz_sim::softmax_access(api, op, tmp, tmpBytes, d, rowsBytes, mx, sm, em, statBytes, isUpdate);
+    return;
+  }
   T *src = srcTensor.ptr();
   T *dst = dstTensor.ptr();
   T *maxOut = maxTensor.ptr(), *sumOut = expSumTensor.ptr();
@@ -123,12 +144,7 @@ inline void SoftmaxFlashV2(const LocalTensor<T> &dstTensor, const LocalTensor<T>
   }
   // tmp holds intermediate results: its contents are garbage afterwards.
   std::memset(blitz_sim::current().ub + tmp, 0xFF, tmpBytes);
-  blitz_sim::ub_access(api, blitz_sim::kPipeV, op, tmp, tmpBytes, true);
-  blitz_sim::ub_access(api, blitz_sim::kPipeV, op, d, rowsBytes, true);
-  blitz_sim::ub_access(api, blitz_sim::kPipeV, op, mx, statBytes, true);
-  blitz_sim::ub_access(api, blitz_sim::kPipeV, op, sm, statBytes, true);
-  if (isUpdate) blitz_sim::ub_access(api, blitz_sim::kPipeV, op, em, statBytes, true);
-  blitz_sim::count_vec(uint64_t(m) * k * 3);  // max, exp, sum per element
+  blitz_sim::softmax_access(api, op, tmp, tmpBytes, d, rowsBytes, mx, sm, em, statBytes, isUpdate);
 }
 
 }  // namespace AscendC

@@ -78,6 +78,14 @@ public:
   T GetValue(uint64_t offset) const
   {
     check("GlobalTensor::GetValue", offset, 1);
+    blitz_sim::current().counters.scalar_reads += 1;
+    // Counting only: a value this launch wrote was never computed; steering by it would make
+    // the counts differ from a numeric run's.
+    if (!blitz_sim::gm_defined(base_ + offset, sizeof(T))) {
+      throw blitz_sim::CountingUndecidable(blitz_sim::msg(
+          "core ", blitz_sim::current().name(), ": GlobalTensor::GetValue: counting-only launch: the scalar unit reads GM "
+          "this launch wrote, data that was never computed (run this call numerically)"));
+    }
     T v;
     std::memcpy(&v, base_ + offset, sizeof(T));
     return v;
@@ -134,6 +142,7 @@ public:
     }
     const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeS);
     blitz_sim::ub_access("LocalTensor::GetValue", blitz_sim::kPipeS, op, addr_ + offset * sizeof(T), sizeof(T), false);
+    blitz_sim::ub_scalar_read("LocalTensor::GetValue", addr_ + static_cast<uint32_t>(offset * sizeof(T)), sizeof(T));
     T v;
     std::memcpy(&v, slot_->core->ub + addr_ + offset * sizeof(T), sizeof(T));
     return v;

@@ -3,7 +3,8 @@
 //   operands 32 B aligned; within one 256 B repeat a source and the destination overlap fully or
 //   not at all; the repeat form takes repeatTime <= 255 (0 = no-op) and a contiguous mask of
 //   1..256/sizeof(T) elements; a b32 bit mask uses mask[0] only; masked-off elements are kept.
-// All run on the V pipe and count their processed elements in vector_elem_ops.
+// All run on the V pipe and count themselves (vector_instrs), their 256 B repeats and their
+// processed elements. In a counting-only launch they check and count but write no data.
 #pragma once
 
 #include <cmath>
@@ -62,12 +63,13 @@ inline void check_overlap(const char *api, uint32_t dst, uint32_t dstBytes, uint
   }
 }
 
-inline void count_vec(uint64_t n) { current().counters.vector_elem_ops += n; }
-
-// One elementwise count-form op: dst[i] = f(i) for i < count, reading the given sources.
+// One elementwise count-form op over count elements, reading the given sources (UB address,
+// bytes): checks, then compute(dst.ptr()) writes the results (numeric launches only; it reads
+// every source before writing, as dst may be a source), then counts. widest = the largest
+// operand element size, which sets the repeats.
 template <typename D, typename F>
-inline void vec_count(const char *api, const AscendC::LocalTensor<D> &dst, uint32_t count, F f,
-                      std::initializer_list<std::pair<uint32_t, uint32_t>> srcs)
+inline void vec_count(const char *api, const AscendC::LocalTensor<D> &dst, uint32_t count, uint32_t widest,
+                      F compute, std::initializer_list<std::pair<uint32_t, uint32_t>> srcs)
 {
   if (count == 0) return;
   const uint32_t d = dst.span(api, 0, count);
@@ -77,9 +79,12 @@ inline void vec_count(const char *api, const AscendC::LocalTensor<D> &dst, uint3
     ub_access(api, kPipeV, op, s.first, s.second, false);
   }
   ub_access(api, kPipeV, op, d, count * sizeof(D), true);
-  D *out = dst.ptr();
-  for (uint32_t i = 0; i < count; ++i) out[i] = f(i);
-  count_vec(count);
+  if (computes()) {
+    compute(dst.ptr());
+  } else {
+    ub_produced(d, count * sizeof(D));
+  }
+  count_vec(count, repeats_of(count, widest));
 }
 
 template <typename T>
@@ -101,10 +106,10 @@ inline void Muls(const LocalTensor<T> &dst, const LocalTensor<T> &src, const T &
   blitz_sim::check_vec_operand(api, dst);
   const uint32_t n = static_cast<uint32_t>(count);
   const uint32_t s = blitz_sim::src_span(api, src, n);
-  const T *in = src.ptr();
-  // Read every source element before writing (dst may be src).
-  std::vector<T> tmp(in, in + n);
-  blitz_sim::vec_count(api, dst, n, [&](uint32_t i) { return static_cast<T>(tmp[i] * scalar); }, {{s, n * sizeof(T)}});
+  blitz_sim::vec_count(api, dst, n, sizeof(T), [&](T *out) {
+    const std::vector<T> in(src.ptr(), src.ptr() + n);  // every source element before any write
+    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<T>(in[i] * scalar);
+  }, {{s, n * sizeof(T)}});
 }
 
 // Adds.md: dst = src + scalar (count form).
@@ -115,8 +120,10 @@ inline void Adds(const LocalTensor<T> &dst, const LocalTensor<T> &src, const T &
   blitz_sim::check_vec_operand(api, dst);
   const uint32_t n = static_cast<uint32_t>(count);
   const uint32_t s = blitz_sim::src_span(api, src, n);
-  std::vector<T> tmp(src.ptr(), src.ptr() + n);
-  blitz_sim::vec_count(api, dst, n, [&](uint32_t i) { return static_cast<T>(tmp[i] + scalar); }, {{s, n * sizeof(T)}});
+  blitz_sim::vec_count(api, dst, n, sizeof(T), [&](T *out) {
+    const std::vector<T> in(src.ptr(), src.ptr() + n);
+    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<T>(in[i] + scalar);
+  }, {{s, n * sizeof(T)}});
 }
 
 // Add.md: dst = src0 + src1 (count form).
@@ -127,9 +134,10 @@ inline void Add(const LocalTensor<T> &dst, const LocalTensor<T> &src0, const Loc
   blitz_sim::check_vec_operand(api, dst);
   const uint32_t n = static_cast<uint32_t>(count);
   const uint32_t s0 = blitz_sim::src_span(api, src0, n), s1 = blitz_sim::src_span(api, src1, n);
-  std::vector<T> a(src0.ptr(), src0.ptr() + n), b(src1.ptr(), src1.ptr() + n);
-  blitz_sim::vec_count(api, dst, n, [&](uint32_t i) { return static_cast<T>(a[i] + b[i]); },
-                       {{s0, n * sizeof(T)}, {s1, n * sizeof(T)}});
+  blitz_sim::vec_count(api, dst, n, sizeof(T), [&](T *out) {
+    const std::vector<T> a(src0.ptr(), src0.ptr() + n), b(src1.ptr(), src1.ptr() + n);
+    for (uint32_t i = 0; i < n; ++i) out[i] = static_cast<T>(a[i] + b[i]);
+  }, {{s0, n * sizeof(T)}, {s1, n * sizeof(T)}});
 }
 
 }  // namespace AscendC
@@ -171,13 +179,16 @@ inline void binary_repeat(const char *api, const AscendC::LocalTensor<T> &dst, c
   check_extent(src0, p.src0BlkStride, p.src0RepStride);
   check_extent(src1, p.src1BlkStride, p.src1RepStride);
   uint8_t *ub = current().ub;
+  const bool numeric = computes();
   for (uint32_t r = 0; r < repeatTime; ++r) {
     T a[perRepeat], b[perRepeat];
     for (uint32_t e = 0; e < mask; ++e) {
       const uint64_t o0 = src0.addr() + addr(src0, r, e, p.src0BlkStride, p.src0RepStride);
       const uint64_t o1 = src1.addr() + addr(src1, r, e, p.src1BlkStride, p.src1RepStride);
-      std::memcpy(&a[e], ub + o0, sizeof(T));
-      std::memcpy(&b[e], ub + o1, sizeof(T));
+      if (numeric) {
+        std::memcpy(&a[e], ub + o0, sizeof(T));
+        std::memcpy(&b[e], ub + o1, sizeof(T));
+      }
       if (e % perBlock == 0) {
         ub_access(api, kPipeV, op_index, static_cast<uint32_t>(o0), kUbBlock, false);
         ub_access(api, kPipeV, op_index, static_cast<uint32_t>(o1), kUbBlock, false);
@@ -185,12 +196,16 @@ inline void binary_repeat(const char *api, const AscendC::LocalTensor<T> &dst, c
     }
     for (uint32_t e = 0; e < mask; ++e) {
       const uint64_t od = dst.addr() + addr(dst, r, e, p.dstBlkStride, p.dstRepStride);
-      const T v = static_cast<T>(op(a[e], b[e]));
-      std::memcpy(ub + od, &v, sizeof(T));
+      if (numeric) {
+        const T v = static_cast<T>(op(a[e], b[e]));
+        std::memcpy(ub + od, &v, sizeof(T));
+      } else if (e % perBlock == 0) {
+        ub_produced(static_cast<uint32_t>(od), kUbBlock);
+      }
       if (e % perBlock == 0) ub_access(api, kPipeV, op_index, static_cast<uint32_t>(od), kUbBlock, true);
     }
   }
-  count_vec(uint64_t(mask) * repeatTime);
+  count_vec(uint64_t(mask) * repeatTime, repeatTime);
 }
 
 }  // namespace blitz_sim
@@ -221,7 +236,10 @@ inline void Duplicate(const LocalTensor<T> &dst, const T &scalarValue, const int
   const char *api = "Duplicate";
   blitz_sim::check_vec_operand(api, dst);
   const T v = scalarValue;
-  blitz_sim::vec_count(api, dst, static_cast<uint32_t>(count), [&](uint32_t) { return v; }, {});
+  const uint32_t n = static_cast<uint32_t>(count);
+  blitz_sim::vec_count(api, dst, n, sizeof(T), [&](T *out) {
+    for (uint32_t i = 0; i < n; ++i) out[i] = v;
+  }, {});
 }
 
 // Duplicate.md, repeat form with a bit mask: bit j of the repeat's mask selects element j
@@ -239,6 +257,7 @@ inline void Duplicate(const LocalTensor<T> &dst, const T &scalarValue, uint64_t 
   auto bit = [&](uint32_t e) { return e < 64 ? (mask[0] >> e) & 1u : (mask[1] >> (e - 64)) & 1u; };
   const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeV);
   uint8_t *ub = blitz_sim::current().ub;
+  const bool numeric = blitz_sim::computes();
   uint64_t n = 0;
   for (uint32_t r = 0; r < repeatTime; ++r) {
     for (uint32_t e = 0; e < perRepeat; ++e) {
@@ -249,12 +268,16 @@ inline void Duplicate(const LocalTensor<T> &dst, const T &scalarValue, uint64_t 
         blitz_sim::fail(api, blitz_sim::msg("element ", e, " of repeat ", r, " at UB byte ", dst.addr() + off,
                                             " is past the tensor's end ", dst.addr() + dst.len() * sizeof(T)));
       }
-      std::memcpy(ub + dst.addr() + off, &scalarValue, sizeof(T));
+      if (numeric) {
+        std::memcpy(ub + dst.addr() + off, &scalarValue, sizeof(T));
+      } else {
+        blitz_sim::ub_produced(static_cast<uint32_t>(dst.addr() + off), sizeof(T));
+      }
       blitz_sim::ub_access(api, blitz_sim::kPipeV, op, static_cast<uint32_t>(dst.addr() + off), sizeof(T), true);
       ++n;
     }
   }
-  blitz_sim::count_vec(n);
+  blitz_sim::count_vec(n, repeatTime);
 }
 
 }  // namespace AscendC
