@@ -121,18 +121,22 @@ def counters(batch: int, heads: int, seq: int, head_dim: int, sparsity: float, s
     }
 
 
+def format_header() -> str:
+    return "  ".join(f"{c:>10}" for c in COLUMNS)
+
+
+def format_row(r: Dict) -> str:
+    cells = (f"{r['sparsity']:.2f}", str(r["tiles"]), f"{r['gm_to_ub_bytes'] / 1e6:.1f}",
+             f"{r['ub_to_gm_bytes'] / 1e6:.1f}", f"{r['gm_to_l1_bytes'] / 1e6:.1f}",
+             f"{r['l0c_to_gm_bytes'] / 1e6:.1f}", f"{r['cube_flops'] / 1e9:.1f}", str(r["matmul_calls"]),
+             f"{r['vector_instrs'] / 1e6:.2f}", f"{r['vector_repeats'] / 1e6:.1f}",
+             f"{(r['set_flags'] + r['wait_flags']) / 1e6:.2f}", f"{r['imbalance']:.3f}",
+             f"{r['gm_bytes_per_tile'] / 1e3:.1f}", "exact" if r["plan_exact"] else "DIFFERS", f"{r['seconds']:.1f}")
+    return "  ".join(f"{c:>10}" for c in cells)
+
+
 def format_rows(rows: Sequence[Dict]) -> str:
-    lines = ["  ".join(f"{c:>10}" for c in COLUMNS)]
-    for r in rows:
-        cells = (f"{r['sparsity']:.2f}", str(r["tiles"]), f"{r['gm_to_ub_bytes'] / 1e6:.1f}",
-                 f"{r['ub_to_gm_bytes'] / 1e6:.1f}", f"{r['gm_to_l1_bytes'] / 1e6:.1f}",
-                 f"{r['l0c_to_gm_bytes'] / 1e6:.1f}", f"{r['cube_flops'] / 1e9:.1f}", str(r["matmul_calls"]),
-                 f"{r['vector_instrs'] / 1e6:.2f}", f"{r['vector_repeats'] / 1e6:.1f}",
-                 f"{(r['set_flags'] + r['wait_flags']) / 1e6:.2f}", f"{r['imbalance']:.3f}",
-                 f"{r['gm_bytes_per_tile'] / 1e3:.1f}", "exact" if r["plan_exact"] else "DIFFERS",
-                 f"{r['seconds']:.1f}")
-        lines.append("  ".join(f"{c:>10}" for c in cells))
-    return "\n".join(lines)
+    return "\n".join([format_header()] + [format_row(r) for r in rows])
 
 
 def describe_plan(rows: Sequence[Dict]) -> str:
@@ -166,8 +170,11 @@ def print_sweep(batch: int, heads: int, seq: int, head_dim: int, sparsities: Seq
     mode = "counting only (no arithmetic, no outputs)" if counting else "numeric"
     print(f"npu_sim counters, {mode}: B={batch} H={heads} S={seq} D={head_dim} {DTYPE}, block {BLOCK_SHAPE}, "
           f"random sabi, {cores} vector cores (BLITZ_ACL_NPU_SIM_CORES)", flush=True)
-    rows = sweep(batch, heads, seq, head_dim, sparsities, counting=counting)
-    print(format_rows(rows))
+    print(format_header(), flush=True)
+    rows = []
+    for sparsity in sparsities:  # each row as soon as it is counted (the seed's S takes minutes)
+        rows.append(counters(batch, heads, seq, head_dim, sparsity, counting=counting))
+        print(format_row(rows[-1]), flush=True)
     print(describe_plan(rows))
     print("matmuls = IterateAll calls; vec Minstr / Mrep = vector instructions / 256-byte repeats (millions); "
           "Mflags = SetFlag + WaitFlag events, queues' included (millions); imbalance = max / mean vector "
