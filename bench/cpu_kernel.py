@@ -234,7 +234,7 @@ def parse_args(argv=None):
                    help="skip the one-thread ours-vs-GEMM check")
     p.add_argument("--other-dtypes", nargs="*", default=list(OTHER_DTYPES),
                    help="dtypes timed dense against SDPA in the same dtype (none: skip)")
-    p.add_argument("--path", choices=("portable", "avx2", "avx512", "amx"),
+    p.add_argument("--path", choices=("portable", "avx2", "avx512", "amx", "neon", "neon_bf16"),
                    help="force this CPU kernel path (sets BLITZ_ACL_CPU_PATH; default: the "
                         "kernel's own choice, or the variable if already set)")
     p.add_argument("--json", help="also write the result here")

@@ -5,7 +5,8 @@ paths that really ran, and the run ends with summary()'s line, so a path the mac
 named as not run instead of being silently replaced by another.
 """
 
-ALL = ("portable", "avx2", "avx512", "amx")  # every path the kernel has (cpu_features.cpp)
+# Every path the kernel has (cpu_features.cpp): x86-64's, then aarch64's.
+ALL = ("portable", "avx2", "avx512", "amx", "neon", "neon_bf16")
 PATH_ENV = "BLITZ_ACL_CPU_PATH"
 RAN = set()
 

@@ -1,7 +1,7 @@
 """The oracle matrix on device="cpu" against the independent float64 oracle (tests/oracle.py).
 
 Every case of tests/cases.py, for float32, float16 and bfloat16, through numpy and torch, on
-every kernel path this CPU has (portable, avx2, avx512, amx: the `kernel_path` fixture in
+every kernel path this CPU has (portable, avx2, avx512, amx, neon, neon_bf16: the `kernel_path` fixture in
 conftest.py forces each by BLITZ_ACL_CPU_PATH, read by the kernel at each call, and the run ends
 with a line naming the paths that ran). Inputs are rounded to the dtype first and the oracle runs
 on the rounded inputs, so the bound measures the kernel's own error; the bound is relative to
@@ -58,6 +58,24 @@ def test_every_path_is_a_real_path(monkeypatch):
     info = lib.device_info()
     best = next(w[len("best="):] for w in info.replace(";", " ").split() if w.startswith("best="))
     assert info.startswith(f"kernel path {best};"), info
+
+
+def test_a_path_this_cpu_lacks_is_an_error(monkeypatch):
+    """Forcing a path this CPU lacks (the aarch64 ones on x86-64, the x86 ones on aarch64) is an
+    error naming that path, never an illegal instruction; an unknown name lists every path."""
+    import cpu_paths
+    from blitz_acl.runtime.status import AclError
+
+    q = np.random.default_rng(0).standard_normal((1, 1, 64, 32), dtype=np.float32)
+    lacking = [p for p in cpu_paths.ALL if p not in cpu_paths.supported()]
+    assert lacking, "no CPU has every path (x86-64 and aarch64 ones)"
+    for path in lacking:
+        monkeypatch.setenv(PATH_ENV, path)
+        with pytest.raises(AclError, match=f"the {path} kernel path was requested but this CPU"):
+            blitz_acl.blitz_sparse_attention(q, q, q, device="cpu")
+    monkeypatch.setenv(PATH_ENV, "fastest")
+    with pytest.raises(AclError, match="must be one of " + "[|]".join(cpu_paths.ALL)):
+        blitz_acl.blitz_sparse_attention(q, q, q, device="cpu")
 
 
 def test_inputs_are_not_copied_or_modified(monkeypatch):

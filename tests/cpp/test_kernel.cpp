@@ -35,14 +35,21 @@ float from_bf16(uint16_t h) {
   std::memcpy(&f, &u, 4);
   return f;
 }
+// The compiler's IEEE half (round to nearest even): g++ 12 has _Float16 in C++ on x86 only,
+// and __fp16 (the same binary16, Arm's storage type) on AArch64.
+#if defined(__aarch64__)
+using Half = __fp16;
+#else
+using Half = _Float16;
+#endif
 uint16_t to_fp16(float f) {
-  _Float16 h = (_Float16)f;
+  Half h = (Half)f;
   uint16_t u;
   std::memcpy(&u, &h, 2);
   return u;
 }
 float from_fp16(uint16_t u) {
-  _Float16 h;
+  Half h;
   std::memcpy(&h, &u, 2);
   return (float)h;
 }
@@ -244,13 +251,30 @@ const char *path_label(KernelPath path) {
     case KernelPath::kAvx2: return "avx2";
     case KernelPath::kAvx512: return "avx512";
     case KernelPath::kAmx: return "amx";
+    case KernelPath::kNeon: return "neon";
+    case KernelPath::kNeonBf16: return "neon_bf16";
     case KernelPath::kAuto: return "auto";
   }
   return "?";
 }
 
-void run_case(const Case &c, KernelPath path, int threads) {
-  Inputs in = make_inputs(c, 1234);
+// A case's double reference. Its inputs (seed kCaseSeed) are the same for every path and thread
+// count, so callers that run a case several times compute it once (under qemu the reference,
+// not the kernel, is most of the run).
+struct Expected {
+  std::vector<double> out, lse;
+};
+constexpr unsigned kCaseSeed = 1234;
+
+Expected expected_for(const Case &c) {
+  const Inputs in = make_inputs(c, kCaseSeed);
+  Expected e;
+  reference(c, in, e.out, e.lse);
+  return e;
+}
+
+void run_case(const Case &c, KernelPath path, int threads, const Expected &expected) {
+  Inputs in = make_inputs(c, kCaseSeed);
   AttentionProblem p = make_problem(c, in);
   std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, threads) + 1);
   const char *err = nullptr;
@@ -259,8 +283,7 @@ void run_case(const Case &c, KernelPath path, int threads) {
   const std::string where = c.name + " path=" + path_label(path) + " threads=" + std::to_string(threads);
   CHECK_MSG(rc == 0, where + ": " + (err ? err : ""));
   if (rc != 0) return;
-  std::vector<double> ref, ref_lse;
-  reference(c, in, ref, ref_lse);
+  const std::vector<double> &ref = expected.out, &ref_lse = expected.lse;
   const bool out_bsnd = c.bsnd || c.out_bsnd;
   double worst = 0;
   std::string first_bad;
@@ -286,10 +309,15 @@ void run_case(const Case &c, KernelPath path, int threads) {
   CHECK_MSG(worst <= tolerance(c.dtype), where + " max abs err " + std::to_string(worst) + first_bad);
 }
 
-// Every path this CPU can run, slowest first.
+// Every path the kernel has, in isa_summary's order.
+constexpr KernelPath kEveryPath[] = {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512,
+                                     KernelPath::kAmx,      KernelPath::kNeon, KernelPath::kNeonBf16};
+
+// Every path this CPU can run, slowest first (within each ISA).
 std::vector<KernelPath> paths() {
   std::vector<KernelPath> p{KernelPath::kPortable};
-  for (KernelPath q : {KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAmx}) {
+  for (KernelPath q : kEveryPath) {
+    if (q == KernelPath::kPortable) continue;
     AttentionProblem probe;  // nothing to compute: only the path check runs
     probe.heads_kv = 1;
     if (blitz::cpu::run_attention(probe, nullptr, 0, 1, q, nullptr) == 0) p.push_back(q);
@@ -301,20 +329,24 @@ std::vector<KernelPath> paths() {
 // coverage of AVX-512; and the library's own list (isa_summary's paths=) must agree with it.
 TEST(kernel_paths_tested_here) {
   std::string tested, missing;
-  for (KernelPath q : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512, KernelPath::kAmx}) {
+  for (KernelPath q : kEveryPath) {
     const auto runnable = paths();
     std::string &list = std::find(runnable.begin(), runnable.end(), q) != runnable.end() ? tested : missing;
     list += std::string(list.empty() ? "" : ",") + path_label(q);
   }
   std::printf("CPU kernel paths tested: %s; not available here: %s\n", tested.c_str(),
               missing.empty() ? "none" : missing.c_str());
+  std::printf("CPU: %s\n", blitz::cpu::isa_summary());
   CHECK_MSG(std::strstr(blitz::cpu::isa_summary(), ("paths=" + tested).c_str()) != nullptr,
             std::string("isa_summary lists other paths: ") + blitz::cpu::isa_summary());
 }
 
+void run_case(const Case &c, KernelPath path, int threads) { run_case(c, path, threads, expected_for(c)); }
+
 void run_everywhere(const Case &c) {
+  const Expected expected = expected_for(c);
   for (KernelPath path : paths())
-    for (int threads : {1, 3}) run_case(c, path, threads);
+    for (int threads : {1, 3}) run_case(c, path, threads, expected);
 }
 
 std::vector<Case> cases_for(ElementType t) {
@@ -361,7 +393,8 @@ TEST(kernel_kv_cache_eviction) {
   c.bkv = 1024;
   c.Skv = 12 * 1024 - 7;
   c.keep = 0.7;
-  for (KernelPath path : paths()) run_case(c, path, 1);
+  const Expected expected = expected_for(c);
+  for (KernelPath path : paths()) run_case(c, path, 1, expected);
 }
 // bf16 blocks of 2 MiB packed (D = 512, 1024 keys): 16 cache slots, so blocks 0 and 16 share one.
 // Rows that go 0 -> 16 make the amx path's pipeline drain before repacking the slot whose V the
@@ -410,6 +443,15 @@ TEST(kernel_rows_past_q_length_are_zero) {
 
 // A child made by fork() after the pool has threads must still run (fresh pool, no deadlock).
 TEST(kernel_runs_after_fork) {
+  // qemu-user 7.2 (Debian 12) aborts in the child of a multi-threaded guest's fork() (its own
+  // assertions: qemu_plugin_vcpu_init_hook, cpu_exec's cpu == current_cpu); not our pool's
+  // doing. tests/aarch64/run_emulated.sh sets this variable, under emulation only.
+  if (const char *emulator = std::getenv("BLITZ_ACL_EMULATED")) {
+    std::printf("kernel_runs_after_fork: SKIPPED under emulation (%s): qemu-user 7.2 aborts in a "
+                "multi-threaded guest's forked child (qemu's own assertion), not a kernel failure\n",
+                emulator);
+    return;
+  }
   Case c;
   c.name = "after_fork";
   run_case(c, paths().back(), 2);  // the parent's pool now has a worker thread
@@ -442,6 +484,10 @@ TEST(kernel_path_from_environment) {
   CHECK(blitz::cpu::resolve_path(KernelPath::kAvx512) == KernelPath::kAvx512);  // an explicit argument wins
   setenv("BLITZ_ACL_CPU_PATH", "avx2", 1);
   CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kAvx2);
+  setenv("BLITZ_ACL_CPU_PATH", "neon", 1);
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kNeon);
+  setenv("BLITZ_ACL_CPU_PATH", "neon_bf16", 1);
+  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kNeonBf16);
   setenv("BLITZ_ACL_CPU_PATH", "fastest", 1);
   Case c;
   Inputs in = make_inputs(c, 7);
@@ -458,6 +504,12 @@ TEST(kernel_path_from_environment) {
     err = nullptr;  // forcing a path this CPU lacks is an error with a message, never a SIGILL
     CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, KernelPath::kAmx, &err) != 0);
     CHECK(err != nullptr && std::strstr(err, "AMX") != nullptr);
+  }
+  for (KernelPath q : kEveryPath) {  // every path this CPU lacks: an error naming the path
+    if (std::find(runnable.begin(), runnable.end(), q) != runnable.end()) continue;
+    err = nullptr;
+    CHECK_MSG(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, q, &err) != 0, path_label(q));
+    CHECK_MSG(err != nullptr && std::strstr(err, path_label(q)) != nullptr, std::string(path_label(q)) + ": " + (err ? err : ""));
   }
   CHECK(std::strstr(blitz::cpu::isa_summary(), "best=") != nullptr);
   CHECK(blitz::cpu::default_num_threads() >= 1);

@@ -1,21 +1,9 @@
 // libblitz_cpu.so's backend (runtime/backend.h): the CPU attention kernel (kernel/).
 #include "kernel/attention_problem.h"
+#include "kernel/cpu_features.h"
 #include "runtime/backend.h"
 
 namespace blitz::cpu::runtime::backend {
-namespace {
-
-const char *path_name(KernelPath path) {
-  switch (path) {
-    case KernelPath::kPortable: return "portable";
-    case KernelPath::kAvx2: return "avx2";
-    case KernelPath::kAvx512: return "avx512";
-    case KernelPath::kAmx: return "amx";
-    default: return "auto";
-  }
-}
-
-}  // namespace
 
 void prepare(Plan &plan, const OpArgs & /*args*/) {
   plan.num_threads = default_num_threads();

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -25,6 +26,8 @@ size_t per_thread_bytes(const AttentionProblem &p) {
   if (const PathKernel *k = avx512_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
   if (const PathKernel *k = avx2_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
   if (const PathKernel *k = amx_kernel(p)) bytes = std::max(bytes, k->scratch_bytes(p));
+  if (const PathKernel *k = neon_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
+  if (const PathKernel *k = neon_bf16_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
   return align_up(bytes);
 }
 
@@ -69,7 +72,8 @@ void compute_task_prefix(const Plan &plan, int64_t *prefix) {
 }
 
 // The kernel for `path` and this problem: AMX covers bf16 (other dtypes run AVX-512 there),
-// AVX-512 and AVX2 cover every dtype they were built for, everything else runs portable.
+// AVX-512, AVX2 and NEON cover every dtype they were built for (neon_bf16: bf16, the others as
+// neon), everything else runs portable.
 const PathKernel &kernel_for(KernelPath path, const AttentionProblem &p) {
   if (path == KernelPath::kAmx) {
     if (const PathKernel *k = amx_kernel(p)) return *k;
@@ -79,6 +83,12 @@ const PathKernel &kernel_for(KernelPath path, const AttentionProblem &p) {
   }
   if (path == KernelPath::kAvx2) {
     if (const PathKernel *k = avx2_kernel(p.dtype)) return *k;
+  }
+  if (path == KernelPath::kNeonBf16) {
+    if (const PathKernel *k = neon_bf16_kernel(p.dtype)) return *k;
+  }
+  if (path == KernelPath::kNeon || path == KernelPath::kNeonBf16) {
+    if (const PathKernel *k = neon_kernel(p.dtype)) return *k;
   }
   return portable_kernel();
 }
@@ -119,17 +129,19 @@ int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_b
   num_threads = std::max(num_threads, 1);
   if (requested == KernelPath::kAuto) {
     const char *env = std::getenv("BLITZ_ACL_CPU_PATH");
-    if (env != nullptr && *env != '\0' && std::strcmp(env, "portable") != 0 &&
-        std::strcmp(env, "avx2") != 0 && std::strcmp(env, "avx512") != 0 && std::strcmp(env, "amx") != 0) {
-      return fail("BLITZ_ACL_CPU_PATH must be portable, avx2, avx512 or amx");
+    KernelPath named;
+    if (env != nullptr && *env != '\0' && !path_from_name(env, &named)) {
+      static char message[160];  // the list is fixed: the same text for every call
+      static const bool filled = [] {
+        std::snprintf(message, sizeof message, "BLITZ_ACL_CPU_PATH must be one of %s", path_names());
+        return true;
+      }();
+      (void)filled;
+      return fail(message);
     }
   }
   const KernelPath path = resolve_path(requested);
-  if (!path_supported(path)) {
-    return fail(path == KernelPath::kAmx    ? "the amx kernel path was requested but this CPU (or OS) lacks AMX-BF16"
-                : path == KernelPath::kAvx2 ? "the avx2 kernel path was requested but this CPU (or OS) lacks AVX2 + FMA + F16C"
-                                            : "the avx512 kernel path was requested but this CPU lacks AVX-512 F/BW/DQ/VL/BF16");
-  }
+  if (!path_supported(path)) return fail(path_requirement(path));
   if (p.block_q <= 0 || p.block_kv <= 0 || p.head_dim < 0) return fail("block sizes must be positive");
   if (p.heads_kv <= 0 || p.heads_q % p.heads_kv != 0) return fail("heads_q must be a multiple of heads_kv");
   if (p.batch <= 0 || p.heads_q <= 0 || p.seq_q <= 0) return 0;  // nothing to write

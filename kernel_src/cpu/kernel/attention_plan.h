@@ -124,6 +124,11 @@ const PathKernel *avx2_kernel(ElementType dtype);
 // The AMX kernel for this problem (bf16, block_q % 16 == 0), or nullptr (other dtypes and
 // shapes, or a build without AMX code). Not yet run on AMX hardware: see amx_gemm.h.
 const PathKernel *amx_kernel(const AttentionProblem &p);
+// The aarch64 NEON kernel for `dtype` (fp32 FMA for every dtype), or nullptr off aarch64.
+const PathKernel *neon_kernel(ElementType dtype);
+// The NEON + BF16 kernel (BFDOT products) for bf16, or nullptr (other dtypes run neon_kernel;
+// a build without aarch64 code).
+const PathKernel *neon_bf16_kernel(ElementType dtype);
 
 // Scratch carving: bump allocation from a thread's slice, 64-byte aligned.
 constexpr size_t kScratchAlign = 64;

@@ -14,7 +14,7 @@ enum class ElementType : int { kFloat32 = 0, kFloat16 = 1, kBFloat16 = 2 };
 
 // Which implementation runs the tiles. kAuto picks the fastest the CPU supports (checked at run
 // time); the others force one (tests force kPortable to cover the fallback).
-enum class KernelPath : int { kAuto = 0, kPortable = 1, kAvx512 = 2, kAmx = 3, kAvx2 = 4 };
+enum class KernelPath : int { kAuto = 0, kPortable = 1, kAvx512 = 2, kAmx = 3, kAvx2 = 4, kNeon = 5, kNeonBf16 = 6 };
 
 // A [batch, heads, seq, head_dim] view; strides are in elements, head_dim's stride is 1.
 // Every layout (BNSD, BSND, BSH, BNSD_BSND's output) is one choice of these three strides.
@@ -76,7 +76,8 @@ int run_attention(const AttentionProblem &problem, void *workspace, size_t works
 int default_num_threads();
 
 // The path kAuto resolves to on this CPU, and a one-line summary of the ISA features found
-// (for the bench's JSON and error messages). BLITZ_ACL_CPU_PATH=portable|avx2|avx512|amx forces a path.
+// (for the bench's JSON and error messages). BLITZ_ACL_CPU_PATH=<a path name> forces a path
+// (cpu_features.h: path_names()).
 KernelPath resolve_path(KernelPath requested);
 const char *isa_summary();
 
