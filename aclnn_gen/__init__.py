@@ -11,7 +11,7 @@ from typing import Callable, Dict
 
 from .render_c import (render_acl_header, render_blitz_header, render_cdef_module,
                        render_meta_header, render_op_header, render_select_header)
-from .render_limits import render_limits_header, render_limits_module
+from .render_limits import render_limits_header, render_limits_module, render_refusals_header
 from .render_opdef import render_indices, render_opdef
 from .render_select import render_select_limits_header, render_select_limits_module
 
@@ -29,8 +29,10 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "blitz_acl/runtime/_cdef.py": render_cdef_module,
     "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
     "kernel_src/npu/op_host/blitz_sparse_attention_indices.h": render_indices,
-    # The limits (block shapes, head dims, sabi pad): C++ for both devices' checks, Python for its own.
+    # The limits, refusal messages and API defaults: C++ for both devices' checks (the values also
+    # for the kernels), Python for its own.
     "kernel_src/common/op_limits.h": render_limits_header,
+    "kernel_src/common/op_refusals.h": render_refusals_header,
     "blitz_acl/limits.py": render_limits_module,
     # BlitzSelectBlocks' own limits and defaults (CPU device only).
     "kernel_src/cpu/select/select_limits.h": render_select_limits_header,

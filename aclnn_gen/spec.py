@@ -191,8 +191,11 @@ OPS = (OP, SELECT_OP)
 
 @dataclass(frozen=True)
 class Limits:
-    """What both devices accept, stated once: rendered into kernel_src/common/op_limits.h (the CPU
-    runtime's checks and the NPU tiling include it) and blitz_acl/limits.py (Python's checks).
+    """What the devices accept, stated once: rendered into kernel_src/common/op_limits.h (values;
+    the NPU kernel's headers include it too), kernel_src/common/op_refusals.h (the refusal
+    messages, for the CPU runtime's checks and the NPU tiling) and blitz_acl/limits.py (both, for
+    Python's checks). A limit that names a device holds for that device only; "npu" covers the
+    Ascend kernel and the npu_sim device, which runs the same tiling.
 
     Block shapes: the original's bq, bkv in {128, 256, 512, 1024} (every pair), plus our bq 64 and
     any bkv that is a multiple of 64 up to 1024, on both devices. NULL blockShape at the C ABI is
@@ -208,16 +211,115 @@ class Limits:
     npu_head_dim_min: int = 16
     npu_head_dim_max: int = 256
     npu_head_dim_align: int = 16
-    # sabi's "no block" entry: the largest uint16; valid indices are below it.
+    # Heads, GQA group (N / Nkv) and batch on the NPU kernel: its task index and tiling arrays.
+    # The CPU device has no upper limit on any of them (N >= 1, N % Nkv == 0 on both).
+    npu_heads_max: int = 256
+    npu_group_max: int = 64
+    npu_batch_max: int = 65536
+    # sabi's "no block" entry: the largest uint16; valid indices are below it, so Skv / bkv may
+    # give at most sabi_pad - 1 key blocks on the NPU (whose tiling checks it before any read).
     sabi_pad: int = 0xFFFF
+    # Layouts, on every device (TND = packed varlen).
+    layouts: Tuple[str, ...] = ("BNSD", "BSND", "BSH", "BNSD_BSND", "TND")
+    packed_layout: str = "TND"
+    # Token masks (sparse_mode): 0 none / explicit, 1 explicit, 2-4 built from indices.
+    sparse_modes: Tuple[int, ...] = (0, 1, 2, 3, 4)
+    # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl's API has no inner_precise.
+    torch_bsa_precise_offset: int = 10
+    # innerPrecise at the C ABI: PromptFlashAttention's range; the kernels always accumulate in fp32.
+    inner_precise_max: int = 3
+    # How refusal messages name the two device families.
+    cpu_title: str = "CPU device"
+    npu_title: str = "NPU kernel"
 
     def block_shape_rule(self) -> str:
         """The accepted block shapes in words, for every error message about them."""
-        choices = ", ".join(str(b) for b in self.block_q[:-1]) + f" or {self.block_q[-1]}"
-        return f"bq {choices}, and bkv a multiple of {self.block_kv_step} up to {self.block_kv_max}"
+        return f"bq {_words(self.block_q)}, and bkv a multiple of {self.block_kv_step} up to {self.block_kv_max}"
+
+    def npu_head_dim_rule(self) -> str:
+        return (f"a multiple of {self.npu_head_dim_align} in "
+                f"[{self.npu_head_dim_min}, {self.npu_head_dim_max}]")
+
+
+def _words(values) -> str:
+    """(1, 2, 3) -> "1, 2 or 3"."""
+    items = [str(v) for v in values]
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + f" or {items[-1]}"
 
 
 LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class ApiDefault:
+    """A default of blitz_sparse_attention (the Python API). `attr` names the op attribute it
+    feeds; where the two defaults differ, `note` says why (the renderer refuses a silent one)."""
+
+    name: str
+    value: Union[None, int, float, str, bool, Tuple[int, ...]]
+    attr: Optional[str] = None
+    note: str = ""
+
+
+API_DEFAULTS = (
+    ApiDefault("num_heads", None, "num_heads",
+               note="read from the query's shape (required for BSH); the attribute's 1 fits only N = 1"),
+    ApiDefault("num_key_value_heads", 0, "num_key_value_heads"),
+    ApiDefault("input_layout", "BNSD", "input_layout",
+               note="the original's attribute says BSH; BNSD is torch's [B, N, S, D] and FlashAttention's head-major order"),
+    ApiDefault("scale_value", None, "scale_value",
+               note="None means 1 / sqrt(D), softmax attention's usual scale; the attribute's 1.0 leaves scaling to the caller"),
+    ApiDefault("sparse_mode", 0, "sparse_mode"),
+    ApiDefault("pre_tokens", 2147483647, "pre_tokens"),
+    ApiDefault("next_tokens", 2147483647, "next_tokens",
+               note="unbounded after the diagonal, like pre_tokens; the attribute's 0 would make sparse_mode 4 causal by default"),
+    ApiDefault("block_shape", (128, 512), "block_shape",
+               note="the frame benchmark's 128 x 512 tiles; the attribute's (128, 128) is what a NULL blockShape means at the C ABI"),
+    ApiDefault("return_lse", False, "softmax_lse_flag"),
+)
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """One refusal message, the same text wherever a limit is checked: Python (blitz_acl/limits.py),
+    the CPU runtime and the NPU tiling (kernel_src/common/op_refusals.h). `params` are (name, kind)
+    with kind "int" or "str"; `template` is a str.format template over them."""
+
+    name: str
+    params: Tuple[Tuple[str, str], ...]
+    template: str
+
+
+def _refusals(L: Limits):
+    qkv_npu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).npu
+    return (
+        Refusal("block_shape", (("bq", "int"), ("bkv", "int"), ("device", "str")),
+                "block_shape=({bq}, {bkv}) is not supported by the {device}: expected " + L.block_shape_rule()),
+        Refusal("cpu_head_dim", (("head_dim", "int"),),
+                f"head_dim {{head_dim}} is not supported by the {L.cpu_title}: expected 1..{L.cpu_head_dim_max}"),
+        Refusal("npu_head_dim", (("head_dim", "int"),),
+                f"head_dim {{head_dim}} is not supported by the {L.npu_title}: expected " + L.npu_head_dim_rule()),
+        Refusal("npu_heads", (("num_heads", "int"),),
+                f"num_heads {{num_heads}} is not supported by the {L.npu_title}: expected 1..{L.npu_heads_max}"),
+        Refusal("npu_group", (("group", "int"),),
+                f"num_heads / num_key_value_heads = {{group}} exceeds {L.npu_group_max}, the {L.npu_title}'s "
+                "largest GQA group"),
+        Refusal("npu_batch", (("batch", "int"),),
+                f"batch {{batch}} is not supported by the {L.npu_title}: expected 1..{L.npu_batch_max}"),
+        Refusal("npu_kv_blocks", (("kv_blocks", "int"),),
+                f"Skv / bkv gives {{kv_blocks}} key blocks; sabi's uint16 indices allow {L.sabi_pad - 1}"),
+        Refusal("npu_dtype", (),
+                f"query, key and value must all be {_words(qkv_npu)} on the NPU"),
+        Refusal("sparse_mode", (("mode", "int"),),
+                f"sparse_mode must be one of {L.sparse_modes}, got {{mode}}"),
+        Refusal("layout", (("layout", "str"),),
+                f"input_layout must be one of {', '.join(L.layouts)}, got '{{layout}}'"),
+        Refusal("inner_precise", (("inner_precise", "int"),),
+                f"innerPrecise = {{inner_precise}}; expected 0..{L.inner_precise_max}"),
+    )
+
+
+REFUSALS = _refusals(LIMITS)
 
 
 def group(name: str) -> Optional[DtypeGroup]:

@@ -188,7 +188,9 @@ def single_core_check(args, scale: float) -> dict:
     ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, "cpu")
     case = build_case("random", BATCH, HEADS, seq, seq, 0.0, BLOCK_SHAPE)
     ours.prepare(case)
-    tiles = int((case.sabi != 0xFFFF).sum())
+    from blitz_acl.sabi import PAD
+
+    tiles = int((case.sabi != PAD).sum())
     previous_env = os.environ.get("BLITZ_ACL_NUM_THREADS")
     os.environ["BLITZ_ACL_NUM_THREADS"] = "1"
     ours_rates, gemm_rates = [], []

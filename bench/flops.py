@@ -18,7 +18,9 @@ from typing import Optional
 
 import numpy as np
 
-NO_BLOCK = 0xFFFF  # sabi padding: "no key block here"
+from blitz_acl import limits
+
+NO_BLOCK = limits.SABI_PAD  # sabi padding: "no key block here" (the spec's value)
 FLOPS_PER_PAIR_PER_DIM = 4  # 2 for the Q*K^T multiply-add, 2 for P*V
 
 

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from . import arguments, arrays, reference
+from . import arguments, arrays, limits, reference
 from .torch_route import routed
 
 # The lse is returned in float32 whatever the input dtype, as the NPU kernel writes it.
 LSE_DTYPE = "float32"
 
 
+# The defaults are the spec's (aclnn_gen/spec.py API_DEFAULTS, with a note where one differs
+# from the op attribute's), read from the generated blitz_acl/limits.py.
 @routed("blitz_sparse_attention")  # torch tensors: through torch.ops.blitz_acl (blitz_acl.torch_ops)
-def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=None,
-                           num_key_value_heads=0, input_layout="BNSD", scale_value=None,
+def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEADS,
+                           num_key_value_heads=limits.DEFAULT_NUM_KEY_VALUE_HEADS,
+                           input_layout=limits.DEFAULT_INPUT_LAYOUT, scale_value=limits.DEFAULT_SCALE_VALUE,
                            actual_seq_lengths=None, actual_seq_lengths_kv=None, atten_mask=None,
-                           sparse_mode=0, pre_tokens=2147483647, next_tokens=2147483647,
-                           block_shape=(128, 512), return_lse=False, device=None, validate=True):
+                           sparse_mode=limits.DEFAULT_SPARSE_MODE, pre_tokens=limits.DEFAULT_PRE_TOKENS,
+                           next_tokens=limits.DEFAULT_NEXT_TOKENS, block_shape=limits.DEFAULT_BLOCK_SHAPE,
+                           return_lse=limits.DEFAULT_RETURN_LSE, device=None, validate=True):
     """Block-sparse prefill attention: softmax(scale * Q K^T) V over the tiles sabi selects.
 
     The [Sq, Skv] attention matrix is cut into tiles of bq x bkv tokens (block_shape, default

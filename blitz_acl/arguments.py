@@ -17,14 +17,16 @@ from . import arrays, limits
 from . import sabi as sabi_format
 from .call import AttentionCall
 
-LAYOUTS = ("BNSD", "BSND", "BSH", "BNSD_BSND", "TND")
-PACKED_LAYOUT = "TND"  # packed varlen: [T, N, D], cumulative actual lengths give the batches
+# Layouts, sparse modes, dtypes and the per-device limits are the spec's (blitz_acl/limits.py,
+# generated from aclnn_gen/spec.py); the refusals use its messages, as the C++ checks do.
+LAYOUTS = limits.LAYOUTS
+PACKED_LAYOUT = limits.PACKED_LAYOUT  # packed varlen: [T, N, D], cumulative actual lengths give the batches
 DEVICES = ("reference", "cpu", "npu", "npu_sim")
-SPARSE_MODES = (0, 1, 2, 3, 4)
+SPARSE_MODES = limits.SPARSE_MODES
 # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl has no inner_precise.
-TORCH_BSA_PRECISE_OFFSET = 10
-MASK_DTYPES = ("bool", "int8", "uint8")
-NPU_DTYPES = ("float16", "bfloat16")
+TORCH_BSA_PRECISE_OFFSET = limits.TORCH_BSA_PRECISE_OFFSET
+MASK_DTYPES = limits.MASK_DTYPES
+NPU_DTYPES = limits.NPU_DTYPES
 INT64_MIN, INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 
 # scale_value travels to the kernels as a float32.
@@ -223,7 +225,7 @@ def _sparse_mode(sparse_mode: Any) -> int:
         raise ValueError(
             f"sparse_mode={mode} is torch_bsa's way to select inner_precise=0; blitz_acl has no "
             f"inner_precise: pass sparse_mode={mode - TORCH_BSA_PRECISE_OFFSET}")
-    raise ValueError(f"sparse_mode must be one of {SPARSE_MODES}, got {mode}")
+    raise ValueError(limits.refuse_sparse_mode(mode))
 
 
 def _mask_shape_ok(shape, batch: int, heads: int, seq_q: int, seq_kv: int) -> bool:
@@ -296,15 +298,14 @@ def _device(device: Any, query, dtype: str) -> str:
                 f"device='npu' needs torch_npu tensors on an NPU, but query is "
                 f"{_describe(query)}{note}; use device='cpu' or device='reference' here")
         if dtype not in NPU_DTYPES:
-            raise TypeError(f"device='npu' takes {', '.join(NPU_DTYPES)} inputs, got {dtype}")
+            raise TypeError(f"device='npu': {limits.refuse_npu_dtype()}, got {dtype}")
     return device
 
 
 def _block_shape(block_shape: Any, device: str) -> Tuple[int, int]:
     bq, bkv = sabi_format.check_block_shape(block_shape)
     if device == "cpu" and not limits.block_shape_supported(bq, bkv):
-        raise ValueError(f"block_shape={tuple(block_shape)} is not supported by the CPU device: expected "
-                         f"{limits.BLOCK_SHAPE_RULE}")
+        raise ValueError(limits.refuse_block_shape(bq, bkv, limits.CPU_TITLE))
     return bq, bkv
 
 
@@ -319,11 +320,13 @@ def _scale(scale_value: Any, head_dim: int) -> float:
     return float(scale_value)
 
 
-def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_heads=0,
-              input_layout="BNSD", scale_value=None, actual_seq_lengths=None,
-              actual_seq_lengths_kv=None, atten_mask=None, sparse_mode=0,
-              pre_tokens=2147483647, next_tokens=2147483647, block_shape=(128, 512),
-              return_lse=False, device=None, validate=True) -> AttentionCall:
+def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEADS,
+              num_key_value_heads=limits.DEFAULT_NUM_KEY_VALUE_HEADS,
+              input_layout=limits.DEFAULT_INPUT_LAYOUT, scale_value=limits.DEFAULT_SCALE_VALUE,
+              actual_seq_lengths=None, actual_seq_lengths_kv=None, atten_mask=None,
+              sparse_mode=limits.DEFAULT_SPARSE_MODE, pre_tokens=limits.DEFAULT_PRE_TOKENS,
+              next_tokens=limits.DEFAULT_NEXT_TOKENS, block_shape=limits.DEFAULT_BLOCK_SHAPE,
+              return_lse=limits.DEFAULT_RETURN_LSE, device=None, validate=True) -> AttentionCall:
     """Check every argument of blitz_sparse_attention; return the call the devices run."""
     validate = _bool_arg("validate", validate)
     return_lse = _bool_arg("return_lse", return_lse)
@@ -333,7 +336,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
     if not isinstance(input_layout, str):
         raise TypeError(f"input_layout must be a string, got {input_layout!r}")
     if input_layout not in LAYOUTS:
-        raise ValueError(f"input_layout must be one of {', '.join(LAYOUTS)}, got {input_layout!r}")
+        raise ValueError(limits.refuse_layout(input_layout))
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = _shapes(
         query, key, value, input_layout, num_heads, num_key_value_heads)
     packed = input_layout == PACKED_LAYOUT
@@ -356,8 +359,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=None, num_key_value_hea
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
     if device == "cpu" and head_dim > limits.CPU_HEAD_DIM_MAX:
-        raise ValueError(f"head_dim {head_dim} (query shape {arrays.shape(query)}) is not supported by "
-                         f"the CPU device: expected 1..{limits.CPU_HEAD_DIM_MAX}")
+        raise ValueError(f"{limits.refuse_cpu_head_dim(head_dim)} (query shape {arrays.shape(query)})")
     if heads < 1:
         raise ValueError(f"query has {heads} heads (shape {arrays.shape(query)}); expected >= 1")
     if kv_heads < 1:

@@ -14,34 +14,39 @@ import numpy as np
 from .. import limits
 from ..call import AttentionCall
 
-# Block shapes, head dims and the sabi pad: the spec's limits (blitz_acl/limits.py), which the
-# NPU tiling reads too (kernel_src/common/op_limits.h).
+# Every limit is the spec's (blitz_acl/limits.py), which the NPU tiling reads too
+# (kernel_src/common/op_limits.h), and each refusal is worded by the spec (op_refusals.h there).
 PAD = limits.SABI_PAD
-MAX_KV_BLOCKS = PAD - 1  # uint16 indices; PAD is "no block"
-MAX_SPARSE_MODE = 4  # token masks 0-4 (DESIGN.md): explicit atten_mask, causal, band
+MAX_KV_BLOCKS = limits.NPU_KV_BLOCKS_MAX
+MAX_SPARSE_MODE = max(limits.SPARSE_MODES)
 
 
 def check_supported(call: AttentionCall) -> None:
-    """Raises NotImplementedError / ValueError for what the NPU kernel cannot compute.
+    """Raises NotImplementedError / ValueError for what the NPU kernel cannot compute, with the
+    message the tiling gives for the same call.
 
     Token masks are supported: sparse_mode 0/1 with an explicit atten_mask (any accepted shape;
     the binding passes it contiguous), 2-4 from indices, with per-batch actual lengths.
     """
-    if not 0 <= call.sparse_mode <= MAX_SPARSE_MODE:
-        raise NotImplementedError(
-            f"device='npu' supports sparse_mode 0-{MAX_SPARSE_MODE}, got {call.sparse_mode}")
-    d = call.head_dim
-    if d < limits.NPU_HEAD_DIM_MIN or d > limits.NPU_HEAD_DIM_MAX or d % limits.NPU_HEAD_DIM_ALIGN:
-        raise ValueError(
-            f"device='npu' supports head_dim a multiple of {limits.NPU_HEAD_DIM_ALIGN} in "
-            f"[{limits.NPU_HEAD_DIM_MIN}, {limits.NPU_HEAD_DIM_MAX}], got {d}")
+    if call.dtype not in limits.NPU_DTYPES:
+        raise TypeError(limits.refuse_npu_dtype())
+    if call.sparse_mode not in limits.SPARSE_MODES:
+        raise NotImplementedError(limits.refuse_sparse_mode(call.sparse_mode))
+    if not 1 <= call.num_heads <= limits.NPU_HEADS_MAX:
+        raise ValueError(limits.refuse_npu_heads(call.num_heads))
+    group = call.num_heads // call.num_key_value_heads
+    if group > limits.NPU_GROUP_MAX:
+        raise ValueError(limits.refuse_npu_group(group))
+    if not 1 <= call.batch <= limits.NPU_BATCH_MAX:
+        raise ValueError(limits.refuse_npu_batch(call.batch))
+    if not limits.npu_head_dim_supported(call.head_dim):
+        raise ValueError(limits.refuse_npu_head_dim(call.head_dim))
     bq, bkv = call.block_shape
     if not limits.block_shape_supported(bq, bkv):
-        raise ValueError(f"block_shape={call.block_shape} is not supported by the NPU kernel: expected "
-                         f"{limits.BLOCK_SHAPE_RULE}")
+        raise ValueError(limits.refuse_block_shape(bq, bkv, limits.NPU_TITLE))
     kv_blocks = -(-call.seq_kv // bkv)
     if kv_blocks > MAX_KV_BLOCKS:
-        raise ValueError(f"Skv / bkv gives {kv_blocks} key blocks; sabi's uint16 indices allow {MAX_KV_BLOCKS}")
+        raise ValueError(limits.refuse_npu_kv_blocks(kv_blocks))
 
 
 def compact_sabi(sabi: Optional[np.ndarray], kv_blocks: int) -> Optional[np.ndarray]:

@@ -14,10 +14,12 @@
 #define BLITZ_INLINE inline
 #endif
 
+#include "op_limits.h"
+
 namespace blitz {
 
-// 0xFFFF (-1 as int16) in a sabi row: "no block here".
-constexpr uint16_t kSabiNoBlock = 0xFFFF;
+// sabi's pad (-1 as int16) in a row: "no block here"; its value is the spec's (op_limits.h).
+constexpr uint16_t kSabiNoBlock = limits::kSabiPad;
 
 // IEEE infinity without <cmath> (both compilers are clang/gcc based and have the builtin).
 BLITZ_INLINE float neg_infinity() { return -__builtin_inff(); }

@@ -137,7 +137,7 @@ static void test_layout_strides() {
   CHECK_EQ(p.params.out.b, S * N * D); CHECK_EQ(p.params.out.h, D); CHECK_EQ(p.params.out.s, N * D);
   // Unknown layout.
   p = plan_tiling(request("SBH", B, N, N, S, S, D));
-  CHECK_ERROR_HAS(p, "input_layout 'SBH'");
+  CHECK_ERROR_HAS(p, "got 'SBH'");
   // A 5-d query is rejected with its dims (read within the request's arrays).
   TilingRequest r5 = request("BNSD", B, N, N, S, S, D);
   r5.q_rank = 5;
@@ -195,7 +195,7 @@ static void test_block_shape_and_dims() {
     CHECK(p.params.block_q % p.params.group_rows == 0);
   }
   r.block_q = 96; r.block_kv = 512;
-  CHECK_ERROR_HAS(plan_tiling(r), "block_shape (96, 512) is not supported by the NPU kernel: use bq 64, 128");
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape=(96, 512) is not supported by the NPU kernel: expected bq 64, 128");
   r.block_q = 2048;
   CHECK_ERROR_HAS(plan_tiling(r), "block_shape (2048, 512)");
   r.block_q = 128; r.block_kv = 500;
@@ -300,7 +300,7 @@ static void test_token_masks() {
   CHECK_ERROR_HAS(plan_tiling(r), "sparse_mode 1 requires atten_mask");
   for (int64_t mode : {-1, 5, 8}) {
     r.sparse_mode = mode;
-    CHECK_ERROR_HAS(plan_tiling(r), ("sparse_mode " + std::to_string(mode)).c_str());
+    CHECK_ERROR_HAS(plan_tiling(r), ("sparse_mode must be one of (0, 1, 2, 3, 4), got " + std::to_string(mode)).c_str());
   }
   // Modes 2-4 build their mask from indices: a mask (e.g. the original's compressed 2048 x 2048
   // one) is ignored, whatever its shape, and costs no unified buffer.
@@ -918,7 +918,52 @@ static void test_column_fill() {
         f.tailBits == 0x1F);
 }
 
+// Issue 13: the first value past each of the spec's NPU limits is refused in the spec's words
+// (op_limits.h / op_refusals.h, generated; blitz_acl/limits.py holds the same for Python).
+static void test_spec_limits_refused_in_the_specs_words() {
+  g_test = "spec_limits";
+  using namespace blitz::limits;
+  const int64_t S = 256, D = kNpuHeadDimMin;
+  auto refused_with = [](const TilingRequest &r, const std::string &message) {
+    const TilingPlan p = plan_tiling(r);
+    if (p.ok || p.error != message) {
+      std::fprintf(stderr, "[%s] expected '%s', got ok=%d '%s'\n", g_test, message.c_str(), (int)p.ok,
+                   p.error.c_str());
+      ++g_failures;
+    }
+  };
+  CHECK(plan_tiling(request("BNSD", 1, kNpuGroupMax, 1, S, S, D)).ok);
+  refused_with(request("BNSD", 1, kNpuHeadsMax + 1, kNpuHeadsMax + 1, S, S, D), refuse_npu_heads(kNpuHeadsMax + 1));
+  refused_with(request("BNSD", 1, kNpuGroupMax + 1, 1, S, S, D), refuse_npu_group(kNpuGroupMax + 1));
+  refused_with(request("BNSD", kNpuBatchMax + 1, 1, 1, S, S, D), refuse_npu_batch(kNpuBatchMax + 1));
+  for (int64_t d : {kNpuHeadDimMax + kNpuHeadDimAlign, kNpuHeadDimMin - 1, kNpuHeadDimMin + 1})
+    refused_with(request("BNSD", 1, 1, 1, S, S, d), refuse_npu_head_dim(d));
+  TilingRequest r = request("BNSD", 1, 1, 1, S, S, D);
+  for (int64_t mode : {kSparseModeMin - 1, kSparseModeMax + 1}) {
+    r.sparse_mode = mode;
+    refused_with(r, refuse_sparse_mode(mode));
+  }
+  r.sparse_mode = 0;
+  const int64_t bq_max = kBlockQ[sizeof(kBlockQ) / sizeof(kBlockQ[0]) - 1];
+  const int64_t shapes[][2] = {{bq_max * 2, kBlockKvStep}, {kBlockQ[0] / 2, kBlockKvStep},
+                               {kBlockQ[0], kBlockKvMax + kBlockKvStep}, {kBlockQ[0], kBlockKvStep * 3 / 2}};
+  for (const auto &shape : shapes) {
+    r.block_q = shape[0];
+    r.block_kv = shape[1];
+    refused_with(r, refuse_block_shape(shape[0], shape[1], kNpuTitle));
+  }
+  r = request("BNSD", 1, 1, 1, 1, (int64_t(kSabiPad)) * kBlockKvStep, D);
+  r.block_q = kBlockQ[0];
+  r.block_kv = kBlockKvStep;
+  refused_with(r, refuse_npu_kv_blocks(kSabiPad));
+  r = request("BNSD", 1, 1, 1, S, S, D);
+  r.dtype_supported = false;
+  refused_with(r, refuse_npu_dtype());
+  refused_with(request("BDNS", 1, 1, 1, S, S, D), refuse_layout("BDNS"));
+}
+
 int main() {
+  test_spec_limits_refused_in_the_specs_words();
   test_geometry_and_tails();
   test_layout_strides();
   test_gqa();

@@ -1,4 +1,5 @@
 // libblitz_cpu.so's backend (runtime/backend.h): the CPU attention kernel (kernel/).
+#include "common/op_refusals.h"
 #include "kernel/attention_problem.h"
 #include "kernel/cpu_features.h"
 #include "runtime/backend.h"
@@ -23,5 +24,7 @@ std::string describe() {
   return std::string("kernel path ") + path_name(resolve_path(KernelPath::kAuto)) + "; threads " +
          std::to_string(default_num_threads()) + "; " + isa_summary();
 }
+
+const char *title() { return limits::kCpuTitle; }
 
 }  // namespace blitz::cpu::runtime::backend

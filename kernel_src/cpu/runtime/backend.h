@@ -23,4 +23,8 @@ TaskStatus run(const Plan &plan, void *workspace);
 // One line for blitzCpuDeviceInfo: which kernel runs and how.
 std::string describe();
 
+// How refusals name the device a limit belongs to (the spec's titles, common/op_refusals.h):
+// a shared limit refused by the runtime's checks then reads as it does from Python.
+const char *title();
+
 }  // namespace blitz::cpu::runtime::backend

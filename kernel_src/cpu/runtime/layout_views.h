@@ -9,12 +9,16 @@
 #include <string>
 #include <vector>
 
+#include "common/op_refusals.h"
 #include "handles.h"
 #include "kernel/attention_problem.h"
 
 namespace blitz::cpu::runtime {
 
-enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND, kTND };
+// In the order of the spec's layout list (limits::kLayouts), which parse_layout indexes.
+enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND, kTND, kCount };
+static_assert(sizeof(limits::kLayouts) / sizeof(limits::kLayouts[0]) == size_t(Layout::kCount),
+              "the spec's layouts and this enum differ");
 
 // A q/k/v/out tensor read as [batch, heads, seq, head_dim] with the kernel's strides.
 struct HeadMajorView {

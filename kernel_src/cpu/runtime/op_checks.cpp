@@ -9,6 +9,8 @@
 #include <string>
 
 #include "common/op_limits.h"
+#include "common/op_refusals.h"
+#include "backend.h"
 #include "errors.h"
 #include "handles.h"
 #include "layout_views.h"
@@ -17,12 +19,10 @@
 namespace blitz::cpu::runtime {
 namespace {
 
-// Block shapes, head dims and the sabi pad: the spec's limits (common/op_limits.h).
-using limits::kBlockShapeRule;
+// Every limit is the spec's (common/op_limits.h) and every refusal of one is worded by it
+// (common/op_refusals.h), so Python and the NPU tiling refuse the same value in the same words.
 using limits::kCpuHeadDimMax;
 using limits::kSabiPad;
-constexpr int64_t kMaxSparseMode = 4;   // 0 none/explicit, 1 explicit, 2-4 computed masks
-constexpr int64_t kMaxInnerPrecise = 3;  // PromptFlashAttention's range; the CPU always accumulates in fp32
 constexpr size_t kMaxLayoutChars = 16;  // longer than any layout name: stops a scan of garbage
 
 }  // namespace
@@ -99,14 +99,10 @@ Layout parse_layout(const char *text) {
   require(text != nullptr, ACLNN_ERR_PARAM_NULLPTR, "inputLayout is NULL");
   const size_t n = strnlen(text, kMaxLayoutChars);
   const std::string s(text, n);
-  if (n < kMaxLayoutChars) {
-    if (s == "BNSD") return Layout::kBNSD;
-    if (s == "BSND") return Layout::kBSND;
-    if (s == "BSH") return Layout::kBSH;
-    if (s == "BNSD_BSND") return Layout::kBNSD_BSND;
-    if (s == "TND") return Layout::kTND;
+  for (size_t i = 0; n < kMaxLayoutChars && i < size_t(Layout::kCount); ++i) {
+    if (s == limits::kLayouts[i]) return static_cast<Layout>(i);
   }
-  fail(ACLNN_ERR_PARAM_INVALID, "inputLayout \"" + s + "\" is not one of BNSD, BSND, BSH, BNSD_BSND, TND");
+  fail(ACLNN_ERR_PARAM_INVALID, limits::refuse_layout(s));
 }
 
 const char *layout_dims(Layout layout) {
@@ -184,7 +180,7 @@ ElementType element_type(aclDataType dtype) {
   }
 }
 
-void require_dtype(const aclTensor &t, aclDataType dtype, const char *name, const char *why) {
+void require_dtype(const aclTensor &t, aclDataType dtype, const char *name, const std::string &why) {
   require(t.dtype == dtype, ACLNN_ERR_PARAM_INVALID,
           std::string(name) + " has dtype " + dtype_name(t.dtype) + "; expected " + dtype_name(dtype) + " " + why);
 }
@@ -208,7 +204,7 @@ void resolve_block_shape(const aclIntArray *block_shape, AttentionProblem &p) {
   require(v.size() == 2, ACLNN_ERR_PARAM_INVALID,
           "blockShape has " + S(static_cast<int64_t>(v.size())) + " entries; expected (bq, bkv)");
   require(limits::block_shape_supported(v[0], v[1]), ACLNN_ERR_PARAM_INVALID,
-          "blockShape (" + S(v[0]) + ", " + S(v[1]) + ") is not supported by the CPU device: " + kBlockShapeRule);
+          limits::refuse_block_shape(v[0], v[1], backend::title()));
   p.block_q = v[0];
   p.block_kv = v[1];
 }
@@ -307,7 +303,7 @@ void check_sabi_entries(const AttentionProblem &p, int64_t kv_blocks) {
       const std::string where = "sabi[" + S(b) + ", " + S(h) + ", " + S(r) + ", " + S(col) + "] = " + S(block);
       require(block < kv_blocks, ACLNN_ERR_PARAM_INVALID,
               where + ": key block index out of range (Skv=" + S(p.seq_kv) + " with bkv=" + S(p.block_kv) +
-                  " has " + S(kv_blocks) + " key blocks; 0xFFFF means none)");
+                  " has " + S(kv_blocks) + " key blocks; " + limits::kSabiPadText + " means none)");
       require(stamp[block] != row + 1, ACLNN_ERR_PARAM_INVALID, where + ": key block listed twice in this row");
       stamp[block] = row + 1;
     }
@@ -317,7 +313,7 @@ void check_sabi_entries(const AttentionProblem &p, int64_t kv_blocks) {
 void resolve_sabi(const aclTensor *sabi, AttentionProblem &p) {
   if (sabi == nullptr) return;  // dense
   const aclTensor &s = checked_tensor(sabi, "sabi");
-  require_dtype(s, ACL_UINT16, "sabi", "(0xFFFF = no block)");
+  require_dtype(s, ACL_UINT16, "sabi", std::string("(") + limits::kSabiPadText + " = no block)");
   const auto &d = s.view_dims;
   const int64_t rows = ceil_div(p.seq_q, p.block_q), kv_blocks = ceil_div(p.seq_kv, p.block_kv);
   const std::string expected = "expected [1 or B=" + S(p.batch) + ", 1 or N=" + S(p.heads_q) + ", R=ceil(" +
@@ -392,7 +388,7 @@ std::shared_ptr<Plan> build_plan(const OpArgs &a) {
   const Layout out_layout = layout == Layout::kBNSD_BSND ? Layout::kBSND : layout;
   const HeadMajorView ov = read_view(out, out_layout, a.num_heads, "attentionOut");
   require(qv.head_dim >= 1 && qv.head_dim <= kCpuHeadDimMax, ACLNN_ERR_PARAM_INVALID,
-          "query: head dim D = " + S(qv.head_dim) + "; expected 1.." + S(kCpuHeadDimMax));
+          "query: " + limits::refuse_cpu_head_dim(qv.head_dim));
   require(k.view_dims == v.view_dims, ACLNN_ERR_PARAM_INVALID,
           "key has shape " + dims_str(k.view_dims) + " but value has shape " + dims_str(v.view_dims));
   require(kv.batch == qv.batch && kv.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,
@@ -417,13 +413,13 @@ std::shared_ptr<Plan> build_plan(const OpArgs &a) {
   require(std::isfinite(a.scale_value) && std::fabs(a.scale_value) <= std::numeric_limits<float>::max(),
           ACLNN_ERR_PARAM_INVALID, "scaleValue = " + std::to_string(a.scale_value) + " is not a finite float");
   p.scale = static_cast<float>(a.scale_value);
-  require(a.sparse_mode >= 0 && a.sparse_mode <= kMaxSparseMode, ACLNN_ERR_PARAM_INVALID,
-          "sparseMode = " + S(a.sparse_mode) + "; expected 0..4");
+  require(a.sparse_mode >= limits::kSparseModeMin && a.sparse_mode <= limits::kSparseModeMax,
+          ACLNN_ERR_PARAM_INVALID, limits::refuse_sparse_mode(a.sparse_mode));
   p.sparse_mode = static_cast<int>(a.sparse_mode);
   p.pre_tokens = a.pre_tokens;
   p.next_tokens = a.next_tokens;
-  require(a.inner_precise >= 0 && a.inner_precise <= kMaxInnerPrecise, ACLNN_ERR_PARAM_INVALID,
-          "innerPrecise = " + S(a.inner_precise) + "; expected 0..3");
+  require(a.inner_precise >= 0 && a.inner_precise <= limits::kInnerPreciseMax, ACLNN_ERR_PARAM_INVALID,
+          limits::refuse_inner_precise(a.inner_precise));
 
   resolve_block_shape(a.block_shape, p);
   if (layout == Layout::kTND) {

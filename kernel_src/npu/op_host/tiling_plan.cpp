@@ -5,6 +5,7 @@
 
 #include "../../common/sabi_walk.h"
 #include "../../common/op_limits.h"
+#include "../../common/op_refusals.h"
 #include "../../common/tile_geometry.h"
 #include "../../common/token_mask.h"
 #include "../../common/work_split.h"
@@ -65,8 +66,7 @@ bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank
 
 bool check_block_shape(TilingPlan *plan, int64_t bq, int64_t bkv) {
   if (!blitz::limits::block_shape_supported(bq, bkv))
-    return fail(plan, "block_shape (" + std::to_string(bq) + ", " + std::to_string(bkv) +
-                          ") is not supported by the NPU kernel: use " + blitz::limits::kBlockShapeRule);
+    return fail(plan, blitz::limits::refuse_block_shape(bq, bkv, blitz::limits::kNpuTitle));
   return true;
 }
 
@@ -120,9 +120,8 @@ int64_t longest(const std::vector<int64_t> &lengths) {
 
 // The sparse mode and, in modes 0/1, the explicit mask's dims -> mask_* fields.
 bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
-  if (r.sparse_mode < 0 || r.sparse_mode > kMaxSparseMode)
-    return fail(plan, "sparse_mode " + std::to_string(r.sparse_mode) +
-                          " is not supported by BlitzSparseAttention: use 0-4");
+  if (r.sparse_mode < blitz::limits::kSparseModeMin || r.sparse_mode > blitz::limits::kSparseModeMax)
+    return fail(plan, blitz::limits::refuse_sparse_mode(r.sparse_mode));
   const bool explicit_mode = r.sparse_mode <= blitz::kSparseExplicit;
   p->pre_tokens = blitz::clamp_i64(r.pre_tokens, -kTokenClamp, kTokenClamp);
   p->next_tokens = blitz::clamp_i64(r.next_tokens, -kTokenClamp, kTokenClamp);
@@ -194,14 +193,15 @@ bool read_sabi(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
 
 TilingRequest default_request() {
   TilingRequest r{};
-  r.layout = "BSH";
+  using namespace blitz::limits;  // the op's attribute defaults, from the spec
+  r.layout = kDefaultInputLayout;
   r.dtype_size = 2;
   r.dtype_supported = true;
-  r.num_heads = 1;
-  r.scale_value = 1.0;
-  r.inner_precise = 1;
-  r.pre_tokens = 2147483647;  // the op's attribute defaults
-  r.next_tokens = 0;
+  r.num_heads = kDefaultNumHeads;
+  r.scale_value = kDefaultScaleValue;
+  r.inner_precise = kDefaultInnerPrecise;
+  r.pre_tokens = kDefaultPreTokens;
+  r.next_tokens = kDefaultNextTokens;
   r.mask_dtype_supported = true;
   r.block_q = blitz::limits::kDefaultBlockQ;  // NULL block_shape: the original's (128, 128)
   r.block_kv = blitz::limits::kDefaultBlockKv;
@@ -377,8 +377,9 @@ TilingPlan plan_tiling(const TilingRequest &r) {
     fail(&plan, "int8 quantisation (deq_scale / quant_scale / quant_offset) is not supported by BlitzSparseAttention");
     return plan;
   }
+  using namespace blitz::limits;
   if (!r.dtype_supported || r.dtype_size != 2) {
-    fail(&plan, "query, key and value must all be float16 or bfloat16 on the NPU");
+    fail(&plan, refuse_npu_dtype());
     return plan;
   }
   const std::string &layout = r.layout;
@@ -386,13 +387,13 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   else if (layout == "BSND") p->layout = kLayoutBSND;
   else if (layout == "BSH") p->layout = kLayoutBSH;
   else if (layout == "BNSD_BSND") p->layout = kLayoutBNSD_BSND;
-  else if (layout == "TND") p->layout = kLayoutTND;
-  else { fail(&plan, "input_layout '" + layout + "' is not one of BNSD, BSND, BSH, BNSD_BSND, TND"); return plan; }
+  else if (layout == kPackedLayout) p->layout = kLayoutTND;
+  else { fail(&plan, refuse_layout(layout)); return plan; }
 
   const int64_t heads = r.num_heads;
   const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
-  if (heads <= 0 || heads > kMaxHeads) {
-    fail(&plan, "num_heads = " + std::to_string(heads) + " must be in [1, 256]");
+  if (heads <= 0 || heads > kNpuHeadsMax) {
+    fail(&plan, refuse_npu_heads(heads));
     return plan;
   }
   if (kv_heads <= 0 || heads % kv_heads != 0) {
@@ -400,8 +401,8 @@ TilingPlan plan_tiling(const TilingRequest &r) {
                     std::to_string(kv_heads));
     return plan;
   }
-  if (heads / kv_heads > kMaxGroup) {
-    fail(&plan, "num_heads / num_key_value_heads = " + std::to_string(heads / kv_heads) + " exceeds 64");
+  if (heads / kv_heads > kNpuGroupMax) {
+    fail(&plan, refuse_npu_group(heads / kv_heads));
     return plan;
   }
   int64_t q[4], k[4], v[4];
@@ -442,13 +443,10 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   }
   if (k[0] != q[0]) { fail(&plan, "key batch " + std::to_string(k[0]) + " differs from query batch " + std::to_string(q[0])); return plan; }
   if (k[3] != q[3]) { fail(&plan, "key head_dim " + std::to_string(k[3]) + " differs from query head_dim " + std::to_string(q[3])); return plan; }
-  if (q[0] < 1 || q[0] > kMaxBatch) { fail(&plan, "batch " + std::to_string(q[0]) + " must be in [1, 65536]"); return plan; }
+  if (q[0] < 1 || q[0] > kNpuBatchMax) { fail(&plan, refuse_npu_batch(q[0])); return plan; }
   const int64_t d = q[3];
-  using namespace blitz::limits;
-  if (d < kNpuHeadDimMin || d > kNpuHeadDimMax || d % kNpuHeadDimAlign != 0) {
-    fail(&plan, "head_dim " + std::to_string(d) + " is not supported by the NPU kernel: use a multiple of " +
-                    std::to_string(kNpuHeadDimAlign) + " in [" + std::to_string(kNpuHeadDimMin) + ", " +
-                    std::to_string(kNpuHeadDimMax) + "]");
+  if (!npu_head_dim_supported(d)) {
+    fail(&plan, refuse_npu_head_dim(d));
     return plan;
   }
   if (!check_block_shape(&plan, r.block_q, r.block_kv)) return plan;
@@ -475,8 +473,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   p->q_blocks = blitz::ceil_div(p->seq_q, p->block_q);
   p->kv_blocks = blitz::ceil_div(p->seq_kv, p->block_kv);
   if (p->kv_blocks >= kSabiPad) {  // indices 0 .. kSabiPad - 1; kSabiPad itself means "no block"
-    fail(&plan, "Skv / bkv gives " + std::to_string(p->kv_blocks) + " key blocks; sabi's uint16 indices allow " +
-                    std::to_string(kSabiPad - 1));
+    fail(&plan, refuse_npu_kv_blocks(p->kv_blocks));
     return plan;
   }
   p->kv_block_aligned = int64_t(align_up(uint64_t(p->block_kv), kRowAlign));

@@ -14,13 +14,10 @@
 
 namespace blitz_npu {
 
-// What the NPU kernel supports; everything else is rejected with a message naming the limit.
-// Block shapes, head dims and the sabi pad come from the spec (../../common/op_limits.h); a
-// bq above kMaxGroupRows is processed as several row groups of one task.
-constexpr int64_t kMaxBatch = 65536;
-constexpr int64_t kMaxHeads = 256;
-constexpr int64_t kMaxGroup = 64;           // N / Nkv
-constexpr int64_t kMaxSparseMode = 4;       // 0 none / explicit, 1 explicit, 2-4 from indices
+// What the NPU kernel supports (block shapes, head dims, heads, GQA group, batch, layouts,
+// sparse modes, the sabi pad) is the spec's (../../common/op_limits.h), and everything else is
+// refused in the spec's words (../../common/op_refusals.h), as Python and the CPU device refuse
+// it. A bq above kMaxGroupRows is processed as several row groups of one task.
 // pre/next tokens beyond any sequence length act alike; clamping keeps i + shift in range.
 constexpr int64_t kTokenClamp = int64_t(1) << 40;
 

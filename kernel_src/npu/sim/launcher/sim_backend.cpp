@@ -12,6 +12,7 @@
 #include <mutex>
 #include <sstream>
 
+#include "common/op_refusals.h"
 #include "launcher.h"
 #include "runtime/backend.h"
 #include "runtime/errors.h"
@@ -200,6 +201,8 @@ std::string describe() {
   return "NPU execution model (Ascend C kernel run on host threads; slow); vector cores " + cores +
          " (BLITZ_ACL_NPU_SIM_CORES)";
 }
+
+const char *title() { return blitz::limits::kNpuTitle; }
 
 }  // namespace blitz::cpu::runtime::backend
 

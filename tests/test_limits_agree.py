@@ -1,0 +1,163 @@
+"""Issue 13's check: every limit of the spec is refused in the same words by Python, the CPU
+device and the NPU tiling (through the npu_sim device, which runs the op's own tiling at
+GetWorkspaceSize). Nothing here is typed by hand: the values just past each limit and the
+expected messages come from the generated blitz_acl/limits.py (aclnn_gen/spec.py), whose C++
+twins (kernel_src/common/op_limits.h, op_refusals.h) test_aclnn_gen keeps fresh.
+
+The C sides are reached past Python's own checks with `blitz_acl.runtime.run` on a call that
+Python accepted for the reference device and then had one field changed, as a C caller's
+arguments would be. The npu_sim library is the CPU device's aclnn layer in front of the NPU
+tiling, so a limit both devices share (sparse modes, layout names, block shapes) is refused
+there by the runtime's check, in the same words and with the NPU's title; every NPU-only limit
+is refused by the tiling itself. tests/npu_host/test_tiling_plan.cpp asks plan_tiling directly
+for each limit as well, with the C++ twins of these functions."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import blitz_acl
+from blitz_acl import arguments, limits, runtime
+from blitz_acl.runtime import npu_args
+from blitz_acl.runtime.status import AclError
+
+ACLNN_ERR_PARAM_INVALID = 161002
+B, N, S, D = 1, 2, 64, 64  # inside every limit of both devices
+VALID_BLOCK = (limits.BLOCK_Q[0], limits.BLOCK_KV_STEP)
+
+
+def _tensors(b=B, n=N, nkv=None, sq=S, skv=S, d=D, dtype=np.float16):
+    q = np.zeros((b, n, sq, d), dtype)
+    kv = np.zeros((b, nkv or n, skv, d), dtype)  # np.zeros: pages are touched only if read
+    return q, kv, kv
+
+
+def _call(tensors=None, **changes):
+    """A call Python accepts (device 'reference' has no device limits), then `changes` applied."""
+    q, k, v = tensors or _tensors()
+    call = arguments.normalize(q, k, v, device="reference", block_shape=VALID_BLOCK)
+    return dataclasses.replace(call, **changes)
+
+
+def _refused_by_c(call, device):
+    with pytest.raises(AclError) as e:
+        runtime.run(dataclasses.replace(call, device=device), device)
+    assert e.value.status == ACLNN_ERR_PARAM_INVALID, e.value
+    return e.value.message
+
+
+def _refused_by_python(fn):
+    with pytest.raises((ValueError, TypeError, NotImplementedError)) as e:
+        fn()
+    return str(e.value)
+
+
+def _public(tensors=None, **kwargs):
+    q, k, v = tensors or _tensors()
+    kwargs.setdefault("block_shape", VALID_BLOCK)
+    return lambda: blitz_acl.blitz_sparse_attention(q, k, v, **kwargs)
+
+
+BQ_PAST = max(limits.BLOCK_Q) * 2
+BQ_BELOW = min(limits.BLOCK_Q) // 2
+BKV_PAST = limits.BLOCK_KV_MAX + limits.BLOCK_KV_STEP
+BKV_OFF_STEP = limits.BLOCK_KV_STEP + limits.BLOCK_KV_STEP // 2
+BAD_MODES = (min(limits.SPARSE_MODES) - 1, max(limits.SPARSE_MODES) + 1)
+BAD_LAYOUT = limits.LAYOUTS[0][::-1]  # not a layout name
+
+# (id, {side: (how that side is asked)}, expected message). Sides: python_cpu (the public call,
+# device 'cpu'), cpu (the CPU device library), python_npu (npu_args.check_supported, what
+# device 'npu' runs before CANN), npu_tiling (the npu_sim device's GetWorkspaceSize).
+CASES = []
+for bq, bkv in ((BQ_PAST, limits.BLOCK_KV_STEP), (BQ_BELOW, limits.BLOCK_KV_STEP), (VALID_BLOCK[0], BKV_PAST),
+                (VALID_BLOCK[0], BKV_OFF_STEP)):
+    CASES.append((f"block_shape_{bq}x{bkv}_cpu", {
+        "python_cpu": _public(block_shape=(bq, bkv), device="cpu"),
+        "cpu": _call(block_shape=(bq, bkv)),
+    }, limits.refuse_block_shape(bq, bkv, limits.CPU_TITLE)))
+    CASES.append((f"block_shape_{bq}x{bkv}_npu", {
+        "python_npu": _call(block_shape=(bq, bkv)),
+        "npu_tiling": _call(block_shape=(bq, bkv)),
+    }, limits.refuse_block_shape(bq, bkv, limits.NPU_TITLE)))
+for mode in BAD_MODES:
+    CASES.append((f"sparse_mode_{mode}", {
+        "python_cpu": _public(sparse_mode=mode, device="cpu"),
+        "cpu": _call(sparse_mode=mode),
+        "python_npu": _call(sparse_mode=mode),
+        "npu_tiling": _call(sparse_mode=mode),
+    }, limits.refuse_sparse_mode(mode)))
+CASES.append(("layout_unknown", {
+    "python_cpu": _public(input_layout=BAD_LAYOUT, device="cpu"),
+    "cpu": _call(input_layout=BAD_LAYOUT),
+    "npu_tiling": _call(input_layout=BAD_LAYOUT),
+}, limits.refuse_layout(BAD_LAYOUT)))
+CPU_D_PAST = limits.CPU_HEAD_DIM_MAX + 1
+CASES.append(("cpu_head_dim", {
+    "python_cpu": _public(_tensors(d=CPU_D_PAST), device="cpu"),
+    "cpu": _call(_tensors(d=CPU_D_PAST)),
+}, limits.refuse_cpu_head_dim(CPU_D_PAST)))
+for d in (limits.NPU_HEAD_DIM_MAX + limits.NPU_HEAD_DIM_ALIGN, limits.NPU_HEAD_DIM_MIN - 1,
+          limits.NPU_HEAD_DIM_MIN + 1):
+    CASES.append((f"npu_head_dim_{d}", {
+        "python_npu": _call(_tensors(d=d)),
+        "npu_tiling": _call(_tensors(d=d)),
+    }, limits.refuse_npu_head_dim(d)))
+HEADS_PAST = limits.NPU_HEADS_MAX + 1
+CASES.append(("npu_heads", {
+    "python_npu": _call(_tensors(n=HEADS_PAST, sq=1, skv=1, d=limits.NPU_HEAD_DIM_MIN)),
+    "npu_tiling": _call(_tensors(n=HEADS_PAST, sq=1, skv=1, d=limits.NPU_HEAD_DIM_MIN)),
+}, limits.refuse_npu_heads(HEADS_PAST)))
+GROUP_PAST = limits.NPU_GROUP_MAX + 1
+CASES.append(("npu_group", {
+    "python_npu": _call(_tensors(n=GROUP_PAST, nkv=1, sq=1, skv=1, d=limits.NPU_HEAD_DIM_MIN)),
+    "npu_tiling": _call(_tensors(n=GROUP_PAST, nkv=1, sq=1, skv=1, d=limits.NPU_HEAD_DIM_MIN)),
+}, limits.refuse_npu_group(GROUP_PAST)))
+BATCH_PAST = limits.NPU_BATCH_MAX + 1
+CASES.append(("npu_batch", {
+    "python_npu": _call(_tensors(b=BATCH_PAST, n=1, sq=1, skv=1, d=limits.NPU_HEAD_DIM_MIN)),
+    "npu_tiling": _call(_tensors(b=BATCH_PAST, n=1, sq=1, skv=1, d=limits.NPU_HEAD_DIM_MIN)),
+}, limits.refuse_npu_batch(BATCH_PAST)))
+KV_BLOCKS_PAST = limits.NPU_KV_BLOCKS_MAX + 1
+_long_kv = _tensors(n=1, sq=1, skv=KV_BLOCKS_PAST * VALID_BLOCK[1], d=limits.NPU_HEAD_DIM_MIN)
+CASES.append(("npu_kv_blocks", {
+    "python_npu": _call(_long_kv),
+    "npu_tiling": _call(_long_kv),
+}, limits.refuse_npu_kv_blocks(KV_BLOCKS_PAST)))
+CASES.append(("npu_dtype", {
+    "python_npu": _call(_tensors(dtype=np.float32)),
+    "npu_tiling": _call(_tensors(dtype=np.float32)),
+}, limits.refuse_npu_dtype()))
+
+SIDES = {
+    "python_cpu": _refused_by_python,
+    "cpu": lambda call: _refused_by_c(call, "cpu"),
+    "python_npu": lambda call: _refused_by_python(lambda: npu_args.check_supported(call)),
+    "npu_tiling": lambda call: _refused_by_c(call, "npu_sim"),
+}
+
+
+@pytest.mark.parametrize("name, sides, expected", CASES, ids=[c[0] for c in CASES])
+def test_every_side_refuses_in_the_specs_words(name, sides, expected):
+    messages = {side: SIDES[side](how) for side, how in sides.items()}
+    for side, message in messages.items():
+        assert expected in message, (side, message)
+
+
+def test_every_limit_family_is_covered():
+    """Each refusal the spec words (but innerPrecise, which Python never sets) is exercised."""
+    used = set()
+    for _, _, expected in CASES:
+        used |= {name for name in dir(limits) if name.startswith("refuse_")
+                 and _matches(getattr(limits, name), expected)}
+    refusals = {name for name in dir(limits) if name.startswith("refuse_")} - {"refuse_inner_precise"}
+    assert refusals <= used, sorted(refusals - used)
+
+
+def _matches(fn, message):
+    """Whether `message` is what refusal `fn` words (its fixed text around the values)."""
+    import inspect
+
+    params = inspect.signature(fn).parameters
+    probe = fn(*["\0" for _ in params])
+    return all(piece in message for piece in probe.split("\0") if piece)
