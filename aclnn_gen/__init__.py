@@ -11,6 +11,7 @@ from typing import Callable, Dict
 
 from .render_c import (render_acl_header, render_blitz_header, render_cdef_module,
                        render_meta_header, render_op_header, render_select_header)
+from .render_args import render_args_module, render_op_args_header, render_op_export
 from .render_limits import render_limits_header, render_limits_module, render_refusals_header
 from .render_opdef import render_indices, render_opdef
 from .render_select import render_select_limits_header, render_select_limits_module
@@ -31,6 +32,10 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "kernel_src/npu/op_host/blitz_sparse_attention_indices.h": render_indices,
     # The limits, refusal messages and API defaults: C++ for both devices' checks (the values also
     # for the kernels), Python for its own.
+    # The parameter list by name: the binding's builder, OpArgs and the exported entry point.
+    "blitz_acl/runtime/_op_args.py": render_args_module,
+    "kernel_src/cpu/runtime/op_args.h": render_op_args_header,
+    "kernel_src/cpu/runtime/op_export.cpp": render_op_export,
     "kernel_src/common/op_limits.h": render_limits_header,
     "kernel_src/common/op_refusals.h": render_refusals_header,
     "blitz_acl/limits.py": render_limits_module,

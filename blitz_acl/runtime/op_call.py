@@ -1,7 +1,8 @@
 """The BlitzSparseAttention two-phase call, shared by the device modules.
 
 `prepare` turns an AttentionCall plus its output buffers into descriptors and runs
-aclnnBlitzSparseAttentionGetWorkspaceSize (the 27-parameter list); `launch` runs the op on a stream. Both register
+aclnnBlitzSparseAttentionGetWorkspaceSize (its 27 parameters passed by name through the generated
+builder, _op_args.py); `launch` runs the op on a stream. Both register
 what they create with the CallScope, so nothing outlives the call on any path.
 """
 
@@ -13,11 +14,9 @@ import numpy as np
 
 from .. import arrays
 from ..call import AttentionCall
+from . import _op_args
 from .descriptors import CallScope
 
-# The spec's default inner_precise (aclnn_gen/spec.py): the CPU device always accumulates in
-# float32, so the value only matters on the NPU.
-INNER_PRECISE = 1
 LSE_DTYPE = "float32"
 
 
@@ -53,18 +52,23 @@ def prepare(scope: CallScope, call: AttentionCall, out: Any, lse: Optional[Any])
     ffi = scope.ffi
     size = ffi.new("uint64_t *")
     executor = ffi.new("aclOpExecutor **")
-    scope.library.call(
-        "aclnnBlitzSparseAttentionGetWorkspaceSize",
-        scope.tensor(call.query), scope.tensor(call.key), scope.tensor(call.value),
-        ffi.NULL,  # pseShift: not supported
-        scope.tensor(call.atten_mask), scope.tensor(sabi),
-        scope.int_array(call.actual_seq_lengths), scope.int_array(call.actual_seq_lengths_kv),
-        ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL, ffi.NULL,  # int8 quantisation: not supported
-        call.num_heads, call.scale_value, call.pre_tokens, call.next_tokens,
-        scope.string(call.input_layout), call.num_key_value_heads, call.sparse_mode, INNER_PRECISE,
-        call.return_lse, scope.int_array(block_shape),
-        scope.tensor(out), scope.tensor(lse),  # lse None (NULL) with the flag off: softmax_lse is OPTIONAL
-        size, executor)
+    # By name: the generated builder puts them in the prototype's order (unsupported inputs are
+    # left out, so NULL; inner_precise is the spec's default: the CPU device always accumulates
+    # in float32, the NPU reads it).
+    args = _op_args.blitz_sparse_attention_get_workspace_size_args(
+        ffi.NULL,
+        query=scope.tensor(call.query), key=scope.tensor(call.key), value=scope.tensor(call.value),
+        atten_mask=scope.tensor(call.atten_mask), sabi=scope.tensor(sabi),
+        actual_seq_lengths=scope.int_array(call.actual_seq_lengths),
+        actual_seq_lengths_kv=scope.int_array(call.actual_seq_lengths_kv),
+        num_heads=call.num_heads, scale_value=call.scale_value, pre_tokens=call.pre_tokens,
+        next_tokens=call.next_tokens, input_layout=scope.string(call.input_layout),
+        num_key_value_heads=call.num_key_value_heads, sparse_mode=call.sparse_mode,
+        softmax_lse_flag=call.return_lse, block_shape=scope.int_array(block_shape),
+        attention_out=scope.tensor(out),
+        softmax_lse=scope.tensor(lse),  # None (NULL) with the flag off: softmax_lse is OPTIONAL
+        workspace_size=size, executor=executor)
+    scope.library.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *args)
     token = scope.on_exit("aclDestroyAclOpExecutor", executor[0])
     return (executor[0], token), int(size[0])
 

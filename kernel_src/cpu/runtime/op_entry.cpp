@@ -1,7 +1,8 @@
 // BlitzSparseAttention's aclnn entry points (the newest original prototype, 27 parameters) and
-// the executor calls. GetWorkspaceSize checks and plans (op_checks.cpp); the run call enqueues the
-// kernel on the stream with the caller's workspace and frees a non-repeatable executor. The other
-// ops of the library (op_work.h) go through the same executor registry and lifecycle.
+// the executor calls. GetWorkspaceSize (exported by the generated op_export.cpp, which fills
+// OpArgs by name) checks and plans (op_checks.cpp); the run call enqueues the kernel on the
+// stream with the caller's workspace and frees a non-repeatable executor. The other ops of the
+// library (op_work.h) go through the same executor registry and lifecycle.
 #include <mutex>
 #include <string>
 
@@ -27,8 +28,11 @@ std::mutex &executor_lifecycle_mutex() {
   return m;
 }
 
-aclnnStatus get_workspace_size(const char *function, const OpArgs &args,
-                               uint64_t *workspace_size, aclOpExecutor **executor) {
+}  // namespace
+
+// The exported GetWorkspaceSize (op_export.cpp, generated) fills OpArgs by name and calls this.
+aclnnStatus get_workspace_size(const char *function, const OpArgs &args, uint64_t *workspace_size,
+                               aclOpExecutor **executor) {
   return guarded(function, [&] {
     require(workspace_size != nullptr, ACLNN_ERR_PARAM_NULLPTR, "workspaceSize is NULL");
     require(executor != nullptr, ACLNN_ERR_PARAM_NULLPTR, "executor is NULL");
@@ -44,6 +48,8 @@ aclnnStatus get_workspace_size(const char *function, const OpArgs &args,
     return ACLNN_SUCCESS;
   });
 }
+
+namespace {
 
 // What a run call takes from its executor: a copy of the shared call, made under the lifecycle
 // lock; a non-repeatable executor is freed (consumed whatever happens next, as in CANN).
@@ -119,27 +125,6 @@ aclnnStatus work_run(const char *function, const char *op_type, void *workspace,
 }  // namespace blitz::cpu::runtime
 
 using namespace blitz::cpu::runtime;
-
-BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
-    const aclTensor *query, const aclTensor *key, const aclTensor *value, const aclTensor *pseShift,
-    const aclTensor *attenMask, const aclTensor *sabi, const aclIntArray *actualSeqLengths,
-    const aclIntArray *actualSeqLengthsKv, const aclTensor *deqScale1, const aclTensor *quantScale1,
-    const aclTensor *deqScale2, const aclTensor *quantScale2, const aclTensor *quantOffset2, int64_t numHeads,
-    double scaleValue, int64_t preTokens, int64_t nextTokens, char *inputLayout, int64_t numKeyValueHeads,
-    int64_t sparseMode, int64_t innerPrecise, bool softmaxLseFlag, const aclIntArray *blockShape,
-    const aclTensor *attentionOut, const aclTensor *softmaxLse, uint64_t *workspaceSize,
-    aclOpExecutor **executor) {
-  OpArgs a;
-  a.query = query, a.key = key, a.value = value, a.pse_shift = pseShift, a.atten_mask = attenMask;
-  a.sabi = sabi, a.actual_seq_lengths = actualSeqLengths, a.actual_seq_lengths_kv = actualSeqLengthsKv;
-  a.deq_scale1 = deqScale1, a.quant_scale1 = quantScale1, a.deq_scale2 = deqScale2;
-  a.quant_scale2 = quantScale2, a.quant_offset2 = quantOffset2;
-  a.num_heads = numHeads, a.scale_value = scaleValue, a.pre_tokens = preTokens, a.next_tokens = nextTokens;
-  a.input_layout = inputLayout, a.num_key_value_heads = numKeyValueHeads, a.sparse_mode = sparseMode;
-  a.inner_precise = innerPrecise, a.softmax_lse_flag = softmaxLseFlag, a.block_shape = blockShape;
-  a.attention_out = attentionOut, a.softmax_lse = softmaxLse;
-  return get_workspace_size("aclnnBlitzSparseAttentionGetWorkspaceSize", a, workspaceSize, executor);
-}
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttention(void *workspace, uint64_t workspaceSize,
                                                    aclOpExecutor *executor, const aclrtStream stream) {
