@@ -12,6 +12,7 @@ from typing import Optional
 import numpy as np
 
 from .. import limits
+from .. import sabi as sabi_format
 from ..call import AttentionCall
 
 # Every limit is the spec's (blitz_acl/limits.py), which the NPU tiling reads too
@@ -50,20 +51,10 @@ def check_supported(call: AttentionCall) -> None:
 
 
 def compact_sabi(sabi: Optional[np.ndarray], kv_blocks: int) -> Optional[np.ndarray]:
-    """Rows as the original NPU kernel wants them: valid indices (< kv_blocks) sorted ascending,
-    each once, right-padded with 0xFFFF. Same dims as the input; None stays None.
+    """Rows as the NPU kernel is given them: blitz_acl.sabi.compact, the one normal form (valid
+    indices < kv_blocks sorted ascending, each once, right-padded with PAD; None stays None).
 
-    The kernel itself skips 0xFFFF and out-of-range entries anywhere, but a repeated index would
+    The kernel itself skips PAD and out-of-range entries anywhere, but a repeated index would
     count a tile twice (validation catches that unless validate=False), so rows are deduplicated.
     """
-    if sabi is None:
-        return None
-    s = np.array(sabi, dtype=np.uint16, copy=True)
-    s[s >= kv_blocks] = PAD  # out of range (and PAD itself) -> PAD
-    s.sort(axis=-1)
-    if s.shape[-1] > 1:
-        repeat = np.zeros(s.shape, dtype=bool)
-        repeat[..., 1:] = (s[..., 1:] == s[..., :-1]) & (s[..., 1:] != PAD)
-        s[repeat] = PAD
-        s.sort(axis=-1)
-    return np.ascontiguousarray(s)
+    return sabi_format.compact(sabi, kv_blocks)
