@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from . import arguments, arrays, limits, reference
+from . import arguments, limits, runtime
 from .torch_route import routed
-
-# The lse is returned in float32 whatever the input dtype, as the NPU kernel writes it.
-LSE_DTYPE = "float32"
 
 
 # The defaults are the spec's (aclnn_gen/spec.py API_DEFAULTS, with a note where one differs
@@ -103,12 +100,16 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=limits.DEF
         atten_mask=atten_mask, sparse_mode=sparse_mode, pre_tokens=pre_tokens,
         next_tokens=next_tokens, block_shape=block_shape, return_lse=return_lse, device=device,
         validate=validate)
-    if call.device == "reference":
-        out64, lse64 = reference.run(call)
-        out = arrays.from_numpy(out64, like=query, dtype=call.dtype)
-        lse = None if lse64 is None else arrays.from_numpy(lse64, like=query, dtype=LSE_DTYPE)
-    else:
-        from . import runtime  # the cffi binding loads its device library on first use
-
-        out, lse = runtime.run(call, call.device)
+    out, lse = runtime.run(call, call.device)  # every device, reference included
     return (out, lse) if return_lse else out
+
+
+def reference_attention(query, key, value, sabi=None, **kwargs):
+    """blitz_acl.reference.attention: the reference device's float64 outputs on plain inputs
+    (same arguments as blitz_sparse_attention; device defaults to "reference")."""
+    from .runtime import reference
+
+    kwargs.setdefault("device", "reference")
+    call = arguments.normalize(query, key, value, sabi, **kwargs)
+    out, lse = reference.compute(call)
+    return (out, lse) if call.return_lse else out

@@ -1,7 +1,7 @@
 """Runtime binding: runs a validated AttentionCall on a device library through cffi (ABI mode).
 
 Each device is a module beside this one with `run(call) -> (attention_out, softmax_lse or
-None)`: `cpu` (libblitz_cpu.so, this project's CPU device library) and, on Ascend machines,
+None)`: `reference` (float64 numpy, no library), `cpu` (libblitz_cpu.so, this project's CPU device library) and, on Ascend machines,
 `npu` (CANN's runtime and the custom-op package), and `npu_sim` (libblitz_npu_sim.so: the NPU
 op run on the host through the Ascend C execution model). Modules load their library on first use.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 
-DEVICE_MODULES = {"cpu": "blitz_acl.runtime.cpu", "npu": "blitz_acl.runtime.npu",
+DEVICE_MODULES = {"reference": "blitz_acl.runtime.reference", "cpu": "blitz_acl.runtime.cpu", "npu": "blitz_acl.runtime.npu",
                   "npu_sim": "blitz_acl.runtime.npu_sim"}
 
 
