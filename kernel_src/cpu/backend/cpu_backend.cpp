@@ -6,12 +6,12 @@
 
 namespace blitz::cpu::runtime::backend {
 
-void prepare(Plan &plan, const OpArgs & /*args*/) {
+void prepare(OpPlan &plan, const OpArgs & /*args*/) {
   plan.num_threads = default_num_threads();
   plan.workspace_bytes = plan.empty ? 0 : workspace_size(plan.problem, plan.num_threads);
 }
 
-TaskStatus run(const Plan &plan, void *workspace) {
+TaskStatus run(const OpPlan &plan, void *workspace) {
   const char *error = nullptr;
   const int rc = run_attention(plan.problem, workspace, plan.workspace_bytes, plan.num_threads, KernelPath::kAuto,
                                &error);

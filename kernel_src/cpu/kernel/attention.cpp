@@ -37,7 +37,7 @@ size_t task_count(const AttentionProblem &p) {
 }
 
 struct RunContext {
-  const Plan *plan;
+  const AttentionPlan *plan;
   const PathKernel *kernel;
   char *scratch;
   size_t scratch_stride;
@@ -46,14 +46,14 @@ struct RunContext {
 
 void worker_main(void *context, int worker) {
   const RunContext &ctx = *static_cast<const RunContext *>(context);
-  const Plan &plan = *ctx.plan;
+  const AttentionPlan &plan = *ctx.plan;
   const int64_t begin = split_point(plan.task_prefix, plan.n_tasks, ctx.workers, worker);
   const int64_t end = split_point(plan.task_prefix, plan.n_tasks, ctx.workers, worker + 1);
   if (begin < end) ctx.kernel->run_tasks(plan, begin, end, ctx.scratch + ctx.scratch_stride * worker);
 }
 
 // Fills prefix[0..n_tasks] with the tasks' cost prefix sums (work_split.h).
-void compute_task_prefix(const Plan &plan, int64_t *prefix) {
+void compute_task_prefix(const AttentionPlan &plan, int64_t *prefix) {
   const AttentionProblem &p = *plan.problem;
   prefix[0] = 0;
   int64_t t = 0;
@@ -95,7 +95,7 @@ const PathKernel &kernel_for(KernelPath path, const AttentionProblem &p) {
 
 }  // namespace
 
-void write_zero_rows(const Plan &plan, const Task &task, int64_t r0, int64_t r1) {
+void write_zero_rows(const AttentionPlan &plan, const QueryBlockTask &task, int64_t r0, int64_t r1) {
   const AttentionProblem &p = *plan.problem;
   const size_t row_bytes = (size_t)p.head_dim * element_bytes(p.dtype);
   const int64_t es = (int64_t)element_bytes(p.dtype);
@@ -149,7 +149,7 @@ int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_b
     return fail("workspace is smaller than workspace_size() asked for");
   }
 
-  Plan plan = Plan::make(p);
+  AttentionPlan plan = AttentionPlan::make(p);
   char *base = reinterpret_cast<char *>(align_up(reinterpret_cast<size_t>(workspace)));
   int64_t *prefix = reinterpret_cast<int64_t *>(base);
   compute_task_prefix(plan, prefix);

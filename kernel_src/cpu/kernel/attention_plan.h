@@ -18,7 +18,7 @@
 
 namespace blitz::cpu {
 
-struct Plan {
+struct AttentionPlan {
   const AttentionProblem *problem;
   BlockAxis q_axis, kv_axis;  // the whole tensors' axes (tasks cover every query block)
   SabiShape sabi;
@@ -26,8 +26,8 @@ struct Plan {
   int64_t n_tasks;  // batch * heads_q * q_axis.count
   const int64_t *task_prefix;  // cost prefix sums, n_tasks + 1 entries
 
-  static Plan make(const AttentionProblem &p) {
-    Plan plan;
+  static AttentionPlan make(const AttentionProblem &p) {
+    AttentionPlan plan;
     plan.problem = &p;
     plan.q_axis = BlockAxis::make(p.seq_q, p.block_q);
     plan.kv_axis = BlockAxis::make(p.seq_kv, p.block_kv);
@@ -59,7 +59,7 @@ struct Plan {
 
 // One task (b, h, q_block) resolved: its rows, lengths, mask, and base pointers of the
 // (b, h) slices (byte pointers; rows are seq-stride apart).
-struct Task {
+struct QueryBlockTask {
   TaskIndex index;
   SequenceGeometry seq;
   TokenMask mask;
@@ -70,9 +70,9 @@ struct Task {
   int64_t q_stride_s, k_stride_s, v_stride_s, out_stride_s;  // in elements
   float *lse;                  // lse row of (b, h), or nullptr
 
-  static Task make(const Plan &plan, int64_t t) {
+  static QueryBlockTask make(const AttentionPlan &plan, int64_t t) {
     const AttentionProblem &p = *plan.problem;
-    Task task;
+    QueryBlockTask task;
     task.index = TaskIndex::decode(t, p.heads_q, plan.q_axis.count);
     const int64_t b = task.index.b, h = task.index.h, h_kv = h / plan.group;
     task.seq = plan.sequence(b);
@@ -102,18 +102,18 @@ struct Task {
     return task;
   }
 
-  SabiRowCursor blocks(const Plan &plan) const {
+  SabiRowCursor blocks(const AttentionPlan &plan) const {
     return SabiRowCursor::for_row(plan.sabi, index.b, index.h, index.q_block, seq.kv_blocks);
   }
 };
 
 // Writes zeros (and lse -inf) for rows [r0, r1) of a task: rows past the q length, empty rows.
-void write_zero_rows(const Plan &plan, const Task &task, int64_t r0, int64_t r1);
+void write_zero_rows(const AttentionPlan &plan, const QueryBlockTask &task, int64_t r0, int64_t r1);
 
 // One path's entry points: scratch bytes per thread, and the loop over a task range.
 struct PathKernel {
   size_t (*scratch_bytes)(const AttentionProblem &p);
-  void (*run_tasks)(const Plan &plan, int64_t begin, int64_t end, void *scratch);
+  void (*run_tasks)(const AttentionPlan &plan, int64_t begin, int64_t end, void *scratch);
 };
 
 const PathKernel &portable_kernel();

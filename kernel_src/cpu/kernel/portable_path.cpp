@@ -59,7 +59,7 @@ void load_rows(const char *base, int64_t stride_s, int64_t first, int64_t rows, 
   }
 }
 
-void run_task(const Plan &plan, const Task &task, const Scratch &s) {
+void run_task(const AttentionPlan &plan, const QueryBlockTask &task, const Scratch &s) {
   const AttentionProblem &p = *plan.problem;
   const ElementType t = p.dtype;
   const int64_t d = p.head_dim;
@@ -130,9 +130,9 @@ void run_task(const Plan &plan, const Task &task, const Scratch &s) {
 
 size_t scratch_bytes(const AttentionProblem &p) { return Scratch::bytes(p); }
 
-void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
+void run_tasks(const AttentionPlan &plan, int64_t begin, int64_t end, void *memory) {
   const Scratch s = Scratch::carve(*plan.problem, memory);
-  for (int64_t t = begin; t < end; ++t) run_task(plan, Task::make(plan, t), s);
+  for (int64_t t = begin; t < end; ++t) run_task(plan, QueryBlockTask::make(plan, t), s);
 }
 
 }  // namespace

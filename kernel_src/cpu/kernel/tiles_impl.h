@@ -144,7 +144,7 @@ struct PackingBf16 {
   }
   static bool whole_rows(const Dims &x) { return x.d == x.d_pad; }
   // negate: flip every sign (exact), for a negative scale (see TaskRunner::run).
-  static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
+  static void pack_q(const QueryBlockTask &task, int64_t rows, const Dims &x, bool negate, char *dst) {
     uint16_t *out = reinterpret_cast<uint16_t *>(dst);
     const uint16_t sign = negate ? 0x8000 : 0;
     for (int64_t r = 0; r < rows; ++r) {
@@ -159,7 +159,7 @@ struct PackingBf16 {
     }
   }
   // K: vector (g, p) holds keys Lg .. Lg+L-1, each the pair (d = 2p, 2p+1).
-  static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+  static void pack_k(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     uint32_t *out = reinterpret_cast<uint32_t *>(dst);
     const int64_t pairs = x.d_pad / 2;
     int64_t c = 0;
@@ -180,7 +180,7 @@ struct PackingBf16 {
     }
   }
   // V: vector (q, g) holds d = Lg .. Lg+L-1, each the pair (key 2q, key 2q+1).
-  static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+  static void pack_v(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     uint32_t *out = reinterpret_cast<uint32_t *>(dst);
     int64_t q = 0;
     if constexpr (kVectorPacking) {
@@ -220,14 +220,14 @@ struct PackingF32 {
   static float at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
     return col < d ? load_element(base, row * stride_s + col, E) : 0.0f;
   }
-  static void pack_q(const Task &task, int64_t rows, const Dims &x, bool negate, char *dst) {
+  static void pack_q(const QueryBlockTask &task, int64_t rows, const Dims &x, bool negate, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
     const float sign = negate ? -1.0f : 1.0f;
     for (int64_t r = 0; r < rows; ++r)
       for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = sign * at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
   }
   // K: vector (g, d) holds keys Lg .. Lg+L-1 at dimension d.
-  static void pack_k(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+  static void pack_k(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
     for (int64_t c = 0; c < x.kv_pad; ++c) {
       float *col = out + (c / kLanes) * x.d_pad * kLanes + c % kLanes;
@@ -235,7 +235,7 @@ struct PackingF32 {
     }
   }
   // V: row-major [key][d_pad].
-  static void pack_v(const Task &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
+  static void pack_v(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
     for (int64_t c = 0; c < x.kv_pad; ++c)
       for (int64_t j = 0; j < x.d_pad; ++j) out[c * x.d_pad + j] = c < cols ? at(task.v, task.v_stride_s, c0 + c, j, x.d) : 0.0f;
@@ -310,8 +310,8 @@ struct Chunk {
 
 // The chunks of a task in order: its selected tiles, each cut into row chunks of x.row_chunk.
 struct ChunkWalk {
-  const Plan &plan;
-  const Task &task;
+  const AttentionPlan &plan;
+  const QueryBlockTask &task;
   int64_t rows, row_chunk, lanes;
   SabiRowCursor cursor;
   Chunk tile{};
@@ -352,18 +352,18 @@ struct TaskRunner {
   using AElem = typename Ops::AElem;
   static constexpr int64_t kLanes = L::kLanes;
 
-  const Plan &plan;
+  const AttentionPlan &plan;
   const Dims &x;
   const Scratch &s;
 
-  int64_t slot_key(const Task &task, int64_t kb) const {
+  int64_t slot_key(const QueryBlockTask &task, int64_t kb) const {
     return (task.index.b * plan.problem->heads_kv + task.index.h / plan.group) * x.kv_blocks + kb;
   }
   int64_t slot_of(int64_t kb) const { return kb % x.slots; }
   const char *slot_address(int64_t kb) const { return s.slots + slot_of(kb) * x.slot_bytes; }
 
   // The packed K/V slot for key block kb of this task's (b, kv head), packing it on a miss.
-  const char *slot_for(const Task &task, int64_t kb) const {
+  const char *slot_for(const QueryBlockTask &task, int64_t kb) const {
     const int64_t key = slot_key(task, kb);
     const int64_t slot = slot_of(kb);
     char *k_pack = s.slots + slot * x.slot_bytes;
@@ -378,7 +378,7 @@ struct TaskRunner {
   }
   const char *v_of(const char *k_pack) const { return k_pack + x.slot_bytes / 2; }
 
-  void run(const Task &task) const {
+  void run(const QueryBlockTask &task) const {
     const AttentionProblem &p = *plan.problem;
     const int64_t rows = task.valid_end - task.row_begin;
     if (rows <= 0) {
@@ -404,7 +404,7 @@ struct TaskRunner {
 
   // The softmax of row r of chunk ch, whose scores are in `scores` and whose P goes to `probs`;
   // returns the row's accumulator factor.
-  float softmax_chunk_row(const Task &task, const Chunk &ch, int64_t r, float scale2, float *scores,
+  float softmax_chunk_row(const QueryBlockTask &task, const Chunk &ch, int64_t r, float scale2, float *scores,
                           char *probs) const {
     float *srow = scores + r * x.kv_pad;
     char *prow = probs + r * x.kv_pad * x.elem;
@@ -422,7 +422,7 @@ struct TaskRunner {
   }
 
   // Vector products: each chunk's S, softmax and PV in turn.
-  void run_in_order(const Task &task, ChunkWalk &walk, float scale2) const {
+  void run_in_order(const QueryBlockTask &task, ChunkWalk &walk, float scale2) const {
     const AElem *q = reinterpret_cast<const AElem *>(s.q_pack);
     const AElem *probs = reinterpret_cast<const AElem *>(s.probs);
     const int64_t q_steps = (x.d + Pack::kPerStep - 1) / Pack::kPerStep;
@@ -485,7 +485,7 @@ struct TaskRunner {
     pv_product(st).run();
   }
 
-  void run_pipelined(const Task &task, ChunkWalk &walk, float scale2) const {
+  void run_pipelined(const QueryBlockTask &task, ChunkWalk &walk, float scale2) const {
     Stage cur{}, next{}, pending{};  // softmax now; QK^T now; PV now
     bool has_cur = walk.next(&cur.ch), has_pending = false;
     if (!has_cur) return;
@@ -535,7 +535,7 @@ struct TaskRunner {
     if (has_pending) pv_now(pending);
   }
 
-  void finalize(const Task &task, int64_t rows) const {
+  void finalize(const QueryBlockTask &task, int64_t rows) const {
     const int64_t es = (int64_t)element_bytes(E);
     for (int64_t r = 0; r < rows; ++r) {
       float inv, lse2;
@@ -563,12 +563,12 @@ size_t scratch_bytes(const AttentionProblem &p) {
 }
 
 template <class L, ElementType E, bool kAmx>
-void run_tasks(const Plan &plan, int64_t begin, int64_t end, void *memory) {
+void run_tasks(const AttentionPlan &plan, int64_t begin, int64_t end, void *memory) {
   const Dims x = dims_for<L, E, kAmx>(*plan.problem);
   const Scratch s = Scratch::carve(x, memory);
   const TaskRunner<L, E, kAmx> runner{plan, x, s};
   if constexpr (kAmx) amx::begin();
-  for (int64_t t = begin; t < end; ++t) runner.run(Task::make(plan, t));
+  for (int64_t t = begin; t < end; ++t) runner.run(QueryBlockTask::make(plan, t));
   if constexpr (kAmx) amx::end();
 }
 

@@ -15,10 +15,10 @@ namespace blitz::cpu::runtime::backend {
 // Called by GetWorkspaceSize after build_plan has checked every argument: sets
 // plan.workspace_bytes and whatever the backend keeps in plan.backend_state. Throws StatusError
 // to refuse a call the checked arguments allow but this kernel does not support.
-void prepare(Plan &plan, const OpArgs &args);
+void prepare(OpPlan &plan, const OpArgs &args);
 
 // Runs a prepared, non-empty plan on the stream's worker thread with the caller's workspace.
-TaskStatus run(const Plan &plan, void *workspace);
+TaskStatus run(const OpPlan &plan, void *workspace);
 
 // One line for blitzCpuDeviceInfo: which kernel runs and how.
 std::string describe();

@@ -13,7 +13,7 @@
 #include "aclnnop/aclnn_blitz_sparse_attention.h"
 
 namespace blitz::cpu::runtime {
-struct Plan;    // op_plan.h
+struct OpPlan;    // op_plan.h
 class OpWork;  // op_work.h
 }
 
@@ -36,7 +36,7 @@ struct aclIntArray {
 // executor handle is freed (non-repeatable executors die in the run call, as in CANN).
 // Exactly one of plan (BlitzSparseAttention) and work (another op of the library) is set.
 struct aclOpExecutor {
-  std::shared_ptr<const blitz::cpu::runtime::Plan> plan;
+  std::shared_ptr<const blitz::cpu::runtime::OpPlan> plan;
   std::shared_ptr<const blitz::cpu::runtime::OpWork> work;
   bool repeatable = false;
 };

@@ -356,8 +356,8 @@ void resolve_lse(const OpArgs &a, AttentionProblem &p) {
 
 }  // namespace
 
-std::shared_ptr<Plan> build_plan(const OpArgs &a) {
-  auto plan = std::make_shared<Plan>();
+std::shared_ptr<OpPlan> build_plan(const OpArgs &a) {
+  auto plan = std::make_shared<OpPlan>();
   AttentionProblem &p = plan->problem;
 
   const aclTensor &q = checked_tensor(a.query, "query");

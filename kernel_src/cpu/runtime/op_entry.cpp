@@ -39,7 +39,7 @@ aclnnStatus get_workspace_size(const char *function, const OpArgs &args, uint64_
     *executor = nullptr;
     *workspace_size = 0;
     auto handle = std::make_unique<aclOpExecutor>();
-    std::shared_ptr<Plan> plan = build_plan(args);
+    std::shared_ptr<OpPlan> plan = build_plan(args);
     backend::prepare(*plan, args);
     handle->plan = std::move(plan);
     *workspace_size = handle->plan->workspace_bytes;
@@ -78,7 +78,7 @@ void require_workspace(void *workspace, uint64_t workspace_size, uint64_t needed
 aclnnStatus run(const char *function, void *workspace, uint64_t workspace_size,
                 aclOpExecutor *executor, aclrtStream stream) {
   return guarded(function, [&] {
-    std::shared_ptr<const Plan> plan = take_executor(executor).plan;
+    std::shared_ptr<const OpPlan> plan = take_executor(executor).plan;
     require(plan != nullptr, ACLNN_ERR_PARAM_INVALID,
             "executor was made by another op's GetWorkspaceSize, not aclnnBlitzSparseAttentionGetWorkspaceSize");
     require_workspace(workspace, workspace_size, plan->workspace_bytes);

@@ -1,5 +1,5 @@
 // BlitzSparseAttention's arguments as the aclnn entry points receive them (OpArgs), and the
-// checked, resolved call they become (Plan): an AttentionProblem plus the copies it points into.
+// checked, resolved call they become (OpPlan): an AttentionProblem plus the copies it points into.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +13,7 @@
 
 namespace blitz::cpu::runtime {
 
-struct Plan {
+struct OpPlan {
   AttentionProblem problem;
   // Owned copies of the length arrays (the caller may destroy its aclIntArrays before the
   // queued run executes); problem.actual_seq_q / actual_seq_kv point into them.
@@ -29,6 +29,6 @@ struct Plan {
 
 // Checks every argument and resolves the call; throws StatusError (ACLNN_ERR_PARAM_NULLPTR or
 // ACLNN_ERR_PARAM_INVALID with a message naming the argument) on bad input.
-std::shared_ptr<Plan> build_plan(const OpArgs &args);
+std::shared_ptr<OpPlan> build_plan(const OpArgs &args);
 
 }  // namespace blitz::cpu::runtime

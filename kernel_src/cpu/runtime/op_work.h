@@ -1,5 +1,5 @@
 // The executor's hook for the library's ops other than BlitzSparseAttention (whose checked call
-// is a Plan, op_plan.h): each such op (BlitzSelectBlocks, kernel_src/cpu/select) builds an
+// is a OpPlan, op_plan.h): each such op (BlitzSelectBlocks, kernel_src/cpu/select) builds an
 // OpWork in its GetWorkspaceSize, and both phases go through the functions below, so every op
 // shares one executor registry, one lifecycle (repeatable or consumed by the run call, destroyed
 // by aclDestroyAclOpExecutor) and one stream discipline.

@@ -20,7 +20,7 @@ Stream::~Stream() {
   worker_.join();
 }
 
-void Stream::enqueue(Task task) {
+void Stream::enqueue(StreamJob task) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     queue_.push_back(std::move(task));
@@ -41,7 +41,7 @@ void Stream::worker_loop() {
   for (;;) {
     work_ready_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
     if (queue_.empty()) return;  // stopping with nothing left
-    Task task = std::move(queue_.front());
+    StreamJob task = std::move(queue_.front());
     queue_.pop_front();
     running_task_ = true;
     lock.unlock();

@@ -20,7 +20,7 @@ struct TaskStatus {
   int status = ACL_SUCCESS;
   std::string message;
 };
-using Task = std::function<TaskStatus()>;
+using StreamJob = std::function<TaskStatus()>;
 
 class Stream {
  public:
@@ -29,7 +29,7 @@ class Stream {
   Stream(const Stream &) = delete;
   Stream &operator=(const Stream &) = delete;
 
-  void enqueue(Task task);
+  void enqueue(StreamJob task);
   // Waits until every task queued so far has run; returns (and clears) the first failure.
   TaskStatus synchronize();
 
@@ -38,7 +38,7 @@ class Stream {
 
   std::mutex mutex_;
   std::condition_variable work_ready_, idle_;
-  std::deque<Task> queue_;
+  std::deque<StreamJob> queue_;
   bool running_task_ = false;
   bool stopping_ = false;
   TaskStatus first_error_;

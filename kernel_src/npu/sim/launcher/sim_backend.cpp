@@ -153,7 +153,7 @@ std::string plan_fields(const blitz_npu::BlitzTilingParams &p) {
 
 }  // namespace
 
-void prepare(Plan &plan, const OpArgs &args) {
+void prepare(OpPlan &plan, const OpArgs &args) {
   const bool counting = counting_armed;
   counting_armed = false;
   if (plan.empty) return;  // nothing to write: no tiling, no launch (as the NPU binding skips it)
@@ -172,7 +172,7 @@ void prepare(Plan &plan, const OpArgs &args) {
   plan.backend_state = state;
 }
 
-TaskStatus run(const Plan &plan, void *workspace) {
+TaskStatus run(const OpPlan &plan, void *workspace) {
   const auto *state = static_cast<const SimState *>(plan.backend_state.get());
   blitz_sim::LaunchReport report = blitz_npu_sim::launch(state->call, state->plan, workspace, state->mode);
   TaskStatus status;
