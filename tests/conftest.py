@@ -9,7 +9,7 @@ def lib():
     from blitz_acl.runtime import cpu, library
 
     loaded = library.load()
-    cpu._ensure_device(loaded)
+    cpu.ensure_device(loaded)
     return loaded
 
 

@@ -83,7 +83,7 @@ def test_threads_sharing_one_stream_match_serial_calls(lib, shared):
         barrier = threading.Barrier(THREADS)
 
         def worker(t):
-            cpu._ensure_device(lib)
+            cpu.ensure_device(lib)
             results = []
             with CallScope(lib) as scope:
                 scope.on_exit("aclrtSynchronizeStream", stream)
@@ -161,7 +161,7 @@ SIGINT_CHILD = textwrap.dedent("""
     out = blitz_acl.blitz_sparse_attention(small, small, small, device="cpu")
     np.testing.assert_allclose(out, oracle.attention(small, small, small), atol=1e-4, rtol=0)
 
-    cpu._waiter.drain()  # the abandoned kernel finishes; its scope is released
+    cpu.wait_for_abandoned_calls()  # the abandoned kernel finishes; its scope is released
     full = time.perf_counter() - start
     live = library.load().live_objects()
     assert all(v == 0 for v in live.values()), live

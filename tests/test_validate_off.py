@@ -181,7 +181,7 @@ OOB_CHILD = textwrap.dedent("""
     from blitz_acl.runtime import cpu, library
     from blitz_acl.runtime.descriptors import CallScope
     lib = library.load()
-    cpu._ensure_device(lib)
+    cpu.ensure_device(lib)
     ffi = lib.ffi
     q = np.ones((1, 1, 64, 32), np.float32)
     short = np.ones((1, 1, 16, 32), np.float32)  # key/value claim 64 rows but hold 16

@@ -33,9 +33,10 @@ _initialized = set()  # paths of the libraries aclInit ran in (each has its own 
 _thread = threading.local()
 
 
-def _ensure_device(lib: library.Library) -> None:
+def ensure_device(lib: library.Library) -> None:
     """aclInit once per process and library (tolerating an earlier aclInit), aclrtSetDevice
-    once per thread and library."""
+    once per thread and library. A documented hook for tests that call the library's raw
+    entry points on a thread of their own."""
     with _init_lock:
         if lib.path not in _initialized:
             status = lib.lib.aclInit(lib.ffi.NULL)
@@ -150,6 +151,12 @@ def _synchronize(lib: library.Library, stream, scope: CallScope) -> None:
         raise request.error
 
 
+def wait_for_abandoned_calls() -> None:
+    """Blocks until every interrupted call's kernel has finished and its memory is released
+    (what the process does at exit; a hook for tests)."""
+    _waiter.drain()
+
+
 def abandoned_calls() -> int:
     """Interrupted calls whose kernel has not finished yet (their memory is still held)."""
     return _waiter.pending()
@@ -159,7 +166,7 @@ def run(call: AttentionCall, spec: library.LibrarySpec = library.CPU) -> Tuple[A
     """(attention_out, softmax_lse or None) for a validated call on host memory, run by the
     device library `spec` (the CPU device's by default; npu_sim passes its own)."""
     lib = library.load(spec)
-    _ensure_device(lib)
+    ensure_device(lib)
     out, lse = op_call.allocate_outputs(call)
     with CallScope(lib) as scope:
         stream = scope.stream()

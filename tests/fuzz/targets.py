@@ -78,7 +78,7 @@ def _library():
     global _lib
     if _lib is None:
         _lib = library.load()
-        cpu._ensure_device(_lib)
+        cpu.ensure_device(_lib)
     return _lib
 
 
