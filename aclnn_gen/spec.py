@@ -294,7 +294,7 @@ def _refusals(L: Limits):
     qkv_npu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).npu
     return (
         Refusal("block_shape", (("bq", "int"), ("bkv", "int"), ("device", "str")),
-                "block_shape=({bq}, {bkv}) is not supported by the {device}: expected " + L.block_shape_rule()),
+                "block_shape ({bq}, {bkv}) is not supported by the {device}: expected " + L.block_shape_rule()),
         Refusal("cpu_head_dim", (("head_dim", "int"),),
                 f"head_dim {{head_dim}} is not supported by the {L.cpu_title}: expected 1..{L.cpu_head_dim_max}"),
         Refusal("npu_head_dim", (("head_dim", "int"),),

@@ -67,7 +67,7 @@ def npu_head_dim_supported(d: int) -> bool:
 # Refusal messages (the same words as kernel_src/common/op_refusals.h).
 
 def refuse_block_shape(bq: int, bkv: int, device: str) -> str:
-    return f'block_shape=({bq}, {bkv}) is not supported by the {device}: expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024'
+    return f'block_shape ({bq}, {bkv}) is not supported by the {device}: expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024'
 
 
 def refuse_cpu_head_dim(head_dim: int) -> str:

@@ -88,7 +88,7 @@ BAD_ARGUMENTS = [
     ("next_tokens_huge", dict(next_tokens=2 ** 63), ValueError, "next_tokens must lie in"),
     ("block_shape_scalar", dict(block_shape=128), TypeError, "block_shape must be a pair"),
     ("block_shape_zero", dict(block_shape=(0, 512)), ValueError, "block_shape must hold two positive ints"),
-    ("cpu_block_q", dict(block_shape=(100, 512), device="cpu"), ValueError, r"block_shape=\(100, 512\) is not supported by the CPU device: expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024"),
+    ("cpu_block_q", dict(block_shape=(100, 512), device="cpu"), ValueError, r"block_shape \(100, 512\) is not supported by the CPU device: expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024"),
     ("cpu_block_kv_step", dict(block_shape=(128, 500), device="cpu"), ValueError, "not supported by the CPU device"),
     ("cpu_block_kv_max", dict(block_shape=(128, 2048), device="cpu"), ValueError, "up to 1024"),
     ("sabi_range", dict(sabi=np.full((1, 1, 2, 1), 1, np.uint16)), ValueError, r"sabi\[b=0, h=0, row=0, col=0\] = 1: key block index out of range"),

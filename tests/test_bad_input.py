@@ -224,7 +224,7 @@ C_BAD_CALLS = {
     "mask_4d_heads": ({"attenMask": _tensor_with([1, N + 1, SQ, SKV], "ACL_BOOL")}, INVALID, "1 or N"),
     "mask_last_stride": ({"attenMask": _strided([SQ, SKV], [2 * SKV, 2], "ACL_BOOL")}, INVALID,
                          "attenMask: the last dim must have stride 1"),
-    "block_shape_zero": ({"blockShape": lambda s: s.int_array([0, 0])}, INVALID, "block_shape=(0, 0)"),
+    "block_shape_zero": ({"blockShape": lambda s: s.int_array([0, 0])}, INVALID, "block_shape (0, 0)"),
     "block_shape_huge": ({"blockShape": lambda s: s.int_array([2 ** 62, 2 ** 62])}, INVALID, "not supported"),
     "quant_offset": ({"quantOffset2": _tensor_with([1], "ACL_FLOAT")}, INVALID, "quantOffset2 is not supported"),
 }

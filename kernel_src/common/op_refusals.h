@@ -31,7 +31,7 @@ constexpr int64_t kDefaultInnerPrecise = 1;
 constexpr bool kDefaultSoftmaxLseFlag = false;
 
 inline std::string refuse_block_shape(int64_t bq, int64_t bkv, const std::string &device) {
-  return std::string("block_shape=(") + std::to_string(bq) + std::string(", ") + std::to_string(bkv) + std::string(") is not supported by the ") + device + std::string(": expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024");
+  return std::string("block_shape (") + std::to_string(bq) + std::string(", ") + std::to_string(bkv) + std::string(") is not supported by the ") + device + std::string(": expected bq 64, 128, 256, 512 or 1024, and bkv a multiple of 64 up to 1024");
 }
 
 inline std::string refuse_cpu_head_dim(int64_t head_dim) {

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "tiling_plan.h"
+#include "op_refusals.h"
 #include "split_scan.h"
 #include "../op_kernel/column_fill.h"
 
@@ -195,7 +196,7 @@ static void test_block_shape_and_dims() {
     CHECK(p.params.block_q % p.params.group_rows == 0);
   }
   r.block_q = 96; r.block_kv = 512;
-  CHECK_ERROR_HAS(plan_tiling(r), "block_shape=(96, 512) is not supported by the NPU kernel: expected bq 64, 128");
+  CHECK_ERROR_HAS(plan_tiling(r), "block_shape (96, 512) is not supported by the NPU kernel: expected bq 64, 128");
   r.block_q = 2048;
   CHECK_ERROR_HAS(plan_tiling(r), "block_shape (2048, 512)");
   r.block_q = 128; r.block_kv = 500;
