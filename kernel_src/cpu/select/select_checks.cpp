@@ -10,6 +10,7 @@
 #include <string>
 
 #include "common/op_limits.h"
+#include "common/op_refusals.h"
 #include "common/platform.h"
 #include "runtime/errors.h"
 #include "runtime/layout_views.h"
