@@ -332,7 +332,7 @@ def test_an_executor_runs_only_its_own_op():
     from blitz_acl.runtime.descriptors import CallScope
 
     lib = library.load(library.CPU)
-    cpu._ensure_device(lib)
+    cpu.ensure_device(lib)
     call = block_select.normalize(
         Q, K, block_shape=(128, 512), mass=0.9, top_k=None, anchors=block_select.Anchors(), method="mean_pool",
         share_kv_groups=False, num_heads=None, num_key_value_heads=0, input_layout="BNSD", scale_value=None,

@@ -51,6 +51,9 @@ def ensure_device(lib: library.Library) -> None:
         devices_set.add(lib.path)
 
 
+_ensure_device = ensure_device  # the old private name, for code written before it became a hook
+
+
 class _SyncRequest:
     """One synchronisation the waiter thread performs for the main thread."""
 

@@ -19,7 +19,7 @@ def run(sel) -> Any:
     """The sabi [B, N, R, C] uint16 of a checked SelectCall (blitz_acl.block_select), of the
     query's kind."""
     lib = library.load(library.CPU)
-    cpu._ensure_device(lib)
+    cpu.ensure_device(lib)
     sabi = arrays.empty(sel.sabi_shape, SABI_DTYPE, like=sel.query)
     ffi = lib.ffi
     with CallScope(lib) as scope:

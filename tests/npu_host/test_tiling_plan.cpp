@@ -816,11 +816,11 @@ static void test_tnd_refusals() {
   r.k_dims[1] = 3; r.v_dims[1] = 3;
   CHECK_ERROR_HAS(plan_tiling(r), "key has 3 heads");
   // More batches than the kernel takes: the count of cumulative entries is the batch.
-  std::vector<int64_t> many(size_t(kMaxBatch) + 1, 0);
+  std::vector<int64_t> many(size_t(blitz::limits::kNpuBatchMax) + 1, 0);
   r = tnd_request(N, NKV, 0, 0, D);
   r.actual_q = many.data(); r.actual_q_count = int64_t(many.size());
   r.actual_kv = many.data(); r.actual_kv_count = int64_t(many.size());
-  CHECK_ERROR_HAS(plan_tiling(r), "batch 65537 must be in [1, 65536]");
+  CHECK_ERROR_HAS(plan_tiling(r), blitz::limits::refuse_npu_batch(blitz::limits::kNpuBatchMax + 1).c_str());
 }
 
 // request_from_values: the one reading of a call's plain values that the CANN glue and the
