@@ -1,6 +1,15 @@
 """Fixtures shared by the suites that call the CPU device library directly."""
 
+import sys
+from pathlib import Path
+
 import pytest
+
+# The repository's tools (bench, aclnn_gen) are not installed: reachable from any test, whichever
+# others run with it. Appended, so blitz_acl still comes from where the run installed it.
+_REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if _REPO_ROOT not in sys.path:
+    sys.path.append(_REPO_ROOT)
 
 
 @pytest.fixture(scope="module")
