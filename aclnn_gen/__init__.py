@@ -27,15 +27,15 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "include/aclnnop/aclnn_blitz_sparse_attention.h": render_op_header,
     "include/aclnnop/aclnn_blitz_select_blocks.h": render_select_header,
     "include/blitz_acl/blitz_cpu.h": render_blitz_header,
-    "blitz_acl/runtime/_cdef.py": render_cdef_module,
+    "blitz_acl/devices/_cdef.py": render_cdef_module,
     "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
     "kernel_src/npu/op_host/blitz_sparse_attention_indices.h": render_indices,
     # The limits, refusal messages and API defaults: C++ for both devices' checks (the values also
     # for the kernels), Python for its own.
     # The parameter list by name: the binding's builder, OpArgs and the exported entry point.
-    "blitz_acl/runtime/_op_args.py": render_args_module,
-    "kernel_src/cpu/runtime/op_args.h": render_op_args_header,
-    "kernel_src/cpu/runtime/op_export.cpp": render_op_export,
+    "blitz_acl/devices/_op_args.py": render_args_module,
+    "kernel_src/cpu/cann_api/op_args.h": render_op_args_header,
+    "kernel_src/cpu/cann_api/op_export.cpp": render_op_export,
     "kernel_src/common/op_limits.h": render_limits_header,
     "kernel_src/common/op_refusals.h": render_refusals_header,
     "blitz_acl/limits.py": render_limits_module,

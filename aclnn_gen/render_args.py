@@ -1,9 +1,9 @@
 """Renders the aclnn parameter lists by name, for both sides of the C ABI:
 
-- blitz_acl/runtime/_op_args.py: a builder per op that takes every parameter by name and returns
+- blitz_acl/devices/_op_args.py: a builder per op that takes every parameter by name and returns
   them in the prototype's order, so the binding never spells the order (two `const aclTensor *`
   arguments swapped would otherwise pass silently);
-- kernel_src/cpu/runtime/op_args.h (OpArgs, the parameters by name) and op_export.cpp (the
+- kernel_src/cpu/cann_api/op_args.h (OpArgs, the parameters by name) and op_export.cpp (the
   exported GetWorkspaceSize, which copies its parameters into OpArgs by name).
 
 Both come from render_c.op_functions, the function the public header is rendered from.
@@ -106,7 +106,7 @@ def render_op_args_header(spec_path: str) -> str:
         "",
         '#include "aclnnop/aclnn_blitz_sparse_attention.h"',
         "",
-        "namespace blitz::cpu::runtime {",
+        "namespace blitz::cpu::cann_api {",
         "",
         "struct OpArgs {",
     ]
@@ -121,7 +121,7 @@ def render_op_args_header(spec_path: str) -> str:
         "aclnnStatus get_workspace_size(const char *function, const OpArgs &args, uint64_t *workspace_size,",
         "                               aclOpExecutor **executor);",
         "",
-        "}  // namespace blitz::cpu::runtime",
+        "}  // namespace blitz::cpu::cann_api",
         "",
     ]
     return "\n".join(lines)
@@ -139,13 +139,13 @@ def render_op_export(spec_path: str) -> str:
         '#include "exports.h"',
         '#include "op_args.h"',
         "",
-        "using blitz::cpu::runtime::OpArgs;",
+        "using blitz::cpu::cann_api::OpArgs;",
         "",
         f"BLITZ_EXPORT aclnnStatus {get_size.name}(",
         params + ") {",
         "  OpArgs a;",
         *body,
-        f'  return blitz::cpu::runtime::get_workspace_size("{get_size.name}", a, workspaceSize, executor);',
+        f'  return blitz::cpu::cann_api::get_workspace_size("{get_size.name}", a, workspaceSize, executor);',
         "}",
         "",
     ])

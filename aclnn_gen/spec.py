@@ -193,7 +193,7 @@ OPS = (OP, SELECT_OP)
 class Limits:
     """What the devices accept, stated once: rendered into kernel_src/common/op_limits.h (values;
     the NPU kernel's headers include it too), kernel_src/common/op_refusals.h (the refusal
-    messages, for the CPU runtime's checks and the NPU tiling) and blitz_acl/limits.py (both, for
+    messages, for the CPU device's checks and the NPU tiling) and blitz_acl/limits.py (both, for
     Python's checks). A limit that names a device holds for that device only; "npu" covers the
     Ascend kernel and the npu_sim device, which runs the same tiling.
 
@@ -282,7 +282,7 @@ API_DEFAULTS = (
 @dataclass(frozen=True)
 class Refusal:
     """One refusal message, the same text wherever a limit is checked: Python (blitz_acl/limits.py),
-    the CPU runtime and the NPU tiling (kernel_src/common/op_refusals.h). `params` are (name, kind)
+    the CPU device's checks and the NPU tiling (kernel_src/common/op_refusals.h). `params` are (name, kind)
     with kind "int" or "str"; `template` is a str.format template over them."""
 
     name: str

@@ -75,7 +75,7 @@ def _version(module_name: str) -> Optional[str]:
 def cpu_device_summary() -> Optional[str]:
     """What blitz_acl's CPU device library says about itself (ISA path, threads), or why not."""
     try:
-        from blitz_acl.runtime import library
+        from blitz_acl.devices import library
 
         return library.load().device_info()
     except Exception as error:  # not built, or an older library: a fact to report, not a stop

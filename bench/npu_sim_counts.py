@@ -86,7 +86,7 @@ def counters(batch: int, heads: int, seq: int, head_dim: int, sparsity: float, s
     import blitz_acl
     from blitz_acl import sabi as tools
     from blitz_acl.arrays import numpy_dtype
-    from blitz_acl.runtime import npu_sim
+    from blitz_acl.devices import npu_sim
 
     dt = numpy_dtype(DTYPE)
     shape = (batch, heads, seq, head_dim)

@@ -215,7 +215,7 @@ def _ratio(numerator, denominator):
 def require_device(device: str) -> None:
     """Stop with a clear message when the device cannot run here (library not built, no NPU)."""
     if device == "cpu":
-        from blitz_acl.runtime import library
+        from blitz_acl.devices import library
 
         try:
             library.load()

@@ -15,7 +15,7 @@ def main(argv=None) -> int:
         from .headers import include_dir
         print(include_dir())
     else:
-        from .runtime import library
+        from .devices import library
         print(library.load().path)
     return 0
 

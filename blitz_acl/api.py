@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import arguments, limits, runtime
+from . import arguments, devices, limits
 from .torch_route import routed
 
 
@@ -87,7 +87,7 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=limits.DEF
     Raises:
         TypeError / ValueError naming the argument, the value received and what was expected
             (before any work starts).
-        blitz_acl.runtime.status.AclError: a status from the device library, with its message
+        blitz_acl.devices.status.AclError: a status from the device library, with its message
             and `.status`; a ValueError subclass for arguments the library refuses, a MemoryError
             subclass when the workspace cannot be allocated.
         ImportError: the device library is missing (the message lists every path tried).
@@ -100,14 +100,14 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=limits.DEF
         atten_mask=atten_mask, sparse_mode=sparse_mode, pre_tokens=pre_tokens,
         next_tokens=next_tokens, block_shape=block_shape, return_lse=return_lse, device=device,
         validate=validate)
-    out, lse = runtime.run(call, call.device)  # every device, reference included
+    out, lse = devices.run(call, call.device)  # every device, reference included
     return (out, lse) if return_lse else out
 
 
 def reference_attention(query, key, value, sabi=None, **kwargs):
     """blitz_acl.reference.attention: the reference device's float64 outputs on plain inputs
     (same arguments as blitz_sparse_attention; device defaults to "reference")."""
-    from .runtime import reference
+    from .devices import reference
 
     kwargs.setdefault("device", "reference")
     call = arguments.normalize(query, key, value, sabi, **kwargs)

@@ -204,7 +204,7 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
         chosen. The choice does not see sparse_mode masks (causal etc.).
 
     Raises:
-        TypeError / ValueError naming the argument; blitz_acl.runtime.status.AclError from the
+        TypeError / ValueError naming the argument; blitz_acl.devices.status.AclError from the
         library.
     """
     call = normalize(query, key, block_shape=block_shape, mass=mass, top_k=top_k, anchors=anchors,
@@ -213,6 +213,6 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
                      scale_value=scale_value, actual_seq_lengths=actual_seq_lengths,
                      actual_seq_lengths_kv=actual_seq_lengths_kv, stride=stride, sub_block=sub_block,
                      refine_below=refine_below, device=device)
-    from .runtime import select_call  # loads the device library on first use
+    from .devices import select_call  # loads the device library on first use
 
     return select_call.run(call)

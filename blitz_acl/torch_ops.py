@@ -261,7 +261,7 @@ def blitz_sparse_attention(query, key, value, sabi=None, atten_mask=None, **kwar
 
 @blitz_sparse_attention.register_fake
 def _attention_fake(query, key, value, sabi=None, atten_mask=None, **kwargs):
-    """The outputs' shapes (the device code's rule: runtime.op_call), from shapes alone."""
+    """The outputs' shapes (the device code's rule: devices.op_call), from shapes alone."""
     kwargs = ATTENTION.op_keywords(kwargs)
     layout = kwargs["input_layout"]
     if layout not in arguments.LAYOUTS:

@@ -15,7 +15,7 @@ if _REPO_ROOT not in sys.path:
 @pytest.fixture(scope="module")
 def lib():
     """The CPU device library, loaded and with its device set, as the binding uses it."""
-    from blitz_acl.runtime import cpu, library
+    from blitz_acl.devices import cpu, library
 
     loaded = library.load()
     cpu.ensure_device(loaded)

@@ -24,7 +24,7 @@ def parse(info: str) -> tuple:
 
 
 def supported() -> tuple:
-    from blitz_acl.runtime import library
+    from blitz_acl.devices import library
 
     return parse(library.load().device_info())
 

@@ -30,7 +30,7 @@ import numpy as np
 import blitz_acl
 import oracle  # tests/oracle.py: the independent float64 truth
 from blitz_acl import sabi as S
-from blitz_acl.runtime import descriptors
+from blitz_acl.devices import descriptors
 
 ATOL_BF16 = 2.5e-2  # as tests/test_cpu_device.py
 SLACK_BYTES = 64 * 2 ** 20
@@ -111,7 +111,7 @@ def main(argv=None) -> int:
     report = {
         "seq_q": seq, "seq_kv": seq, "heads": 1, "head_dim": d, "dtype": "bfloat16",
         "sparsity": args.sparsity, "sabi_shape": list(sabi.shape), "selected_tiles": S.selected_tiles(sabi),
-        "device": blitz_acl.runtime.library.load().device_info(),
+        "device": blitz_acl.devices.library.load().device_info(),
         "seconds": round(seconds, 3),
         "tensor_MiB": {name: round(b / 2 ** 20, 2) for name, b in tensor_bytes.items()},
         "workspace_MiB": round(workspace["bytes"] / 2 ** 20, 2),

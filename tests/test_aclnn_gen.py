@@ -48,8 +48,8 @@ def test_check_flag_fails_on_stale_output(tmp_path):
     target = tmp_path / HEADER
     target.write_text(target.read_text() + "/* hand edit */\n")
     assert aclnn_gen.stale_outputs(tmp_path) == {HEADER: "differs from the spec"}
-    (tmp_path / "blitz_acl/runtime/_cdef.py").unlink()
-    assert aclnn_gen.stale_outputs(tmp_path)["blitz_acl/runtime/_cdef.py"] == "missing"
+    (tmp_path / "blitz_acl/devices/_cdef.py").unlink()
+    assert aclnn_gen.stale_outputs(tmp_path)["blitz_acl/devices/_cdef.py"] == "missing"
 
 
 def test_generated_files_say_do_not_edit():
@@ -86,7 +86,7 @@ def test_no_v2_name_anywhere():
 
 
 def test_cdef_parses_and_has_cann_values():
-    from blitz_acl.runtime import _cdef
+    from blitz_acl.devices import _cdef
 
     ffi = cffi.FFI()
     ffi.cdef(_cdef.CDEF)
@@ -151,7 +151,7 @@ def test_select_op_is_cpu_only_and_declared_once():
     header = generated["include/aclnnop/aclnn_blitz_select_blocks.h"]
     assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in header and "aclnnBlitzSelectBlocks(" in header
     assert "aclnnBlitzSparseAttention" not in header  # only its own entry points
-    assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in generated["blitz_acl/runtime/_cdef.py"]
+    assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in generated["blitz_acl/devices/_cdef.py"]
     assert "BlitzSelectBlocks" not in generated["kernel_src/npu/op_host/blitz_sparse_attention_def.cpp"]
     assert "SelectBlocks" not in generated[HEADER]
     assert not spec.SELECT_OP.npu and spec.OP.npu

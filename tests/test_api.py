@@ -11,7 +11,7 @@ from blitz_acl import arguments, blitz_sparse_attention
 from blitz_acl import sabi as S
 import bounds
 import oracle
-from blitz_acl.runtime import status
+from blitz_acl.devices import status
 
 B, N, NKV, SQ, SKV, D = 2, 4, 2, 200, 300, 32
 

@@ -18,8 +18,8 @@ import pytest
 
 import blitz_acl
 import oracle
-from blitz_acl.runtime import library, status
-from blitz_acl.runtime.descriptors import CallScope
+from blitz_acl.devices import library, status
+from blitz_acl.devices.descriptors import CallScope
 from test_api import BAD_ARGUMENTS, _qkv
 from test_binding import B, D, INVALID, N, NULLPTR, SKV, SQ, _get_workspace_size, _tensor_with
 

@@ -209,7 +209,7 @@ def test_timing_interleaves_and_counts_runs():
 
 
 def test_check_mode_on_the_cpu_device(tmp_path):
-    from blitz_acl.runtime import library
+    from blitz_acl.devices import library
 
     try:
         library.load()

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl.runtime import _cdef, library, status
-from blitz_acl.runtime.descriptors import CallScope
+from blitz_acl.devices import _cdef, library, status
+from blitz_acl.devices.descriptors import CallScope
 
 from abi_params import PARAMS
 

@@ -12,7 +12,7 @@ import pytest
 
 import oracle
 from blitz_acl import sabi as S
-from blitz_acl.runtime import library
+from blitz_acl.devices import library
 
 C_TEST_DIR = Path(__file__).resolve().parent / "c"
 ATOL = 1e-4

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl.runtime import cpu
-from blitz_acl.runtime.descriptors import CallScope
+from blitz_acl.devices import cpu
+from blitz_acl.devices.descriptors import CallScope
 
 THREADS = 4
 CALLS_PER_THREAD = 6
@@ -64,7 +64,7 @@ def test_threads_on_their_own_streams_match_serial_calls(lib):
 def _prepare_raw(lib, scope, p):
     """Descriptors + GetWorkspaceSize for problem p through the raw entry point."""
     from blitz_acl import arguments
-    from blitz_acl.runtime import op_call
+    from blitz_acl.devices import op_call
 
     call = arguments.normalize(p["query"], p["key"], p["value"], p["sabi"], device="cpu",
                                **{k: v for k, v in p.items() if k not in ("query", "key", "value", "sabi")})
@@ -93,7 +93,7 @@ def test_threads_sharing_one_stream_match_serial_calls(lib, shared):
                     workspace = scope.device_buffer(size)
                     if c == 0:
                         barrier.wait()  # every thread launches at once
-                    from blitz_acl.runtime import op_call
+                    from blitz_acl.devices import op_call
                     op_call.launch(scope, executor, workspace, size, stream)
                     results.append((i, out, lse))
                 lib.call("aclrtSynchronizeStream", stream)
@@ -136,7 +136,7 @@ SIGINT_CHILD = textwrap.dedent("""
     import numpy as np
     import blitz_acl
     import oracle
-    from blitz_acl.runtime import cpu, library
+    from blitz_acl.devices import cpu, library
 
     rng = np.random.default_rng(0)
     # Size the long call from a timed probe, so it lasts ~{target} s however fast the kernel is.

@@ -46,7 +46,7 @@ def test_every_path_is_a_real_path(monkeypatch):
     """The device reports the path each run takes; each supported one is forced by the
     environment, and portable is always among them."""
     import cpu_paths
-    from blitz_acl.runtime import library
+    from blitz_acl.devices import library
 
     lib = library.load()
     paths = cpu_paths.supported()
@@ -64,7 +64,7 @@ def test_a_path_this_cpu_lacks_is_an_error(monkeypatch):
     """Forcing a path this CPU lacks (the aarch64 ones on x86-64, the x86 ones on aarch64) is an
     error naming that path, never an illegal instruction; an unknown name lists every path."""
     import cpu_paths
-    from blitz_acl.runtime.status import AclError
+    from blitz_acl.devices.status import AclError
 
     q = np.random.default_rng(0).standard_normal((1, 1, 64, 32), dtype=np.float32)
     lacking = [p for p in cpu_paths.ALL if p not in cpu_paths.supported()]
@@ -81,7 +81,7 @@ def test_a_path_this_cpu_lacks_is_an_error(monkeypatch):
 def test_inputs_are_not_copied_or_modified(monkeypatch):
     """Contiguous inputs are passed by pointer (the descriptors the library gets point at the
     caller's buffers) and left untouched."""
-    from blitz_acl.runtime import descriptors
+    from blitz_acl.devices import descriptors
 
     inputs, _ = bounds.case_truth("sabi_random", "float16")
     before = [x.copy() for x in (inputs.query, inputs.key, inputs.value, inputs.kwargs["sabi"])]

@@ -25,7 +25,7 @@ def _qkv(b, n, sq, skv, d, dtype="float32", seed=0):
 def test_thread_counts_give_identical_answers_within_the_bound(dtype, monkeypatch):
     """1, 3 and 5 threads (more than this machine's 2 cores): each row is one task's, so the
     answers are bit-identical, and within the oracle's bound."""
-    from blitz_acl.runtime import library
+    from blitz_acl.devices import library
 
     q, k, v = _qkv(2, 3, 700, 1500, 64, dtype)
     kw = dict(sabi=S.random_pattern(2, 3, 700, 1500, 0.5, block_shape=(64, 128), seed=1),

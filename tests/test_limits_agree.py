@@ -4,7 +4,7 @@ GetWorkspaceSize). Nothing here is typed by hand: the values just past each limi
 expected messages come from the generated blitz_acl/limits.py (aclnn_gen/spec.py), whose C++
 twins (kernel_src/common/op_limits.h, op_refusals.h) test_aclnn_gen keeps fresh.
 
-The C sides are reached past Python's own checks with `blitz_acl.runtime.run` on a call that
+The C sides are reached past Python's own checks with `blitz_acl.devices.run` on a call that
 Python accepted for the reference device and then had one field changed, as a C caller's
 arguments would be. The npu_sim library is the CPU device's aclnn layer in front of the NPU
 tiling, so a limit both devices share (sparse modes, layout names, block shapes) is refused
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import blitz_acl
-from blitz_acl import arguments, limits, runtime
-from blitz_acl.runtime import npu_args
-from blitz_acl.runtime.status import AclError
+from blitz_acl import arguments, devices, limits
+from blitz_acl.devices import npu_args
+from blitz_acl.devices.status import AclError
 
 ACLNN_ERR_PARAM_INVALID = 161002
 B, N, S, D = 1, 2, 64, 64  # inside every limit of both devices
@@ -42,7 +42,7 @@ def _call(tensors=None, **changes):
 
 def _refused_by_c(call, device):
     with pytest.raises(AclError) as e:
-        runtime.run(dataclasses.replace(call, device=device), device)
+        devices.run(dataclasses.replace(call, device=device), device)
     assert e.value.status == ACLNN_ERR_PARAM_INVALID, e.value
     return e.value.message
 

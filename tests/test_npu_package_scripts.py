@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from blitz_acl.runtime import npu_library
+from blitz_acl.devices import npu_library
 
 ROOT = Path(__file__).resolve().parents[1]
 NPU = ROOT / "kernel_src" / "npu"

@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 from blitz_acl import arguments
-from blitz_acl.runtime import npu_args, npu_library
-from blitz_acl.runtime.npu_library import NpuLibraryNotFoundError
+from blitz_acl.devices import npu_args, npu_library
+from blitz_acl.devices.npu_library import NpuLibraryNotFoundError
 
 PAD = 0xFFFF
 
@@ -147,8 +147,8 @@ def test_missing_cann_runtime_error(tmp_path):
 def test_import_loads_nothing():
     """Importing the device module (in a fresh interpreter) imports neither torch nor torch_npu
     and loads no library: discovery happens at the first call."""
-    code = ("import sys, blitz_acl, blitz_acl.runtime.npu as m; "
-            "from blitz_acl.runtime import npu_library as l; "
+    code = ("import sys, blitz_acl, blitz_acl.devices.npu as m; "
+            "from blitz_acl.devices import npu_library as l; "
             "print(l._library is None, 'torch_npu' in sys.modules, 'torch' in sys.modules)")
     root = Path(__file__).resolve().parents[1]
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=root)

@@ -14,8 +14,8 @@ import pytest
 import blitz_acl
 import bounds
 from blitz_acl import arrays
-from blitz_acl.runtime import library, npu_sim
-from blitz_acl.runtime.status import AclError
+from blitz_acl.devices import library, npu_sim
+from blitz_acl.devices.status import AclError
 from cases import CASE_IDS, CASES
 
 DTYPES = ("float16", "bfloat16")

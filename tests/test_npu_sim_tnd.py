@@ -18,7 +18,7 @@ import blitz_acl
 import bounds
 import oracle_tnd
 from blitz_acl import sabi as S
-from blitz_acl.runtime import library, npu_sim
+from blitz_acl.devices import library, npu_sim
 
 N, NKV, D = 4, 2, 64
 Q_LENS = (300, 0, 129, 450)    # partial blocks, a batch with no query tokens, several blocks

@@ -1,8 +1,8 @@
 """The binding passes aclnnBlitzSparseAttentionGetWorkspaceSize's arguments by name (issue 13):
-the generated builder (blitz_acl/runtime/_op_args.py) must put every name where the hand-written
+the generated builder (blitz_acl/devices/_op_args.py) must put every name where the hand-written
 contract (tests/abi_params.py, the upstream prototype) has it, and refuse a wrong or missing
 name, so two `const aclTensor *` arguments can never trade places silently. The C side's OpArgs
-and exported entry point (kernel_src/cpu/runtime/op_args.h, op_export.cpp) are generated from
+and exported entry point (kernel_src/cpu/cann_api/op_args.h, op_export.cpp) are generated from
 the same list; the compiler checks the export against the public header's declaration."""
 
 import re
@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from abi_params import PARAMS
-from blitz_acl.runtime import _op_args
+from blitz_acl.devices import _op_args
 
 ROOT = Path(__file__).resolve().parents[1]
 NULL = object()
@@ -58,11 +58,11 @@ def test_a_missing_required_argument_is_refused():
 
 
 def test_the_c_side_copies_every_parameter_by_name():
-    export = (ROOT / "kernel_src" / "cpu" / "runtime" / "op_export.cpp").read_text()
+    export = (ROOT / "kernel_src" / "cpu" / "cann_api" / "op_export.cpp").read_text()
     copies = re.findall(r"a\.(\w+) = (\w+);", export)
     assert copies == [(_snake(p), p) for p in PARAMS[:-2]]
-    op_args = (ROOT / "kernel_src" / "cpu" / "runtime" / "op_args.h").read_text()
+    op_args = (ROOT / "kernel_src" / "cpu" / "cann_api" / "op_args.h").read_text()
     fields = re.findall(r"^  .*?\b(\w+) = [^;]+;$", op_args, re.M)
     assert fields == SNAKE[:-2]
-    entry = (ROOT / "kernel_src" / "cpu" / "runtime" / "op_entry.cpp").read_text()
+    entry = (ROOT / "kernel_src" / "cpu" / "cann_api" / "op_entry.cpp").read_text()
     assert "GetWorkspaceSize(" not in entry.replace("get_workspace_size(", "")  # defined once, generated

@@ -21,7 +21,7 @@ import blitz_acl
 import bounds
 from blitz_acl import arrays
 from blitz_acl import sabi as S
-from blitz_acl.runtime import status
+from blitz_acl.devices import status
 
 EXAMPLES = int(os.environ.get("BLITZ_ACL_PROPERTY_EXAMPLES", "150"))
 HEAD_DIMS = (64, 80, 96, 128, 192, 256)

@@ -14,7 +14,7 @@ import pytest
 
 import blitz_acl
 import oracle
-from blitz_acl.runtime import status
+from blitz_acl.devices import status
 
 CAPACITY_ENV = "BLITZ_ACL_CPU_MAX_ALLOC_BYTES"
 CALLS = 10_000

@@ -15,7 +15,7 @@ import pytest
 
 import blitz_acl
 from blitz_acl import block_select, sabi as sabi_format, synthetic
-from blitz_acl.runtime.status import AclError
+from blitz_acl.devices.status import AclError
 
 import select_oracle as oracle
 
@@ -291,7 +291,7 @@ def test_bad_tensors_raise_clearly():
 def test_the_library_checks_again():
     """A call past Python's checks (a C caller's) gets the library's own refusal, naming the
     argument, with ACLNN_ERR_PARAM_INVALID."""
-    from blitz_acl.runtime import select_call
+    from blitz_acl.devices import select_call
 
     good = block_select.normalize(
         Q, K, block_shape=(128, 512), mass=0.9, top_k=None, anchors=block_select.Anchors(), method="mean_pool",
@@ -328,8 +328,8 @@ def test_the_comparison_rejects_a_different_rule(op_knobs, oracle_knobs):
 def test_an_executor_runs_only_its_own_op():
     """A BlitzSelectBlocks executor handed to aclnnBlitzSparseAttention (a C caller's mix-up) is
     refused with a message and consumed, never run as the attention; no handle leaks."""
-    from blitz_acl.runtime import cpu, library
-    from blitz_acl.runtime.descriptors import CallScope
+    from blitz_acl.devices import cpu, library
+    from blitz_acl.devices.descriptors import CallScope
 
     lib = library.load(library.CPU)
     cpu.ensure_device(lib)

@@ -24,8 +24,8 @@ import pytest
 import blitz_acl
 from blitz_acl import sabi as S
 import bounds
-from blitz_acl.runtime import status
-from blitz_acl.runtime.descriptors import CallScope
+from blitz_acl.devices import status
+from blitz_acl.devices.descriptors import CallScope
 
 # Set by .ci/run's sanitizer job: the library under test must be the sanitizer build.
 EXPECT_SANITIZER_ENV = "BLITZ_ACL_EXPECT_SANITIZER"
@@ -178,8 +178,8 @@ def test_bad_lengths_are_refused_by_the_library(lib, length):
 # storage (the one thing the library cannot check: how big caller memory really is).
 OOB_CHILD = textwrap.dedent("""
     import numpy as np
-    from blitz_acl.runtime import cpu, library
-    from blitz_acl.runtime.descriptors import CallScope
+    from blitz_acl.devices import cpu, library
+    from blitz_acl.devices.descriptors import CallScope
     lib = library.load()
     cpu.ensure_device(lib)
     ffi = lib.ffi

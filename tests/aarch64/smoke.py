@@ -30,7 +30,7 @@ except ImportError:
     HAVE_BF16 = False
 
 import blitz_acl  # noqa: E402
-from blitz_acl.runtime import library  # noqa: E402
+from blitz_acl.devices import library  # noqa: E402
 
 BQ, BKV = 64, 128
 TOLERANCE = {"float32": 1e-4, "float16": 4e-3, "bfloat16": 2.5e-2}  # max |error|, unit-variance inputs

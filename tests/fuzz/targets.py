@@ -26,8 +26,8 @@ import numpy as np
 
 import blitz_acl
 from blitz_acl import sabi as S
-from blitz_acl.runtime import cpu, library
-from blitz_acl.runtime.descriptors import CallScope
+from blitz_acl.devices import cpu, library
+from blitz_acl.devices.descriptors import CallScope
 
 from abi_params import PARAMS  # tests/abi_params.py (the runner puts tests/ on sys.path)
 

@@ -47,7 +47,7 @@ def _npu_state() -> str:
         return f"torch_npu is not installed ({e})"
     if not torch.npu.is_available() or torch.npu.device_count() == 0:
         return "torch_npu finds no NPU on this machine"
-    from blitz_acl.runtime import npu_library
+    from blitz_acl.devices import npu_library
 
     try:
         npu_library.load()

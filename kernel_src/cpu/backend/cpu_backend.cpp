@@ -1,10 +1,10 @@
-// libblitz_cpu.so's backend (runtime/backend.h): the CPU attention kernel (kernel/).
+// libblitz_cpu.so's backend (cann_api/backend.h): the CPU attention kernel (kernel/).
 #include "common/op_refusals.h"
 #include "kernel/attention_problem.h"
 #include "kernel/cpu_features.h"
-#include "runtime/backend.h"
+#include "cann_api/backend.h"
 
-namespace blitz::cpu::runtime::backend {
+namespace blitz::cpu::cann_api::backend {
 
 void prepare(OpPlan &plan, const OpArgs & /*args*/) {
   plan.num_threads = default_num_threads();
@@ -27,4 +27,4 @@ std::string describe() {
 
 const char *title() { return limits::kCpuTitle; }
 
-}  // namespace blitz::cpu::runtime::backend
+}  // namespace blitz::cpu::cann_api::backend

@@ -1,5 +1,5 @@
-// The contract between the CPU device's aclnn layer (runtime/) and its kernel (kernel/).
-// runtime/ checks every argument, resolves layouts into strides and fills an AttentionProblem;
+// The contract between the CPU device's aclnn layer (cann_api/) and its kernel (kernel/).
+// cann_api/ checks every argument, resolves layouts into strides and fills an AttentionProblem;
 // kernel/ computes it. The kernel trusts the shapes and pointers but not the sabi values:
 // every index is bounds-guarded again (a bad index acts as "no block"), so validate=False can
 // give wrong zeros but never an out-of-bounds read.

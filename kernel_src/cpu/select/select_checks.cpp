@@ -1,5 +1,5 @@
 // BlitzSelectBlocks' argument checks. Query, key and the lengths go through the readers the
-// attention's checks use (runtime/layout_views.h), so the op takes exactly the layouts and lengths
+// attention's checks use (cann_api/layout_views.h), so the op takes exactly the layouts and lengths
 // BlitzSparseAttention takes; the sabi it writes has the shape that call expects.
 #include "select/select_checks.h"
 
@@ -12,15 +12,15 @@
 #include "common/op_limits.h"
 #include "common/op_refusals.h"
 #include "common/platform.h"
-#include "runtime/errors.h"
-#include "runtime/layout_views.h"
+#include "cann_api/errors.h"
+#include "cann_api/layout_views.h"
 #include "select/select_limits.h"
 
 namespace blitz::cpu::select {
 namespace {
 
-using runtime::fail;
-using runtime::require;
+using cann_api::fail;
+using cann_api::require;
 
 constexpr size_t kMaxMethodChars = 32;  // longer than any method name: stops a scan of garbage
 using limits::kStrideMax;
@@ -42,7 +42,7 @@ ElementType element_type(const aclTensor &t, const char *name) {
     case ACL_FLOAT16: return ElementType::kFloat16;
     case ACL_BF16: return ElementType::kBFloat16;
     default:
-      fail(ACLNN_ERR_PARAM_INVALID, std::string(name) + " has dtype " + runtime::dtype_name(t.dtype) +
+      fail(ACLNN_ERR_PARAM_INVALID, std::string(name) + " has dtype " + cann_api::dtype_name(t.dtype) +
                                         "; expected ACL_FLOAT, ACL_FLOAT16 or ACL_BF16");
   }
 }
@@ -86,11 +86,11 @@ void resolve_rule(const SelectArgs &a, SelectProblem &p) {
 }
 
 // Each batch's first token and length, from the lengths as the attention reads them.
-void resolve_batches(const SelectArgs &a, runtime::Layout layout, const runtime::HeadMajorView &qv,
-                     const runtime::HeadMajorView &kv, SelectProblem &p) {
-  if (layout == runtime::Layout::kTND) {
-    runtime::resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", p.q_start, p.len_q);
-    runtime::resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", p.kv_start, p.len_kv);
+void resolve_batches(const SelectArgs &a, cann_api::Layout layout, const cann_api::HeadMajorView &qv,
+                     const cann_api::HeadMajorView &kv, SelectProblem &p) {
+  if (layout == cann_api::Layout::kTND) {
+    cann_api::resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", p.q_start, p.len_q);
+    cann_api::resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", p.kv_start, p.len_kv);
     require(p.len_q.size() == p.len_kv.size(), ACLNN_ERR_PARAM_INVALID,
             "actualSeqLengthsKv has " + S(static_cast<int64_t>(p.len_kv.size())) + " entries but actualSeqLengths has " +
                 S(static_cast<int64_t>(p.len_q.size())) + "; with TND both give one cumulative entry per batch");
@@ -99,8 +99,8 @@ void resolve_batches(const SelectArgs &a, runtime::Layout layout, const runtime:
   }
   p.batch = qv.batch;
   std::vector<int64_t> lq, lkv;
-  runtime::resolve_lengths(a.actual_seq_lengths, p.batch, qv.seq, "actualSeqLengths", lq);
-  runtime::resolve_lengths(a.actual_seq_lengths_kv, p.batch, kv.seq, "actualSeqLengthsKv", lkv);
+  cann_api::resolve_lengths(a.actual_seq_lengths, p.batch, qv.seq, "actualSeqLengths", lq);
+  cann_api::resolve_lengths(a.actual_seq_lengths_kv, p.batch, kv.seq, "actualSeqLengthsKv", lkv);
   p.q_start.assign(static_cast<size_t>(p.batch), 0);
   p.kv_start.assign(static_cast<size_t>(p.batch), 0);
   for (int64_t b = 0; b < p.batch; ++b) {
@@ -111,38 +111,38 @@ void resolve_batches(const SelectArgs &a, runtime::Layout layout, const runtime:
 
 // [B, N, R, C] uint16, contiguous: R and C over the tensors' lengths (TND: the longest batch's).
 void resolve_sabi(const aclTensor *sabi, int64_t seq_q, int64_t seq_kv, SelectProblem &p) {
-  const aclTensor &s = runtime::checked_tensor(sabi, "sabi");
+  const aclTensor &s = cann_api::checked_tensor(sabi, "sabi");
   p.rows = blitz::ceil_div(seq_q, p.block_q);
   p.cols = blitz::ceil_div(seq_kv, p.block_kv);
   require(p.cols <= blitz::limits::kSabiPad, ACLNN_ERR_PARAM_INVALID,
           "Skv=" + S(seq_kv) + " with bkv=" + S(p.block_kv) + " has " + S(p.cols) +
               " key blocks; a uint16 sabi indexes at most 65535");
   require(s.dtype == ACL_UINT16, ACLNN_ERR_PARAM_INVALID,
-          std::string("sabi has dtype ") + runtime::dtype_name(s.dtype) + "; expected ACL_UINT16");
+          std::string("sabi has dtype ") + cann_api::dtype_name(s.dtype) + "; expected ACL_UINT16");
   const std::vector<int64_t> expected = {p.batch, p.heads_q, p.rows, p.cols};
   require(s.view_dims == expected, ACLNN_ERR_PARAM_INVALID,
-          "sabi has shape " + runtime::dims_str(s.view_dims) + "; expected [B, N, ceil(Sq/bq), ceil(Skv/bkv)] = " +
-              runtime::dims_str(expected));
-  require(runtime::contiguous(s), ACLNN_ERR_PARAM_INVALID, "sabi must be contiguous");
-  p.sabi = static_cast<uint16_t *>(runtime::first_element(s));
+          "sabi has shape " + cann_api::dims_str(s.view_dims) + "; expected [B, N, ceil(Sq/bq), ceil(Skv/bkv)] = " +
+              cann_api::dims_str(expected));
+  require(cann_api::contiguous(s), ACLNN_ERR_PARAM_INVALID, "sabi must be contiguous");
+  p.sabi = static_cast<uint16_t *>(cann_api::first_element(s));
 }
 
 }  // namespace
 
 SelectProblem build_select_problem(const SelectArgs &a) {
   SelectProblem p;
-  const aclTensor &q = runtime::checked_tensor(a.query, "query");
-  const aclTensor &k = runtime::checked_tensor(a.key, "key");
-  runtime::checked_int_array(a.actual_seq_lengths, "actualSeqLengths");
-  runtime::checked_int_array(a.actual_seq_lengths_kv, "actualSeqLengthsKv");
-  runtime::checked_int_array(a.block_shape, "blockShape");
+  const aclTensor &q = cann_api::checked_tensor(a.query, "query");
+  const aclTensor &k = cann_api::checked_tensor(a.key, "key");
+  cann_api::checked_int_array(a.actual_seq_lengths, "actualSeqLengths");
+  cann_api::checked_int_array(a.actual_seq_lengths_kv, "actualSeqLengthsKv");
+  cann_api::checked_int_array(a.block_shape, "blockShape");
   p.dtype = element_type(q, "query");
   require(k.dtype == q.dtype, ACLNN_ERR_PARAM_INVALID,
-          std::string("key has dtype ") + runtime::dtype_name(k.dtype) + "; expected the query's " +
-              runtime::dtype_name(q.dtype));
+          std::string("key has dtype ") + cann_api::dtype_name(k.dtype) + "; expected the query's " +
+              cann_api::dtype_name(q.dtype));
 
-  runtime::Layout layout = runtime::parse_layout(a.input_layout);
-  if (layout == runtime::Layout::kBNSD_BSND) layout = runtime::Layout::kBNSD;  // its inputs are BNSD
+  cann_api::Layout layout = cann_api::parse_layout(a.input_layout);
+  if (layout == cann_api::Layout::kBNSD_BSND) layout = cann_api::Layout::kBNSD;  // its inputs are BNSD
   require(a.num_heads >= 1, ACLNN_ERR_PARAM_INVALID, "numHeads = " + S(a.num_heads) + "; expected >= 1");
   require(a.num_key_value_heads >= 0, ACLNN_ERR_PARAM_INVALID,
           "numKeyValueHeads = " + S(a.num_key_value_heads) + "; expected >= 0 (0 means numHeads)");
@@ -150,13 +150,13 @@ SelectProblem build_select_problem(const SelectArgs &a) {
   p.heads_kv = a.num_key_value_heads == 0 ? a.num_heads : a.num_key_value_heads;
   require(p.heads_q % p.heads_kv == 0, ACLNN_ERR_PARAM_INVALID,
           "numHeads = " + S(p.heads_q) + " is not a multiple of numKeyValueHeads = " + S(p.heads_kv));
-  const runtime::HeadMajorView qv = runtime::read_view(q, layout, p.heads_q, "query");
-  const runtime::HeadMajorView kv = runtime::read_view(k, layout, p.heads_kv, "key");
+  const cann_api::HeadMajorView qv = cann_api::read_view(q, layout, p.heads_q, "query");
+  const cann_api::HeadMajorView kv = cann_api::read_view(k, layout, p.heads_kv, "key");
   require(qv.head_dim >= 1 && qv.head_dim <= blitz::limits::kCpuHeadDimMax, ACLNN_ERR_PARAM_INVALID,
           "query: head dim D = " + S(qv.head_dim) + "; expected 1.." + S(blitz::limits::kCpuHeadDimMax));
   require(kv.batch == qv.batch && kv.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,
-          "key has shape " + runtime::dims_str(k.view_dims) + "; expected batch " + S(qv.batch) + " and head dim " +
-              S(qv.head_dim) + " as the query " + runtime::dims_str(q.view_dims));
+          "key has shape " + cann_api::dims_str(k.view_dims) + "; expected batch " + S(qv.batch) + " and head dim " +
+              S(qv.head_dim) + " as the query " + cann_api::dims_str(q.view_dims));
   p.head_dim = qv.head_dim;
   p.q = qv.view;
   p.k = kv.view;
@@ -169,7 +169,7 @@ SelectProblem build_select_problem(const SelectArgs &a) {
   resolve_rule(a, p);
   resolve_batches(a, layout, qv, kv, p);
   int64_t seq_q = qv.seq, seq_kv = kv.seq;
-  if (layout == runtime::Layout::kTND) {  // the attention's TND sabi: rows over the longest batch
+  if (layout == cann_api::Layout::kTND) {  // the attention's TND sabi: rows over the longest batch
     seq_q = seq_kv = 0;
     for (int64_t b = 0; b < p.batch; ++b) {
       seq_q = std::max(seq_q, p.len_q[b]);

@@ -1,9 +1,9 @@
 // BlitzSelectBlocks' aclnn entry points (aclnn_gen/spec.py's SELECT_OP). GetWorkspaceSize checks
-// the arguments (select_checks.cpp) into an OpWork the shared executor holds (runtime/op_work.h);
+// the arguments (select_checks.cpp) into an OpWork the shared executor holds (cann_api/op_work.h);
 // the run call enqueues run_select on the stream. No workspace: the selection's scratch is a few
 // vectors per worker (key summaries of one key head, one row's masses).
-#include "runtime/exports.h"
-#include "runtime/op_work.h"
+#include "cann_api/exports.h"
+#include "cann_api/op_work.h"
 #include "select/select_checks.h"
 
 namespace blitz::cpu::select {
@@ -11,13 +11,13 @@ namespace {
 
 constexpr const char kOpType[] = "BlitzSelectBlocks";
 
-class SelectWork : public runtime::OpWork {
+class SelectWork : public cann_api::OpWork {
  public:
   explicit SelectWork(SelectProblem problem) : problem_(std::move(problem)), threads_(default_num_threads()) {}
   const char *op_type() const override { return kOpType; }
   uint64_t workspace_bytes() const override { return 0; }
   bool empty() const override { return problem_.batch * problem_.heads_q * problem_.rows * problem_.cols == 0; }
-  runtime::TaskStatus run(void * /*workspace*/) const override {
+  cann_api::TaskStatus run(void * /*workspace*/) const override {
     run_select(problem_, threads_);
     return {};
   }
@@ -45,7 +45,7 @@ BLITZ_EXPORT aclnnStatus aclnnBlitzSelectBlocksGetWorkspaceSize(
   a.anchor_first = anchorFirst, a.anchor_diagonal = anchorDiagonal, a.anchor_last = anchorLast;
   a.share_kv_groups = shareKvGroups, a.stride = stride, a.sub_block = subBlock, a.refine_below = refineBelow;
   a.sabi = sabi;
-  return runtime::work_get_workspace_size(
+  return cann_api::work_get_workspace_size(
       "aclnnBlitzSelectBlocksGetWorkspaceSize",
       [&] { return std::make_shared<const select::SelectWork>(select::build_select_problem(a)); }, workspaceSize,
       executor);
@@ -53,5 +53,5 @@ BLITZ_EXPORT aclnnStatus aclnnBlitzSelectBlocksGetWorkspaceSize(
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSelectBlocks(void *workspace, uint64_t workspaceSize, aclOpExecutor *executor,
                                                 const aclrtStream stream) {
-  return runtime::work_run("aclnnBlitzSelectBlocks", select::kOpType, workspace, workspaceSize, executor, stream);
+  return cann_api::work_run("aclnnBlitzSelectBlocks", select::kOpType, workspace, workspaceSize, executor, stream);
 }

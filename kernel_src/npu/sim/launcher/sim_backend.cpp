@@ -1,4 +1,4 @@
-// libblitz_npu_sim.so's backend (kernel_src/cpu/runtime/backend.h): the aclnn layer's checked
+// libblitz_npu_sim.so's backend (kernel_src/cpu/cann_api/backend.h): the aclnn layer's checked
 // call becomes a SimCall (the TilingContext's view of it), the NPU tiling plans it at
 // GetWorkspaceSize (its rejections come back as ACLNN_ERR_PARAM_INVALID with its message), and
 // the run launches the NPU kernel through the execution model (a model violation comes back as
@@ -14,12 +14,12 @@
 
 #include "common/op_refusals.h"
 #include "launcher.h"
-#include "runtime/backend.h"
-#include "runtime/errors.h"
-#include "runtime/exports.h"
-#include "runtime/handles.h"
+#include "cann_api/backend.h"
+#include "cann_api/errors.h"
+#include "cann_api/exports.h"
+#include "cann_api/handles.h"
 
-namespace blitz::cpu::runtime::backend {
+namespace blitz::cpu::cann_api::backend {
 namespace {
 
 using blitz_npu_sim::GmTensor;
@@ -204,9 +204,9 @@ std::string describe() {
 
 const char *title() { return blitz::limits::kNpuTitle; }
 
-}  // namespace blitz::cpu::runtime::backend
+}  // namespace blitz::cpu::cann_api::backend
 
-using namespace blitz::cpu::runtime;
+using namespace blitz::cpu::cann_api;
 
 // The last finished launch's report as JSON (blitz_sim::report_json: ok, error, counting_only,
 // block_dim, what each counter means, and the counters per cube and per vector core). The text

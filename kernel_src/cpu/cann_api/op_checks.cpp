@@ -16,7 +16,7 @@
 #include "layout_views.h"
 #include "op_plan.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 namespace {
 
 // Every limit is the spec's (common/op_limits.h) and every refusal of one is worded by it
@@ -454,4 +454,4 @@ std::shared_ptr<OpPlan> build_plan(const OpArgs &a) {
   return plan;  // the backend (backend.h) sizes the workspace
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

@@ -13,7 +13,7 @@
 #include "handles.h"
 #include "kernel/attention_problem.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 // In the order of the spec's layout list (limits::kLayouts), which parse_layout indexes.
 enum class Layout { kBNSD, kBSND, kBSH, kBNSD_BSND, kTND, kCount };
@@ -49,4 +49,4 @@ void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, c
 void resolve_packed(const aclIntArray *cumulative, int64_t tokens, const char *name, std::vector<int64_t> &start,
                     std::vector<int64_t> &length);
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

@@ -8,7 +8,7 @@
 
 #include "aclnnop/aclnn_blitz_sparse_attention.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 struct OpArgs {
   const aclTensor *query = nullptr;
@@ -42,4 +42,4 @@ struct OpArgs {
 aclnnStatus get_workspace_size(const char *function, const OpArgs &args, uint64_t *workspace_size,
                                aclOpExecutor **executor);
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

@@ -10,7 +10,7 @@
 #include "memory.h"
 #include "stream.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 namespace {
 
 // The CPU device has one device, id 0.
@@ -26,9 +26,9 @@ std::atomic<bool> initialized{false};
 thread_local int32_t current_device = -1;  // CANN's device context is per thread
 
 }  // namespace
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
-using namespace blitz::cpu::runtime;
+using namespace blitz::cpu::cann_api;
 
 BLITZ_EXPORT aclError aclInit(const char *configPath) {
   (void)configPath;  // no configuration on the CPU device

@@ -3,7 +3,7 @@
 
 #include "exports.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 namespace {
 // One message per thread, as in CANN: a failure on another thread never overwrites ours.
 thread_local std::string recent_message;
@@ -18,8 +18,8 @@ int set_error(int status, const std::string &message) {
   return status;
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
 BLITZ_EXPORT const char *aclGetRecentErrMsg(void) {
-  return blitz::cpu::runtime::recent_message.c_str();
+  return blitz::cpu::cann_api::recent_message.c_str();
 }

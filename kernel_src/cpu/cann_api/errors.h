@@ -12,7 +12,7 @@
 #include "aclnnop/aclnn_blitz_sparse_attention.h"
 #include "blitz_acl/blitz_cpu.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 // Thrown inside the library only; guarded() turns it into its status and message.
 class StatusError : public std::exception {
@@ -53,9 +53,9 @@ int guarded(const char *function, Body &&body) noexcept {
   }
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 // The integer a C caller passed for a CANN enum parameter. Read through its bytes: a value
 // outside the enum's range (a bad caller's 99) must not be loaded as the enum type, which is
@@ -68,4 +68,4 @@ int32_t raw_enum(const Enum *value) {
   return raw;
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

@@ -4,7 +4,7 @@
 #include "exports.h"
 #include "op_args.h"
 
-using blitz::cpu::runtime::OpArgs;
+using blitz::cpu::cann_api::OpArgs;
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
     const aclTensor *query,
@@ -60,5 +60,5 @@ BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttentionGetWorkspaceSize(
   a.block_shape = blockShape;
   a.attention_out = attentionOut;
   a.softmax_lse = softmaxLse;
-  return blitz::cpu::runtime::get_workspace_size("aclnnBlitzSparseAttentionGetWorkspaceSize", a, workspaceSize, executor);
+  return blitz::cpu::cann_api::get_workspace_size("aclnnBlitzSparseAttentionGetWorkspaceSize", a, workspaceSize, executor);
 }

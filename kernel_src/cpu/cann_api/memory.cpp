@@ -17,7 +17,7 @@
 #include "exports.h"
 #include "memory.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 namespace {
 
 // Matches an AVX-512 register / cache line, so the kernel may use aligned loads on workspace.
@@ -65,9 +65,9 @@ int64_t live_allocations() {
   return static_cast<int64_t>(a.live.size());
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
-using namespace blitz::cpu::runtime;
+using namespace blitz::cpu::cann_api;
 
 BLITZ_EXPORT aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy policy) {
   return guarded("aclrtMalloc", [&] {

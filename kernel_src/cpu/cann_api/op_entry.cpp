@@ -14,7 +14,7 @@
 #include "op_work.h"
 #include "stream.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 Registry<aclOpExecutor> &executor_registry() {
   static Registry<aclOpExecutor> registry;
@@ -122,9 +122,9 @@ aclnnStatus work_run(const char *function, const char *op_type, void *workspace,
   });
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
-using namespace blitz::cpu::runtime;
+using namespace blitz::cpu::cann_api;
 
 BLITZ_EXPORT aclnnStatus aclnnBlitzSparseAttention(void *workspace, uint64_t workspaceSize,
                                                    aclOpExecutor *executor, const aclrtStream stream) {

@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 int64_t live_allocations();
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

@@ -7,7 +7,7 @@
 #include "exports.h"
 #include "handles.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 // CANN's descriptors hold at most 8 dims.
 constexpr uint64_t kMaxDims = 8;
@@ -131,9 +131,9 @@ aclTensor *create_tensor(const int64_t *view_dims, uint64_t view_count, int32_t 
 }
 
 }  // namespace
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
-using namespace blitz::cpu::runtime;
+using namespace blitz::cpu::cann_api;
 
 BLITZ_EXPORT aclTensor *aclCreateTensor(const int64_t *viewDims, uint64_t viewDimsNum, aclDataType dataType,
                                         const int64_t *stride, int64_t offset, aclFormat format,

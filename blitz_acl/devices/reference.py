@@ -1,5 +1,5 @@
 """The reference device: the float64 numpy computation of the whole operation (DESIGN.md, "The
-operation"), reached through blitz_acl.runtime like every device.
+operation"), reached through blitz_acl.devices like every device.
 
 It favours being obviously right over speed, with one concession: it walks one query block at a
 time and gathers only the key blocks sabi selects, so memory stays O(bq x Skv) per head and
@@ -154,7 +154,7 @@ def compute(call: AttentionCall) -> Tuple[np.ndarray, Optional[np.ndarray]]:
 
 
 def run(call: AttentionCall) -> Tuple[Any, Optional[Any]]:
-    """The device entry (blitz_acl.runtime.run): compute's outputs in the query's kind and dtype,
+    """The device entry (blitz_acl.devices.run): compute's outputs in the query's kind and dtype,
     lse float32, as every device returns them."""
     out64, lse64 = compute(call)
     out = arrays.from_numpy(out64, like=call.query, dtype=call.dtype)

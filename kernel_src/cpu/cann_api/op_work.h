@@ -12,7 +12,7 @@
 #include "handles.h"
 #include "stream.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 // A checked call of one op, ready to run on a stream's worker thread.
 class OpWork {
@@ -33,4 +33,4 @@ aclnnStatus work_get_workspace_size(const char *function, const std::function<st
 aclnnStatus work_run(const char *function, const char *op_type, void *workspace, uint64_t workspace_size,
                      aclOpExecutor *executor, aclrtStream stream);
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

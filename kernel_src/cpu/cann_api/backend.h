@@ -1,5 +1,5 @@
-// The seam between the aclnn layer (runtime/, shared by every host device library) and the
-// kernel a library runs. Each device library links runtime/*.cpp and exactly one backend .cpp
+// The seam between the aclnn layer (cann_api/, shared by every host device library) and the
+// kernel a library runs. Each device library links cann_api/*.cpp and exactly one backend .cpp
 // that implements these three functions: libblitz_cpu.so the CPU kernel
 // (kernel_src/cpu/backend/cpu_backend.cpp), libblitz_npu_sim.so the NPU op run through the
 // Ascend C execution model (kernel_src/npu/sim/launcher/sim_backend.cpp).
@@ -10,7 +10,7 @@
 #include "op_plan.h"
 #include "stream.h"
 
-namespace blitz::cpu::runtime::backend {
+namespace blitz::cpu::cann_api::backend {
 
 // Called by GetWorkspaceSize after build_plan has checked every argument: sets
 // plan.workspace_bytes and whatever the backend keeps in plan.backend_state. Throws StatusError
@@ -27,4 +27,4 @@ std::string describe();
 // a shared limit refused by the runtime's checks then reads as it does from Python.
 const char *title();
 
-}  // namespace blitz::cpu::runtime::backend
+}  // namespace blitz::cpu::cann_api::backend

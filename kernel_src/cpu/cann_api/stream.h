@@ -14,7 +14,7 @@
 
 #include "aclnnop/aclnn_blitz_sparse_attention.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 struct TaskStatus {
   int status = ACL_SUCCESS;
@@ -50,4 +50,4 @@ class Stream {
 Stream &stream_from_handle(aclrtStream handle);
 int64_t live_streams();
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api

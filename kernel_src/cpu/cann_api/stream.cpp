@@ -6,7 +6,7 @@
 #include "errors.h"
 #include "exports.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 Stream::Stream() : worker_([this] { worker_loop(); }) {}
 
@@ -99,9 +99,9 @@ int64_t live_streams() {
   return static_cast<int64_t>(r.live.size());
 }
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
 
-using namespace blitz::cpu::runtime;
+using namespace blitz::cpu::cann_api;
 
 BLITZ_EXPORT aclError aclrtCreateStream(aclrtStream *stream) {
   return guarded("aclrtCreateStream", [&] {

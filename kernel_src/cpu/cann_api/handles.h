@@ -12,7 +12,7 @@
 
 #include "aclnnop/aclnn_blitz_sparse_attention.h"
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 struct OpPlan;    // op_plan.h
 class OpWork;  // op_work.h
 }
@@ -36,12 +36,12 @@ struct aclIntArray {
 // executor handle is freed (non-repeatable executors die in the run call, as in CANN).
 // Exactly one of plan (BlitzSparseAttention) and work (another op of the library) is set.
 struct aclOpExecutor {
-  std::shared_ptr<const blitz::cpu::runtime::OpPlan> plan;
-  std::shared_ptr<const blitz::cpu::runtime::OpWork> work;
+  std::shared_ptr<const blitz::cpu::cann_api::OpPlan> plan;
+  std::shared_ptr<const blitz::cpu::cann_api::OpWork> work;
   bool repeatable = false;
 };
 
-namespace blitz::cpu::runtime {
+namespace blitz::cpu::cann_api {
 
 // A set of live pointers of one kind, safe to use from any thread.
 template <class T>
@@ -79,4 +79,4 @@ int64_t element_size(aclDataType dtype);
 const char *dtype_name(aclDataType dtype);
 const char *format_name(aclFormat format);
 
-}  // namespace blitz::cpu::runtime
+}  // namespace blitz::cpu::cann_api
