@@ -153,6 +153,10 @@ BLITZ_FUNCTIONS = (
              "the BLITZ_ACL_ABI_VERSION the library was built with"),
     Function("aclError", "blitzCpuDeviceInfo", (("const char **", "info"),),
              "one line: the kernel path in use and the CPU features found"),
+    Function("aclError", "blitzCpuSetKernelSettings", (("const char *", "path"), ("int32_t", "numThreads")),
+             "the device settings for the calls this thread plans next: a kernel path name (NULL, \"\" or "
+             "\"auto\": the fastest this CPU has) and a thread count (0: every CPU this process may run on); "
+             "a thread that never calls it gets BLITZ_ACL_CPU_PATH / BLITZ_ACL_NUM_THREADS, read once"),
     Function("aclError", "blitzCpuLiveObjects", (
         ("int64_t *", "tensors"), ("int64_t *", "intArrays"), ("int64_t *", "executors"),
         ("int64_t *", "streams"), ("int64_t *", "allocations")),

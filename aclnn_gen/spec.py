@@ -16,8 +16,9 @@ from typing import Optional, Tuple, Union
 
 # Bumped whenever a generated prototype or the meaning of an argument changes; the library
 # exports it (blitzAclAbiVersion) and the binding refuses a library built for another version.
-ABI_VERSION = 3  # 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
+# 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
 # 3: BlitzSelectBlocks' entry points (the CPU device's block selection) added
+ABI_VERSION = 4  # 4: blitzCpuSetKernelSettings (device settings passed down, not read inside the kernel)
 
 # dtype groups: inputs tied to one group take the same dtype in every supported combination.
 # "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.

@@ -246,7 +246,7 @@ def parse_args(argv=None):
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.path:
-        os.environ["BLITZ_ACL_CPU_PATH"] = args.path  # read by the kernel at each call
+        os.environ["BLITZ_ACL_CPU_PATH"] = args.path  # read by the binding at each call
     print(f"bf16 B={BATCH} H={HEADS} D={HEAD_DIM} tiles {BLOCK_SHAPE[0]}x{BLOCK_SHAPE[1]}, "
           f"{args.threads} threads; targets: xSDPA >= target, xFlex >= {TARGET_VS_FLEX}, "
           f"%peak >= {100 * TARGET_PEAK_SHARE:.0f}% of two concurrent 1-thread bf16 GEMMs")

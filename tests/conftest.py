@@ -35,7 +35,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture
 def kernel_path(request, monkeypatch):
-    """Forces one kernel path (BLITZ_ACL_CPU_PATH, read by the kernel at each call)."""
+    """Forces one kernel path (BLITZ_ACL_CPU_PATH, read by the binding at each call and passed down)."""
     import cpu_paths
 
     monkeypatch.setenv(cpu_paths.PATH_ENV, request.param)

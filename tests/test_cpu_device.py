@@ -2,7 +2,7 @@
 
 Every case of tests/cases.py, for float32, float16 and bfloat16, through numpy and torch, on
 every kernel path this CPU has (portable, avx2, avx512, amx, neon, neon_bf16: the `kernel_path` fixture in
-conftest.py forces each by BLITZ_ACL_CPU_PATH, read by the kernel at each call, and the run ends
+conftest.py forces each by BLITZ_ACL_CPU_PATH, read by the binding at each call, and the run ends
 with a line naming the paths that ran). Inputs are rounded to the dtype first and the oracle runs
 on the rounded inputs, so the bound measures the kernel's own error; the bound is relative to
 torch SDPA's error in the same dtype (tests/bounds.py).

@@ -1,5 +1,5 @@
 """Corners the matrix does not reach, each against the independent oracle (tests/bounds.py):
-thread counts (BLITZ_ACL_NUM_THREADS, read at every call), head dims above 256, sabi with no
+thread counts (BLITZ_ACL_NUM_THREADS, read by the binding at every call), head dims above 256, sabi with no
 rows or no columns, B = 0, and validate=False on ordinary valid inputs."""
 
 import ml_dtypes

@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import cffi
 
-from . import _cdef
+from . import _cdef, cpu_settings
 from .status import AclError, CheckedCalls, StatusChecker
 
 
@@ -66,6 +66,8 @@ class Library(CheckedCalls):
         return {n: int(p[0]) for n, p in zip(names, out)}
 
     def device_info(self) -> str:
+        """blitzCpuDeviceInfo with the settings a call made now would get (cpu_settings)."""
+        cpu_settings.pass_down(self)
         info = self.ffi.new("const char **")
         self.call("blitzCpuDeviceInfo", info)
         return self.ffi.string(info[0]).decode()

@@ -13,13 +13,16 @@ extern "C" {
 #endif
 
 /* from blitz_acl (this project) */
-#define BLITZ_ACL_ABI_VERSION 3
+#define BLITZ_ACL_ABI_VERSION 4
 
 /* the BLITZ_ACL_ABI_VERSION the library was built with */
 aclError blitzAclAbiVersion(int32_t *version);
 
 /* one line: the kernel path in use and the CPU features found */
 aclError blitzCpuDeviceInfo(const char **info);
+
+/* the device settings for the calls this thread plans next: a kernel path name (NULL, "" or "auto": the fastest this CPU has) and a thread count (0: every CPU this process may run on); a thread that never calls it gets BLITZ_ACL_CPU_PATH / BLITZ_ACL_NUM_THREADS, read once */
+aclError blitzCpuSetKernelSettings(const char *path, int32_t numThreads);
 
 /* live handle counts, for leak tests */
 aclError blitzCpuLiveObjects(

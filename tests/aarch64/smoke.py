@@ -131,7 +131,7 @@ def main():
     for dtype in dtypes:
         inputs, truths, one_tile_dropped = cases(dtype, rng)
         for path in paths:
-            os.environ["BLITZ_ACL_CPU_PATH"] = path  # read by the kernel at every call
+            os.environ["BLITZ_ACL_CPU_PATH"] = path  # read by the binding at every call
             assert library.load().device_info().startswith(f"kernel path {path};")
             worst = check(dtype, path, inputs, truths, one_tile_dropped)
             print(f"  {path:10s} {dtype:9s} max |out - float64 truth| = {worst:.2e} (bound {TOLERANCE[dtype]:g})")

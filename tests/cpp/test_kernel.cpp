@@ -8,11 +8,13 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "backend/kernel_settings.h"
 #include "kernel/attention_problem.h"
 #include "test_util.h"
 
@@ -491,25 +493,50 @@ TEST(kernel_small_workspace_is_an_error) {
   CHECK(err != nullptr && std::strlen(err) > 0);
 }
 
-TEST(kernel_path_from_environment) {
-  setenv("BLITZ_ACL_CPU_PATH", "portable", 1);
-  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kPortable);
+// The path and thread count come down from the caller's settings (backend/kernel_settings.h:
+// blitzCpuSetKernelSettings for the calling thread, which the binding fills from
+// BLITZ_ACL_CPU_PATH / BLITZ_ACL_NUM_THREADS); the kernel itself ignores the environment.
+TEST(kernel_path_passed_down) {
+  using blitz::cpu::KernelSettings;
+  KernelSettings s;
+  std::string why;
+  CHECK(blitz::cpu::parse_kernel_settings("portable", 0, "path", &s, &why) && s.path == KernelPath::kPortable);
+  CHECK(s.num_threads == blitz::cpu::default_num_threads());  // 0 threads: the default
+  CHECK(blitz::cpu::resolve_path(s.path) == KernelPath::kPortable);
   CHECK(blitz::cpu::resolve_path(KernelPath::kAvx512) == KernelPath::kAvx512);  // an explicit argument wins
-  setenv("BLITZ_ACL_CPU_PATH", "avx2", 1);
-  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kAvx2);
-  setenv("BLITZ_ACL_CPU_PATH", "neon", 1);
-  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kNeon);
-  setenv("BLITZ_ACL_CPU_PATH", "neon_bf16", 1);
-  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == KernelPath::kNeonBf16);
-  setenv("BLITZ_ACL_CPU_PATH", "fastest", 1);
+  CHECK(blitz::cpu::parse_kernel_settings("avx2", 3, "path", &s, &why) && s.path == KernelPath::kAvx2);
+  CHECK(s.num_threads == 3);
+  CHECK(blitz::cpu::parse_kernel_settings("neon", 0, "path", &s, &why) && s.path == KernelPath::kNeon);
+  CHECK(blitz::cpu::parse_kernel_settings("neon_bf16", 0, "path", &s, &why) && s.path == KernelPath::kNeonBf16);
+  for (const char *automatic : {(const char *)nullptr, "", "auto"}) {
+    CHECK(blitz::cpu::parse_kernel_settings(automatic, 0, "path", &s, &why) && s.path == KernelPath::kAuto);
+  }
+  // An unknown name is refused, naming every path, never silently replaced by another.
+  CHECK(!blitz::cpu::parse_kernel_settings("fastest", 0, "BLITZ_ACL_CPU_PATH", &s, &why));
+  CHECK_MSG(why.find("BLITZ_ACL_CPU_PATH must be one of portable|avx2|avx512|amx|neon|neon_bf16") == 0 &&
+                why.find("'fastest'") != std::string::npos, why);
+  // Per calling thread: what this thread set, another thread does not see.
+  blitz::cpu::set_thread_kernel_settings({KernelPath::kPortable, 2});
+  CHECK(blitz::cpu::current_kernel_settings(&s, &why) && s.path == KernelPath::kPortable && s.num_threads == 2);
+  bool other_saw_portable = true;
+  std::thread([&] {
+    KernelSettings t;
+    std::string e;
+    blitz::cpu::set_thread_kernel_settings({KernelPath::kAuto, 1});
+    other_saw_portable = blitz::cpu::current_kernel_settings(&t, &e) && t.path == KernelPath::kPortable;
+  }).join();
+  CHECK(!other_saw_portable);
+  CHECK(blitz::cpu::current_kernel_settings(&s, &why) && s.path == KernelPath::kPortable);
+  // The kernel reads no environment: a set variable changes nothing below the settings.
+  const int threads_before = blitz::cpu::default_num_threads();
+  setenv("BLITZ_ACL_CPU_PATH", "portable", 1);
+  setenv("BLITZ_ACL_NUM_THREADS", "7", 1);
   Case c;
   Inputs in = make_inputs(c, 7);
   AttentionProblem p = make_problem(c, in);
   std::vector<unsigned char> ws(blitz::cpu::workspace_size(p, 1));
   const char *err = nullptr;
-  CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, KernelPath::kAuto, &err) != 0);
-  unsetenv("BLITZ_ACL_CPU_PATH");
-  CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) != KernelPath::kAuto);
+  CHECK(blitz::cpu::run_attention(p, ws.data(), ws.size(), 1, KernelPath::kAuto, &err) == 0);
   const auto runnable = paths();
   // kAuto picks the fastest path this CPU has: amx where present, else avx512, else avx2.
   CHECK(blitz::cpu::resolve_path(KernelPath::kAuto) == runnable.back());
@@ -525,5 +552,7 @@ TEST(kernel_path_from_environment) {
     CHECK_MSG(err != nullptr && std::strstr(err, path_label(q)) != nullptr, std::string(path_label(q)) + ": " + (err ? err : ""));
   }
   CHECK(std::strstr(blitz::cpu::isa_summary(), "best=") != nullptr);
-  CHECK(blitz::cpu::default_num_threads() >= 1);
+  CHECK(blitz::cpu::default_num_threads() >= 1 && blitz::cpu::default_num_threads() == threads_before);
+  unsetenv("BLITZ_ACL_CPU_PATH");
+  unsetenv("BLITZ_ACL_NUM_THREADS");
 }

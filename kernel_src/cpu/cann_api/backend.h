@@ -20,8 +20,13 @@ void prepare(OpPlan &plan, const OpArgs &args);
 // Runs a prepared, non-empty plan on the stream's worker thread with the caller's workspace.
 TaskStatus run(const OpPlan &plan, void *workspace);
 
-// One line for blitzCpuDeviceInfo: which kernel runs and how.
+// One line for blitzCpuDeviceInfo: which kernel runs and how (with this thread's settings).
 std::string describe();
+
+// blitzCpuSetKernelSettings: the device settings the caller passes down (a kernel path name or
+// NULL, a thread count or 0) for the calls this thread plans next. Throws StatusError
+// (ACL_ERROR_INVALID_PARAM) for a value the backend does not know.
+void configure(const char *path, int num_threads);
 
 // How refusals name the device a limit belongs to (the spec's titles, common/op_refusals.h):
 // a shared limit refused by the runtime's checks then reads as it does from Python.

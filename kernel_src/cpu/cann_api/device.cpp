@@ -1,5 +1,6 @@
 // aclInit / aclFinalize / aclrtSetDevice / aclrtGetDevice / aclrtResetDevice, and the library's own exports: its
-// ABI version, a one-line device description, and live handle counts for leak tests.
+// ABI version, a one-line device description, the device settings a caller passes down, and live handle
+// counts for leak tests.
 #include <atomic>
 
 #include "backend.h"
@@ -88,6 +89,13 @@ BLITZ_EXPORT aclError blitzCpuDeviceInfo(const char **info) {
     thread_local std::string text;  // rebuilt each call: the backend reports the current settings
     text = backend::describe() + kBuildNote;
     *info = text.c_str();
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError blitzCpuSetKernelSettings(const char *path, int32_t numThreads) {
+  return guarded("blitzCpuSetKernelSettings", [&] {
+    backend::configure(path, numThreads);
     return ACL_SUCCESS;
   });
 }

@@ -20,6 +20,8 @@ struct OpPlan {
   std::vector<int64_t> actual_seq_q, actual_seq_kv;
   // TND: each batch's first query / key token (problem.q_start / kv_start point into them).
   std::vector<int64_t> q_start, kv_start;
+  // The caller's device settings (backend/kernel_settings.h), copied when the call is planned.
+  KernelPath kernel_path = KernelPath::kAuto;
   int num_threads = 1;
   size_t workspace_bytes = 0;
   bool empty = false;  // no output element to write: the run enqueues nothing

@@ -127,19 +127,6 @@ int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_b
     return 1;
   };
   num_threads = std::max(num_threads, 1);
-  if (requested == KernelPath::kAuto) {
-    const char *env = std::getenv("BLITZ_ACL_CPU_PATH");
-    KernelPath named;
-    if (env != nullptr && *env != '\0' && !path_from_name(env, &named)) {
-      static char message[160];  // the list is fixed: the same text for every call
-      static const bool filled = [] {
-        std::snprintf(message, sizeof message, "BLITZ_ACL_CPU_PATH must be one of %s", path_names());
-        return true;
-      }();
-      (void)filled;
-      return fail(message);
-    }
-  }
   const KernelPath path = resolve_path(requested);
   if (!path_supported(path)) return fail(path_requirement(path));
   if (p.block_q <= 0 || p.block_kv <= 0 || p.head_dim < 0) return fail("block sizes must be positive");
@@ -166,10 +153,6 @@ int run_attention(const AttentionProblem &p, void *workspace, size_t workspace_b
 }
 
 int default_num_threads() {
-  if (const char *env = std::getenv("BLITZ_ACL_NUM_THREADS")) {
-    const int n = std::atoi(env);
-    if (n > 0) return n;
-  }
   cpu_set_t set;
   if (sched_getaffinity(0, sizeof set, &set) == 0) {
     const int n = CPU_COUNT(&set);

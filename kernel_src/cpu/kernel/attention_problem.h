@@ -72,12 +72,13 @@ size_t workspace_size(const AttentionProblem &problem, int num_threads);
 int run_attention(const AttentionProblem &problem, void *workspace, size_t workspace_bytes,
                   int num_threads, KernelPath path, const char **error);
 
-// Threads the kernel uses by default: BLITZ_ACL_NUM_THREADS, else the CPUs this process may run on.
+// The thread count when the caller asks for none: the CPUs this process may run on. The
+// kernel reads no environment: path and threads come down as run_attention's arguments from
+// the caller's settings (backend/kernel_settings.h).
 int default_num_threads();
 
-// The path kAuto resolves to on this CPU, and a one-line summary of the ISA features found
-// (for the bench's JSON and error messages). BLITZ_ACL_CPU_PATH=<a path name> forces a path
-// (cpu_features.h: path_names()).
+// The path a request resolves to (kAuto: the fastest this CPU has, else the request itself),
+// and a one-line summary of the ISA features found (for the bench's JSON and error messages).
 KernelPath resolve_path(KernelPath requested);
 const char *isa_summary();
 

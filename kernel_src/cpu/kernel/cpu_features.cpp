@@ -256,14 +256,10 @@ const char *supported_paths() {
   return text;
 }
 
-// The environment is read at each call so a test can switch paths between calls.
+// A forced path comes down from the caller's settings (backend/kernel_settings.h); the kernel
+// reads no environment.
 KernelPath resolve_path(KernelPath requested) {
-  if (requested != KernelPath::kAuto) return requested;
-  const char *env = std::getenv("BLITZ_ACL_CPU_PATH");
-  KernelPath forced;
-  // An unknown value is not silently ignored: run_attention reports it.
-  if (env != nullptr && *env != '\0' && path_from_name(env, &forced)) return forced;
-  return best_path();
+  return requested == KernelPath::kAuto ? best_path() : requested;
 }
 
 const char *isa_summary() {

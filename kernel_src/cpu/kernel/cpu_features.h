@@ -44,7 +44,7 @@ bool path_supported(KernelPath path);
 
 const char *path_name(KernelPath path);
 
-// The path BLITZ_ACL_CPU_PATH's value names (every name path_name gives but "auto"); false for
+// The path a settings name names (backend/kernel_settings.h) (every name path_name gives but "auto"); false for
 // an unknown name.
 bool path_from_name(const char *name, KernelPath *path);
 

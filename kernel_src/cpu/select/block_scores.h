@@ -49,7 +49,7 @@ struct QueryScratch {
 void summarize_keys(const SelectProblem &p, int64_t b, int64_t g, KeySummary &keys);
 
 // mass[0 .. keys.valid_blocks): query block i of head h in batch b (its rows must be > 0).
-// cell_dots: the antidiagonal's GEMM variant (cell_dots_for_this_cpu(), chosen once per run).
+// cell_dots: the antidiagonal's GEMM variant (cell_dots_for(path), chosen once per run).
 void query_block_mass(const SelectProblem &p, const KeySummary &keys, int64_t b, int64_t h, int64_t i,
                       CellDotsFn cell_dots, QueryScratch &scratch, double *mass);
 

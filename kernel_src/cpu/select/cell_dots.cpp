@@ -13,8 +13,8 @@ void cell_dots_portable(const float *a, int64_t rows, const float *b, int64_t co
   cell_dots_detail::Dots<kPortableLanes>::run(a, rows, b, cols, n, c);
 }
 
-CellDotsFn cell_dots_for_this_cpu() {
-  KernelPath path = resolve_path(KernelPath::kAuto);
+CellDotsFn cell_dots_for(KernelPath requested) {
+  KernelPath path = resolve_path(requested);
   if (!path_supported(path)) path = best_path();  // a forced path this CPU lacks: never an illegal instruction
   switch (path) {
     case KernelPath::kAvx512:

@@ -2,11 +2,13 @@
 // (a: the query block's row groups, b: the key cells, n = stride * D floats each), i.e. a small
 // GEMM with both operands reduction-contiguous. One source (cell_dots_impl.h) compiled three
 // times: plain (any CPU), with AVX2 + FMA and with AVX-512 (the suffix gives the file its flags,
-// kernel_src/cpu/CMakeLists.txt); cell_dots() picks the widest the kernel's path choice allows
-// (BLITZ_ACL_CPU_PATH is honoured the same way).
+// kernel_src/cpu/CMakeLists.txt); cell_dots_for() picks the widest the caller's kernel path
+// (its device settings, backend/kernel_settings.h) allows.
 #pragma once
 
 #include <cstdint>
+
+#include "kernel/cpu_features.h"
 
 namespace blitz::cpu::select {
 
@@ -17,7 +19,7 @@ void cell_dots_portable(const float *a, int64_t rows, const float *b, int64_t co
 void cell_dots_avx2(const float *a, int64_t rows, const float *b, int64_t cols, int64_t n, float *c);
 void cell_dots_avx512(const float *a, int64_t rows, const float *b, int64_t cols, int64_t n, float *c);
 
-// The variant for this CPU and the forced kernel path, if any (resolved once per call).
-CellDotsFn cell_dots_for_this_cpu();
+// The variant for this CPU and the requested kernel path (kAuto: the fastest; once per call).
+CellDotsFn cell_dots_for(KernelPath path);
 
 }  // namespace blitz::cpu::select

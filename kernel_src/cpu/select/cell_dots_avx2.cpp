@@ -1,5 +1,5 @@
 // cell_dots with 8-lane vectors; compiled with -mavx2 -mfma (the _avx2 suffix), run only when the
-// kernel's path choice allows avx2 (cell_dots_for_this_cpu).
+// kernel's path choice allows avx2 (cell_dots_for).
 #include "select/cell_dots.h"
 #include "select/cell_dots_impl.h"
 

@@ -1,5 +1,5 @@
 // cell_dots with 16-lane vectors; compiled with the AVX-512 flags (the _avx512 suffix), run only
-// when the kernel's path choice allows avx512 (cell_dots_for_this_cpu).
+// when the kernel's path choice allows avx512 (cell_dots_for).
 #include "select/cell_dots.h"
 #include "select/cell_dots_impl.h"
 

@@ -2,6 +2,8 @@
 // the arguments (select_checks.cpp) into an OpWork the shared executor holds (cann_api/op_work.h);
 // the run call enqueues run_select on the stream. No workspace: the selection's scratch is a few
 // vectors per worker (key summaries of one key head, one row's masses).
+#include "backend/kernel_settings.h"
+#include "cann_api/errors.h"
 #include "cann_api/exports.h"
 #include "cann_api/op_work.h"
 #include "select/select_checks.h"
@@ -13,18 +15,20 @@ constexpr const char kOpType[] = "BlitzSelectBlocks";
 
 class SelectWork : public cann_api::OpWork {
  public:
-  explicit SelectWork(SelectProblem problem) : problem_(std::move(problem)), threads_(default_num_threads()) {}
+  // The caller's device settings, copied when the call is planned (backend/kernel_settings.h).
+  SelectWork(SelectProblem problem, const KernelSettings &settings)
+      : problem_(std::move(problem)), settings_(settings) {}
   const char *op_type() const override { return kOpType; }
   uint64_t workspace_bytes() const override { return 0; }
   bool empty() const override { return problem_.batch * problem_.heads_q * problem_.rows * problem_.cols == 0; }
   cann_api::TaskStatus run(void * /*workspace*/) const override {
-    run_select(problem_, threads_);
+    run_select(problem_, settings_.num_threads, settings_.path);
     return {};
   }
 
  private:
   SelectProblem problem_;
-  int threads_;
+  KernelSettings settings_;
 };
 
 }  // namespace
@@ -47,7 +51,13 @@ BLITZ_EXPORT aclnnStatus aclnnBlitzSelectBlocksGetWorkspaceSize(
   a.sabi = sabi;
   return cann_api::work_get_workspace_size(
       "aclnnBlitzSelectBlocksGetWorkspaceSize",
-      [&] { return std::make_shared<const select::SelectWork>(select::build_select_problem(a)); }, workspaceSize,
+      [&] {
+        KernelSettings settings;
+        std::string error;
+        cann_api::require(current_kernel_settings(&settings, &error), ACLNN_ERR_PARAM_INVALID, error);
+        return std::make_shared<const select::SelectWork>(select::build_select_problem(a), settings);
+      },
+      workspaceSize,
       executor);
 }
 

@@ -45,6 +45,6 @@ struct SelectProblem {
 };
 
 // Fills problem.sabi with num_threads threads.
-void run_select(const SelectProblem &problem, int num_threads);
+void run_select(const SelectProblem &problem, int num_threads, KernelPath path);
 
 }  // namespace blitz::cpu::select

@@ -67,12 +67,12 @@ void worker(void *context, int w) {
 
 }  // namespace
 
-void run_select(const SelectProblem &p, int num_threads) {
+void run_select(const SelectProblem &p, int num_threads, KernelPath path) {
   std::fill(p.sabi, p.sabi + p.batch * p.heads_q * p.rows * p.cols, kSabiNoBlock);
   const int workers = std::max(1, num_threads);
   std::vector<WorkerScratch> scratch(static_cast<size_t>(workers));
   KeySummary keys;
-  const CellDotsFn cell_dots = cell_dots_for_this_cpu();
+  const CellDotsFn cell_dots = cell_dots_for(path);
   for (int64_t b = 0; b < p.batch; ++b) {
     const int64_t blocks_q = ceil_div(p.len_q[b], p.block_q);
     if (blocks_q == 0 || p.len_kv[b] == 0) continue;  // rows stay empty: nothing to attend

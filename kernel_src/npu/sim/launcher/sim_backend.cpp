@@ -202,6 +202,10 @@ std::string describe() {
          " (BLITZ_ACL_NPU_SIM_CORES)";
 }
 
+// The CPU kernel's path and threads mean nothing to the NPU op: accepted and unused, as the
+// binding passes every host device library the same settings.
+void configure(const char * /*path*/, int /*num_threads*/) {}
+
 const char *title() { return blitz::limits::kNpuTitle; }
 
 }  // namespace blitz::cpu::cann_api::backend
