@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from blitz_acl import arguments
+from blitz_acl import sabi as S
 from blitz_acl.devices import npu_args, npu_library
 from blitz_acl.devices.npu_library import NpuLibraryNotFoundError
 
@@ -162,7 +163,7 @@ def test_compact_sorts_dedups_drops_out_of_range_and_pads():
     sabi = np.array([[[[3, PAD, 1, 3, 9, 0],
                        [PAD, PAD, PAD, PAD, PAD, PAD],
                        [5, 4, 3, 2, 1, 0]]]], dtype=np.uint16)
-    got = npu_args.compact_sabi(sabi, kv_blocks=5)
+    got = S.compact(sabi, kv_blocks=5)
     expected = np.array([[[[0, 1, 3, PAD, PAD, PAD],
                            [PAD] * 6,
                            [0, 1, 2, 3, 4, PAD]]]], dtype=np.uint16)
@@ -175,7 +176,7 @@ def test_compact_keeps_the_selected_set():
     rng = np.random.default_rng(0)
     sabi = rng.integers(0, 12, size=(2, 3, 7, 9)).astype(np.uint16)
     sabi[rng.random(sabi.shape) < 0.3] = PAD
-    got = npu_args.compact_sabi(sabi, kv_blocks=10)
+    got = S.compact(sabi, kv_blocks=10)
     for idx in np.ndindex(sabi.shape[:-1]):
         row, out = sabi[idx], got[idx]
         want = sorted({int(v) for v in row if v < 10})
@@ -184,9 +185,9 @@ def test_compact_keeps_the_selected_set():
 
 
 def test_compact_none_and_width_one():
-    assert npu_args.compact_sabi(None, 4) is None
+    assert S.compact(None, 4) is None
     np.testing.assert_array_equal(
-        npu_args.compact_sabi(np.array([[[[7]], [[2]]]], dtype=np.uint16), 4), [[[[PAD]], [[2]]]])
+        S.compact(np.array([[[[7]], [[2]]]], dtype=np.uint16), 4), [[[[PAD]], [[2]]]])
 
 
 # -- what the NPU kernel supports --------------------------------------------------------------

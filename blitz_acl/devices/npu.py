@@ -20,6 +20,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .. import arrays
+from .. import sabi as sabi_format
 from ..call import AttentionCall
 from . import npu_args, npu_library, op_call
 from .descriptors import CallScope
@@ -105,7 +106,7 @@ def run(call: AttentionCall) -> Tuple[Any, Optional[Any]]:
     library = npu_library.load()
     device = call.query.device
     kv_blocks = -(-call.seq_kv // call.block_shape[1])
-    call = dataclasses.replace(call, sabi=npu_args.compact_sabi(call.sabi, kv_blocks))
+    call = dataclasses.replace(call, sabi=sabi_format.compact(call.sabi, kv_blocks))  # the one normal form
     out, lse = op_call.allocate_outputs(call)
     with torch.npu.device(device.index):
         with NpuCallScope(library, device) as scope:

@@ -1,4 +1,5 @@
-"""What the NPU kernel supports, and the sabi form it is given: pure functions on an AttentionCall.
+"""What the NPU kernel supports: pure functions on an AttentionCall (the sabi form it is given is
+blitz_acl.sabi.compact, the one normal form, applied by npu.py / npu_sim.py).
 
 The custom op's tiling (kernel_src/npu/op_host/tiling_plan.cpp) rejects the same cases; checking
 here first gives the caller a Python exception naming the argument instead of a CANN status,
@@ -7,12 +8,7 @@ and lets these rules be tested on machines without an NPU.
 
 from __future__ import annotations
 
-from typing import Optional
-
-import numpy as np
-
 from .. import limits
-from .. import sabi as sabi_format
 from ..call import AttentionCall
 
 # Every limit is the spec's (blitz_acl/limits.py), which the NPU tiling reads too
@@ -46,13 +42,3 @@ def check_supported(call: AttentionCall) -> None:
     kv_blocks = -(-call.seq_kv // bkv)
     if kv_blocks > MAX_KV_BLOCKS:
         raise ValueError(limits.refuse_npu_kv_blocks(kv_blocks))
-
-
-def compact_sabi(sabi: Optional[np.ndarray], kv_blocks: int) -> Optional[np.ndarray]:
-    """Rows as the NPU kernel is given them: blitz_acl.sabi.compact, the one normal form (valid
-    indices < kv_blocks sorted ascending, each once, right-padded with PAD; None stays None).
-
-    The kernel itself skips PAD and out-of-range entries anywhere, but a repeated index would
-    count a tile twice (validation catches that unless validate=False), so rows are deduplicated.
-    """
-    return sabi_format.compact(sabi, kv_blocks)

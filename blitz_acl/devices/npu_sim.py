@@ -29,6 +29,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from .. import arrays
+from .. import sabi as sabi_format
 from ..call import AttentionCall
 from . import cpu, library, npu_args
 
@@ -55,7 +56,7 @@ def _as_npu_sees_it(call: AttentionCall) -> AttentionCall:
     kv_blocks = -(-call.seq_kv // call.block_shape[1])
     return dataclasses.replace(
         call, query=_contiguous(call.query), key=_contiguous(call.key), value=_contiguous(call.value),
-        atten_mask=_contiguous(call.atten_mask), sabi=npu_args.compact_sabi(call.sabi, kv_blocks))
+        atten_mask=_contiguous(call.atten_mask), sabi=sabi_format.compact(call.sabi, kv_blocks))
 
 
 def run(call: AttentionCall) -> Tuple[Any, Optional[Any]]:

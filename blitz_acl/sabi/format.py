@@ -167,7 +167,9 @@ def compact(sabi: Any, kv_blocks: Optional[int] = None) -> Optional[np.ndarray]:
     with PAD (what the original NPU kernel wants, and what conversions return). Same dims as the
     input (normalised to uint16); None stays None. With `kv_blocks`, indices >= kv_blocks are
     dropped too (rows the NPU binding passes when validate=False let them through); the
-    caller's array is never modified.
+    caller's array is never modified. The binding applies it for the NPU devices only: the CPU
+    device's C entry point refuses bad rows itself, which normalising first would hide (README,
+    "The sabi format").
 
     PAD is the largest uint16, so sorting a row moves it to the end on its own; a repeated
     index would count its tile twice on the NPU, so repeats become PAD (a validated sabi has

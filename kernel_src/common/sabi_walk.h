@@ -75,32 +75,9 @@ struct SabiRowCursor {
   }
 };
 
-// Rewrites a row as the original NPU kernel wants it: sorted ascending, unique, right-padded
-// with 0xFFFF; out-of-range indices are dropped. `out` may equal `in` (in place).
-// Returns the number of valid indices. Insertion sort: rows are short (<= key blocks).
-BLITZ_INLINE int64_t compact_sabi_row(const uint16_t *in, int64_t width, int64_t kv_blocks,
-                                      uint16_t *out) {
-  int64_t n = 0;
-  for (int64_t i = 0; i < width; ++i) {  // n <= i, so writing out[n] never clobbers unread input
-    const uint16_t v = in[i];
-    if (v == kSabiNoBlock || (int64_t)v >= kv_blocks) continue;
-    out[n++] = v;
-  }
-  for (int64_t i = 1; i < n; ++i) {
-    const uint16_t v = out[i];
-    int64_t j = i;
-    while (j > 0 && out[j - 1] > v) {
-      out[j] = out[j - 1];
-      --j;
-    }
-    out[j] = v;
-  }
-  int64_t unique = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    if (unique == 0 || out[unique - 1] != out[i]) out[unique++] = out[i];
-  }
-  for (int64_t i = unique; i < width; ++i) out[i] = kSabiNoBlock;
-  return unique;
-}
+// No normaliser here: the one normal form of rows (sorted, unique, PAD-padded) is Python's
+// blitz_acl.sabi.compact, which the binding applies for the NPU devices only (their kernel
+// cannot refuse a repeated index). The CPU device refuses bad rows itself (cann_api/op_checks.cpp,
+// for C callers too) and the cursor above reads rows in any order.
 
 }  // namespace blitz

@@ -77,28 +77,6 @@ TEST(sabi_broadcast_rows) {
   CHECK(walk(SabiRowCursor::for_row(dense, 0, 0, 5, 4)).size() == 4);
 }
 
-TEST(sabi_compaction_sorted_unique_padded) {
-  std::mt19937 rng(1);
-  for (int trial = 0; trial < 500; ++trial) {
-    const int width = 1 + rng() % 12, kv_blocks = 1 + rng() % 10;
-    std::vector<uint16_t> row(width);
-    for (auto &v : row) {
-      const int r = rng() % 14;
-      v = r >= 12 ? 0xFFFF : (uint16_t)(rng() % (kv_blocks + 3));
-    }
-    std::set<uint16_t> expect;
-    for (auto v : row)
-      if (v != 0xFFFF && v < kv_blocks) expect.insert(v);
-    std::vector<uint16_t> out(width);
-    const int64_t n = compact_sabi_row(row.data(), width, kv_blocks, out.data());
-    CHECK(n == (int64_t)expect.size());
-    CHECK(std::equal(expect.begin(), expect.end(), out.begin()));
-    for (int i = (int)n; i < width; ++i) CHECK(out[i] == 0xFFFF);
-    compact_sabi_row(row.data(), width, kv_blocks, row.data());  // in place gives the same
-    CHECK(row == out);
-  }
-}
-
 TEST(work_split_contiguous_and_balanced) {
   std::mt19937 rng(2);
   for (int trial = 0; trial < 300; ++trial) {
