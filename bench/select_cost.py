@@ -1,7 +1,7 @@
 """python -m bench.select_cost: select_blocks' time against the attention time it saves.
 
 For each S (default 8192 and 32768) on the video grid generator (frames of 32 x 32 tokens), B=1,
-N=1, D=128, bf16, 128 x 512 tiles, the CPU device's threads: times select_blocks (per method,
+N=--heads (default 3), D=128, bf16, 128 x 512 tiles, the CPU device's threads: times select_blocks (per method,
 mass 0.9; antidiagonal also at stride 16), the dense attention (sabi None) and the attention with the selected sabi, interleaved
 in one run, and prints the ratio select / (dense - sparse): the share of the saved attention
 time the selection costs. Timings on a shared machine: read the ratios.
@@ -31,15 +31,16 @@ def main(argv=None) -> int:
     parser.add_argument("--seqs", default="8192,32768")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mass", type=float, default=0.9)
+    parser.add_argument("--heads", type=int, default=3)
     args = parser.parse_args(argv)
-    print(f"CPU: {cpu_model()}; B=1, N=1, D=128, bf16, tiles {BLOCK}, mass {args.mass}; medians of "
+    print(f"CPU: {cpu_model()}; B=1, N={args.heads}, D=128, bf16, tiles {BLOCK}, mass {args.mass}; medians of "
           f"{args.repeats}, interleaved\n")
     print("| S | method | kept tiles | select ms | dense attention ms | sparse attention ms | "
           "select / saved | select / dense |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     for seq in (int(s) for s in args.seqs.split(",")):
         frames = seq // 1024
-        q, k, v = (x.astype(ml_dtypes.bfloat16) for x in synthetic.video_grid(frames, 32, 32, heads=1, head_dim=128))
+        q, k, v = (x.astype(ml_dtypes.bfloat16) for x in synthetic.video_grid(frames, 32, 32, heads=args.heads, head_dim=128))
         for label, method, extra in METHODS:
             sabi = blitz_acl.select_blocks(q, k, block_shape=BLOCK, mass=args.mass, method=method, **extra)
             fns = {

@@ -1,5 +1,7 @@
-// The two scoring methods: for one query block of one query head, the estimated share of its
-// softmax mass that falls in each key block (a distribution over the batch's valid key blocks).
+// The scoring methods: for one query block of one query head, the estimated share of its softmax
+// mass that falls in each key block (a distribution over the batch's valid key blocks). mean_pool
+// runs here one query block at a time; antidiagonal runs all query blocks of a key head at once
+// (antidiagonal.h).
 //
 // mean_pool: a block is summarised by the mean of its tokens; a block whose tokens are not alike
 //   (coherence ||sum x||^2 / (n sum ||x||^2) below refine_below; 1 when all tokens are equal) is
@@ -18,7 +20,6 @@
 #include <cstdint>
 #include <vector>
 
-#include "select/cell_dots.h"
 #include "select/select_problem.h"
 
 namespace blitz::cpu::select {
@@ -29,28 +30,23 @@ struct KeySummary {
   std::vector<int64_t> block_begin;     // units of block j: [block_begin[j], block_begin[j + 1])
   std::vector<double> log_count;        // per unit: ln(valid tokens)
   std::vector<int64_t> count;           // per unit: valid tokens
-  std::vector<double> means;            // mean_pool: unit x D
-  std::vector<float> packed;            // antidiagonal: unit x (S D), slot r = key t S + r (0 past the end)
-  std::vector<float> sums;              // antidiagonal: unit x D, the sum of its valid keys
+  std::vector<double> means;            // unit x D
 };
 
 // Scratch of one worker, grown on first use.
 struct QueryScratch {
   std::vector<float> tokens;      // mean_pool: the query block as float, rows x D
-  std::vector<double> sum;        // mean_pool: the block's token sum, D
+  std::vector<double> sum;        // mean_pool: the block's per-dimension sums of x and x^2, 2 D
   std::vector<double> unit_mean;  // mean_pool: units x D of the query block
   std::vector<int64_t> unit_rows;
-  std::vector<float> packed;      // antidiagonal: the block's row groups, groups x S D
-  std::vector<float> unit_sum;    // antidiagonal: each row group's sum, groups x D
-  std::vector<float> dots;        // antidiagonal: groups x key cells
   std::vector<double> logits;     // per key unit
 };
 
+// mean_pool's key units of (batch b, key head g).
 void summarize_keys(const SelectProblem &p, int64_t b, int64_t g, KeySummary &keys);
 
-// mass[0 .. keys.valid_blocks): query block i of head h in batch b (its rows must be > 0).
-// cell_dots: the antidiagonal's GEMM variant (cell_dots_for(path), chosen once per run).
+// mean_pool: mass[0 .. keys.valid_blocks) of query block i of head h in batch b (its rows must be > 0).
 void query_block_mass(const SelectProblem &p, const KeySummary &keys, int64_t b, int64_t h, int64_t i,
-                      CellDotsFn cell_dots, QueryScratch &scratch, double *mass);
+                      QueryScratch &scratch, double *mass);
 
 }  // namespace blitz::cpu::select
