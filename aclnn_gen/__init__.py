@@ -13,8 +13,8 @@ from .render_c import (render_acl_header, render_blitz_header, render_cdef_modul
                        render_meta_header, render_op_header, render_select_header)
 from .render_args import render_args_module, render_op_args_header, render_op_export
 from .render_limits import render_limits_header, render_limits_module, render_refusals_header
-from .render_opdef import render_indices, render_opdef
-from .render_select import render_select_limits_header, render_select_limits_module
+from .render_opdef import render_indices, render_opdef, render_select_indices
+from .render_select import render_select_limits_header, render_select_limits_module, render_select_npu_header
 
 SPEC_PATH = "aclnn_gen/spec.py"  # as named in the generated files' first line
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -30,6 +30,7 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "blitz_acl/devices/_cdef.py": render_cdef_module,
     "kernel_src/npu/op_host/blitz_sparse_attention_def.cpp": render_opdef,
     "kernel_src/npu/op_host/blitz_sparse_attention_indices.h": render_indices,
+    "kernel_src/npu/op_host/blitz_select_blocks_indices.h": render_select_indices,
     # The limits, refusal messages and API defaults: C++ for both devices' checks (the values also
     # for the kernels), Python for its own.
     # The parameter list by name: the binding's builder, OpArgs and the exported entry point.
@@ -39,9 +40,10 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "kernel_src/common/op_limits.h": render_limits_header,
     "kernel_src/common/op_refusals.h": render_refusals_header,
     "blitz_acl/limits.py": render_limits_module,
-    # BlitzSelectBlocks' own limits and defaults (CPU device only).
+    # BlitzSelectBlocks' own limits and defaults (both devices), and what the NPU op takes so far.
     "kernel_src/cpu/select/select_limits.h": render_select_limits_header,
     "blitz_acl/select_limits.py": render_select_limits_module,
+    "kernel_src/npu/op_host/select_npu_limits.h": render_select_npu_header,
 }
 
 

@@ -139,7 +139,8 @@ OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS,
 # BlitzSelectBlocks: ours (the original has no selection op). Scores (query block, key block)
 # pairs from query and key and writes the sabi BlitzSparseAttention takes, [B, N, R, C] with
 # R = ceil(Sq / bq) and C = ceil(Skv / bkv) (TND: the longest batch's), each row its kept key
-# blocks in ascending order, then 0xFFFF. CPU device only for now: no Ascend C version yet.
+# blocks in ascending order, then 0xFFFF. Both devices: the CPU device library, and an Ascend C
+# op in the NPU custom-op package (mean_pool without the refinement so far: SelectLimits).
 SELECT_METHODS = ("mean_pool", "antidiagonal")
 SELECT_INPUTS = (
     TensorArg("query", "query", QKV_GROUP),
@@ -180,11 +181,12 @@ SELECT_OUTPUTS = (
               note="[B, N, R, C] uint16 contiguous; kept blocks ascending, then 0xFFFF"),
 )
 
-SELECT_OP = OpSpec("BlitzSelectBlocks", SELECT_INPUTS, SELECT_ATTRS, SELECT_OUTPUTS, npu=False,
+SELECT_OP = OpSpec("BlitzSelectBlocks", SELECT_INPUTS, SELECT_ATTRS, SELECT_OUTPUTS,
                    header="include/aclnnop/aclnn_blitz_select_blocks.h", about=(
                        "BlitzSelectBlocks' aclnn two-phase entry points (ours: block selection from",
-                       "query and key, writing the sabi BlitzSparseAttention takes). CPU device only",
-                       "for now (libblitz_cpu.so); the NPU custom-op package has no such op yet.",
+                       "query and key, writing the sabi BlitzSparseAttention takes). The CPU device",
+                       "(libblitz_cpu.so) and the NPU custom-op package's Ascend C op (run here by",
+                       "libblitz_npu_sim.so) implement them; the NPU op takes a subset (SelectLimits).",
                    ))
 
 OPS = (OP, SELECT_OP)
@@ -338,9 +340,33 @@ class SelectLimits:
     methods: Tuple[str, ...] = SELECT_METHODS
     stride_max: int = 64  # an antidiagonal cell is at most 64 x 64 tokens
     sub_block_max: int = 1024  # the largest block
+    # The Ascend C op (kernel_src/npu/op_kernel/select_kernel.h) so far: mean_pool without the
+    # sub-block refinement (refine_below 0), fp16 / bf16, the attention kernel's head dims; the
+    # rest is the CPU device's only, refused on the NPU (npu_sim) in these words.
+    npu_methods: Tuple[str, ...] = ("mean_pool",)
 
     def default(self, name: str):
         return next(a.default for a in SELECT_ATTRS if a.name == name)
 
 
 SELECT_LIMITS = SelectLimits()
+
+
+def _select_refusals(L: SelectLimits):
+    qkv_npu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).npu
+    return (
+        Refusal("select_npu_method", (("method", "str"),),
+                f"select_blocks method '{{method}}' is not supported by the {LIMITS.npu_title} yet: expected "
+                f"{_words(L.npu_methods)} (the others run on the CPU device only)"),
+        Refusal("select_npu_refine", (),
+                f"select_blocks on the {LIMITS.npu_title} has no sub-block refinement yet: pass refine_below=0 "
+                "(the refinement runs on the CPU device only)"),
+        Refusal("select_npu_dtype", (),
+                f"select_blocks takes query and key as {_words(qkv_npu)} on the NPU"),
+        Refusal("select_npu_kv_blocks", (("kv_blocks", "int"), ("most", "int")),
+                f"Skv / bkv gives {{kv_blocks}} key blocks; the {LIMITS.npu_title}'s select_blocks keeps one row "
+                "of block scores in the unified buffer, which holds at most {most}"),
+    )
+
+
+SELECT_REFUSALS = _select_refusals(SELECT_LIMITS)

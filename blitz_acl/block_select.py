@@ -2,8 +2,9 @@
 
 Arguments are checked here (the attention's own readers for layouts, heads and lengths, so both
 take exactly the same inputs); the scoring and selection run in the CPU device library's
-BlitzSelectBlocks op (kernel_src/cpu/select). Its defaults and limits come from aclnn_gen's spec
-(blitz_acl.select_limits).
+BlitzSelectBlocks op (kernel_src/cpu/select), or with device="npu_sim" in the NPU op (Ascend C,
+kernel_src/npu/op_kernel/select_kernel.h) through the execution model. Its defaults and limits
+come from aclnn_gen's spec (blitz_acl.select_limits).
 """
 
 from __future__ import annotations
@@ -98,14 +99,29 @@ def _rule(mass: Any, top_k: Any) -> Tuple[float, int]:
     return m, k
 
 
+DEVICES = (None, "cpu", "npu_sim")
+
+
 def _device(device: Any, query) -> None:
     where = arrays.device_type(query)
-    if device not in (None, "cpu"):
-        raise ValueError(f"select_blocks runs on device 'cpu' only for now (no NPU version yet), got device={device!r}")
+    if device not in DEVICES:
+        raise ValueError(f"select_blocks runs on device 'cpu' or 'npu_sim' (the NPU op through the execution "
+                         f"model; not yet on an NPU), got device={device!r}")
     if where != "cpu":
         raise ValueError(
-            f"select_blocks runs on the CPU device only for now (no NPU version yet), but query is on "
-            f"{query.device}; pass query.cpu() and key.cpu(), then move the sabi with .to(query.device)")
+            f"select_blocks runs on host memory only for now (its NPU op has not run on an NPU), but query is "
+            f"on {query.device}; pass query.cpu() and key.cpu(), then move the sabi with .to(query.device)")
+
+
+def _npu_subset(call: "SelectCall", dtype: str) -> None:
+    """What the NPU op (device npu_sim) does not take yet, refused in the spec's words (its plan,
+    op_host/select_plan.cpp, refuses the same)."""
+    if call.method not in _limits.NPU_METHODS:
+        raise ValueError(_limits.refuse_select_npu_method(call.method))
+    if call.refine_below != 0.0:
+        raise ValueError(_limits.refuse_select_npu_refine())
+    if dtype not in ("float16", "bfloat16"):
+        raise TypeError(_limits.refuse_select_npu_dtype())
 
 
 def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv_groups, num_heads,
@@ -149,7 +165,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     if cols > arguments.limits.SABI_PAD:
         raise ValueError(f"Skv={seq_kv} with bkv={bkv} has {cols} key blocks; a uint16 sabi indexes at most "
                          f"{arguments.limits.SABI_PAD}")
-    return SelectCall(
+    call = SelectCall(
         query=query, key=key, input_layout=input_layout, num_heads=heads, num_key_value_heads=kv_heads,
         scale_value=arguments._scale(scale_value, head_dim), block_shape=(bq, bkv),
         actual_seq_lengths=lq, actual_seq_lengths_kv=lkv, method=method, mass=m, top_k=k,
@@ -157,6 +173,9 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         stride=arguments._int_arg("stride", stride, 1, _limits.STRIDE_MAX),
         sub_block=arguments._int_arg("sub_block", sub_block, 1, _limits.SUB_BLOCK_MAX),
         refine_below=refine, sabi_shape=(batch, heads, rows, cols))
+    if device == "npu_sim":
+        _npu_subset(call, arrays.dtype_name(query))
+    return call
 
 
 @routed("select_blocks")  # torch tensors: through torch.ops.blitz_acl (blitz_acl.torch_ops)
@@ -194,7 +213,9 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
             actual_seq_lengths_kv: as blitz_sparse_attention's (scale default 1/sqrt(D)).
         stride: antidiagonal cell side, 1..64, default 8. sub_block: 1..1024, default 32.
         refine_below: in [0, 1], default 0.5; 0 never refines.
-        device: None or "cpu" (the op is CPU-only for now: no Ascend C version yet).
+        device: None or "cpu" (the CPU device), or "npu_sim": the NPU op (Ascend C) run on the host
+            through the execution model, fp16 / bf16, method "mean_pool" with refine_below=0 only
+            (the refinement and antidiagonal are CPU-only; anything else is refused). No NPU run yet.
 
     Returns:
         sabi: uint16 (B, N, R, C), R = ceil(Sq / bq), C = ceil(Skv / bkv) (TND: the longest
@@ -215,4 +236,4 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
                      refine_below=refine_below, device=device)
     from .devices import select_call  # loads the device library on first use
 
-    return select_call.run(call)
+    return select_call.run(call, device)

@@ -6,6 +6,8 @@ the same limits from kernel_src/cpu/select/select_limits.h)."""
 METHODS = ('mean_pool', 'antidiagonal')
 STRIDE_MAX = 64
 SUB_BLOCK_MAX = 1024
+# What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below.
+NPU_METHODS = ('mean_pool',)
 
 # The op's attribute defaults (aclnn_gen/spec.py SELECT_ATTRS), by attribute name.
 DEFAULTS = {
@@ -24,3 +26,19 @@ DEFAULTS = {
     'sub_block': 32,
     'refine_below': 0.5,
 }
+
+
+def refuse_select_npu_method(method: str) -> str:
+    return f"select_blocks method '{method}' is not supported by the NPU kernel yet: expected mean_pool (the others run on the CPU device only)"
+
+
+def refuse_select_npu_refine() -> str:
+    return f'select_blocks on the NPU kernel has no sub-block refinement yet: pass refine_below=0 (the refinement runs on the CPU device only)'
+
+
+def refuse_select_npu_dtype() -> str:
+    return f'select_blocks takes query and key as float16 or bfloat16 on the NPU'
+
+
+def refuse_select_npu_kv_blocks(kv_blocks: int, most: int) -> str:
+    return f"Skv / bkv gives {kv_blocks} key blocks; the NPU kernel's select_blocks keeps one row of block scores in the unified buffer, which holds at most {most}"

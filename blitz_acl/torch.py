@@ -141,7 +141,7 @@ def sparse_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=Fals
             tile, which gives SDPA's result.
         select: a dict of blitz_acl.select_blocks arguments (mass, top_k, method, anchors, ...):
             the tiles are chosen from query and key by select_blocks(query, key, scale_value=scale,
-            **select), on the host (select_blocks is CPU-only for now). Not with sabi.
+            **select), on the host (select_blocks takes host tensors: device cpu or npu_sim). Not with sabi.
         block_shape: (bq, bkv) tiles of sabi, default (128, 512); with select, select's.
 
     Returns (B, N, L, D), the dtype and device of query. Where SDPA gives NaN for a query row

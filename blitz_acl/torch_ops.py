@@ -12,7 +12,8 @@ here (blitz_acl.torch_route), so a model that calls them compiles with
 No C++ extension: each implementation is the public function's own eager body (the same checks,
 the same cffi call), and a fake implementation gives the outputs' shapes for tracing. One
 implementation serves every device type (CPU tensors run the CPU device, torch_npu tensors the
-NPU), as the eager function chooses; select_blocks is CPU-only, as the function is.
+NPU), as the eager function chooses; select_blocks runs on host tensors (device cpu or
+npu_sim), as the function does.
 
 Each schema is generated from its public function's signature: the argument names, their order,
 positional / keyword-only and the defaults are read from it, and only the schema type and the

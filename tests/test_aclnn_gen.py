@@ -99,12 +99,13 @@ def test_cdef_parses_and_has_cann_values():
 
 def test_opdef_columns_are_consistent():
     text = aclnn_gen.generate()["kernel_src/npu/op_host/blitz_sparse_attention_def.cpp"]
-    for op in (o for o in spec.OPS if o.npu):
-        n = len(dtype_columns(op))
-        assert n == 6  # {fp16, bf16} x {bool, int8, uint8}
-    for match in re.finditer(r"\.(DataType|Format|UnknownShapeFormat)\(\{([^}]*)\}\)", text):
-        assert len(match.group(2).split(",")) == 6, match.group(0)
-    assert text.count("OP_ADD(") == 1
+    assert len(dtype_columns(spec.OP)) == 6  # {fp16, bf16} x {bool, int8, uint8}
+    assert len(dtype_columns(spec.SELECT_OP)) == 2  # {fp16, bf16}: no mask input
+    attention, select = text.split("class BlitzSelectBlocks")
+    for part, n in ((attention, 6), (select, 2)):
+        for match in re.finditer(r"\.(DataType|Format|UnknownShapeFormat)\(\{([^}]*)\}\)", part):
+            assert len(match.group(2).split(",")) == n, match.group(0)
+    assert text.count("OP_ADD(") == 2
     assert '.ListInt({128, 128})' in text and '.Bool(false)' in text
     # softmax_lse is an OPTIONAL output, so a NULL softmaxLse reaches the op (flag off).
     assert 'this->Output("softmax_lse")\n            .ParamType(OPTIONAL)' in text
@@ -144,14 +145,17 @@ def test_each_declaration_lives_in_one_header():
         assert len(holders) == 1, (name, holders)
 
 
-def test_select_op_is_cpu_only_and_declared_once():
-    """BlitzSelectBlocks has its own header and cdef entry points, and no NPU OpDef (no Ascend C
-    version yet); the attention's OpDef and indices are unchanged by it."""
+def test_select_op_is_declared_once_with_its_own_opdef():
+    """BlitzSelectBlocks has its own header and cdef entry points, and its own OpDef and indices
+    in the NPU package (the Ascend C op); the attention's header and indices are unchanged by it."""
     generated = aclnn_gen.generate()
     header = generated["include/aclnnop/aclnn_blitz_select_blocks.h"]
     assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in header and "aclnnBlitzSelectBlocks(" in header
     assert "aclnnBlitzSparseAttention" not in header  # only its own entry points
     assert "aclnnBlitzSelectBlocksGetWorkspaceSize(" in generated["blitz_acl/devices/_cdef.py"]
-    assert "BlitzSelectBlocks" not in generated["kernel_src/npu/op_host/blitz_sparse_attention_def.cpp"]
+    opdef = generated["kernel_src/npu/op_host/blitz_sparse_attention_def.cpp"]
+    assert "OP_ADD(BlitzSelectBlocks);" in opdef and 'this->Attr("refine_below")' in opdef
     assert "SelectBlocks" not in generated[HEADER]
-    assert not spec.SELECT_OP.npu and spec.OP.npu
+    assert "SelectBlocks" not in generated["kernel_src/npu/op_host/blitz_sparse_attention_indices.h"]
+    assert "kRefineBelow = 14," in generated["kernel_src/npu/op_host/blitz_select_blocks_indices.h"]
+    assert spec.SELECT_OP.npu and spec.OP.npu

@@ -41,6 +41,24 @@ def test_tiling_plan_checks(tmp_path):
 
 
 @pytest.mark.skipif(CXX is None, reason="no C++ compiler (g++) on PATH")
+def test_select_plan_checks(tmp_path):
+    """BlitzSelectBlocks' host plan (tests/npu_host/test_select_plan.cpp against select_plan.cpp,
+    which reads shapes and lengths with tiling_plan.cpp's readers), under the sanitizers."""
+    exe = tmp_path / "test_select_plan"
+    sources = [ROOT / "tests" / "npu_host" / "test_select_plan.cpp", OP_HOST / "select_plan.cpp",
+               OP_HOST / "tiling_plan.cpp"]
+    cmd = [CXX, "-std=c++17", "-O1", "-g", "-Wall", "-Wextra", "-Werror", *SANITIZE, f"-I{OP_HOST}",
+           f"-I{ROOT / 'kernel_src' / 'common'}", *map(str, sources), "-o", str(exe)]
+    build = subprocess.run(cmd, capture_output=True, text=True)
+    if build.returncode != 0 and "sanitize" in build.stderr:
+        build = subprocess.run([c for c in cmd if c not in SANITIZE], capture_output=True, text=True)
+    assert build.returncode == 0, f"compile failed:\n{build.stderr}"
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, f"select plan checks failed:\n{run.stderr}{run.stdout}"
+    assert "all checks passed" in run.stdout
+
+
+@pytest.mark.skipif(CXX is None, reason="no C++ compiler (g++) on PATH")
 def test_tiling_params_header_is_plain_cxx(tmp_path):
     """The shared tiling struct must compile without CANN (it is read by host and kernel)."""
     src = tmp_path / "params.cpp"

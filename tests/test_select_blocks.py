@@ -265,7 +265,7 @@ BAD = [
     (dict(mass=0.9, share_kv_groups=1), TypeError, "share_kv_groups must be True or False"),
     (dict(mass=0.9, block_shape=(100, 512)), ValueError, "block_shape"),
     (dict(mass=0.9, input_layout="NSD"), ValueError, "input_layout must be one of"),
-    (dict(mass=0.9, device="npu"), ValueError, "device 'cpu' only"),
+    (dict(mass=0.9, device="npu"), ValueError, "device 'cpu' or 'npu_sim'"),
     (dict(mass=0.9, actual_seq_lengths=[300]), ValueError, "actual_seq_lengths"),
     (dict(mass=0.9, num_key_value_heads=3), ValueError, "num_key_value_heads"),
 ]

@@ -134,4 +134,97 @@ public:
 
 OP_ADD(BlitzSparseAttention);
 
+// BlitzSelectBlocks: 2 dtype combinations (float16, bfloat16).
+class BlitzSelectBlocks : public OpDef {
+public:
+    explicit BlitzSelectBlocks(const char *name) : OpDef(name)
+    {
+        this->Input("query")
+            .ParamType(REQUIRED)
+            .DataType({ge::DT_FLOAT16, ge::DT_BF16})
+            .Format({ge::FORMAT_ND, ge::FORMAT_ND})
+            .UnknownShapeFormat({ge::FORMAT_ND, ge::FORMAT_ND});
+        this->Input("key")
+            .ParamType(REQUIRED)
+            .DataType({ge::DT_FLOAT16, ge::DT_BF16})
+            .Format({ge::FORMAT_ND, ge::FORMAT_ND})
+            .UnknownShapeFormat({ge::FORMAT_ND, ge::FORMAT_ND});
+        this->Input("actual_seq_lengths")
+            .ParamType(OPTIONAL)
+            .ValueDepend(OPTIONAL)
+            .DataType({ge::DT_INT64, ge::DT_INT64})
+            .Format({ge::FORMAT_ND, ge::FORMAT_ND})
+            .UnknownShapeFormat({ge::FORMAT_ND, ge::FORMAT_ND});
+        this->Input("actual_seq_lengths_kv")
+            .ParamType(OPTIONAL)
+            .ValueDepend(OPTIONAL)
+            .DataType({ge::DT_INT64, ge::DT_INT64})
+            .Format({ge::FORMAT_ND, ge::FORMAT_ND})
+            .UnknownShapeFormat({ge::FORMAT_ND, ge::FORMAT_ND});
+        this->Output("sabi")
+            .ParamType(REQUIRED)
+            .DataType({ge::DT_UINT16, ge::DT_UINT16})
+            .Format({ge::FORMAT_ND, ge::FORMAT_ND})
+            .UnknownShapeFormat({ge::FORMAT_ND, ge::FORMAT_ND});
+        this->Attr("num_heads")
+            .AttrType(REQUIRED)
+            .Int(1);
+        this->Attr("num_key_value_heads")
+            .AttrType(OPTIONAL)
+            .Int(0);
+        this->Attr("input_layout")
+            .AttrType(OPTIONAL)
+            .String("BNSD");
+        this->Attr("scale_value")
+            .AttrType(OPTIONAL)
+            .Float(0.0);
+        this->Attr("block_shape")
+            .AttrType(OPTIONAL)
+            .ListInt({128, 128});
+        this->Attr("method")
+            .AttrType(OPTIONAL)
+            .String("mean_pool");
+        this->Attr("mass")
+            .AttrType(OPTIONAL)
+            .Float(0.0);
+        this->Attr("top_k")
+            .AttrType(OPTIONAL)
+            .Int(0);
+        this->Attr("anchor_first")
+            .AttrType(OPTIONAL)
+            .Int(1);
+        this->Attr("anchor_diagonal")
+            .AttrType(OPTIONAL)
+            .Bool(true);
+        this->Attr("anchor_last")
+            .AttrType(OPTIONAL)
+            .Bool(true);
+        this->Attr("share_kv_groups")
+            .AttrType(OPTIONAL)
+            .Bool(false);
+        this->Attr("stride")
+            .AttrType(OPTIONAL)
+            .Int(8);
+        this->Attr("sub_block")
+            .AttrType(OPTIONAL)
+            .Int(32);
+        this->Attr("refine_below")
+            .AttrType(OPTIONAL)
+            .Float(0.5);
+
+        OpAICoreConfig config;
+        config.DynamicCompileStaticFlag(true)
+            .DynamicFormatFlag(true)
+            .DynamicRankSupportFlag(true)
+            .DynamicShapeSupportFlag(true)
+            .NeedCheckSupportFlag(false)
+            .ExtendCfgInfo("aclnnSupport.value", "support_aclnn")
+            .ExtendCfgInfo("jitCompile.flag", "static_false,dynamic_false");
+        this->AICore().AddConfig("ascend910b", config);
+        this->AICore().AddConfig("ascend910_93", config);
+    }
+};
+
+OP_ADD(BlitzSelectBlocks);
+
 }  // namespace ops

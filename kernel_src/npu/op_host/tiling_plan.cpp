@@ -38,6 +38,9 @@ bool fail(TilingPlan *plan, const std::string &message) {
   return false;
 }
 
+}  // namespace
+
+// The shape and length readers BlitzSelectBlocks' plan (select_plan.cpp) shares (tiling_plan.h).
 // Reads [B, N, S, D] of one tensor from its shape and the layout; false with a message when the
 // rank or the hidden size does not fit.
 bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
@@ -111,6 +114,8 @@ bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int6
                           std::to_string(tokens) + " tokens; with TND the last cumulative entry is T");
   return true;
 }
+
+namespace {
 
 int64_t longest(const std::vector<int64_t> &lengths) {
   int64_t m = 0;

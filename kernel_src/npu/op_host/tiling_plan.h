@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "../../common/op_limits.h"
 #include "../op_kernel/blitz_tiling_params.h"
@@ -169,7 +170,18 @@ struct TilingPlan {
 
 TilingPlan plan_tiling(const TilingRequest &request);
 
-// Pieces of plan_tiling, exposed for the tests.
+// Pieces of plan_tiling, exposed for the tests and for BlitzSelectBlocks' plan (select_plan.cpp),
+// which reads its query and key the same way. Each returns false with plan->error set.
+
+// [B, N, S, D] of one tensor from its dims and the layout (TND: [1, N, T, D], split later).
+bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
+               const std::string &layout, int64_t heads, int64_t out[4]);
+// Padded layouts' actual lengths: 1 entry for every batch or >= batch entries, each in [0, limit].
+bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, int64_t count,
+                   int64_t batch, int64_t limit);
+// TND's cumulative lengths -> each batch's own length (non-decreasing, ending at tokens).
+bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
+                 std::vector<int64_t> *lengths);
 
 // Layout strides of a [B, N, S, D] tensor stored in `layout` ("BNSD", "BSND"/"BSH"/"BNSD_BSND"
 // input side); out_side true gives the output strides (BNSD_BSND writes BSND).

@@ -25,7 +25,10 @@ __aicore__ inline int64_t PaddedLength(const AscendC::GlobalTensor<int64_t> &lis
   return count > 0 ? list.GetValue(count == 1 ? 0 : b) : 0;
 }
 
-__aicore__ inline BatchTokens ReadBatchTokens(const BlitzTilingParams *p, const AscendC::GlobalTensor<int64_t> &actualQ,
+// Params: any tiling parameters with packed, actual_q_count, actual_kv_count, seq_q, seq_kv and
+// block_kv (BlitzTilingParams, and BlitzSelectBlocks' SelectTilingParams, which reads the same lists).
+template <typename Params>
+__aicore__ inline BatchTokens ReadBatchTokens(const Params *p, const AscendC::GlobalTensor<int64_t> &actualQ,
                                               const AscendC::GlobalTensor<int64_t> &actualKv, int64_t b)
 {
   BatchTokens t;

@@ -26,7 +26,7 @@ if [ -z "${CHECK_TOOL:-}" ]; then
   python3 "$tool/genstub.py" "$tool/instruction_names.txt" "$tool/stub_fun.h"
 fi
 rc=0
-for src in "$here"/op_kernel/blitz_sparse_attention*.cpp; do
+for src in "$here"/op_kernel/blitz_sparse_attention*.cpp "$here"/op_kernel/blitz_select_blocks*.cpp; do
   for dtype in half bfloat16_t; do
     echo "== $(basename "$src") DTYPE_QUERY=$dtype"
     "$tool/check.sh" "$src" -I "$repo/kernel_src/common" -I "$here/op_kernel" -DDTYPE_QUERY=$dtype || rc=1

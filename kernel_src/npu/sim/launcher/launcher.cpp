@@ -36,14 +36,14 @@ AscendC::tiling::TCubeTiling cube_tiling(int64_t m, int64_t n, int64_t k, int64_
   return t;
 }
 
+GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
+
+}  // namespace
+
 std::mutex &launch_mutex() {
   static std::mutex m;
   return m;
 }
-
-GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
-
-}  // namespace
 
 blitz_npu::CoreInfo core_info(uint32_t vector_cores) {
   blitz_npu::CoreInfo c{};

@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -54,6 +55,9 @@ blitz_npu::CoreInfo core_info(uint32_t vector_cores);
 // vector_cores from BLITZ_ACL_NPU_SIM_CORES (1..kMaxWorkers), else the default; throws
 // std::invalid_argument naming the variable for anything else.
 uint32_t vector_cores_from_env();
+
+// Every launch of every op holds it: the GM registry and the system workspace are global.
+std::mutex &launch_mutex();
 
 // Runs the tiling; plan.ok false carries the tiling's message.
 SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores);

@@ -14,26 +14,15 @@
 
 #include "common/op_refusals.h"
 #include "launcher.h"
+#include "sim_tensors.h"
 #include "cann_api/backend.h"
 #include "cann_api/errors.h"
 #include "cann_api/exports.h"
 #include "cann_api/handles.h"
 
 namespace blitz::cpu::cann_api::backend {
-namespace {
 
 using blitz_npu_sim::GmTensor;
-using blitz_npu_sim::SimCall;
-using blitz_npu_sim::SimPlan;
-
-struct SimState {
-  SimCall call;
-  SimPlan plan;
-  blitz_sim::LaunchMode mode = blitz_sim::LaunchMode::kNumeric;
-};
-
-// Armed by blitzNpuSimCountNextCall, consumed by this thread's next prepare().
-thread_local bool counting_armed = false;
 
 size_t element_bytes(aclDataType t) {
   switch (t) {
@@ -62,6 +51,20 @@ GmTensor dense(const aclTensor *t, const char *name) {
   return {static_cast<const uint8_t *>(t->data) + t->offset * element_bytes(t->dtype),
           size_t(numel) * element_bytes(t->dtype)};
 }
+
+namespace {
+
+using blitz_npu_sim::SimCall;
+using blitz_npu_sim::SimPlan;
+
+struct SimState {
+  SimCall call;
+  SimPlan plan;
+  blitz_sim::LaunchMode mode = blitz_sim::LaunchMode::kNumeric;
+};
+
+// Armed by blitzNpuSimCountNextCall, consumed by this thread's next prepare().
+thread_local bool counting_armed = false;
 
 blitz_npu::DataKind kind_of(aclDataType t) {
   switch (t) {
@@ -184,11 +187,15 @@ TaskStatus run(const OpPlan &plan, void *workspace) {
                                "are in blitzNpuSimLastReport, but nothing was computed: attentionOut and softmaxLse "
                                "were not written"};
   }
+  record_launch(std::move(report), state->plan.block_dim, plan_fields(state->plan.tiling.params));
+  return status;
+}
+
+void record_launch(blitz_sim::LaunchReport report, uint32_t block_dim, std::string plan_fields) {
   std::lock_guard<std::mutex> lock(report_mutex);
   last_report = std::move(report);
-  last_block_dim = state->plan.block_dim;
-  last_plan = plan_fields(state->plan.tiling.params);
-  return status;
+  last_block_dim = block_dim;
+  last_plan = std::move(plan_fields);
 }
 
 std::string describe() {

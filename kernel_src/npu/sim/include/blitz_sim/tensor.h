@@ -37,6 +37,16 @@ struct BufferSlot {
 // the view was taken) and it belongs to the calling core.
 void check_view(const char *api, const BufferSlot *slot, uint32_t generation);
 
+// LocalTensor/SetValue.md: "该接口仅在LocalTensor的TPosition为VECIN/VECCALC/VECOUT时支持" (only
+// for tensors whose TPosition is VECIN, VECCALC or VECOUT).
+inline void check_scalar_writable(const char *api, const BufferSlot *slot)
+{
+  using P = AscendC::TPosition;
+  if (slot->pos != P::VECIN && slot->pos != P::VECCALC && slot->pos != P::VECOUT) {
+    fail(api, msg("the tensor's TPosition ", int(slot->pos), " is not VECIN, VECCALC or VECOUT (SetValue.md)"));
+  }
+}
+
 }  // namespace blitz_sim
 
 namespace AscendC {
@@ -146,6 +156,21 @@ public:
     T v;
     std::memcpy(&v, slot_->core->ub + addr_ + offset * sizeof(T), sizeof(T));
     return v;
+  }
+  // LocalTensor/SetValue.md: a scalar write on the S pipe (V/MTE3 need S -> V / S -> MTE3 order
+  // before reading it); the page allows it only for VECIN / VECCALC / VECOUT tensors.
+  template <typename T1>
+  void SetValue(const uint32_t index, const T1 value) const
+  {
+    live("LocalTensor::SetValue");
+    if (index >= len_) {
+      blitz_sim::fail("LocalTensor::SetValue", blitz_sim::msg("index ", index, " >= length ", len_));
+    }
+    blitz_sim::check_scalar_writable("LocalTensor::SetValue", slot_);
+    const uint64_t op = blitz_sim::pipe_op(blitz_sim::kPipeS);
+    blitz_sim::ub_access("LocalTensor::SetValue", blitz_sim::kPipeS, op, addr_ + index * sizeof(T), sizeof(T), true);
+    const T v = static_cast<T>(value);
+    std::memcpy(slot_->core->ub + addr_ + index * sizeof(T), &v, sizeof(T));
   }
   uint32_t GetSize() const { return len_; }
   uint32_t GetLength() const { return len_ * sizeof(T); }

@@ -1,0 +1,256 @@
+// BlitzSelectBlocks tiling arithmetic (see select_plan.h). Pure C++17, no CANN.
+#include "select_plan.h"
+
+#include <cmath>
+#include <vector>
+
+#include "../../common/op_limits.h"
+#include "../../common/op_refusals.h"
+#include "../../common/platform.h"
+#include "select_npu_limits.h"
+
+namespace blitz_npu {
+namespace {
+
+constexpr uint64_t kFloatBytes = 4;
+constexpr uint64_t kSabiBytes = 2;
+constexpr int64_t kRepeatFloats = 64;    // a score row is whole 256-byte vector repeats
+constexpr int64_t kBlockUint16 = 16;     // the sabi row buffer is whole 32-byte blocks
+constexpr uint64_t kUbBlock = 32;
+constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlaps the cast of chunk c
+// 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax, and the two
+// 8-float scratches the partial-block log term uses (count, its log).
+constexpr uint64_t kStatBuffers = 5;
+constexpr uint64_t kWorkspaceAlign = 512;
+// Token rows per GM -> UB copy, tried from the largest down until the score row fits.
+constexpr int64_t kChunkRows[] = {64, 32, 16, 8};
+// Methods other than these, and the refinement, are the CPU device's only (select_npu_limits.h).
+constexpr const char kMeanPool[] = "mean_pool";
+
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+bool fail(SelectPlan *plan, const std::string &message) {
+  plan->ok = false;
+  plan->error = message;
+  return false;
+}
+
+// tiling_plan.h's readers report into a TilingPlan; this moves their message over.
+bool relay(SelectPlan *plan, bool ok, const TilingPlan &scratch) { return ok || fail(plan, scratch.error); }
+
+bool supported_method(const std::string &method) {
+  for (const char *m : select_limits::kNpuMethods) {
+    if (method == m) return true;
+  }
+  return false;
+}
+
+bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
+  if (!supported_method(r.method)) return fail(plan, select_limits::refuse_select_npu_method(r.method));
+  if (r.refine_below != 0.0) return fail(plan, select_limits::refuse_select_npu_refine());
+  if (!(r.mass >= 0.0 && r.mass <= 1.0))
+    return fail(plan, "mass = " + std::to_string(r.mass) + "; expected 0 (off) or a share in (0, 1]");
+  if (r.top_k < 0) return fail(plan, "topK = " + std::to_string(r.top_k) + "; expected >= 0 (0 = off)");
+  if (r.mass == 0.0 && r.top_k == 0)
+    return fail(plan, "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both");
+  if (r.anchor_first < 0) return fail(plan, "anchorFirst = " + std::to_string(r.anchor_first) + "; expected >= 0");
+  p->mass = float(r.mass);
+  p->top_k = r.top_k;
+  p->anchor_first = r.anchor_first;
+  p->anchor_diagonal = r.anchor_diagonal ? 1 : 0;
+  p->anchor_last = r.anchor_last ? 1 : 0;
+  p->share_kv_groups = r.share_kv_groups ? 1 : 0;
+  return true;
+}
+
+// Batches, their lengths and the tensors' sequence bounds (TND: the longest batch's).
+bool read_batches(SelectPlan *plan, const SelectRequest &r, const int64_t q[4], const int64_t k[4],
+                  SelectTilingParams *p) {
+  TilingPlan scratch{};
+  if (p->packed) {
+    std::vector<int64_t> lq, lkv;
+    if (!relay(plan, read_packed(&scratch, "actual_seq_lengths", r.actual_q, r.actual_q_count, q[2], &lq), scratch) ||
+        !relay(plan, read_packed(&scratch, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, k[2], &lkv),
+               scratch))
+      return false;
+    if (lq.size() != lkv.size())
+      return fail(plan, "actual_seq_lengths_kv has " + std::to_string(lkv.size()) + " entries but actual_seq_lengths has " +
+                            std::to_string(lq.size()) + "; with TND both give one cumulative entry per batch");
+    p->batch = int64_t(lq.size());
+    p->seq_q = p->seq_kv = 0;
+    for (size_t b = 0; b < lq.size(); ++b) {
+      p->seq_q = lq[b] > p->seq_q ? lq[b] : p->seq_q;
+      p->seq_kv = lkv[b] > p->seq_kv ? lkv[b] : p->seq_kv;
+    }
+  } else {
+    if (k[0] != q[0]) return fail(plan, "key has batch " + std::to_string(k[0]) + "; expected the query's " + std::to_string(q[0]));
+    p->batch = q[0];
+    p->seq_q = q[2];
+    p->seq_kv = k[2];
+    if (!relay(plan, check_lengths(&scratch, "actual_seq_lengths", r.actual_q, r.actual_q_count, p->batch, p->seq_q),
+               scratch) ||
+        !relay(plan,
+               check_lengths(&scratch, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, p->batch, p->seq_kv),
+               scratch))
+      return false;
+  }
+  if (p->batch < 1 || p->batch > blitz::limits::kNpuBatchMax)
+    return fail(plan, blitz::limits::refuse_npu_batch(p->batch));
+  p->actual_q_count = r.actual_q_count;
+  p->actual_kv_count = r.actual_kv_count;
+  return true;
+}
+
+// Token chunk, UB buffers and workspace for cols key blocks; false when no chunk fits.
+bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
+  const uint64_t ub = r.cores.ub_bytes > blitz_npu::kUbReserveBytes ? r.cores.ub_bytes - blitz_npu::kUbReserveBytes : 0;
+  const int64_t d = p->head_dim;
+  const uint32_t tmp = r.softmax_tmp_bytes ? r.softmax_tmp_bytes(1, uint32_t(p->cols_aligned), r.softmax_tmp_user) : 0;
+  p->chunk_rows = 0;
+  for (int64_t chunk : kChunkRows) {
+    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp) <= ub) {
+      p->chunk_rows = chunk;
+      break;
+    }
+  }
+  if (p->chunk_rows == 0) {
+    const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
+    return fail(plan, select_limits::refuse_select_npu_kv_blocks(p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp)));
+  }
+  p->ub_tokens_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * p->dtype_size, kUbBlock));
+  p->ub_float_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * kFloatBytes, kUbBlock));
+  p->ub_mean_bytes = uint32_t(align_up(uint64_t(d) * kFloatBytes, kUbBlock));
+  p->ub_score_bytes = uint32_t(uint64_t(p->cols_aligned) * kFloatBytes);
+  p->ub_stat_bytes = uint32_t(kUbBlock);
+  p->ub_softmax_tmp_bytes = uint32_t(align_up(tmp, kUbBlock));
+  p->ub_sabi_bytes = uint32_t(uint64_t(p->sabi_row_aligned) * kSabiBytes);
+  // What the kernel's InitBuffer calls take, in its order (select_kernel.h Init); the search
+  // above used select_ub_bytes, which bounds it from above (its sabi row is cols_aligned long).
+  p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes + p->ub_mean_bytes +
+                      3 * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes + p->ub_softmax_tmp_bytes +
+                      p->ub_sabi_bytes;
+
+  p->ws_key_bytes = align_up(uint64_t(p->cols * d) * kFloatBytes, kWorkspaceAlign);
+  p->ws_query_bytes = align_up(uint64_t(p->group * d) * kFloatBytes, kWorkspaceAlign);
+  p->ws_logit_bytes = align_up(uint64_t(p->group * p->cols_aligned) * kFloatBytes, kWorkspaceAlign);
+  p->ws_worker_bytes = p->ws_key_bytes + p->ws_query_bytes + p->ws_logit_bytes;
+  return true;
+}
+
+// Units split evenly over the vector workers (two per cube core launched, never more than units).
+void split_units(const SelectRequest &r, SelectTilingParams *p) {
+  p->units = p->batch * p->kv_heads * p->rows;
+  uint32_t cube = r.cores.cube_cores;
+  if (r.cores.vector_cores / 2 < cube) cube = r.cores.vector_cores / 2;
+  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
+  const int64_t needed = (p->units + 1) / 2;
+  if (int64_t(cube) > needed) cube = uint32_t(needed > 0 ? needed : 1);
+  if (cube == 0) cube = 1;
+  p->cube_cores = cube;
+  p->workers = 2 * cube;
+  for (uint32_t w = 0; w <= p->workers; ++w) p->unit_start[w] = p->units * int64_t(w) / int64_t(p->workers);
+  p->ws_user_bytes = p->ws_worker_bytes * p->workers;
+}
+
+}  // namespace
+
+uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
+                         uint32_t softmax_tmp) {
+  const uint64_t tokens = kTokenQueueDepth * align_up(uint64_t(chunk_rows * head_dim) * dtype_size, kUbBlock);
+  const uint64_t floats = align_up(uint64_t(chunk_rows * head_dim) * kFloatBytes, kUbBlock);
+  const uint64_t mean = align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
+  // A score row (queued from GM), the mass row and the group's mean mass row.
+  const uint64_t rows = 3 * uint64_t(cols_aligned) * kFloatBytes;
+  const uint64_t sabi = align_up(uint64_t(cols_aligned) * kSabiBytes, kUbBlock);
+  return tokens + floats + mean + rows + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi;
+}
+
+int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
+                        uint32_t softmax_tmp) {
+  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp);
+  if (fixed >= ub_bytes) return 0;
+  const uint64_t per_col = 3 * kFloatBytes + kSabiBytes;
+  return int64_t((ub_bytes - fixed) / per_col) / kRepeatFloats * kRepeatFloats;
+}
+
+SelectPlan plan_select(const SelectRequest &r) {
+  SelectPlan plan;
+  SelectTilingParams *p = &plan.params;
+  if (!r.dtype_supported || r.dtype_size != 2) {
+    fail(&plan, select_limits::refuse_select_npu_dtype());
+    return plan;
+  }
+  p->dtype_size = r.dtype_size;
+  bool known = false;
+  for (const char *l : blitz::limits::kLayouts) known = known || r.layout == l;
+  if (!known) {
+    fail(&plan, blitz::limits::refuse_layout(r.layout));
+    return plan;
+  }
+  if (r.num_heads < 1 || r.num_heads > blitz::limits::kNpuHeadsMax) {
+    fail(&plan, blitz::limits::refuse_npu_heads(r.num_heads));
+    return plan;
+  }
+  const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
+  if (kv_heads < 1 || r.num_heads % kv_heads != 0) {
+    fail(&plan, "num_heads " + std::to_string(r.num_heads) + " is not a multiple of num_key_value_heads " +
+                    std::to_string(kv_heads));
+    return plan;
+  }
+  if (r.num_heads / kv_heads > blitz::limits::kNpuGroupMax) {
+    fail(&plan, blitz::limits::refuse_npu_group(r.num_heads / kv_heads));
+    return plan;
+  }
+  int64_t q[4], k[4];
+  TilingPlan scratch{};
+  if (!relay(&plan, read_bnsd(&scratch, "query", r.q_dims, r.q_rank, r.layout, r.num_heads, q), scratch) ||
+      !relay(&plan, read_bnsd(&scratch, "key", r.k_dims, r.k_rank, r.layout, kv_heads, k), scratch))
+    return plan;
+  if (q[1] != r.num_heads || k[1] != kv_heads || k[3] != q[3]) {
+    fail(&plan, "query / key heads or head dims do not match num_heads " + std::to_string(r.num_heads) +
+                    " / num_key_value_heads " + std::to_string(kv_heads));
+    return plan;
+  }
+  const int64_t d = q[3];
+  if (!blitz::limits::npu_head_dim_supported(d)) {
+    fail(&plan, blitz::limits::refuse_npu_head_dim(d));
+    return plan;
+  }
+  if (!blitz::limits::block_shape_supported(r.block_q, r.block_kv)) {
+    fail(&plan, blitz::limits::refuse_block_shape(r.block_q, r.block_kv, blitz::limits::kNpuTitle));
+    return plan;
+  }
+  if (!read_rule(&plan, r, p)) return plan;
+
+  p->heads = r.num_heads;
+  p->kv_heads = kv_heads;
+  p->group = r.num_heads / kv_heads;
+  p->head_dim = d;
+  p->packed = r.layout == blitz::limits::kPackedLayout ? 1 : 0;
+  p->layout = r.layout == "BNSD" || r.layout == "BNSD_BSND" ? kLayoutBNSD
+              : r.layout == "BSND"                          ? kLayoutBSND
+              : r.layout == "BSH"                           ? kLayoutBSH
+                                                            : kLayoutTND;
+  if (!read_batches(&plan, r, q, k, p)) return plan;
+  // Strides over the tensors as stored (TND: b stride 0, a batch addressed by its first token).
+  const std::string reading = r.layout == "BNSD_BSND" ? "BNSD" : r.layout;
+  p->q = layout_strides(reading, false, r.num_heads, q[2], d);
+  p->k = layout_strides(reading, false, kv_heads, k[2], d);
+  p->scale = float(r.scale_value != 0.0 ? r.scale_value : 1.0 / std::sqrt(double(d)));
+  p->block_q = r.block_q;
+  p->block_kv = r.block_kv;
+  p->rows = blitz::ceil_div(p->seq_q, p->block_q);
+  p->cols = blitz::ceil_div(p->seq_kv, p->block_kv);
+  if (p->cols >= blitz::limits::kSabiPad) {
+    fail(&plan, blitz::limits::refuse_npu_kv_blocks(p->cols));
+    return plan;
+  }
+  p->cols_aligned = int64_t(align_up(uint64_t(p->cols > 0 ? p->cols : 1), kRepeatFloats));
+  p->sabi_row_aligned = int64_t(align_up(uint64_t(p->cols > 0 ? p->cols : 1), kBlockUint16));
+  if (!size_buffers(&plan, r, p)) return plan;
+  split_units(r, p);
+  plan.ok = true;
+  return plan;
+}
+
+}  // namespace blitz_npu

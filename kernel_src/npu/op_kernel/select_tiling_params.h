@@ -1,0 +1,80 @@
+// The plain part of BlitzSelectBlocks' tiling data: every number the select kernel
+// (select_kernel.h) needs that the host (op_host/select_plan.cpp) derives from shapes,
+// attributes, the actual lengths and the core counts. Plain integers only, so the same header
+// compiles in the Ascend C kernel, the CANN tiling library and g++ host tests (tests/npu_host).
+#pragma once
+
+#if !defined(__CCE__) && !defined(__CCE_AICORE__) && !defined(ASCENDC_CPU_DEBUG)
+#include <stdint.h>
+#endif
+
+#include "blitz_tiling_params.h"  // ViewStrides, LayoutCode, kMaxWorkers
+
+namespace blitz_npu {
+
+struct SelectTilingParams {
+  // Problem dims; group = heads / kv_heads (query head h reads kv head h / group). seq_q /
+  // seq_kv: the tensors' lengths (TND: the longest batch's), the bound actual lengths clip to.
+  int64_t batch;
+  int64_t heads;
+  int64_t kv_heads;
+  int64_t group;
+  int64_t seq_q;
+  int64_t seq_kv;
+  int64_t head_dim;
+  uint32_t layout;   // LayoutCode (BNSD_BSND reads as BNSD)
+  uint32_t packed;   // 1: TND, batch b's tokens start at the cumulative actual lengths' end[b-1]
+  uint32_t dtype_size;
+  ViewStrides q;     // [B, N, S, D] element strides of query
+  ViewStrides k;     // and of key ([B, Nkv, Skv, D])
+  int64_t actual_q_count;   // entries of actual_seq_lengths (0 = absent)
+  int64_t actual_kv_count;
+
+  // The attention's tiles and the sabi written: [batch, heads, rows, cols] uint16, contiguous.
+  int64_t block_q;
+  int64_t block_kv;
+  int64_t rows;          // ceil(seq_q / bq)
+  int64_t cols;          // ceil(seq_kv / bkv)
+  int64_t cols_aligned;  // cols rounded up to 64 floats (one vector repeat): a score row's length
+  int64_t sabi_row_aligned;  // cols rounded up to 16 uint16 (32 bytes): the sabi row buffer
+
+  // The rule (block_choice.h's, stated in select_kernel.h): anchors, top_k floor, mass stop.
+  float scale;
+  float mass;        // 0 = off
+  int64_t top_k;     // 0 = off
+  int64_t anchor_first;
+  uint32_t anchor_diagonal;
+  uint32_t anchor_last;
+  uint32_t share_kv_groups;
+
+  // Work: a unit is (b, kv head g, query block i) flattened as ((b * kv_heads) + g) * rows + i;
+  // worker w (vector core GetBlockIdx()) runs units [unit_start[w], unit_start[w + 1]).
+  int64_t units;
+  uint32_t cube_cores;  // blocks launched (MIX_AIC_1_2: two vector workers each)
+  uint32_t workers;
+  int64_t unit_start[kMaxWorkers + 1];
+
+  // Unified buffer (bytes, each a multiple of 32): token chunks (chunk_rows x D input dtype,
+  // double-buffered), their float copy, the pooled mean row, a score row (double-buffered), the
+  // mass row and the group's mean mass row, five 32-byte statistics (max, sum, expMax, and the
+  // partial block's count and log), the softmax scratch, the sabi row; ub_total_bytes their sum.
+  int64_t chunk_rows;
+  uint32_t ub_tokens_bytes;
+  uint32_t ub_float_bytes;
+  uint32_t ub_mean_bytes;
+  uint32_t ub_score_bytes;
+  uint32_t ub_stat_bytes;
+  uint32_t ub_softmax_tmp_bytes;
+  uint32_t ub_sabi_bytes;
+  uint64_t ub_total_bytes;
+
+  // Workspace per worker: pooled key means [cols, D] float, pooled query means [group, D]
+  // float, block logits [group, cols_aligned] float (the cube's output).
+  uint64_t ws_key_bytes;
+  uint64_t ws_query_bytes;
+  uint64_t ws_logit_bytes;
+  uint64_t ws_worker_bytes;
+  uint64_t ws_user_bytes;
+};
+
+}  // namespace blitz_npu

@@ -1,0 +1,77 @@
+// The select launcher (select_launch.h).
+#include "select_launch.h"
+
+#include "blitz_sim/softmax.h"
+#include "select_kernel_entries.h"
+
+namespace blitz_npu_sim {
+namespace {
+
+// GetSoftMaxFlashV2MinTmpSize for a float [rows, cols] row without update, as the glue asks.
+uint32_t softmax_tmp_bytes(uint32_t rows, uint32_t cols, void * /*user*/) {
+  return blitz_sim::SoftmaxFlashV2MinTmpBytes(rows, cols, sizeof(float), sizeof(float), /*isUpdate=*/false);
+}
+
+GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
+
+}  // namespace
+
+SelectSimPlan plan_select(SelectSimCall &call, const blitz_npu::CoreInfo &cores) {
+  blitz_npu::SelectRequest &r = call.request;
+  r.cores = cores;
+  r.softmax_tmp_bytes = softmax_tmp_bytes;
+  r.softmax_tmp_user = nullptr;
+  r.actual_q = call.actual_q.empty() ? nullptr : call.actual_q.data();
+  r.actual_q_count = int64_t(call.actual_q.size());
+  r.actual_kv = call.actual_kv.empty() ? nullptr : call.actual_kv.data();
+  r.actual_kv_count = int64_t(call.actual_kv.size());
+
+  SelectSimPlan out;
+  const blitz_npu::SelectPlan sp = blitz_npu::plan_select(r);
+  if (!sp.ok) {
+    out.error = sp.error;
+    return out;
+  }
+  const blitz_npu::SelectTilingParams &p = sp.params;
+  out.tiling.params = p;
+  // The logits matmul [group, cols] = Q [group, D] x K^T (the MatmulApiTiling SetShape /
+  // SetOrgShape the glue would call); the kernel sets its tail per unit.
+  AscendC::tiling::TCubeTiling &t = out.tiling.scores;
+  t.usedCoreNum = 1;
+  t.M = int32_t(p.group), t.N = int32_t(p.cols), t.Ka = int32_t(p.head_dim), t.Kb = int32_t(p.head_dim);
+  t.singleCoreM = int32_t(p.group), t.singleCoreN = int32_t(p.cols), t.singleCoreK = int32_t(p.head_dim);
+  blitz_sim::SoftmaxFlashV2Tiling(1, uint32_t(p.cols_aligned), sizeof(float), sizeof(float), p.ub_softmax_tmp_bytes,
+                                  /*isUpdate=*/false, &out.tiling.softmax);
+  out.block_dim = p.cube_cores;
+  out.workspace_bytes = blitz_sim::kSystemWorkspaceBytes + p.ws_user_bytes;
+  out.ok = true;
+  return out;
+}
+
+blitz_sim::LaunchReport launch_select(const SelectSimCall &call, const SelectSimPlan &plan, void *workspace) {
+  std::lock_guard<std::mutex> lock(launch_mutex());
+  const SelectKernelEntry entry = call.bf16 ? select_kernel_entry_bf16() : select_kernel_entry_half();
+  BlitzSelectBlocksTilingData tiling = plan.tiling;  // in GM, as the framework copies it there
+  std::vector<int64_t> actual_q = call.actual_q, actual_kv = call.actual_kv;
+
+  blitz_sim::GmScope gm_ranges;
+  const std::pair<const GmTensor *, const char *> tensors[] = {
+      {&call.query, "query"}, {&call.key, "key"}, {&call.sabi, "sabi"}};
+  for (const auto &[t, name] : tensors) {
+    if (t->data != nullptr && t->bytes != 0) gm_ranges.add(t->data, t->bytes, name);
+  }
+  if (!actual_q.empty()) gm_ranges.add(actual_q.data(), actual_q.size() * sizeof(int64_t), "actual_seq_lengths");
+  if (!actual_kv.empty())
+    gm_ranges.add(actual_kv.data(), actual_kv.size() * sizeof(int64_t), "actual_seq_lengths_kv");
+  gm_ranges.add(workspace, plan.workspace_bytes, "workspace");
+  gm_ranges.add(&tiling, sizeof(tiling), "tiling");
+  blitz_sim::set_system_workspace(workspace);
+
+  GM_ADDR aq = actual_q.empty() ? nullptr : gm(actual_q.data());
+  GM_ADDR akv = actual_kv.empty() ? nullptr : gm(actual_kv.data());
+  return blitz_sim::run_mix_launch(plan.block_dim, [&] {
+    entry(gm(call.query.data), gm(call.key.data), aq, akv, gm(call.sabi.data), gm(workspace), gm(&tiling));
+  });
+}
+
+}  // namespace blitz_npu_sim

@@ -1,0 +1,190 @@
+// Unit tests of BlitzSelectBlocks' host plan (kernel_src/npu/op_host/select_plan.*), compiled
+// with plain g++ (no CANN) by tests/test_npu_tiling.py. Expected values are worked out by hand
+// from the shapes, never read back from the code under test.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "select_plan.h"
+#include "select_npu_limits.h"
+#include "op_refusals.h"
+
+using namespace blitz_npu;
+
+static int g_failures = 0;
+static const char *g_test = "";
+
+#define CHECK(cond)                                                                                   \
+  do {                                                                                                \
+    if (!(cond)) {                                                                                    \
+      std::fprintf(stderr, "%s:%d [%s] CHECK failed: %s\n", __FILE__, __LINE__, g_test, #cond);      \
+      ++g_failures;                                                                                   \
+    }                                                                                                 \
+  } while (0)
+#define CHECK_EQ(a, b)                                                                                \
+  do {                                                                                                \
+    const long long va_ = (long long)(a), vb_ = (long long)(b);                                       \
+    if (va_ != vb_) {                                                                                 \
+      std::fprintf(stderr, "%s:%d [%s] %s = %lld, expected %s = %lld\n", __FILE__, __LINE__, g_test, \
+                   #a, va_, #b, vb_);                                                                 \
+      ++g_failures;                                                                                   \
+    }                                                                                                 \
+  } while (0)
+#define CHECK_REFUSED(plan, text)                                                                     \
+  do {                                                                                                \
+    if ((plan).ok || (plan).error != (text)) {                                                        \
+      std::fprintf(stderr, "%s:%d [%s] expected the refusal '%s', got ok=%d '%s'\n", __FILE__,       \
+                   __LINE__, g_test, std::string(text).c_str(), (int)(plan).ok, (plan).error.c_str()); \
+      ++g_failures;                                                                                   \
+    }                                                                                                 \
+  } while (0)
+
+static uint32_t tmp_8k(uint32_t, uint32_t, void *) { return 8 * 1024; }
+
+// BNSD [B, N, Sq, D] / [B, Nkv, Skv, D], fp16, 64 x 128 tiles, mass 0.9, a 910B's 24 + 48 cores.
+static SelectRequest request(int64_t b, int64_t n, int64_t nkv, int64_t sq, int64_t skv, int64_t d) {
+  SelectRequest r;
+  r.q_rank = r.k_rank = 4;
+  const int64_t q[4] = {b, n, sq, d}, k[4] = {b, nkv, skv, d};
+  for (int i = 0; i < 4; ++i) r.q_dims[i] = q[i], r.k_dims[i] = k[i];
+  r.layout = "BNSD";
+  r.dtype_supported = true;
+  r.num_heads = n;
+  r.num_kv_heads = nkv;
+  r.block_q = 64;
+  r.block_kv = 128;
+  r.mass = 0.9;
+  r.cores = CoreInfo{24, 48, 192 * 1024, 512 * 1024, 128 * 1024};
+  r.softmax_tmp_bytes = tmp_8k;
+  return r;
+}
+
+static void test_geometry() {
+  g_test = "geometry";
+  const SelectPlan plan = plan_select(request(2, 4, 2, 700, 1100, 32));
+  CHECK(plan.ok);
+  const SelectTilingParams &p = plan.params;
+  CHECK_EQ(p.group, 2);
+  CHECK_EQ(p.rows, 11);          // ceil(700 / 64)
+  CHECK_EQ(p.cols, 9);           // ceil(1100 / 128)
+  CHECK_EQ(p.cols_aligned, 64);  // one vector repeat of float
+  CHECK_EQ(p.sabi_row_aligned, 16);
+  CHECK_EQ(p.units, 2 * 2 * 11);
+  CHECK_EQ(p.q.b, 4 * 700 * 32);
+  CHECK_EQ(p.q.h, 700 * 32);
+  CHECK_EQ(p.q.s, 32);
+  CHECK_EQ(p.k.h, 1100 * 32);
+  CHECK(p.scale > 0.1767f && p.scale < 0.1768f);  // 1 / sqrt(32)
+  CHECK(p.ub_total_bytes <= 192 * 1024 - kUbReserveBytes);
+  // The kernel's buffers: 2 token chunks (64 x 32 fp16), their float copy, the mean row (32
+  // floats), 3 score rows (64 floats), 5 statistics, the 8 KiB stand-in scratch, the sabi row (16).
+  CHECK_EQ(p.ub_tokens_bytes, 64 * 32 * 2);
+  CHECK_EQ(p.ub_score_bytes, 64 * 4);
+  CHECK_EQ(p.ub_sabi_bytes, 16 * 2);
+  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 3 * 256 + 5 * 32 + 8192 + 32);
+  CHECK_EQ(p.chunk_rows, 64);
+  // Workspace per worker: key means 9 x 32 floats, query means 2 x 32, logits 2 x 64, each to 512 B.
+  CHECK_EQ(p.ws_key_bytes, 1536);
+  CHECK_EQ(p.ws_query_bytes, 512);
+  CHECK_EQ(p.ws_logit_bytes, 512);
+}
+
+static void test_layouts() {
+  g_test = "layouts";
+  SelectRequest r = request(2, 4, 2, 300, 500, 16);
+  r.layout = "BSND";
+  const int64_t q[4] = {2, 300, 4, 16}, k[4] = {2, 500, 2, 16};
+  for (int i = 0; i < 4; ++i) r.q_dims[i] = q[i], r.k_dims[i] = k[i];
+  SelectPlan plan = plan_select(r);
+  CHECK(plan.ok);
+  CHECK_EQ(plan.params.q.s, 4 * 16);
+  CHECK_EQ(plan.params.q.h, 16);
+  CHECK_EQ(plan.params.k.s, 2 * 16);
+  // TND: [T, N, D] with cumulative lengths; rows / cols over the longest batch.
+  SelectRequest t = request(1, 2, 1, 0, 0, 16);
+  t.layout = "TND";
+  t.q_rank = t.k_rank = 3;
+  const int64_t tq[3] = {277, 2, 16}, tk[3] = {369, 1, 16};
+  for (int i = 0; i < 3; ++i) t.q_dims[i] = tq[i], t.k_dims[i] = tk[i];
+  const int64_t cq[3] = {200, 200, 277}, ckv[3] = {300, 364, 369};
+  t.actual_q = cq, t.actual_q_count = 3, t.actual_kv = ckv, t.actual_kv_count = 3;
+  plan = plan_select(t);
+  CHECK(plan.ok);
+  CHECK_EQ(plan.params.batch, 3);
+  CHECK_EQ(plan.params.packed, 1);
+  CHECK_EQ(plan.params.seq_q, 200);
+  CHECK_EQ(plan.params.seq_kv, 300);
+  CHECK_EQ(plan.params.rows, 4);  // ceil(200 / 64)
+  CHECK_EQ(plan.params.cols, 3);  // ceil(300 / 128)
+  CHECK_EQ(plan.params.q.b, 0);
+  CHECK_EQ(plan.params.q.s, 2 * 16);
+  const int64_t bad[3] = {200, 100, 277};
+  t.actual_q = bad;
+  CHECK(!plan_select(t).ok);
+}
+
+static void test_split() {
+  g_test = "split";
+  for (uint32_t vector : {2u, 8u, 48u}) {
+    SelectRequest r = request(1, 2, 2, 640, 640, 16);  // 2 x 10 = 20 units
+    r.cores.vector_cores = vector;
+    r.cores.cube_cores = vector / 2;
+    const SelectPlan plan = plan_select(r);
+    CHECK(plan.ok);
+    const SelectTilingParams &p = plan.params;
+    CHECK_EQ(p.workers, vector < 20 ? vector : 20);
+    CHECK_EQ(p.unit_start[0], 0);
+    CHECK_EQ(p.unit_start[p.workers], 20);
+    for (uint32_t w = 0; w < p.workers; ++w) {
+      CHECK(p.unit_start[w + 1] - p.unit_start[w] >= 20 / int64_t(p.workers));
+      CHECK(p.unit_start[w + 1] - p.unit_start[w] <= 20 / int64_t(p.workers) + 1);
+    }
+    CHECK_EQ(p.ws_user_bytes, p.ws_worker_bytes * p.workers);
+  }
+}
+
+static void test_refusals() {
+  g_test = "refusals";
+  SelectRequest r = request(1, 2, 2, 256, 512, 32);
+  r.method = "antidiagonal";
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_method("antidiagonal"));
+  r = request(1, 2, 2, 256, 512, 32);
+  r.refine_below = 0.5;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_refine());
+  r = request(1, 2, 2, 256, 512, 32);
+  r.dtype_supported = false;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_dtype());
+  r = request(1, 2, 2, 256, 512, 24);
+  CHECK_REFUSED(plan_select(r), blitz::limits::refuse_npu_head_dim(24));
+  r = request(1, 2, 2, 256, 512, 32);
+  r.block_q = 100;
+  CHECK_REFUSED(plan_select(r), blitz::limits::refuse_block_shape(100, 128, blitz::limits::kNpuTitle));
+  r = request(1, 2, 2, 256, 512, 32);
+  r.mass = 0.0;
+  CHECK(!plan_select(r).ok);
+  r.top_k = 2;
+  CHECK(plan_select(r).ok);
+  // Key blocks past what one score row in UB holds: refused with the most that fit, a multiple of 64.
+  r = request(1, 1, 1, 64, 64 * 20000, 256);
+  r.block_kv = 64;
+  const SelectPlan big = plan_select(r);
+  CHECK(!big.ok);
+  const int64_t most = select_max_cols(8, 256, 2, 192 * 1024 - kUbReserveBytes, 8 * 1024);
+  CHECK(most > 0 && most % 64 == 0);
+  CHECK(select_ub_bytes(8, 256, 2, most, 8 * 1024) <= 192 * 1024 - kUbReserveBytes);
+  CHECK(select_ub_bytes(8, 256, 2, most + 64, 8 * 1024) > 192 * 1024 - kUbReserveBytes);
+  CHECK_REFUSED(big, select_limits::refuse_select_npu_kv_blocks(20000, most));
+}
+
+int main() {
+  test_geometry();
+  test_layouts();
+  test_split();
+  test_refusals();
+  if (g_failures != 0) {
+    std::fprintf(stderr, "%d select plan checks failed\n", g_failures);
+    return 1;
+  }
+  std::printf("all checks passed\n");
+  return 0;
+}

@@ -1,0 +1,262 @@
+"""select_blocks on device npu_sim: the NPU op BlitzSelectBlocks (the Ascend C kernel
+kernel_src/npu/op_kernel/select_kernel.h and its host plan op_host/select_plan.cpp) run on this
+machine through the execution model, compared with the float64 statement of the selection rules
+(tests/select_oracle.py, the same oracle the CPU op is held to; never the CPU op's output).
+
+What the NPU op takes so far: method mean_pool without the sub-block refinement (refine_below=0),
+float16 / bfloat16, the attention kernel's head dims; the rest is refused in the spec's words.
+
+Ties: the kernel pools and sums in float32 and the oracle in float64 over the same fp16 / bf16
+values, so a row whose choice hangs on a difference below TIE_TOL (two masses, or the running mass
+and the target) may legitimately differ. The inputs are built so the choice is well separated
+(block means drawn apart: a shared offset per run of 40 tokens, noise 0.7, D >= 16), and such rows
+are counted: none may differ outside them, at most MAX_TIE_SHARE of all rows within them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import blitz_acl
+from blitz_acl import block_select, sabi as sabi_format
+from blitz_acl import select_limits
+from blitz_acl.devices import npu_sim
+from blitz_acl.devices.status import AclError
+
+import select_oracle as oracle
+import test_select_blocks as cpu_tests  # the case builders (layouts, lengths, the oracle's sabi)
+
+TIE_TOL = 1e-4  # float32 pooling and softmax vs float64: measured differences are below 1e-5
+MAX_TIE_SHARE = 0.02
+DTYPES = {"float16": np.float16, "bfloat16": ml_dtypes.bfloat16}
+
+# (name, B, N, Nkv, Sq, Skv, D, block_shape, layout, lengths_q, lengths_kv), as test_select_blocks'
+# CASES but with the NPU's head dims (a multiple of 16).
+CASES = [
+    ("bnsd", 1, 2, 2, 700, 1100, 32, (64, 128), "BNSD", None, None),
+    ("bsnd_gqa", 2, 4, 2, 513, 513, 16, (64, 64), "BSND", None, None),
+    ("bsh_mqa_lengths", 2, 2, 1, 300, 900, 32, (128, 128), "BSH", [257, 5], [900, 130]),
+    ("bnsd_bsnd_kv_empty", 2, 1, 1, 129, 1025, 16, (64, 128), "BNSD_BSND", [129], [1025, 0]),
+    ("tnd_gqa", 3, 2, 1, 200, 300, 16, (64, 64), "TND", [200, 0, 77], [300, 64, 5]),
+]
+# (mass, top_k, anchors) with refine_below=0 (the NPU op's mean_pool).
+RULES = [
+    (0.9, None, block_select.Anchors()),
+    (None, 3, block_select.Anchors()),
+    (0.7, 2, block_select.Anchors()),
+    (0.5, None, None),
+    (None, 1, block_select.Anchors(first=2, diagonal=True, last=False)),
+]
+NO_REFINE = {"refine_below": 0.0}
+
+
+def _inputs(case, dtype):
+    name, b, n, nkv, sq, skv, d = case[:7]
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    q = cpu_tests._tokens(rng, (b, n, sq, d)).astype(DTYPES[dtype])
+    k = cpu_tests._tokens(rng, (b, nkv, skv, d)).astype(DTYPES[dtype])
+    return q, k
+
+
+def _select(q, k, case, *, mass, top_k, anchors, share, device="npu_sim"):
+    layout, lq, lkv = case[8], case[9], case[10]
+    return blitz_acl.select_blocks(cpu_tests._layout(q, layout, lq), cpu_tests._layout(k, layout, lkv),
+                                   mass=mass, top_k=top_k, anchors=anchors, share_kv_groups=share,
+                                   device=device, **NO_REFINE, **cpu_tests._call_args(case))
+
+
+def _want(q, k, case, *, mass, top_k, anchors, share):
+    """The oracle's sabi on the values the op sees (fp16 / bf16 widened to float64), and its ties."""
+    want, _ = cpu_tests._oracle_sabi(q.astype(np.float64), k.astype(np.float64), case, "mean_pool", mass, top_k,
+                                     NO_REFINE, anchors or block_select.NO_ANCHORS, share)
+    tie = _ties(q.astype(np.float64), k.astype(np.float64), case, mass, top_k, anchors or block_select.NO_ANCHORS,
+                share)
+    return want, tie
+
+
+def _ties(q, k, case, mass, top_k, anchors, share):
+    """[B, N, R]: rows the oracle shows at a tie within TIE_TOL (the shared builder uses 1e-5)."""
+    name, b, n, nkv, sq, skv, d, (bq, bkv), layout, lq, lkv = case
+    lq, lkv = cpu_tests._full_lengths(lq, b, sq), cpu_tests._full_lengths(lkv, b, skv)
+    rows = -(-max(lq) // bq) if layout == "TND" else -(-sq // bq)
+    tie = np.zeros((b, n, rows), bool)
+    group = n // nkv
+    for bi in range(b):
+        if lq[bi] == 0 or lkv[bi] == 0:
+            continue
+        for g in range(nkv):
+            heads = range(g * group, (g + 1) * group)
+            m = {h: oracle.masses(q[bi, h, :lq[bi]], k[bi, g, :lkv[bi]], block_shape=(bq, bkv), scale=1 / np.sqrt(d),
+                                  method="mean_pool", refine_below=0.0) for h in heads}
+            if share:
+                mean = sum(m.values()) / group
+                m = {h: mean for h in heads}
+            for h in heads:
+                for i in range(m[h].shape[0]):
+                    tie[bi, h, i] = oracle.at_a_tie(
+                        list(m[h][i]), first_token=i * bq, rows=min(bq, lq[bi] - i * bq), bkv=bkv,
+                        mass_target=mass or 0.0, top_k=top_k or 0,
+                        anchors=(anchors.first, anchors.diagonal, anchors.last), tol=TIE_TOL)
+    return tie
+
+
+def _assert_same_blocks(got, want, tie):
+    differ = np.any(got != want, axis=-1)
+    unexplained = np.argwhere(differ & ~tie)
+    assert unexplained.size == 0, (
+        f"row (b, h, i) = {tuple(unexplained[0])}: op {got[tuple(unexplained[0])]} vs oracle "
+        f"{want[tuple(unexplained[0])]} ({len(unexplained)} such rows)")
+    assert differ.sum() <= max(1, MAX_TIE_SHARE * differ.size), f"{differ.sum()} of {differ.size} rows at a tie"
+
+
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("mass,top_k,anchors", RULES, ids=[f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}"
+                                                           for r in RULES])
+def test_same_blocks_as_the_oracle(case, dtype, mass, top_k, anchors):
+    q, k = _inputs(case, dtype)
+    n, nkv = case[2], case[3]
+    share = nkv < n and top_k is not None  # both GQA modes across the rules
+    got = _select(q, k, case, mass=mass, top_k=top_k, anchors=anchors, share=share)
+    want, tie = _want(q, k, case, mass=mass, top_k=top_k, anchors=anchors, share=share)
+    assert got.dtype == np.uint16 and got.shape == want.shape
+    _assert_same_blocks(got, want, tie)
+    if share:
+        for h in range(n):
+            np.testing.assert_array_equal(got[:, h], got[:, h - h % (n // nkv)])
+    seq_q = max(cpu_tests._full_lengths(case[9], case[1], case[4])) if case[8] == "TND" else case[4]
+    seq_kv = max(cpu_tests._full_lengths(case[10], case[1], case[5])) if case[8] == "TND" else case[5]
+    sabi_format.validate(got, case[1], n, seq_q, seq_kv, case[7])
+
+
+@pytest.mark.parametrize("share", [False, True], ids=["per-head", "shared"])
+def test_gqa_both_modes_with_mass_only(share):
+    case = CASES[1]
+    q, k = _inputs(case, "float16")
+    got = _select(q, k, case, mass=0.8, top_k=None, anchors=block_select.Anchors(), share=share)
+    want, tie = _want(q, k, case, mass=0.8, top_k=None, anchors=block_select.Anchors(), share=share)
+    _assert_same_blocks(got, want, tie)
+
+
+def test_bitwise_equal_on_2_and_8_cores(monkeypatch):
+    """Each unit is computed the same way whichever core runs it (key means recomputed per core)."""
+    results = {}
+    for cores in (2, 8):
+        monkeypatch.setenv("BLITZ_ACL_NPU_SIM_CORES", str(cores))
+        for case in (CASES[0], CASES[1], CASES[4]):
+            q, k = _inputs(case, "bfloat16")
+            results[cores, case[0]] = _select(q, k, case, mass=0.9, top_k=2, anchors=block_select.Anchors(),
+                                              share=False)
+            assert npu_sim.last_report()["plan"]["workers"] == min(cores, npu_sim.last_report()["plan"]["units"])
+    for case in (CASES[0], CASES[1], CASES[4]):
+        np.testing.assert_array_equal(results[2, case[0]], results[8, case[0]])
+
+
+def test_the_comparison_rejects_a_dropped_tile_or_another_rule():
+    """The comparison has teeth: the op's sabi with one kept block dropped, or the op run with
+    another rule than the oracle's, differs in rows that are not at a tie."""
+    case = CASES[0]
+    q, k = _inputs(case, "float16")
+    got = _select(q, k, case, mass=0.9, top_k=None, anchors=block_select.Anchors(), share=False)
+    want, tie = _want(q, k, case, mass=0.9, top_k=None, anchors=block_select.Anchors(), share=False)
+    row = tuple(np.argwhere(~tie)[0])
+    dropped = got.copy()
+    kept = int((dropped[row] != sabi_format.PAD).sum())
+    dropped[row + (kept - 1,)] = sabi_format.PAD
+    with pytest.raises(AssertionError, match="op .* vs oracle"):
+        _assert_same_blocks(dropped, want, tie)
+    other = _select(q, k, case, mass=0.8, top_k=None, anchors=block_select.Anchors(), share=False)
+    with pytest.raises(AssertionError, match="op .* vs oracle"):
+        _assert_same_blocks(other, want, tie)
+
+
+def test_the_attention_takes_it_as_is():
+    case = CASES[2]
+    q, k = _inputs(case, "float16")
+    got = _select(q, k, case, mass=0.9, top_k=None, anchors=block_select.Anchors(), share=False)
+    rng = np.random.default_rng(3)
+    v = cpu_tests._layout(rng.standard_normal(k.shape).astype(np.float16), case[8], case[10])
+    out = blitz_acl.blitz_sparse_attention(cpu_tests._layout(q, case[8], case[9]), cpu_tests._layout(k, case[8], case[10]),
+                                           v, got, device="npu_sim", **cpu_tests._call_args(case))
+    assert np.all(np.isfinite(out.astype(np.float32)))
+
+
+def test_torch_in_torch_out():
+    torch = pytest.importorskip("torch")
+    case = CASES[0]
+    q, k = _inputs(case, "bfloat16")
+    expected = _select(q, k, case, mass=0.9, top_k=None, anchors=block_select.Anchors(), share=False)
+    got = blitz_acl.select_blocks(torch.from_numpy(q.view(np.uint16)).view(torch.bfloat16),
+                                  torch.from_numpy(k.view(np.uint16)).view(torch.bfloat16), mass=0.9,
+                                  block_shape=case[7], refine_below=0, device="npu_sim")
+    assert isinstance(got, torch.Tensor) and got.dtype == torch.uint16
+    np.testing.assert_array_equal(got.to(torch.int32).numpy(), expected.astype(np.int32))
+
+
+# ------------------------------------------------------------------------------ bad arguments
+Q16, K16 = cpu_tests.Q.astype(np.float16), cpu_tests.K.astype(np.float16)
+CPU_BAD = [entry for entry in cpu_tests.BAD if "device" not in entry[0]]
+
+
+@pytest.mark.parametrize("kwargs,error,message", CPU_BAD, ids=[m for _, _, m in CPU_BAD])
+def test_bad_arguments_raise_as_on_the_cpu(kwargs, error, message):
+    kwargs = dict(kwargs)
+    kwargs.setdefault("refine_below", 0.0)
+    with pytest.raises(error, match=message):
+        blitz_acl.select_blocks(Q16, K16, device="npu_sim", **kwargs)
+
+
+NPU_ONLY = [
+    (dict(method="antidiagonal", refine_below=0.0), ValueError, select_limits.refuse_select_npu_method("antidiagonal")),
+    (dict(), ValueError, select_limits.refuse_select_npu_refine()),  # the API's refine_below=0.5
+    (dict(refine_below=0.0, dtype=np.float32), TypeError, select_limits.refuse_select_npu_dtype()),
+]
+
+
+@pytest.mark.parametrize("kwargs,error,message", NPU_ONLY, ids=["method", "refinement", "dtype"])
+def test_what_the_npu_op_lacks_is_refused_in_the_specs_words(kwargs, error, message):
+    kwargs = dict(kwargs)
+    dtype = kwargs.pop("dtype", np.float16)
+    with pytest.raises(error) as info:
+        blitz_acl.select_blocks(Q16.astype(dtype), K16.astype(dtype), mass=0.9, device="npu_sim", **kwargs)
+    assert str(info.value) == message
+
+
+def _good_call():
+    return block_select.normalize(
+        Q16, K16, block_shape=(128, 512), mass=0.9, top_k=None, anchors=block_select.Anchors(), method="mean_pool",
+        share_kv_groups=False, num_heads=None, num_key_value_heads=0, input_layout="BNSD", scale_value=None,
+        actual_seq_lengths=None, actual_seq_lengths_kv=None, stride=8, sub_block=32, refine_below=0.0,
+        device="npu_sim")
+
+
+def test_the_library_checks_again_in_the_cpu_ops_words():
+    """Past Python's checks (a C caller's call), libblitz_npu_sim.so runs the CPU op's own checks
+    first (the same words, ACLNN_ERR_PARAM_INVALID), then the NPU plan's refusals."""
+    from blitz_acl.devices import select_call
+
+    good = _good_call()
+    assert select_call.run(good, "npu_sim").shape == (1, 2, 2, 1)
+    changes = [(dict(mass=2.0), "mass = 2"), (dict(mass=0.0, top_k=0), "both off"),
+               (dict(method="other"), "method \"other\""), (dict(stride=0), "stride = 0"),
+               (dict(sabi_shape=(1, 2, 2, 2)), "sabi has shape"), (dict(input_layout="BSH"), "numHeads|shape"),
+               (dict(method="antidiagonal"), "the NPU tiling rejects this call: " +
+                select_limits.refuse_select_npu_method("antidiagonal")),
+               (dict(refine_below=0.5), "the NPU tiling rejects this call: " + select_limits.refuse_select_npu_refine())]
+    for change, message in changes:
+        with pytest.raises(AclError) as info:
+            select_call.run(dataclasses.replace(good, **change), "npu_sim")
+        assert info.value.status == 161002
+        if message.startswith("the NPU"):
+            assert message in info.value.message
+        else:
+            with pytest.raises(AclError, match=message):
+                select_call.run(dataclasses.replace(good, **change), "npu_sim")
+    with pytest.raises(AclError, match="head_dim 24 is not supported by the NPU kernel"):
+        select_call.run(dataclasses.replace(good, query=np.zeros((1, 2, 256, 24), np.float16),
+                                            key=np.zeros((1, 2, 512, 24), np.float16)), "npu_sim")
