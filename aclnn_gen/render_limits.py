@@ -141,6 +141,9 @@ def render_refusals_header(spec_path: str) -> str:
         "// inputLayout names, in the spec's order (a parser maps the index to its own enum).",
         f"constexpr const char *const kLayouts[] = {{{', '.join(json.dumps(x) for x in L.layouts)}}};",
         f"constexpr const char kPackedLayout[] = {json.dumps(L.packed_layout)};",
+        "// Each layout's index in kLayouts, by name (the NPU tiling's LayoutCode is checked against it).",
+        *[f"constexpr uint32_t kLayoutIndex{name} = {i};" for i, name in enumerate(L.layouts)],
+        f"constexpr uint32_t kLayoutCount = {len(L.layouts)};",
         f"constexpr const char kSabiPadText[] = \"0x{L.sabi_pad:X}\";  // kSabiPad as messages write it",
         "",
     ]

@@ -295,6 +295,7 @@ class Refusal:
 
 def _refusals(L: Limits):
     qkv_npu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).npu
+    mask = next(g for g in DTYPE_GROUPS if g.name == MASK_GROUP)
     return (
         Refusal("block_shape", (("bq", "int"), ("bkv", "int"), ("device", "str")),
                 "block_shape ({bq}, {bkv}) is not supported by the {device}: expected " + L.block_shape_rule()),
@@ -317,6 +318,12 @@ def _refusals(L: Limits):
                 f"sparse_mode must be one of {L.sparse_modes}, got {{mode}}"),
         Refusal("layout", (("layout", "str"),),
                 f"input_layout must be one of {', '.join(L.layouts)}, got '{{layout}}'"),
+        # Where the dtype is known (Python: "atten_mask", "float32"; the aclnn layer: "attenMask",
+        # "ACL_FLOAT"); the NPU tiling only learns that the dtype is not one of the NPU's.
+        Refusal("mask_dtype", (("name", "str"), ("dtype", "str")),
+                f"{{name}} has dtype {{dtype}}; expected one of {', '.join(mask.cpu)}"),
+        Refusal("npu_mask_dtype", (),
+                f"atten_mask must be {_words(mask.npu)}"),
         Refusal("inner_precise", (("inner_precise", "int"),),
                 f"innerPrecise = {{inner_precise}}; expected 0..{L.inner_precise_max}"),
     )

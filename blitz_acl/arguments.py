@@ -250,7 +250,7 @@ def _mask(atten_mask, mode: int, batch: int, heads: int, seq_q: int, seq_kv: int
         raise TypeError(f"atten_mask must be a numpy array or a torch tensor, got {_describe(atten_mask)}") from None
     dtype = arrays.dtype_name(atten_mask)
     if dtype not in MASK_DTYPES:
-        raise TypeError(f"atten_mask has dtype {dtype}; expected one of {', '.join(MASK_DTYPES)}")
+        raise TypeError(limits.refuse_mask_dtype("atten_mask", dtype))
     shape = arrays.shape(atten_mask)
     if mode >= 2:
         side = COMPRESSED_MASK_SIDE

@@ -16,7 +16,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from . import arguments, arrays
+from . import arguments, arrays, limits
 from . import select_limits as _limits
 from .torch_route import routed
 
@@ -133,7 +133,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     if not isinstance(input_layout, str):
         raise TypeError(f"input_layout must be a string, got {input_layout!r}")
     if input_layout not in arguments.LAYOUTS:
-        raise ValueError(f"input_layout must be one of {', '.join(arguments.LAYOUTS)}, got {input_layout!r}")
+        raise ValueError(limits.refuse_layout(input_layout))
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = arguments._shapes(
         query, key, key, input_layout, num_heads, num_key_value_heads)
     if not 1 <= head_dim <= arguments.limits.CPU_HEAD_DIM_MAX:

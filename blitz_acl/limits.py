@@ -106,5 +106,13 @@ def refuse_layout(layout: str) -> str:
     return f"input_layout must be one of BNSD, BSND, BSH, BNSD_BSND, TND, got '{layout}'"
 
 
+def refuse_mask_dtype(name: str, dtype: str) -> str:
+    return f'{name} has dtype {dtype}; expected one of bool, int8, uint8'
+
+
+def refuse_npu_mask_dtype() -> str:
+    return f'atten_mask must be bool, int8 or uint8'
+
+
 def refuse_inner_precise(inner_precise: int) -> str:
     return f'innerPrecise = {inner_precise}; expected 0..3'

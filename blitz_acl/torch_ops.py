@@ -39,7 +39,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 import torch
 
-from . import api, arguments, block_select
+from . import api, arguments, block_select, limits
 
 NAMESPACE = "blitz_acl"
 LSE_DTYPE = torch.float32
@@ -266,7 +266,7 @@ def _attention_fake(query, key, value, sabi=None, atten_mask=None, **kwargs):
     kwargs = ATTENTION.op_keywords(kwargs)
     layout = kwargs["input_layout"]
     if layout not in arguments.LAYOUTS:
-        raise ValueError(f"input_layout must be one of {', '.join(arguments.LAYOUTS)}, got {layout!r}")
+        raise ValueError(limits.refuse_layout(layout))
     shape = tuple(query.shape)
     if layout == "BNSD_BSND":
         b, n, s, d = shape
@@ -390,7 +390,7 @@ def _select_fake(query, key, **kwargs):
     elif layout in arguments.LAYOUTS:
         b, n, seq_q, seq_kv = q[0], q[1], q[2], k[2]
     else:
-        raise ValueError(f"input_layout must be one of {', '.join(arguments.LAYOUTS)}, got {layout!r}")
+        raise ValueError(limits.refuse_layout(layout))
     return query.new_empty((b, n, -(-seq_q // bq), -(-seq_kv // bkv)), dtype=torch.uint16)
 
 

@@ -130,6 +130,21 @@ CASES.append(("npu_dtype", {
     "npu_tiling": _call(_tensors(dtype=np.float32)),
 }, limits.refuse_npu_dtype()))
 
+# An atten_mask of a dtype no device takes: Python and the aclnn layer (shared by the CPU and the
+# npu_sim libraries, so it refuses before the NPU tiling runs) name the dtype; the NPU binding
+# words it as the tiling does (tests/npu_host asks the tiling itself).
+_float_mask = np.zeros((S, S), np.float32)
+CASES.append(("mask_dtype_python", {
+    "python_cpu": _public(atten_mask=_float_mask, sparse_mode=1, device="cpu"),
+}, limits.refuse_mask_dtype("atten_mask", "float32")))
+CASES.append(("mask_dtype_aclnn", {
+    "cpu": _call(atten_mask=_float_mask, sparse_mode=1),
+    "npu_tiling": _call(atten_mask=_float_mask, sparse_mode=1),
+}, limits.refuse_mask_dtype("attenMask", "ACL_FLOAT")))
+CASES.append(("mask_dtype_npu", {
+    "python_npu": _call(atten_mask=_float_mask, sparse_mode=1),
+}, limits.refuse_npu_mask_dtype()))
+
 SIDES = {
     "python_cpu": _refused_by_python,
     "cpu": lambda call: _refused_by_c(call, "cpu"),

@@ -8,7 +8,7 @@ and lets these rules be tested on machines without an NPU.
 
 from __future__ import annotations
 
-from .. import limits
+from .. import arrays, limits
 from ..call import AttentionCall
 
 # Every limit is the spec's (blitz_acl/limits.py), which the NPU tiling reads too
@@ -42,3 +42,5 @@ def check_supported(call: AttentionCall) -> None:
     kv_blocks = -(-call.seq_kv // bkv)
     if kv_blocks > MAX_KV_BLOCKS:
         raise ValueError(limits.refuse_npu_kv_blocks(kv_blocks))
+    if call.atten_mask is not None and arrays.dtype_name(call.atten_mask) not in limits.NPU_MASK_DTYPES:
+        raise TypeError(limits.refuse_npu_mask_dtype())

@@ -17,6 +17,13 @@ constexpr const char kBlockShapeRule[] = "bq 64, 128, 256, 512 or 1024, and bkv 
 // inputLayout names, in the spec's order (a parser maps the index to its own enum).
 constexpr const char *const kLayouts[] = {"BNSD", "BSND", "BSH", "BNSD_BSND", "TND"};
 constexpr const char kPackedLayout[] = "TND";
+// Each layout's index in kLayouts, by name (the NPU tiling's LayoutCode is checked against it).
+constexpr uint32_t kLayoutIndexBNSD = 0;
+constexpr uint32_t kLayoutIndexBSND = 1;
+constexpr uint32_t kLayoutIndexBSH = 2;
+constexpr uint32_t kLayoutIndexBNSD_BSND = 3;
+constexpr uint32_t kLayoutIndexTND = 4;
+constexpr uint32_t kLayoutCount = 5;
 constexpr const char kSabiPadText[] = "0xFFFF";  // kSabiPad as messages write it
 
 // The op attributes' defaults (what an unset attribute means; the tiling's tests start from them).
@@ -68,6 +75,14 @@ inline std::string refuse_sparse_mode(int64_t mode) {
 
 inline std::string refuse_layout(const std::string &layout) {
   return std::string("input_layout must be one of BNSD, BSND, BSH, BNSD_BSND, TND, got '") + layout + std::string("'");
+}
+
+inline std::string refuse_mask_dtype(const std::string &name, const std::string &dtype) {
+  return name + std::string(" has dtype ") + dtype + std::string("; expected one of bool, int8, uint8");
+}
+
+inline std::string refuse_npu_mask_dtype() {
+  return std::string("atten_mask must be bool, int8 or uint8");
 }
 
 inline std::string refuse_inner_precise(int64_t inner_precise) {

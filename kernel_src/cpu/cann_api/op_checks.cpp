@@ -264,7 +264,7 @@ void resolve_mask(const OpArgs &a, AttentionProblem &p) {
   }
   const aclTensor &m = checked_tensor(a.atten_mask, "attenMask");
   require(m.dtype == ACL_BOOL || m.dtype == ACL_INT8 || m.dtype == ACL_UINT8, ACLNN_ERR_PARAM_INVALID,
-          std::string("attenMask has dtype ") + dtype_name(m.dtype) + "; expected ACL_BOOL, ACL_INT8 or ACL_UINT8");
+          limits::refuse_mask_dtype("attenMask", dtype_name(m.dtype)));
   // Modes 2-4 compute their mask from indices; the original takes a compressed mask there,
   // which is accepted (any shape) and ignored.
   if (!explicit_mode) return;

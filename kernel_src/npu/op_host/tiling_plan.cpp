@@ -32,6 +32,25 @@ std::string dims_text(const int64_t *dims, int rank) {
   return s + "]";
 }
 
+// LayoutCode (blitz_tiling_params.h, plain for the kernel) numbers the layouts as the spec lists
+// them (op_refusals.h kLayouts, generated): a name's index in kLayouts is its code.
+static_assert(kLayoutBNSD == blitz::limits::kLayoutIndexBNSD && kLayoutBSND == blitz::limits::kLayoutIndexBSND &&
+                  kLayoutBSH == blitz::limits::kLayoutIndexBSH &&
+                  kLayoutBNSD_BSND == blitz::limits::kLayoutIndexBNSD_BSND &&
+                  kLayoutTND == blitz::limits::kLayoutIndexTND && blitz::limits::kLayoutCount == kLayoutTND + 1,
+              "LayoutCode and the spec's layout list differ");
+
+// The code of a layout name; false for a name the spec does not list.
+bool layout_code(const std::string &name, uint32_t *code) {
+  for (uint32_t i = 0; i < blitz::limits::kLayoutCount; ++i) {
+    if (name == blitz::limits::kLayouts[i]) {
+      *code = i;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool fail(TilingPlan *plan, const std::string &message) {
   plan->ok = false;
   plan->error = message;
@@ -44,22 +63,27 @@ bool fail(TilingPlan *plan, const std::string &message) {
 // Reads [B, N, S, D] of one tensor from its shape and the layout; false with a message when the
 // rank or the hidden size does not fit.
 bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
-               const std::string &layout, int64_t heads, int64_t out[4]) {
-  if (layout == "TND") {  // one packed sequence of T tokens: batch 1 here, split by read_packed
-    if (rank != 3) return fail(plan, std::string(name) + " must be 3-d [T, N, D] for layout TND, got " + dims_text(dims, rank));
+               uint32_t layout, int64_t heads, int64_t out[4]) {
+  const std::string layout_name = blitz::limits::kLayouts[layout];
+  if (layout == kLayoutTND) {  // one packed sequence of T tokens: batch 1 here, split by read_packed
+    if (rank != 3)
+      return fail(plan, std::string(name) + " must be 3-d [T, N, D] for layout " + layout_name + ", got " +
+                            dims_text(dims, rank));
     out[0] = 1; out[1] = dims[1]; out[2] = dims[0]; out[3] = dims[2];
     return true;
   }
-  if (layout == "BSH") {
-    if (rank != 3) return fail(plan, std::string(name) + " must be 3-d [B, S, H] for layout BSH, got " + dims_text(dims, rank));
+  if (layout == kLayoutBSH) {
+    if (rank != 3)
+      return fail(plan, std::string(name) + " must be 3-d [B, S, H] for layout " + layout_name + ", got " +
+                            dims_text(dims, rank));
     if (heads <= 0 || dims[2] % heads != 0)
       return fail(plan, std::string(name) + " hidden size " + std::to_string(dims[2]) +
                             " is not a multiple of its head count " + std::to_string(heads));
     out[0] = dims[0]; out[1] = heads; out[2] = dims[1]; out[3] = dims[2] / heads;
     return true;
   }
-  if (rank != 4) return fail(plan, std::string(name) + " must be 4-d for layout " + layout + ", got " + dims_text(dims, rank));
-  if (layout == "BNSD" || layout == "BNSD_BSND") {
+  if (rank != 4) return fail(plan, std::string(name) + " must be 4-d for layout " + layout_name + ", got " + dims_text(dims, rank));
+  if (layout == kLayoutBNSD || layout == kLayoutBNSD_BSND) {
     out[0] = dims[0]; out[1] = dims[1]; out[2] = dims[2]; out[3] = dims[3];
   } else {  // BSND
     out[0] = dims[0]; out[1] = dims[2]; out[2] = dims[1]; out[3] = dims[3];
@@ -97,7 +121,8 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
 bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
                  std::vector<int64_t> *lengths) {
   if (count == 0)
-    return fail(plan, std::string(name) + " is required with input_layout TND (cumulative token counts, one per batch)");
+    return fail(plan, std::string(name) + " is required with input_layout " + blitz::limits::kPackedLayout +
+                          " (cumulative token counts, one per batch)");
   if (values == nullptr) return fail(plan, std::string(name) + " must be readable on the host for tiling");
   lengths->clear();
   int64_t previous = 0;
@@ -141,7 +166,7 @@ bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
     p->mask_mode = blitz::kSparseNone;
     return true;
   }
-  if (!r.mask_dtype_supported) return fail(plan, "atten_mask must be bool, int8 or uint8");
+  if (!r.mask_dtype_supported) return fail(plan, blitz::limits::refuse_npu_mask_dtype());
   const int64_t *d = r.mask_dims;
   const int rank = r.mask_rank;
   // The original's forms: [Sq', Skv'], [1|B, Sq', Skv'], [1|B, 1|N, Sq', Skv'], Sq' >= Sq and
@@ -271,11 +296,10 @@ bool request_from_values(const CallValues &v, TilingRequest *request, std::strin
   return true;
 }
 
-ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
-                           int64_t head_dim) {
+ViewStrides layout_strides(uint32_t layout, bool out_side, int64_t heads, int64_t seq, int64_t head_dim) {
   // TND: [T, N, D]; a batch is addressed by its first token (b stride 0).
-  if (layout == "TND") return ViewStrides{0, head_dim, heads * head_dim};
-  const bool bnsd = layout == "BNSD" || (layout == "BNSD_BSND" && !out_side);
+  if (layout == kLayoutTND) return ViewStrides{0, head_dim, heads * head_dim};
+  const bool bnsd = layout == kLayoutBNSD || (layout == kLayoutBNSD_BSND && !out_side);
   if (bnsd) return ViewStrides{heads * seq * head_dim, seq * head_dim, head_dim};
   return ViewStrides{seq * heads * head_dim, head_dim, heads * head_dim};  // BSND, BSH
 }
@@ -387,13 +411,11 @@ TilingPlan plan_tiling(const TilingRequest &r) {
     fail(&plan, refuse_npu_dtype());
     return plan;
   }
-  const std::string &layout = r.layout;
-  if (layout == "BNSD") p->layout = kLayoutBNSD;
-  else if (layout == "BSND") p->layout = kLayoutBSND;
-  else if (layout == "BSH") p->layout = kLayoutBSH;
-  else if (layout == "BNSD_BSND") p->layout = kLayoutBNSD_BSND;
-  else if (layout == kPackedLayout) p->layout = kLayoutTND;
-  else { fail(&plan, refuse_layout(layout)); return plan; }
+  if (!layout_code(r.layout, &p->layout)) {
+    fail(&plan, refuse_layout(r.layout));
+    return plan;
+  }
+  const uint32_t layout = p->layout;
 
   const int64_t heads = r.num_heads;
   const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
@@ -434,12 +456,12 @@ TilingPlan plan_tiling(const TilingRequest &r) {
       return plan;
     if (lengths_kv.size() != lengths_q.size()) {
       fail(&plan, "actual_seq_lengths_kv has " + std::to_string(lengths_kv.size()) + " entries but actual_seq_lengths has " +
-                      std::to_string(lengths_q.size()) + "; with TND both give one cumulative entry per batch");
+                      std::to_string(lengths_q.size()) + "; with " + kPackedLayout + " both give one cumulative entry per batch");
       return plan;
     }
     if (r.mask_rank != 0 && r.sparse_mode <= blitz::kSparseExplicit) {
       fail(&plan, "atten_mask with sparse_mode " + std::to_string(r.sparse_mode) +
-                      " is not supported with input_layout TND (use sparse_mode 2-4, or no mask)");
+                      " is not supported with input_layout " + kPackedLayout + " (use sparse_mode 2-4, or no mask)");
       return plan;
     }
     q[0] = k[0] = v[0] = int64_t(lengths_q.size());

@@ -183,10 +183,9 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
 bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
                  std::vector<int64_t> *lengths);
 
-// Layout strides of a [B, N, S, D] tensor stored in `layout` ("BNSD", "BSND"/"BSH"/"BNSD_BSND"
-// input side); out_side true gives the output strides (BNSD_BSND writes BSND).
-ViewStrides layout_strides(const std::string &layout, bool out_side, int64_t heads, int64_t seq,
-                           int64_t head_dim);
+// Layout strides of a [B, N, S, D] tensor stored in `layout` (a LayoutCode: the layout's index in
+// the spec's list); out_side true gives the output strides (BNSD_BSND writes BSND).
+ViewStrides layout_strides(uint32_t layout, bool out_side, int64_t heads, int64_t seq, int64_t head_dim);
 
 // Unified-buffer blocking for one group/slice choice; returns total bytes. `explicit_mask` adds
 // the mask buffers (bytes, half, bits) of one slice.
