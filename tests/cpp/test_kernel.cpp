@@ -87,6 +87,7 @@ struct Case {
   int64_t sabi_b = 1, sabi_h = 1;  // 0 = dense (no sabi)
   double keep = 0.6;         // share of sabi entries that name a block
   std::vector<uint16_t> row_blocks;  // if set: every sabi row lists exactly these, in this order
+  std::vector<std::vector<uint16_t>> row_cycle;  // if set: sabi row r lists row_cycle[r % size]
   bool junk = true;          // sprinkle out-of-range indices into sabi rows
   std::vector<int64_t> aq, akv;
   int mode = 0;
@@ -130,6 +131,11 @@ Inputs make_inputs(const Case &c, unsigned seed) {
       std::vector<uint16_t> blocks;
       if (!c.row_blocks.empty()) {
         std::copy(c.row_blocks.begin(), c.row_blocks.end(), row);
+        continue;
+      }
+      if (!c.row_cycle.empty()) {
+        const std::vector<uint16_t> &listed = c.row_cycle[r % c.row_cycle.size()];
+        std::copy(listed.begin(), listed.end(), row);
         continue;
       }
       for (int64_t kb = 0; kb < kv_blocks; ++kb)
@@ -428,6 +434,45 @@ TEST(kernel_kv_cache_slot_shared_by_consecutive_tiles) {
     c.Skv = 17 * 1024 - 7;
     c.row_blocks = {0, 16, 1, 15, 3};
     for (KernelPath path : paths()) run_case(c, path, 1);
+  }
+}
+
+// Tasks in sequence on one thread, and ranges cut at different tasks (1, 2 and 3 threads, and
+// grains taken over by another thread, see attention.cpp). Rows with 0, 1, 2 and many tiles in a
+// cycle that does not divide the rows, so neighbouring tasks differ; with bq = 32 a tile is one
+// amx chunk, with bq = 128 four. GQA and two batch entries make consecutive tasks read the same
+// key block of another key head: the same per-thread K/V slot under another tag (the amx
+// pipeline must drain before repacking it). Fails if a tile is dropped or given to the wrong
+// task, or a task is run twice, finalized early or not at all (outputs start poisoned).
+TEST(kernel_tasks_in_sequence) {
+  Case base;
+  base.dtype = ElementType::kBFloat16;
+  base.B = 2;
+  base.H = 4;
+  base.Hkv = 2;
+  base.D = 64;
+  base.bkv = 64;
+  base.Skv = 6 * 64 - 9;
+  base.sabi_b = 2;
+  base.sabi_h = 4;
+  base.row_cycle = {{}, {3}, {0, 5}, {1, 2, 3, 4, 5, 0}, {2}, {}, {5, 4}};
+  std::vector<Case> cs;
+  for (int64_t bq : {32, 128}) {
+    Case c = base;
+    c.bq = bq;
+    c.Sq = 5 * bq - 7;
+    c.name = "tasks_in_sequence_bq" + std::to_string(bq);
+    cs.push_back(c);
+    c.name += "_causal_lengths";
+    c.mode = 3;
+    c.aq = {c.Sq - 40, c.Sq};
+    c.akv = {c.Skv, 150};
+    cs.push_back(c);
+  }
+  for (const Case &c : cs) {
+    const Expected expected = expected_for(c);
+    for (KernelPath path : paths())
+      for (int threads : {1, 2, 3}) run_case(c, path, threads, expected);
   }
 }
 

@@ -164,7 +164,7 @@ struct PackingBf16 {
     const int64_t pairs = x.d_pad / 2;
     int64_t c = 0;
     if constexpr (kVectorPacking) {
-      if (whole_rows(x) && task.k_stride_s <= (INT32_MAX - x.d) / kLanes) {
+      if (whole_rows(x)) {
         for (; c + kLanes <= cols; c += kLanes)
           L::pack_k_pairs16(row_of(task.k, task.k_stride_s, c0 + c), task.k_stride_s, pairs,
                             out + (c / kLanes) * pairs * kLanes);
