@@ -467,6 +467,15 @@ void test_pipe_sync()
   SetFlag<HardEvent::V_S>(0);
   WaitFlag<HardEvent::V_S>(0);
   CHECK(o.GetValue(1) == 1.0f);  // GM holds zeros: 0 + 1
+  // SetValue (SetValue.md): a scalar write on S; a vector read of it needs S -> V, and an index
+  // past the view is refused.
+  o.SetValue(2, 5.0f);
+  CHECK(o.GetValue(2) == 5.0f);
+  expect_violation("SetValue past the view", [&] { o[252].SetValue(4, 1.0f); }, "index 4 >= length 4");
+  expect_violation("S->V missing", [&] { Adds(t, o, 1.0f, 64); }, "unsynchronised RAW");
+  SetFlag<HardEvent::S_V>(0);
+  WaitFlag<HardEvent::S_V>(0);
+  Adds(t, o, 1.0f, 64);
 }
 
 // run_mix_launch: roles and indices per GetBlockIdx.md & co, and a vector core's violation
