@@ -181,9 +181,8 @@ SelectPlan plan_select(const SelectRequest &r) {
     return plan;
   }
   p->dtype_size = r.dtype_size;
-  bool known = false;
-  for (const char *l : blitz::limits::kLayouts) known = known || r.layout == l;
-  if (!known) {
+  uint32_t layout = 0;
+  if (!layout_code(r.layout, &layout)) {
     fail(&plan, blitz::limits::refuse_layout(r.layout));
     return plan;
   }
@@ -203,8 +202,8 @@ SelectPlan plan_select(const SelectRequest &r) {
   }
   int64_t q[4], k[4];
   TilingPlan scratch{};
-  if (!relay(&plan, read_bnsd(&scratch, "query", r.q_dims, r.q_rank, r.layout, r.num_heads, q), scratch) ||
-      !relay(&plan, read_bnsd(&scratch, "key", r.k_dims, r.k_rank, r.layout, kv_heads, k), scratch))
+  if (!relay(&plan, read_bnsd(&scratch, "query", r.q_dims, r.q_rank, layout, r.num_heads, q), scratch) ||
+      !relay(&plan, read_bnsd(&scratch, "key", r.k_dims, r.k_rank, layout, kv_heads, k), scratch))
     return plan;
   if (q[1] != r.num_heads || k[1] != kv_heads || k[3] != q[3]) {
     fail(&plan, "query / key heads or head dims do not match num_heads " + std::to_string(r.num_heads) +
@@ -226,16 +225,12 @@ SelectPlan plan_select(const SelectRequest &r) {
   p->kv_heads = kv_heads;
   p->group = r.num_heads / kv_heads;
   p->head_dim = d;
-  p->packed = r.layout == blitz::limits::kPackedLayout ? 1 : 0;
-  p->layout = r.layout == "BNSD" || r.layout == "BNSD_BSND" ? kLayoutBNSD
-              : r.layout == "BSND"                          ? kLayoutBSND
-              : r.layout == "BSH"                           ? kLayoutBSH
-                                                            : kLayoutTND;
+  p->packed = layout == kLayoutTND ? 1 : 0;
+  p->layout = layout == kLayoutBNSD_BSND ? kLayoutBNSD : layout;  // its inputs are BNSD
   if (!read_batches(&plan, r, q, k, p)) return plan;
   // Strides over the tensors as stored (TND: b stride 0, a batch addressed by its first token).
-  const std::string reading = r.layout == "BNSD_BSND" ? "BNSD" : r.layout;
-  p->q = layout_strides(reading, false, r.num_heads, q[2], d);
-  p->k = layout_strides(reading, false, kv_heads, k[2], d);
+  p->q = layout_strides(p->layout, false, r.num_heads, q[2], d);
+  p->k = layout_strides(p->layout, false, kv_heads, k[2], d);
   p->scale = float(r.scale_value != 0.0 ? r.scale_value : 1.0 / std::sqrt(double(d)));
   p->block_q = r.block_q;
   p->block_kv = r.block_kv;

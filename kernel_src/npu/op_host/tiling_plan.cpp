@@ -32,6 +32,8 @@ std::string dims_text(const int64_t *dims, int rank) {
   return s + "]";
 }
 
+}  // namespace
+
 // LayoutCode (blitz_tiling_params.h, plain for the kernel) numbers the layouts as the spec lists
 // them (op_refusals.h kLayouts, generated): a name's index in kLayouts is its code.
 static_assert(kLayoutBNSD == blitz::limits::kLayoutIndexBNSD && kLayoutBSND == blitz::limits::kLayoutIndexBSND &&
@@ -50,6 +52,8 @@ bool layout_code(const std::string &name, uint32_t *code) {
   }
   return false;
 }
+
+namespace {
 
 bool fail(TilingPlan *plan, const std::string &message) {
   plan->ok = false;

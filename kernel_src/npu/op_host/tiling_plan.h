@@ -173,9 +173,11 @@ TilingPlan plan_tiling(const TilingRequest &request);
 // Pieces of plan_tiling, exposed for the tests and for BlitzSelectBlocks' plan (select_plan.cpp),
 // which reads its query and key the same way. Each returns false with plan->error set.
 
-// [B, N, S, D] of one tensor from its dims and the layout (TND: [1, N, T, D], split later).
+// The LayoutCode of a layout name (its index in the spec's list); false for a name not listed.
+bool layout_code(const std::string &name, uint32_t *code);
+// [B, N, S, D] of one tensor from its dims and its LayoutCode (TND: [1, N, T, D], split later).
 bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
-               const std::string &layout, int64_t heads, int64_t out[4]);
+               uint32_t layout, int64_t heads, int64_t out[4]);
 // Padded layouts' actual lengths: 1 entry for every batch or >= batch entries, each in [0, limit].
 bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, int64_t count,
                    int64_t batch, int64_t limit);
