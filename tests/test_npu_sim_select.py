@@ -43,6 +43,10 @@ CASES = [
     ("bsh_mqa_lengths", 2, 2, 1, 300, 900, 32, (128, 128), "BSH", [257, 5], [900, 130]),
     ("bnsd_bsnd_kv_empty", 2, 1, 1, 129, 1025, 16, (64, 128), "BNSD_BSND", [129], [1025, 0]),
     ("tnd_gqa", 3, 2, 1, 200, 300, 16, (64, 64), "TND", [200, 0, 77], [300, 64, 5]),
+    # 71 key blocks: score rows of two vector repeats, the tail filled past the first repeat.
+    ("long_kv_mqa", 1, 4, 1, 256, 4500, 64, (64, 64), "BNSD", None, None),
+    # The API's default 128 x 512 tiles, D = 128: a key block pooled in 8 chunks of 64 rows.
+    ("default_tiles", 1, 2, 2, 1000, 2100, 128, (128, 512), "BSND", None, None),
 ]
 # (mass, top_k, anchors) with refine_below=0 (the NPU op's mean_pool).
 RULES = [
