@@ -93,13 +93,9 @@ def blitz_sparse_attention(query, key, value, sabi=None, *, num_heads=limits.DEF
         ImportError: the device library is missing (the message lists every path tried).
         KeyboardInterrupt: Ctrl-C during a CPU call (the process stays usable).
     """
-    call = arguments.normalize(
-        query, key, value, sabi, num_heads=num_heads, num_key_value_heads=num_key_value_heads,
-        input_layout=input_layout, scale_value=scale_value,
-        actual_seq_lengths=actual_seq_lengths, actual_seq_lengths_kv=actual_seq_lengths_kv,
-        atten_mask=atten_mask, sparse_mode=sparse_mode, pre_tokens=pre_tokens,
-        next_tokens=next_tokens, block_shape=block_shape, return_lse=return_lse, device=device,
-        validate=validate)
+    # Every parameter by name, as given: normalize has this very signature (tests/test_api.py
+    # checks that the two cannot drift), so the list is not spelled a third time here.
+    call = arguments.normalize(**locals())
     out, lse = devices.run(call, call.device)  # every device, reference included
     return (out, lse) if return_lse else out
 

@@ -262,3 +262,16 @@ def _repo_root():
     import blitz_acl
 
     return str(pathlib.Path(blitz_acl.__file__).resolve().parent.parent)
+
+
+def test_the_checker_takes_exactly_the_public_signature():
+    """blitz_sparse_attention hands every parameter to arguments.normalize by name: the two
+    signatures (names, order, kinds, defaults) must be the same, or a parameter would be lost."""
+    import inspect
+
+    from blitz_acl import api
+
+    public = inspect.signature(inspect.unwrap(api.blitz_sparse_attention)).parameters
+    checker = inspect.signature(arguments.normalize).parameters
+    assert [(p.name, p.kind, p.default) for p in public.values()] == \
+        [(p.name, p.kind, p.default) for p in checker.values()]
