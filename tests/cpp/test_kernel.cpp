@@ -437,13 +437,13 @@ TEST(kernel_kv_cache_slot_shared_by_consecutive_tiles) {
   }
 }
 
-// Tasks in sequence on one thread, and ranges cut at different tasks (1, 2 and 3 threads, and
-// grains taken over by another thread, see attention.cpp). Rows with 0, 1, 2 and many tiles in a
+// Tasks in sequence on one thread, and ranges cut at different tasks (1, 2, 3 and 8 threads;
+// with more threads than cores, workers take grains of each other's ranges: attention.cpp). Rows with 0, 1, 2 and many tiles in a
 // cycle that does not divide the rows, so neighbouring tasks differ; with bq = 32 a tile is one
 // amx chunk, with bq = 128 four. GQA and two batch entries make consecutive tasks read the same
 // key block of another key head: the same per-thread K/V slot under another tag (the amx
 // pipeline must drain before repacking it). Fails if a tile is dropped or given to the wrong
-// task, or a task is run twice, finalized early or not at all (outputs start poisoned).
+// task, a grain is skipped, or a task finalized early or not at all (outputs start poisoned).
 TEST(kernel_tasks_in_sequence) {
   Case base;
   base.dtype = ElementType::kBFloat16;
@@ -472,7 +472,7 @@ TEST(kernel_tasks_in_sequence) {
   for (const Case &c : cs) {
     const Expected expected = expected_for(c);
     for (KernelPath path : paths())
-      for (int threads : {1, 2, 3}) run_case(c, path, threads, expected);
+      for (int threads : {1, 2, 3, 8}) run_case(c, path, threads, expected);
   }
 }
 

@@ -110,10 +110,21 @@ struct QueryBlockTask {
 // Writes zeros (and lse -inf) for rows [r0, r1) of a task: rows past the q length, empty rows.
 void write_zero_rows(const AttentionPlan &plan, const QueryBlockTask &task, int64_t r0, int64_t r1);
 
-// One path's entry points: scratch bytes per thread, and the loop over a task range.
+// The task ranges one worker runs, in turn (attention.cpp: the grains of its own range, then
+// grains other workers have not started). A path's loop keeps its per-thread state (the K/V
+// cache, AMX tile configuration) across the ranges it gets.
+class TaskSource {
+ public:
+  virtual bool next(int64_t *begin, int64_t *end) = 0;
+
+ protected:
+  ~TaskSource() = default;
+};
+
+// One path's entry points: scratch bytes per thread, and the loop over a worker's tasks.
 struct PathKernel {
   size_t (*scratch_bytes)(const AttentionProblem &p);
-  void (*run_tasks)(const AttentionPlan &plan, int64_t begin, int64_t end, void *scratch);
+  void (*run_tasks)(const AttentionPlan &plan, TaskSource &tasks, void *scratch);
 };
 
 const PathKernel &portable_kernel();

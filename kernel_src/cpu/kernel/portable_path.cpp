@@ -130,9 +130,10 @@ void run_task(const AttentionPlan &plan, const QueryBlockTask &task, const Scrat
 
 size_t scratch_bytes(const AttentionProblem &p) { return Scratch::bytes(p); }
 
-void run_tasks(const AttentionPlan &plan, int64_t begin, int64_t end, void *memory) {
+void run_tasks(const AttentionPlan &plan, TaskSource &tasks, void *memory) {
   const Scratch s = Scratch::carve(*plan.problem, memory);
-  for (int64_t t = begin; t < end; ++t) run_task(plan, QueryBlockTask::make(plan, t), s);
+  for (int64_t begin, end; tasks.next(&begin, &end);)
+    for (int64_t t = begin; t < end; ++t) run_task(plan, QueryBlockTask::make(plan, t), s);
 }
 
 }  // namespace

@@ -563,12 +563,13 @@ size_t scratch_bytes(const AttentionProblem &p) {
 }
 
 template <class L, ElementType E, bool kAmx>
-void run_tasks(const AttentionPlan &plan, int64_t begin, int64_t end, void *memory) {
+void run_tasks(const AttentionPlan &plan, TaskSource &tasks, void *memory) {
   const Dims x = dims_for<L, E, kAmx>(*plan.problem);
   const Scratch s = Scratch::carve(x, memory);
   const TaskRunner<L, E, kAmx> runner{plan, x, s};
   if constexpr (kAmx) amx::begin();
-  for (int64_t t = begin; t < end; ++t) runner.run(QueryBlockTask::make(plan, t));
+  for (int64_t begin, end; tasks.next(&begin, &end);)
+    for (int64_t t = begin; t < end; ++t) runner.run(QueryBlockTask::make(plan, t));
   if constexpr (kAmx) amx::end();
 }
 
