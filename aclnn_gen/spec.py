@@ -18,7 +18,8 @@ from typing import Optional, Tuple, Union
 # exports it (blitzAclAbiVersion) and the binding refuses a library built for another version.
 # 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
 # 3: BlitzSelectBlocks' entry points (the CPU device's block selection) added
-ABI_VERSION = 4  # 4: blitzCpuSetKernelSettings (device settings passed down, not read inside the kernel)
+# 4: blitzCpuSetKernelSettings (device settings passed down, not read inside the kernel)
+ABI_VERSION = 5  # 5: BlitzSelectBlocks takes sparseMode / preTokens / nextTokens (the attention's mask)
 
 # dtype groups: inputs tied to one group take the same dtype in every supported combination.
 # "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.
@@ -175,6 +176,10 @@ SELECT_ATTRS = (
             note="mean_pool: the refinement's sub-block size in tokens, 1..1024"),
     AttrArg("refine_below", "refineBelow", "float", 0.5,
             note="mean_pool: refine a block whose coherence is below it, in [0, 1]; 0 = never"),
+    AttrArg("sparse_mode", "sparseMode", "int", 0,
+            note="the attention's index mask to respect, as BlitzSparseAttention's: 0 none, 2 / 3 causal, 4 band"),
+    AttrArg("pre_tokens", "preTokens", "int", 2147483647, note="band width before the diagonal (sparse_mode 4)"),
+    AttrArg("next_tokens", "nextTokens", "int", 2147483647, note="band width after the diagonal (sparse_mode 4)"),
 )
 SELECT_OUTPUTS = (
     TensorArg("sabi", "sabi", ("uint16",),
@@ -351,6 +356,9 @@ class SelectLimits:
     # sub-block refinement (refine_below 0), fp16 / bf16, the attention kernel's head dims; the
     # rest is the CPU device's only, refused on the NPU (npu_sim) in these words.
     npu_methods: Tuple[str, ...] = ("mean_pool",)
+    # The attention's index masks the choice can respect (mode 1 needs an explicit atten_mask,
+    # which the selection does not take; mode 0's optional one is not seen either).
+    sparse_modes: Tuple[int, ...] = (0, 2, 3, 4)
 
     def default(self, name: str):
         return next(a.default for a in SELECT_ATTRS if a.name == name)
@@ -368,6 +376,9 @@ def _select_refusals(L: SelectLimits):
         Refusal("select_npu_refine", (),
                 f"select_blocks on the {LIMITS.npu_title} has no sub-block refinement yet: pass refine_below=0 "
                 "(the refinement runs on the CPU device only)"),
+        Refusal("select_npu_mask", (("mode", "int"),),
+                f"select_blocks on the {LIMITS.npu_title} does not see the attention's mask yet (sparse_mode "
+                "{mode}): pass sparse_mode=0 (the masked selection runs on the CPU device only)"),
         Refusal("select_npu_dtype", (),
                 f"select_blocks takes query and key as {_words(qkv_npu)} on the NPU"),
         Refusal("select_npu_kv_blocks", (("kv_blocks", "int"), ("most", "int")),

@@ -61,6 +61,9 @@ class SelectCall:
     stride: int
     sub_block: int
     refine_below: float
+    sparse_mode: int
+    pre_tokens: int
+    next_tokens: int
     sabi_shape: Tuple[int, int, int, int]
 
 
@@ -120,13 +123,16 @@ def _npu_subset(call: "SelectCall", dtype: str) -> None:
         raise ValueError(_limits.refuse_select_npu_method(call.method))
     if call.refine_below != 0.0:
         raise ValueError(_limits.refuse_select_npu_refine())
+    if call.sparse_mode != 0:
+        raise ValueError(_limits.refuse_select_npu_mask(call.sparse_mode))
     if dtype not in ("float16", "bfloat16"):
         raise TypeError(_limits.refuse_select_npu_dtype())
 
 
 def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv_groups, num_heads,
               num_key_value_heads, input_layout, scale_value, actual_seq_lengths, actual_seq_lengths_kv,
-              stride, sub_block, refine_below, device) -> SelectCall:
+              stride, sub_block, refine_below, device, sparse_mode=_D["sparse_mode"],
+              pre_tokens=_D["pre_tokens"], next_tokens=_D["next_tokens"]) -> SelectCall:
     """Checks every argument of select_blocks (TypeError / ValueError naming it)."""
     arguments._tensors(query, key, key)
     _device(device, query)
@@ -172,10 +178,19 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         anchors=_anchors(anchors), share_kv_groups=arguments._bool_arg("share_kv_groups", share_kv_groups),
         stride=arguments._int_arg("stride", stride, 1, _limits.STRIDE_MAX),
         sub_block=arguments._int_arg("sub_block", sub_block, 1, _limits.SUB_BLOCK_MAX),
-        refine_below=refine, sabi_shape=(batch, heads, rows, cols))
+        refine_below=refine, sabi_shape=(batch, heads, rows, cols), **_mask(sparse_mode, pre_tokens, next_tokens))
     if device == "npu_sim":
         _npu_subset(call, arrays.dtype_name(query))
     return call
+
+
+def _mask(sparse_mode, pre_tokens, next_tokens) -> dict:
+    mode = arguments._int_arg("sparse_mode", sparse_mode)
+    if mode not in _limits.SPARSE_MODES:
+        raise ValueError(f"sparse_mode must be one of {_limits.SPARSE_MODES} for select_blocks, got {mode} (mode 1 "
+                         f"needs an explicit atten_mask, which the selection does not take)")
+    return dict(sparse_mode=mode, pre_tokens=arguments._int_arg("pre_tokens", pre_tokens),
+                next_tokens=arguments._int_arg("next_tokens", next_tokens))
 
 
 @routed("select_blocks")  # torch tensors: through torch.ops.blitz_acl (blitz_acl.torch_ops)
@@ -183,7 +198,8 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
                   method=_D["method"], share_kv_groups=_D["share_kv_groups"], num_heads=None,
                   num_key_value_heads=0, input_layout="BNSD", scale_value=None, actual_seq_lengths=None,
                   actual_seq_lengths_kv=None, stride=_D["stride"], sub_block=_D["sub_block"],
-                  refine_below=_D["refine_below"], device=None):
+                  refine_below=_D["refine_below"], sparse_mode=_D["sparse_mode"], pre_tokens=_D["pre_tokens"],
+                  next_tokens=_D["next_tokens"], device=None):
     """Choose, per query block and head, the key blocks worth computing: a sabi for
     blitz_sparse_attention, estimated cheaply from query and key.
 
@@ -213,16 +229,23 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
             actual_seq_lengths_kv: as blitz_sparse_attention's (scale default 1/sqrt(D)).
         stride: antidiagonal cell side, 1..64, default 8. sub_block: 1..1024, default 32.
         refine_below: in [0, 1], default 0.5; 0 never refines.
+        sparse_mode, pre_tokens, next_tokens: the index mask of the attention call the sabi is
+            for, as blitz_sparse_attention takes them (0 none, default; 2 causal top-left; 3
+            causal bottom-right; 4 band with pre_tokens / next_tokens, default unbounded): a
+            block no query row of the block sees any key of is never chosen (anchors included),
+            and each query unit / row group's softmax runs over the key units / cells it sees
+            some pair of. Mode 1 is refused, and mode 0's explicit atten_mask is not seen.
         device: None or "cpu" (the CPU device), or "npu_sim": the NPU op (Ascend C) run on the host
             through the execution model, fp16 / bf16, method "mean_pool" with refine_below=0 only
-            (the refinement and antidiagonal are CPU-only; anything else is refused). No NPU run yet.
+            (the refinement, antidiagonal and sparse_mode != 0 are CPU-only; anything else is
+            refused). No NPU run yet.
 
     Returns:
         sabi: uint16 (B, N, R, C), R = ceil(Sq / bq), C = ceil(Skv / bkv) (TND: the longest
         batch's lengths); row (b, h, i) lists its kept key blocks ascending, then 0xFFFF. A row
         past the query length, or of a batch with no keys, is all 0xFFFF. numpy for numpy inputs,
         a CPU torch.uint16 tensor for torch inputs. Blocks past a batch's kv length are never
-        chosen. The choice does not see sparse_mode masks (causal etc.).
+        chosen, nor (with sparse_mode) blocks the mask hides entirely.
 
     Raises:
         TypeError / ValueError naming the argument; blitz_acl.devices.status.AclError from the
@@ -233,7 +256,8 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
                      num_key_value_heads=num_key_value_heads, input_layout=input_layout,
                      scale_value=scale_value, actual_seq_lengths=actual_seq_lengths,
                      actual_seq_lengths_kv=actual_seq_lengths_kv, stride=stride, sub_block=sub_block,
-                     refine_below=refine_below, device=device)
+                     refine_below=refine_below, device=device, sparse_mode=sparse_mode, pre_tokens=pre_tokens,
+                     next_tokens=next_tokens)
     from .devices import select_call  # loads the device library on first use
 
     return select_call.run(call, device)

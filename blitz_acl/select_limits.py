@@ -6,6 +6,7 @@ the same limits from kernel_src/cpu/select/select_limits.h)."""
 METHODS = ('mean_pool', 'antidiagonal')
 STRIDE_MAX = 64
 SUB_BLOCK_MAX = 1024
+SPARSE_MODES = (0, 2, 3, 4)
 # What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below.
 NPU_METHODS = ('mean_pool',)
 
@@ -25,6 +26,9 @@ DEFAULTS = {
     'stride': 8,
     'sub_block': 32,
     'refine_below': 0.5,
+    'sparse_mode': 0,
+    'pre_tokens': 2147483647,
+    'next_tokens': 2147483647,
 }
 
 
@@ -34,6 +38,10 @@ def refuse_select_npu_method(method: str) -> str:
 
 def refuse_select_npu_refine() -> str:
     return f'select_blocks on the NPU kernel has no sub-block refinement yet: pass refine_below=0 (the refinement runs on the CPU device only)'
+
+
+def refuse_select_npu_mask(mode: int) -> str:
+    return f"select_blocks on the NPU kernel does not see the attention's mask yet (sparse_mode {mode}): pass sparse_mode=0 (the masked selection runs on the CPU device only)"
 
 
 def refuse_select_npu_dtype() -> str:

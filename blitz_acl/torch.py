@@ -87,10 +87,10 @@ def _masked_out(attn_mask, query, key):
 
 # select_blocks arguments sparse_sdpa sets itself (from the tensors' shapes and `scale`).
 SELECT_OWN = ("input_layout", "num_heads", "num_key_value_heads", "scale_value", "actual_seq_lengths",
-              "actual_seq_lengths_kv", "device")
+              "actual_seq_lengths_kv", "device", "sparse_mode", "pre_tokens", "next_tokens")
 
 
-def _selected(query, key, scale, sabi, select, block_shape):
+def _selected(query, key, scale, sabi, select, block_shape, sparse_mode=0):
     """(sabi, block_shape) for the call: sabi as given, or chosen by select_blocks(**select)."""
     if select is None:
         return sabi, DEFAULT_BLOCK_SHAPE if block_shape is None else tuple(block_shape)
@@ -116,7 +116,9 @@ def _selected(query, key, scale, sabi, select, block_shape):
     def on_host(x):  # select_blocks runs on the CPU device only (for now); a host sabi is accepted
         return x if x.device.type == "cpu" else x.cpu()
 
-    return choose(on_host(query), on_host(key), scale_value=scale, **select), chosen
+    # The selection sees the attention's causal mask (tiles it hides are never chosen).
+    extra = {"sparse_mode": sparse_mode} if sparse_mode else {}
+    return choose(on_host(query), on_host(key), scale_value=scale, **extra, **select), chosen
 
 
 def sparse_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None,
@@ -164,7 +166,8 @@ def sparse_sdpa(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=Fals
     if is_causal and attn_mask is not None:
         raise ValueError("pass attn_mask or is_causal=True, not both (as SDPA requires)")
     masked = None if attn_mask is None else _masked_out(attn_mask, query, key)
-    sabi, block_shape = _selected(query, key, scale, sabi, select, block_shape)
+    sabi, block_shape = _selected(query, key, scale, sabi, select, block_shape,
+                                  CAUSAL_TOP_LEFT if is_causal else 0)
     return api.blitz_sparse_attention(
         query, key, value, sabi, scale_value=scale, atten_mask=masked,
         sparse_mode=CAUSAL_TOP_LEFT if is_causal else 0, block_shape=block_shape)

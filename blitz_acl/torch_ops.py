@@ -346,6 +346,9 @@ SELECT_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
     "stride": ("int", _int),
     "sub_block": ("int", _int),
     "refine_below": ("float", _float),
+    "sparse_mode": ("int", _int),
+    "pre_tokens": ("int", _int),
+    "next_tokens": ("int", _int),
     "device": ("str?", _optional_str),
 }
 

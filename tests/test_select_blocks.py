@@ -79,8 +79,9 @@ def _full_lengths(lengths, batch, full):
     return lengths * batch if len(lengths) == 1 else lengths
 
 
-def _oracle_sabi(q, k, case, method, mass, top_k, extra, anchors, share):
-    """[B, N, R, C] from the oracle, plus a [B, N, R] mask of the rows at a tie."""
+def _oracle_sabi(q, k, case, method, mass, top_k, extra, anchors, share, mask=None):
+    """[B, N, R, C] from the oracle, plus a [B, N, R] mask of the rows at a tie; mask: the
+    sparse_mode / pre_tokens / next_tokens keywords, or None."""
     name, b, n, nkv, sq, skv, d, (bq, bkv), layout, lq, lkv = case
     lq, lkv = _full_lengths(lq, b, sq), _full_lengths(lkv, b, skv)
     rows, cols = -(-max(lq) // bq), -(-max(lkv) // bkv)
@@ -97,14 +98,17 @@ def _oracle_sabi(q, k, case, method, mass, top_k, extra, anchors, share):
             continue
         for g in range(nkv):
             heads = range(g * group, (g + 1) * group)
+            visible = oracle.token_mask(lq[bi], lkv[bi], **(mask or {}))
             m = {h: oracle.masses(q[bi, h, :lq[bi]], k[bi, g, :lkv[bi]], block_shape=(bq, bkv),
-                                  scale=1 / np.sqrt(d), method=method, **knobs) for h in heads}
+                                  scale=1 / np.sqrt(d), method=method, visible=visible, **knobs) for h in heads}
             if share:
                 mean = sum(m.values()) / group
                 m = {h: mean for h in heads}
             for h in heads:
                 for i in range(m[h].shape[0]):
-                    where = dict(first_token=i * bq, rows=min(bq, lq[bi] - i * bq), **rule)
+                    rows_i = min(bq, lq[bi] - i * bq)
+                    seen = oracle.seen_blocks(visible, i * bq, rows_i, bkv, m[h].shape[1])
+                    where = dict(first_token=i * bq, rows=rows_i, seen=seen, **rule)
                     kept = oracle.choose(list(m[h][i]), **where)
                     out[bi, h, i, :len(kept)] = kept
                     tie[bi, h, i] = oracle.at_a_tie(list(m[h][i]), **where)
@@ -301,7 +305,8 @@ def test_the_library_checks_again():
     for change, message in [(dict(mass=2.0), "mass = 2"), (dict(mass=0.0, top_k=0), "both off"),
                             (dict(method="other"), "method \"other\""), (dict(stride=0), "stride = 0"),
                             (dict(sabi_shape=(1, 2, 2, 2)), "sabi has shape"),
-                            (dict(input_layout="BSH"), "numHeads|shape")]:
+                            (dict(input_layout="BSH"), "numHeads|shape"),
+                            (dict(sparse_mode=1), "sparseMode = 1; expected one of 0, 2, 3, 4")]:
         with pytest.raises(AclError, match=message) as info:
             select_call.run(dataclasses.replace(good, **change))
         assert info.value.status == 161002
@@ -344,7 +349,7 @@ def test_an_executor_runs_only_its_own_op():
         size, executor = ffi.new("uint64_t *"), ffi.new("aclOpExecutor **")
         lib.call("aclnnBlitzSelectBlocksGetWorkspaceSize", scope.tensor(Q), scope.tensor(K), ffi.NULL, ffi.NULL,
                  2, 0, scope.string("BNSD"), 0.25, scope.int_array([128, 512]), scope.string("mean_pool"), 0.9, 0,
-                 1, True, True, False, 8, 32, 0.5, scope.tensor(out), size, executor)
+                 1, True, True, False, 8, 32, 0.5, 0, 2147483647, 2147483647, scope.tensor(out), size, executor)
         status = lib.lib.aclnnBlitzSparseAttention(ffi.NULL, 0, executor[0], ffi.NULL)
         assert status == lib.lib.ACLNN_ERR_PARAM_INVALID
         assert "another op's GetWorkspaceSize" in ffi.string(lib.lib.aclGetRecentErrMsg()).decode()

@@ -180,12 +180,19 @@ def _tile_tokens(sabi, seq_q, seq_kv, block_shape):
 
 
 def test_select_computes_the_chosen_tiles():
-    """select= gives attention over exactly select_blocks' tiles (SDPA float64 masked with them)."""
+    """select= gives attention over exactly select_blocks' tiles (SDPA float64 masked with them);
+    with is_causal the selection sees the causal mask (sparse_mode 2): no tile above it is chosen."""
     q, k, v = _inputs(1, 4, 2, 700, 700, 32, "bfloat16", seed=3)
     select = dict(mass=0.6, block_shape=(64, 128), share_kv_groups=True)
     ours = sparse_sdpa(q, k, v, is_causal=True, enable_gqa=True, select=select)
-    sabi = blitz_acl.select_blocks(q, k, **select)
-    allowed = _tile_tokens(sabi, 700, 700, (64, 128)) & torch.ones(700, 700, dtype=torch.bool).tril()
+    sabi = blitz_acl.select_blocks(q, k, sparse_mode=2, **select)
+    tiles = _tile_tokens(sabi, 700, 700, (64, 128))
+    causal = torch.ones(700, 700, dtype=torch.bool).tril()
+    for i in range(0, 700, 64):  # every chosen tile holds some allowed pair
+        for j in range(0, 700, 128):
+            if bool(tiles[0, 0, i, j]):
+                assert bool(causal[i:i + 64, j:j + 128].any()), (i, j)
+    allowed = tiles & causal
     assert not bool(allowed.all(-1).all()) and float(allowed.double().mean()) < 0.45  # sparse
     x = _row_excess(ours, q, k, v, "bfloat16", attn_mask=allowed, enable_gqa=True)
     _assert_within(x, "select mass 0.6")

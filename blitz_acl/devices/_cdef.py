@@ -4,7 +4,7 @@ The cffi (ABI mode) declarations of the device library: CANN's runtime subset, t
 BlitzSparseAttention and BlitzSelectBlocks entry points and the CPU device's own
 exports."""
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 CDEF = """
 typedef int aclError;
@@ -146,6 +146,9 @@ aclnnStatus aclnnBlitzSelectBlocksGetWorkspaceSize(
     int64_t stride,
     int64_t subBlock,
     double refineBelow,
+    int64_t sparseMode,
+    int64_t preTokens,
+    int64_t nextTokens,
     const aclTensor *sabi,
     uint64_t *workspaceSize,
     aclOpExecutor **executor);
@@ -154,7 +157,7 @@ aclnnStatus aclnnBlitzSelectBlocks(
     uint64_t workspaceSize,
     aclOpExecutor *executor,
     const aclrtStream stream);
-#define BLITZ_ACL_ABI_VERSION 4
+#define BLITZ_ACL_ABI_VERSION 5
 aclError blitzAclAbiVersion(int32_t *version);
 aclError blitzCpuDeviceInfo(const char **info);
 aclError blitzCpuSetKernelSettings(const char *path, int32_t numThreads);

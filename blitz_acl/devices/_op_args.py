@@ -76,16 +76,19 @@ BLITZ_SELECT_BLOCKS_PARAMS = (
     'stride',
     'sub_block',
     'refine_below',
+    'sparse_mode',
+    'pre_tokens',
+    'next_tokens',
     'sabi',
     'workspace_size',
     'executor',
 )
 BLITZ_SELECT_BLOCKS_REQUIRED = frozenset(['executor', 'input_layout', 'key', 'method', 'num_heads', 'query', 'sabi', 'workspace_size'])
-BLITZ_SELECT_BLOCKS_DEFAULTS = {'num_key_value_heads': 0, 'scale_value': 0.0, 'mass': 0.0, 'top_k': 0, 'anchor_first': 1, 'anchor_diagonal': True, 'anchor_last': True, 'share_kv_groups': False, 'stride': 8, 'sub_block': 32, 'refine_below': 0.5}  # the spec's attribute defaults
+BLITZ_SELECT_BLOCKS_DEFAULTS = {'num_key_value_heads': 0, 'scale_value': 0.0, 'mass': 0.0, 'top_k': 0, 'anchor_first': 1, 'anchor_diagonal': True, 'anchor_last': True, 'share_kv_groups': False, 'stride': 8, 'sub_block': 32, 'refine_below': 0.5, 'sparse_mode': 0, 'pre_tokens': 2147483647, 'next_tokens': 2147483647}  # the spec's attribute defaults
 
 
 def blitz_select_blocks_get_workspace_size_args(null, **named):
-    """aclnnBlitzSelectBlocksGetWorkspaceSize's 22 arguments in the prototype's order, from their names
+    """aclnnBlitzSelectBlocksGetWorkspaceSize's 25 arguments in the prototype's order, from their names
     (snake_case of the C names). An optional tensor or list left out is `null`; an attribute
     left out is the spec's default; a name that is not a parameter, or a required one missing,
     is a TypeError."""

@@ -56,7 +56,8 @@ def run(sel, device=None) -> Any:
             mass=sel.mass, top_k=sel.top_k, anchor_first=sel.anchors.first,
             anchor_diagonal=sel.anchors.diagonal, anchor_last=sel.anchors.last,
             share_kv_groups=sel.share_kv_groups, stride=sel.stride, sub_block=sel.sub_block,
-            refine_below=sel.refine_below, sabi=scope.tensor(sabi),
+            refine_below=sel.refine_below, sparse_mode=sel.sparse_mode, pre_tokens=sel.pre_tokens,
+            next_tokens=sel.next_tokens, sabi=scope.tensor(sabi),
             workspace_size=size, executor=executor)
         scope.library.call("aclnnBlitzSelectBlocksGetWorkspaceSize", *args)
         token = scope.on_exit("aclDestroyAclOpExecutor", executor[0])

@@ -37,6 +37,9 @@ extern "C" {
  * stride: default 8; antidiagonal: the cell side in tokens, 1..64
  * subBlock: default 32; mean_pool: the refinement's sub-block size in tokens, 1..1024
  * refineBelow: default 0.5; mean_pool: refine a block whose coherence is below it, in [0, 1]; 0 = never
+ * sparseMode: default 0; the attention's index mask to respect, as BlitzSparseAttention's: 0 none, 2 / 3 causal, 4 band
+ * preTokens: default 2147483647; band width before the diagonal (sparse_mode 4)
+ * nextTokens: default 2147483647; band width after the diagonal (sparse_mode 4)
  * sabi: output, [B, N, R, C] uint16 contiguous; kept blocks ascending, then 0xFFFF
  */
 aclnnStatus aclnnBlitzSelectBlocksGetWorkspaceSize(
@@ -59,6 +62,9 @@ aclnnStatus aclnnBlitzSelectBlocksGetWorkspaceSize(
     int64_t stride,
     int64_t subBlock,
     double refineBelow,
+    int64_t sparseMode,
+    int64_t preTokens,
+    int64_t nextTokens,
     const aclTensor *sabi,
     uint64_t *workspaceSize,
     aclOpExecutor **executor);

@@ -55,6 +55,7 @@ struct CellKeys {
   int64_t valid_blocks = 0, cells = 0;
   std::vector<int64_t> block_begin;  // cells of block j: [block_begin[j], block_begin[j + 1])
   std::vector<int64_t> count;        // per cell: valid keys n_t
+  std::vector<int64_t> first;        // per cell: its first key's position in the batch
   std::vector<float> bias;           // per cell: ln n_t
   std::vector<float> sums;           // per cell with n_t < stride: the sum of its keys, D floats (else unused)
   std::vector<char> rows;            // (cells + kRowPad) x kp elements (bf16 or float), zero past the keys
@@ -65,9 +66,13 @@ void stage_keys(const SelectProblem &p, int64_t b, int64_t g, bool bf16, int64_t
   keys.valid_blocks = ceil_div(len, p.block_kv);
   keys.block_begin.assign(1, 0);
   keys.count.clear();
+  keys.first.clear();
   for (int64_t j = 0; j < keys.valid_blocks; ++j) {
     const int64_t n = std::min(p.block_kv, len - j * p.block_kv);
-    for (int64_t t0 = 0; t0 < n; t0 += s) keys.count.push_back(std::min(s, n - t0));
+    for (int64_t t0 = 0; t0 < n; t0 += s) {
+      keys.count.push_back(std::min(s, n - t0));
+      keys.first.push_back(j * p.block_kv + t0);
+    }
     keys.block_begin.push_back(static_cast<int64_t>(keys.count.size()));
   }
   keys.cells = static_cast<int64_t>(keys.count.size());
@@ -99,6 +104,7 @@ struct Scratch {
   std::vector<char> panel;     // the task's row groups packed (cell_kernels.h's query layout)
   std::vector<int64_t> n_u;    // per column: valid rows of its group (stride for padding)
   std::vector<int64_t> block;  // per column: its query block (-1 for padding)
+  std::vector<int64_t> row0;   // per column: its group's first row in the batch
   std::vector<float> sums;     // per column with n_u < stride: its rows' sum, D floats
   std::vector<float> coef;     // stride x cols: scale / pairs(n_t, n_u), or 1 where the fallback applies
   std::vector<float> c;        // the GEMM's output, rows x cols
@@ -125,6 +131,7 @@ void pack_queries(const GroupRun &run, const Task &task, Scratch &s, int64_t col
   s.row.resize(static_cast<size_t>(kp * elem));
   s.n_u.assign(static_cast<size_t>(cols), st);
   s.block.assign(static_cast<size_t>(cols), -1);
+  s.row0.assign(static_cast<size_t>(cols), 0);
   s.sums.assign(static_cast<size_t>(cols * d), 0.0f);
   int64_t q = 0;
   for (int64_t i = task.i0; i < task.i1; ++i) {
@@ -133,6 +140,7 @@ void pack_queries(const GroupRun &run, const Task &task, Scratch &s, int64_t col
       const int64_t n_u = std::min(st, rows - u * st);
       s.n_u[q] = n_u;
       s.block[q] = i;
+      s.row0[q] = i * p.block_q + u * st;
       std::fill(s.row.begin(), s.row.end(), 0);
       for (int64_t r = st - n_u; r < st; ++r) {
         copy_token(p, p.q, run.b, p.q_start[run.b], h, i * p.block_q + u * st + st - 1 - r, bf16,
@@ -164,6 +172,7 @@ void run_task(GroupRun &run, const Task &task, Scratch &s) {
   for (int64_t i = task.i0; i < task.i1; ++i) groups_real += ceil_div(std::min(p.block_q, p.len_q[run.b] - i * p.block_q), st);
   const int64_t cols = round_up(groups_real, kGroupCols);
   pack_queries(run, task, s, cols);
+  const Visibility vis = Visibility::of(p, run.b);
 
   // coef[(n_t - 1) * cols + q]: the mean over pairs(n_t, n_u) = n_t + n_u - stride valid pairs,
   // times the scale; where no pair lies on the antidiagonal the GEMM output is replaced below.
@@ -180,6 +189,18 @@ void run_task(GroupRun &run, const Task &task, Scratch &s) {
     int64_t j1 = j0 + 1;
     while (j1 < nb && keys.block_begin[j1 + 1] - keys.block_begin[j0] <= kKeyChunkCells) ++j1;
     const int64_t t0 = keys.block_begin[j0], n = keys.block_begin[j1] - t0, rows = round_up(n, kRowPad);
+    if (!vis.all) {  // a chunk no row group of the task sees (causal: above the diagonal) is skipped
+      bool seen = false;
+      for (int64_t q = 0; q < groups_real && !seen; ++q) {
+        seen = vis.any(s.row0[q], s.row0[q] + s.n_u[q], keys.first[t0], keys.first[t0 + n - 1] + keys.count[t0 + n - 1]);
+      }
+      if (!seen) {
+        std::fill(&s.max2[j0 * cols], &s.max2[j1 * cols], -INFINITY);
+        std::fill(&s.sum[j0 * cols], &s.sum[j1 * cols], 0.0f);
+        j0 = j1;
+        continue;
+      }
+    }
     s.c.resize(static_cast<size_t>(rows * cols));
     kern.gemm(keys.rows.data() + t0 * run.kp * elem, rows, run.kp, s.panel.data(), cols / kGroupCols, s.c.data());
     for (int64_t q = 0; q < cols; ++q) {  // the fallback: both groups partial and no valid antidiagonal pair
@@ -189,6 +210,15 @@ void run_task(GroupRun &run, const Task &task, Scratch &s) {
         double dot = 0.0;
         for (int64_t x = 0; x < d; ++x) dot += static_cast<double>(s.sums[q * d + x]) * keys.sums[t * d + x];
         s.c[(t - t0) * cols + q] = static_cast<float>(p.scale * dot / static_cast<double>(s.n_u[q] * keys.count[t]));
+      }
+    }
+    if (!vis.all) {  // cells with no visible pair leave the row group's softmax
+      for (int64_t q = 0; q < groups_real; ++q) {
+        for (int64_t t = t0; t < t0 + n; ++t) {
+          if (!vis.any(s.row0[q], s.row0[q] + s.n_u[q], keys.first[t], keys.first[t] + keys.count[t])) {
+            s.c[(t - t0) * cols + q] = -INFINITY;
+          }
+        }
       }
     }
     for (int64_t j = j0; j < j1; ++j) {
@@ -204,6 +234,7 @@ void run_task(GroupRun &run, const Task &task, Scratch &s) {
     const int64_t i = s.block[q], rows = std::min(p.block_q, p.len_q[run.b] - i * p.block_q);
     double top = -INFINITY, total = 0.0;
     for (int64_t j = 0; j < nb; ++j) top = std::max(top, static_cast<double>(s.max2[j * cols + q]));
+    if (top == -INFINITY) continue;  // the group sees no key: it adds nothing
     for (int64_t j = 0; j < nb; ++j) total += s.sum[j * cols + q] * std::exp2(s.max2[j * cols + q] - top);
     const double w = static_cast<double>(s.n_u[q]) / static_cast<double>(rows) / total;
     double *out = run.mass + (task.m * run.blocks_q + i) * nb;

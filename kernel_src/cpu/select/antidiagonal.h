@@ -4,7 +4,9 @@
 // antidiagonal (query row u S + S-1-r with key t S + r, valid pairs only; a cell whose
 // antidiagonal misses every valid pair, possible only when both groups are partial, uses the mean
 // over its valid pairs). Logit scale * score + ln(n_t); per query row group a softmax over all key
-// cells, summed per key block, averaged over the row groups weighted by their rows.
+// cells, summed per key block, averaged over the row groups weighted by their rows. Under the
+// attention's sparse_mode a row group's softmax runs over the cells it sees some pair of only
+// (their scores unchanged); a row group that sees no key adds nothing.
 //
 // How it runs: the cell dot products are one GEMM, key cells (the keys reshaped, stride tokens a
 // row) times query row groups (the rows reversed within each group, reshaped the same way),

@@ -1,7 +1,9 @@
 // The selection rule, from one row's estimated block masses to its sabi row. Pure and small, so
 // the test's float64 reference (tests/test_select_blocks.py) can state the same rule
 // independently:
-//   anchors A are always kept; the other valid blocks are ranked by mass, highest first (equal
+//   only visible blocks (some query row of the block sees some key of it under the attention's
+//   sparse_mode; every block when there is none) are ever kept;
+//   anchors A (the visible ones) are always kept; the other visible blocks are ranked by mass, highest first (equal
 //   masses: the lower block index first); the row keeps A plus the first n ranked blocks, where
 //   n = max(n_top_k, n_mass), n_top_k = max(0, top_k - |A|) (top_k counts the anchors) and
 //   n_mass = the fewest ranked blocks with mass(A) + their mass >= mass (0 when mass is off).
@@ -25,9 +27,10 @@ struct ChoiceScratch {
 
 // mass[0 .. valid_blocks): the row's estimated softmax mass per key block (summing to ~1).
 // first_token / rows: the query block's token positions, for the diagonal anchor.
+// visible: per block, nonzero if the row may keep it (nullptr: every block).
 // Writes cols entries to out: the kept blocks ascending, then kSabiNoBlock.
 inline void choose_blocks(const double *mass, int64_t valid_blocks, int64_t first_token, int64_t rows,
-                          const SelectProblem &p, ChoiceScratch &scratch, uint16_t *out) {
+                          const uint8_t *visible, const SelectProblem &p, ChoiceScratch &scratch, uint16_t *out) {
   std::fill(out, out + p.cols, kSabiNoBlock);
   if (valid_blocks <= 0 || rows <= 0) return;  // nothing this row can attend: an empty row
   auto &kept = scratch.kept;
@@ -38,6 +41,9 @@ inline void choose_blocks(const double *mass, int64_t valid_blocks, int64_t firs
     const int64_t lo = first_token / p.block_kv, hi = (first_token + rows - 1) / p.block_kv;
     for (int64_t j = lo; j <= std::min(hi, valid_blocks - 1); ++j) kept[j] = 1;
   }
+  if (visible != nullptr) {
+    for (int64_t j = 0; j < valid_blocks; ++j) kept[j] = kept[j] && visible[j];
+  }
   double reached = 0.0;
   int64_t anchored = 0;
   auto &ranked = scratch.ranked;
@@ -46,7 +52,7 @@ inline void choose_blocks(const double *mass, int64_t valid_blocks, int64_t firs
     if (kept[j]) {
       reached += mass[j];
       ++anchored;
-    } else {
+    } else if (visible == nullptr || visible[j]) {
       ranked.push_back(j);
     }
   }

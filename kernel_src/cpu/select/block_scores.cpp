@@ -89,6 +89,7 @@ void pool_block(const std::vector<float> &tokens, int64_t n, const SelectProblem
 void accumulate_softmax(std::vector<double> &logits, const KeySummary &keys, double w, double *mass) {
   double top = -INFINITY;
   for (double l : logits) top = std::max(top, l);
+  if (top == -INFINITY) return;  // every key unit masked for this query unit
   double total = 0.0;
   for (double &l : logits) total += (l = std::exp(l - top));
   for (int64_t j = 0; j < keys.valid_blocks; ++j) {
@@ -108,9 +109,15 @@ void mean_pool_mass(const SelectProblem &p, const KeySummary &keys, int64_t b, i
   pool_block(s.tokens, rows, p, s.sum, s.unit_mean, s.unit_rows);
   const int64_t units = static_cast<int64_t>(keys.count.size());
   s.logits.resize(static_cast<size_t>(units));
-  for (size_t u = 0; u < s.unit_rows.size(); ++u) {
+  const Visibility vis = Visibility::of(p, b);
+  int64_t r0 = i * p.block_q;
+  for (size_t u = 0; u < s.unit_rows.size(); r0 += s.unit_rows[u], ++u) {
     const double *qm = &s.unit_mean[u * d];
-    for (int64_t t = 0; t < units; ++t) s.logits[t] = p.scale * dot_f64(qm, &keys.means[t * d], d) + keys.log_count[t];
+    for (int64_t t = 0; t < units; ++t) {
+      s.logits[t] = vis.any(r0, r0 + s.unit_rows[u], keys.first[t], keys.first[t] + keys.count[t])
+                        ? p.scale * dot_f64(qm, &keys.means[t * d], d) + keys.log_count[t]
+                        : -INFINITY;
+    }
     accumulate_softmax(s.logits, keys, static_cast<double>(s.unit_rows[u]) / static_cast<double>(rows), mass);
   }
 }
@@ -122,6 +129,7 @@ void summarize_keys(const SelectProblem &p, int64_t b, int64_t g, KeySummary &ke
   keys.valid_blocks = ceil_div(len, p.block_kv);
   keys.block_begin.assign(1, 0);
   keys.count.clear();
+  keys.first.clear();
   keys.means.clear();
   std::vector<float> tokens;
   std::vector<double> sum;
@@ -130,6 +138,10 @@ void summarize_keys(const SelectProblem &p, int64_t b, int64_t g, KeySummary &ke
     tokens.resize(static_cast<size_t>(n * d));
     for (int64_t t = 0; t < n; ++t) load_token(p, p.k, b, p.kv_start[b], g, j * p.block_kv + t, &tokens[t * d]);
     pool_block(tokens, n, p, sum, keys.means, keys.count);
+    for (int64_t t = keys.block_begin.back(), at = j * p.block_kv; t < static_cast<int64_t>(keys.count.size()); ++t) {
+      keys.first.push_back(at);
+      at += keys.count[t];
+    }
     keys.block_begin.push_back(static_cast<int64_t>(keys.count.size()));
   }
   keys.log_count.resize(keys.count.size());

@@ -8,7 +8,9 @@
 //   split into sub-blocks of sub_block tokens, each with its own mean (the sub-block refinement).
 //   Query unit u, key unit t: logit scale * mean_u . mean_t + ln(n_t) (a unit of n_t keys holds
 //   about n_t times one key's weight); the block's mass is the softmax over all key units summed
-//   per block, averaged over the query units weighted by their rows.
+//   per block, averaged over the query units weighted by their rows. Under the attention's
+//   sparse_mode a query unit's softmax runs over the key units it sees some pair of only; a
+//   query unit that sees none adds nothing.
 // antidiagonal (XAttention's idea): the block is cut into stride x stride cells; a cell's score
 //   is the mean of q . k along its antidiagonal (query row u S + S-1-r with key t S + r, r = 0..S-1,
 //   valid pairs only; a cell whose antidiagonal misses every valid pair, possible only when both
@@ -30,6 +32,7 @@ struct KeySummary {
   std::vector<int64_t> block_begin;     // units of block j: [block_begin[j], block_begin[j + 1])
   std::vector<double> log_count;        // per unit: ln(valid tokens)
   std::vector<int64_t> count;           // per unit: valid tokens
+  std::vector<int64_t> first;           // per unit: its first key's position in the batch
   std::vector<double> means;            // unit x D
 };
 

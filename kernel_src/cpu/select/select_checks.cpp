@@ -83,6 +83,16 @@ void resolve_rule(const SelectArgs &a, SelectProblem &p) {
   p.stride = a.stride;
   p.sub_block = a.sub_block;
   p.refine_below = a.refine_below;
+  bool known_mode = false;
+  for (int64_t mode : limits::kSparseModes) known_mode = known_mode || a.sparse_mode == mode;
+  require(known_mode, ACLNN_ERR_PARAM_INVALID,
+          "sparseMode = " + S(a.sparse_mode) + "; expected one of " + std::string(limits::kSparseModeNames) +
+              " (1 needs an explicit attenMask, which BlitzSelectBlocks does not take)");
+  p.sparse_mode = static_cast<int>(a.sparse_mode);
+  // Past any sequence length a band is unbounded; clamping keeps the index arithmetic in range.
+  constexpr int64_t kFar = int64_t{1} << 40;
+  p.pre_tokens = std::clamp<int64_t>(a.pre_tokens, -kFar, kFar);
+  p.next_tokens = std::clamp<int64_t>(a.next_tokens, -kFar, kFar);
 }
 
 // Each batch's first token and length, from the lengths as the attention reads them.

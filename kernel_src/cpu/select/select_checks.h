@@ -24,6 +24,7 @@ struct SelectArgs {
   bool anchor_diagonal = false, anchor_last = false, share_kv_groups = false;
   int64_t stride = 0, sub_block = 0;
   double refine_below = 0.0;
+  int64_t sparse_mode = 0, pre_tokens = 0, next_tokens = 0;
   const aclTensor *sabi = nullptr;
 };
 

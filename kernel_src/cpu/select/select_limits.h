@@ -10,5 +10,7 @@ namespace blitz::cpu::select::limits {
 constexpr const char kMethods[] = "mean_pool, antidiagonal";
 constexpr int64_t kStrideMax = 64;
 constexpr int64_t kSubBlockMax = 1024;
+constexpr int64_t kSparseModes[] = {0, 2, 3, 4};
+constexpr const char kSparseModeNames[] = "0, 2, 3, 4";
 
 }  // namespace blitz::cpu::select::limits

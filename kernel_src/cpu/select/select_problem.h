@@ -39,9 +39,41 @@ struct SelectProblem {
   Anchors anchors;
   bool share_kv_groups = false;  // one pattern per key head: the mean mass of its query heads
 
+  // The attention's index mask (DESIGN.md): 0 none, 2 causal top-left, 3 causal bottom-right,
+  // 4 band bottom-right with pre / next tokens (clamped to +-2^40 by the checks).
+  int sparse_mode = 0;
+  int64_t pre_tokens = 0, next_tokens = 0;
+
   // Output [batch, heads_q, rows, cols], contiguous: kept blocks ascending, then kSabiNoBlock.
   uint16_t *sabi = nullptr;
   int64_t rows = 0, cols = 0;
+};
+
+// Which (query token i, key token j) pairs of batch b the attention's sparse_mode lets through:
+// j - i in [lo, hi] (kNoLimit: unbounded below); every pair when `all`.
+struct Visibility {
+  static constexpr int64_t kNoLimit = -(int64_t{1} << 60);
+  bool all = true;
+  int64_t lo = kNoLimit, hi = 0;
+
+  static Visibility of(const SelectProblem &p, int64_t b) {
+    Visibility v;
+    const int64_t offset = p.len_kv[b] - p.len_q[b];  // modes 3 and 4 anchor bottom-right
+    switch (p.sparse_mode) {
+      case 2: v.all = false, v.hi = 0; break;
+      case 3: v.all = false, v.hi = offset; break;
+      case 4: v.all = false, v.lo = offset - p.pre_tokens, v.hi = offset + p.next_tokens; break;
+      default: break;
+    }
+    return v;
+  }
+  // Whether some pair of query rows [r0, r1) x keys [k0, k1) is visible (both ranges nonempty):
+  // some i in [r0, r1) with i + lo <= k1 - 1 and i + hi >= k0.
+  bool any(int64_t r0, int64_t r1, int64_t k0, int64_t k1) const {
+    if (all) return true;
+    if (hi < lo) return false;
+    return (r0 > k0 - hi ? r0 : k0 - hi) <= (r1 - 1 < k1 - 1 - lo ? r1 - 1 : k1 - 1 - lo);
+  }
 };
 
 // Fills problem.sabi with num_threads threads.

@@ -2,7 +2,8 @@
 // (mean_pool: the key summary built once, then the query blocks shared out to the workers from an
 // atomic counter, since partial and refined blocks cost different amounts; antidiagonal: all at
 // once, antidiagonal.h), then each row's blocks are chosen (block_choice.h; with
-// share_kv_groups, once per group on the mean of its heads' masses).
+// share_kv_groups, once per group on the mean of its heads' masses) among the blocks the
+// attention's sparse_mode leaves visible to it.
 #include <algorithm>
 #include <atomic>
 #include <vector>
@@ -43,22 +44,32 @@ uint16_t *sabi_row(const SelectProblem &p, int64_t b, int64_t h, int64_t i) {
 }
 
 void choose_group(const SelectProblem &p, int64_t b, int64_t g, int64_t blocks_q, int64_t cols, const double *mass,
-                  ChoiceScratch &choice, std::vector<double> &group_mass) {
+                  ChoiceScratch &choice, std::vector<double> &group_mass, std::vector<uint8_t> &visible_row) {
   const int64_t group = p.heads_q / p.heads_kv;
+  const Visibility vis = Visibility::of(p, b);
   for (int64_t i = 0; i < blocks_q; ++i) {
     const int64_t first_token = i * p.block_q, rows = std::min(p.block_q, p.len_q[b] - first_token);
+    const uint8_t *visible = nullptr;
+    if (!vis.all) {
+      visible_row.resize(static_cast<size_t>(cols));
+      for (int64_t j = 0; j < cols; ++j) {
+        visible_row[j] = vis.any(first_token, first_token + rows, j * p.block_kv, std::min((j + 1) * p.block_kv, p.len_kv[b]));
+      }
+      visible = visible_row.data();
+    }
     if (p.share_kv_groups) {
       group_mass.assign(static_cast<size_t>(cols), 0.0);
       for (int64_t m = 0; m < group; ++m) {
         for (int64_t j = 0; j < cols; ++j) group_mass[j] += mass[(m * blocks_q + i) * cols + j] / static_cast<double>(group);
       }
       uint16_t *first = sabi_row(p, b, g * group, i);
-      choose_blocks(group_mass.data(), cols, first_token, rows, p, choice, first);
+      choose_blocks(group_mass.data(), cols, first_token, rows, visible, p, choice, first);
       for (int64_t m = 1; m < group; ++m) std::copy(first, first + p.cols, sabi_row(p, b, g * group + m, i));
       continue;
     }
     for (int64_t m = 0; m < group; ++m) {
-      choose_blocks(&mass[(m * blocks_q + i) * cols], cols, first_token, rows, p, choice, sabi_row(p, b, g * group + m, i));
+      choose_blocks(&mass[(m * blocks_q + i) * cols], cols, first_token, rows, visible, p, choice,
+                    sabi_row(p, b, g * group + m, i));
     }
   }
 }
@@ -71,6 +82,7 @@ void run_select(const SelectProblem &p, int num_threads, KernelPath path) {
   const int64_t group = p.heads_q / p.heads_kv;
   std::vector<QueryScratch> scratch(static_cast<size_t>(workers));
   std::vector<double> mass, group_mass;
+  std::vector<uint8_t> visible_row;
   ChoiceScratch choice;
   KeySummary keys;
   for (int64_t b = 0; b < p.batch; ++b) {
@@ -92,7 +104,7 @@ void run_select(const SelectProblem &p, int num_threads, KernelPath path) {
         run.scratch = &scratch;
         parallel_run(static_cast<int>(std::min<int64_t>(workers, blocks_q)), pool_worker, &run);
       }
-      choose_group(p, b, g, blocks_q, cols, mass.data(), choice, group_mass);
+      choose_group(p, b, g, blocks_q, cols, mass.data(), choice, group_mass, visible_row);
     }
   }
 }

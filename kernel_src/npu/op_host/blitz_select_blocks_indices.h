@@ -32,6 +32,9 @@ enum AttrIndex : size_t {
   kStride = 12,
   kSubBlock = 13,
   kRefineBelow = 14,
+  kSparseMode = 15,
+  kPreTokens = 16,
+  kNextTokens = 17,
 };
 
 // Outputs by index in the op definition.

@@ -211,6 +211,15 @@ public:
         this->Attr("refine_below")
             .AttrType(OPTIONAL)
             .Float(0.5);
+        this->Attr("sparse_mode")
+            .AttrType(OPTIONAL)
+            .Int(0);
+        this->Attr("pre_tokens")
+            .AttrType(OPTIONAL)
+            .Int(2147483647);
+        this->Attr("next_tokens")
+            .AttrType(OPTIONAL)
+            .Int(2147483647);
 
         OpAICoreConfig config;
         config.DynamicCompileStaticFlag(true)

@@ -48,6 +48,7 @@ bool supported_method(const std::string &method) {
 bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
   if (!supported_method(r.method)) return fail(plan, select_limits::refuse_select_npu_method(r.method));
   if (r.refine_below != 0.0) return fail(plan, select_limits::refuse_select_npu_refine());
+  if (r.sparse_mode != 0) return fail(plan, select_limits::refuse_select_npu_mask(r.sparse_mode));
   if (!(r.mass >= 0.0 && r.mass <= 1.0))
     return fail(plan, "mass = " + std::to_string(r.mass) + "; expected 0 (off) or a share in (0, 1]");
   if (r.top_k < 0) return fail(plan, "topK = " + std::to_string(r.top_k) + "; expected >= 0 (0 = off)");

@@ -32,6 +32,7 @@ struct SelectRequest {
   bool anchor_diagonal = true, anchor_last = true;
   bool share_kv_groups = false;
   double refine_below = 0.0;
+  int64_t sparse_mode = 0;  // the attention's index mask: not seen by the NPU op yet (refused unless 0)
   // Actual lengths (host values, value-depend inputs), count 0 = absent.
   const int64_t *actual_q = nullptr;
   int64_t actual_q_count = 0;
