@@ -84,9 +84,10 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   const bool *anchorLast = attrs->GetAttrPointer<bool>(kAnchorLast);
   const bool *share = attrs->GetAttrPointer<bool>(kShareKvGroups);
   const float *refine = attrs->GetAttrPointer<float>(kRefineBelow);
+  const int64_t *sparseMode = attrs->GetAttrPointer<int64_t>(kSparseMode);
   if (numHeads == nullptr || numKvHeads == nullptr || layout == nullptr || scale == nullptr || method == nullptr ||
       mass == nullptr || topK == nullptr || anchorFirst == nullptr || anchorDiagonal == nullptr ||
-      anchorLast == nullptr || share == nullptr || refine == nullptr) {
+      anchorLast == nullptr || share == nullptr || refine == nullptr || sparseMode == nullptr) {
     report(context, "missing attribute");
     return ge::GRAPH_FAILED;
   }
@@ -102,6 +103,7 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   r.anchor_last = *anchorLast;
   r.share_kv_groups = *share;
   r.refine_below = *refine;
+  r.sparse_mode = *sparseMode;  // the plan refuses a mask the kernel does not see yet
   // blockShape: NULL or empty means (128, 128), as the attention reads it (the plan's defaults).
   const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
   if (blockShape != nullptr && blockShape->GetSize() != 0) {
