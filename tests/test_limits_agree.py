@@ -8,7 +8,7 @@ The C sides are reached past Python's own checks with `blitz_acl.devices.run` on
 Python accepted for the reference device and then had one field changed, as a C caller's
 arguments would be. The npu_sim library is the CPU device's aclnn layer in front of the NPU
 tiling, so a limit both devices share (sparse modes, layout names, block shapes) is refused
-there by the runtime's check, in the same words and with the NPU's title; every NPU-only limit
+there by the aclnn layer's check, in the same words and with the NPU's title; every NPU-only limit
 is refused by the tiling itself. tests/npu_host/test_tiling_plan.cpp asks plan_tiling directly
 for each limit as well, with the C++ twins of these functions."""
 
