@@ -3,7 +3,6 @@
 // lacks falls back to the best it has, never an illegal instruction).
 #include "select/cell_kernels.h"
 
-#include "kernel/amx_gemm.h"
 #include "kernel/attention_problem.h"
 #include "kernel/cpu_features.h"
 #include "select/cell_kernels_impl.h"
@@ -14,7 +13,7 @@ namespace {
 using Portable = cell_detail::Generic<4>;
 }  // namespace
 
-const CellKernels kCellPortable = {"portable", false, false, Portable::gemm<2, 1>, Portable::block_softmax};
+const CellKernels kCellPortable = {"portable", false, nullptr, nullptr, Portable::gemm<2, 1>, Portable::block_softmax};
 
 const CellKernels &cell_kernels_for(KernelPath requested, bool bf16_inputs) {
   KernelPath path = resolve_path(requested);
@@ -35,10 +34,10 @@ const CellKernels &cell_kernels_for(KernelPath requested, bool bf16_inputs) {
 }
 
 void cell_kernels_begin(const CellKernels &k) {
-  if (k.amx) amx::begin();
+  if (k.thread_begin != nullptr) k.thread_begin();
 }
 void cell_kernels_end(const CellKernels &k) {
-  if (k.amx) amx::end();
+  if (k.thread_end != nullptr) k.thread_end();
 }
 
 }  // namespace blitz::cpu::select

@@ -30,7 +30,10 @@ constexpr int64_t kKPad = 32;       // kp is a multiple of this (one AMX tile ro
 struct CellKernels {
   const char *name;
   bool bf16;  // operands are bf16 (uint16_t) rather than float
-  bool amx;   // each worker must load the tile configuration (amx_begin / amx_end) around gemm
+  // Per-thread set-up around gemm (AMX: the tile configuration; nullptr: none). Function pointers,
+  // so only the AMX-flagged file names amx::begin / amx::end (absent from non-x86 builds).
+  void (*thread_begin)();
+  void (*thread_end)();
   void (*gemm)(const void *keys, int64_t rows, int64_t kp, const void *queries, int64_t groups, float *c);
   void (*block_softmax)(float *c, int64_t n, int64_t cols, const int64_t *count, const float *bias,
                         const float *coef, float *max2, float *sum);
@@ -40,7 +43,7 @@ struct CellKernels {
 // the fastest) and the inputs' element type (bf16 or not).
 const CellKernels &cell_kernels_for(KernelPath requested, bool bf16_inputs);
 
-// Tile configuration of the calling thread for an amx variant (no-ops elsewhere).
+// The variant's per-thread set-up of the calling thread (no-ops where it has none).
 void cell_kernels_begin(const CellKernels &k);
 void cell_kernels_end(const CellKernels &k);
 

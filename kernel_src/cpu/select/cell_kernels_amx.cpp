@@ -33,10 +33,10 @@ void gemm_amx(const void *keys, int64_t rows, int64_t kp, const void *queries, i
 }
 
 }  // namespace
-const CellKernels kCellAmx = {"amx", true, true, gemm_amx, cell_detail::Generic<16>::block_softmax};
+const CellKernels kCellAmx = {"amx", true, amx::begin, amx::end, gemm_amx, cell_detail::Generic<16>::block_softmax};
 }  // namespace blitz::cpu::select
 #else
 namespace blitz::cpu::select {
-const CellKernels kCellAmx = {"amx", true, true, nullptr, nullptr};  // built without the AMX flags
+const CellKernels kCellAmx = {"amx", true, nullptr, nullptr, nullptr, nullptr};  // built without the AMX flags
 }  // namespace blitz::cpu::select
 #endif

@@ -9,10 +9,10 @@ namespace blitz::cpu::select {
 namespace {
 using Avx2 = cell_detail::Generic<8>;
 }  // namespace
-const CellKernels kCellAvx2 = {"avx2", false, false, Avx2::gemm<4, 1>, Avx2::block_softmax};
+const CellKernels kCellAvx2 = {"avx2", false, nullptr, nullptr, Avx2::gemm<4, 1>, Avx2::block_softmax};
 }  // namespace blitz::cpu::select
 #else
 namespace blitz::cpu::select {
-const CellKernels kCellAvx2 = {"avx2", false, false, nullptr, nullptr};  // not an x86-64 build
+const CellKernels kCellAvx2 = {"avx2", false, nullptr, nullptr, nullptr, nullptr};  // not an x86-64 build
 }  // namespace blitz::cpu::select
 #endif

@@ -51,13 +51,13 @@ void gemm_bf16(const void *keys_v, int64_t rows, int64_t kp, const void *queries
 
 }  // namespace
 
-const CellKernels kCellAvx512F32 = {"avx512", false, false, Avx512::gemm<8, 2>, Avx512::block_softmax};
-const CellKernels kCellAvx512Bf16 = {"avx512_bf16", true, false, gemm_bf16, Avx512::block_softmax};
+const CellKernels kCellAvx512F32 = {"avx512", false, nullptr, nullptr, Avx512::gemm<8, 2>, Avx512::block_softmax};
+const CellKernels kCellAvx512Bf16 = {"avx512_bf16", true, nullptr, nullptr, gemm_bf16, Avx512::block_softmax};
 
 }  // namespace blitz::cpu::select
 #else
 namespace blitz::cpu::select {
-const CellKernels kCellAvx512F32 = {"avx512", false, false, nullptr, nullptr};  // not an x86-64 build
-const CellKernels kCellAvx512Bf16 = {"avx512_bf16", true, false, nullptr, nullptr};
+const CellKernels kCellAvx512F32 = {"avx512", false, nullptr, nullptr, nullptr, nullptr};  // not an x86-64 build
+const CellKernels kCellAvx512Bf16 = {"avx512_bf16", true, nullptr, nullptr, nullptr, nullptr};
 }  // namespace blitz::cpu::select
 #endif
