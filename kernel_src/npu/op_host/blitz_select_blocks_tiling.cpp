@@ -13,17 +13,14 @@
 #include "../op_kernel/select_tiling_data.h"
 #include "blitz_select_blocks_indices.h"
 #include "select_plan.h"
+#include "tiling_glue.h"
 
 namespace optiling {
 namespace {
 
 // Inputs and attributes by index: generated from the aclnn_gen spec with the op definition.
 using namespace blitz_select_op;
-
-void report(gert::TilingContext *context, const std::string &message)
-{
-  std::fprintf(stderr, "[%s] %s\n", context->GetNodeName(), message.c_str());
-}
+using blitz_npu::glue::report;
 
 void copy_dims(const gert::StorageShape *shape, int64_t *dims, int *rank)
 {
@@ -121,11 +118,7 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   if (akv != nullptr) r.actual_kv = akv->GetData<int64_t>(), r.actual_kv_count = akv->GetShapeSize();
 
   platform_ascendc::PlatformAscendC platform(context->GetPlatformInfo());
-  r.cores.cube_cores = platform.GetCoreNumAic();
-  r.cores.vector_cores = platform.GetCoreNumAiv();
-  platform.GetCoreMemSize(platform_ascendc::CoreMemType::UB, r.cores.ub_bytes);
-  platform.GetCoreMemSize(platform_ascendc::CoreMemType::L1, r.cores.l1_bytes);
-  platform.GetCoreMemSize(platform_ascendc::CoreMemType::L0_C, r.cores.l0c_bytes);
+  r.cores = blitz_npu::glue::read_cores(platform);
   r.softmax_tmp_bytes = softmax_tmp_bytes;
 
   const blitz_npu::SelectPlan plan = blitz_npu::plan_select(r);

@@ -13,12 +13,14 @@
 #include "../op_kernel/blitz_tiling_data.h"
 #include "blitz_sparse_attention_indices.h"
 #include "tiling_plan.h"
+#include "tiling_glue.h"
 
 namespace optiling {
 namespace {
 
 // Inputs and attributes by index: generated from the aclnn_gen spec with the op definition.
 using namespace blitz_op;
+using blitz_npu::glue::report;
 
 // sabi is read on the host only when the op definition marks it value-depend; otherwise the
 // tensor's data is device memory and the kernel weighs the tasks itself (kDeviceSplitScan
@@ -33,12 +35,6 @@ constexpr bool kSabiValueDepend = false;
 // the start and runs common's split (device_split, kernel_src/common/split_scan.h). false
 // falls back to round-robin task order (interleave) without reading sabi up front.
 constexpr bool kDeviceSplitScan = true;
-
-void report(gert::TilingContext *context, const std::string &message)
-{
-  // The message reaches the caller through the tiling failure; print it so it shows in the log.
-  std::fprintf(stderr, "[%s] %s\n", context->GetNodeName(), message.c_str());
-}
 
 // One input as plain values: its dtype and storage dims (absent: kAbsent, no dims).
 blitz_npu::TensorValues tensor_values(const gert::StorageShape *shape, ge::DataType dtype)
@@ -187,11 +183,7 @@ ge::graphStatus TilingBlitzSparseAttention(gert::TilingContext *context)
   r.device_split_scan = kDeviceSplitScan;
 
   platform_ascendc::PlatformAscendC platform(context->GetPlatformInfo());
-  r.cores.cube_cores = platform.GetCoreNumAic();
-  r.cores.vector_cores = platform.GetCoreNumAiv();
-  platform.GetCoreMemSize(platform_ascendc::CoreMemType::UB, r.cores.ub_bytes);
-  platform.GetCoreMemSize(platform_ascendc::CoreMemType::L1, r.cores.l1_bytes);
-  platform.GetCoreMemSize(platform_ascendc::CoreMemType::L0_C, r.cores.l0c_bytes);
+  r.cores = blitz_npu::glue::read_cores(platform);
   r.softmax_tmp_bytes = softmax_tmp_bytes;
 
   const blitz_npu::TilingPlan plan = blitz_npu::plan_tiling(r);
