@@ -298,6 +298,10 @@ class Refusal:
     template: str
 
 
+_SABI_AT = (("b", "int"), ("h", "int"), ("row", "int"), ("col", "int"), ("value", "int"))
+_SABI_WHERE = "sabi[b={b}, h={h}, row={row}, col={col}] = {value}"
+
+
 def _refusals(L: Limits):
     qkv_npu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).npu
     mask = next(g for g in DTYPE_GROUPS if g.name == MASK_GROUP)
@@ -329,6 +333,13 @@ def _refusals(L: Limits):
                 f"{{name}} has dtype {{dtype}}; expected one of {', '.join(mask.cpu)}"),
         Refusal("npu_mask_dtype", (),
                 f"atten_mask must be {_words(mask.npu)}"),
+        # One sabi entry (batch, head, query-block row, column) the device cannot take.
+        Refusal("sabi_index", _SABI_AT + (("seq_kv", "int"), ("bkv", "int"), ("kv_blocks", "int")),
+                _SABI_WHERE + ": key block index out of range; seq_kv={seq_kv} with bkv={bkv} has "
+                f"C={{kv_blocks}} key blocks (valid: below C, or 0x{L.sabi_pad:X} / -1 for none)"),
+        Refusal("sabi_repeat", _SABI_AT,
+                _SABI_WHERE + ": key block {value} appears twice in this row; each row must list a block "
+                "at most once"),
         Refusal("inner_precise", (("inner_precise", "int"),),
                 f"innerPrecise = {{inner_precise}}; expected 0..{L.inner_precise_max}"),
     )

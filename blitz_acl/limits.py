@@ -114,5 +114,13 @@ def refuse_npu_mask_dtype() -> str:
     return f'atten_mask must be bool, int8 or uint8'
 
 
+def refuse_sabi_index(b: int, h: int, row: int, col: int, value: int, seq_kv: int, bkv: int, kv_blocks: int) -> str:
+    return f'sabi[b={b}, h={h}, row={row}, col={col}] = {value}: key block index out of range; seq_kv={seq_kv} with bkv={bkv} has C={kv_blocks} key blocks (valid: below C, or 0xFFFF / -1 for none)'
+
+
+def refuse_sabi_repeat(b: int, h: int, row: int, col: int, value: int) -> str:
+    return f'sabi[b={b}, h={h}, row={row}, col={col}] = {value}: key block {value} appears twice in this row; each row must list a block at most once'
+
+
 def refuse_inner_precise(inner_precise: int) -> str:
     return f'innerPrecise = {inner_precise}; expected 0..3'

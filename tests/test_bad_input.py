@@ -324,4 +324,4 @@ def test_errors_keep_their_status_and_argument(lib):
     err = info.value
     assert isinstance(err, ValueError) and err.status == INVALID
     assert err.function == "aclnnBlitzSparseAttentionGetWorkspaceSize"
-    assert "sabi[1, 3, 1, 0] = 40: key block index out of range" in err.message
+    assert "sabi[b=1, h=3, row=1, col=0] = 40: key block index out of range" in err.message

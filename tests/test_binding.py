@@ -237,8 +237,8 @@ def test_c_checks_reject_bad_arguments(lib, name):
 
 
 @pytest.mark.parametrize("entries,fragment", [
-    ([[0, 2], [1, 0xFFFF]], "sabi[0, 0, 0, 1] = 2: key block index out of range"),
-    ([[1, 1], [0, 0xFFFF]], "sabi[0, 0, 0, 1] = 1: key block listed twice"),
+    ([[0, 2], [1, 0xFFFF]], "sabi[b=0, h=0, row=0, col=1] = 2: key block index out of range"),
+    ([[1, 1], [0, 0xFFFF]], "sabi[b=0, h=0, row=0, col=1] = 1: key block 1 appears twice"),
 ])
 def test_c_checks_every_sabi_index(lib, entries, fragment):
     sabi = np.broadcast_to(np.array(entries, np.uint16), (B, N, 2, 2)).copy()
@@ -253,7 +253,7 @@ def test_c_checks_reach_python_without_validation():
     sabi[0, 1, 1, 0] = 7
     with pytest.raises(status.AclInvalidArgumentError) as info:
         blitz_acl.blitz_sparse_attention(a["q"], a["k"], a["v"], sabi, device="cpu", validate=False)
-    assert info.value.status == INVALID and "sabi[0, 1, 1, 0] = 7" in info.value.message
+    assert info.value.status == INVALID and "sabi[b=0, h=1, row=1, col=0] = 7" in info.value.message
 
 
 def test_bad_descriptor_arguments(lib):

@@ -145,6 +145,24 @@ CASES.append(("mask_dtype_npu", {
     "python_npu": _call(atten_mask=_float_mask, sparse_mode=1),
 }, limits.refuse_npu_mask_dtype()))
 
+# One bad sabi entry: Python's format check and the CPU device's own entry check (C callers, and
+# validate=False) name it alike. The NPU devices get compacted rows (sabi.compact), so none
+# reaches their tiling.
+_SABI_KV = 4 * VALID_BLOCK[1]  # 4 key blocks: a row of width 2 fits
+_SABI_TENSORS = _tensors(skv=_SABI_KV)
+_Q_BLOCKS, _KV_BLOCKS = -(-S // VALID_BLOCK[0]), 4
+_sabi_index = np.full((1, 1, _Q_BLOCKS, 2), limits.SABI_PAD, np.uint16)
+_sabi_index[0, 0, _Q_BLOCKS - 1, 1] = _KV_BLOCKS
+CASES.append(("sabi_index", {
+    "python_cpu": _public(_SABI_TENSORS, sabi=_sabi_index, device="cpu"),
+    "cpu": _call(_SABI_TENSORS, sabi=_sabi_index),
+}, limits.refuse_sabi_index(0, 0, _Q_BLOCKS - 1, 1, _KV_BLOCKS, _SABI_KV, VALID_BLOCK[1], _KV_BLOCKS)))
+_sabi_repeat = np.zeros((1, 1, _Q_BLOCKS, 2), np.uint16)  # every row lists block 0 twice
+CASES.append(("sabi_repeat", {
+    "python_cpu": _public(_SABI_TENSORS, sabi=_sabi_repeat, device="cpu"),
+    "cpu": _call(_SABI_TENSORS, sabi=_sabi_repeat),
+}, limits.refuse_sabi_repeat(0, 0, 0, 1, 0)))
+
 SIDES = {
     "python_cpu": _refused_by_python,
     "cpu": lambda call: _refused_by_c(call, "cpu"),

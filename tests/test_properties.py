@@ -132,10 +132,8 @@ def test_random_problems_match_the_oracle_or_raise(problem):
         blitz_acl.blitz_sparse_attention(q, k, v, device="cpu", **kwargs)
     with pytest.raises(status.AclInvalidArgumentError, match=fragment) as library_error:
         blitz_acl.blitz_sparse_attention(q, k, v, device="cpu", validate=False, **kwargs)
-    # Both name the same first bad entry, "sabi[b=.., h=.., row=.., col=..]" / "sabi[b, h, row, col]".
-    python_where = str(python_error.value).split("]")[0].split("[")[1]
-    python_where = ", ".join(part.split("=")[1] for part in python_where.split(", "))
-    assert f"sabi[{python_where}]" in library_error.value.message
+    # Both name the same first bad entry in the same words (the spec's sabi refusals).
+    assert str(python_error.value) in library_error.value.message
 
 
 @st.composite

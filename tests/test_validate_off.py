@@ -67,7 +67,7 @@ def test_bad_index_without_validation_is_an_error(lib, entry, fragment):
     with pytest.raises(error) as info:
         blitz_acl.blitz_sparse_attention(q, k, v, sabi, block_shape=BLOCK, device="cpu", validate=False)
     if fragment is not None:
-        assert f"sabi[1, 0, 2, 0] {fragment}" in info.value.message
+        assert f"sabi[b=1, h=0, row=2, col=0] {fragment}" in info.value.message
     assert lib.live_objects() == ALL_ZERO
 
 
@@ -76,7 +76,7 @@ def test_repeated_index_without_validation_is_an_error(lib):
     sabi = np.full((1, 1, 4, 3), S.PAD, np.uint16)
     sabi[0, 0, :, 0] = 1
     sabi[0, 0, 3, 2] = 1
-    with pytest.raises(status.AclInvalidArgumentError, match=r"sabi\[0, 0, 3, 2\] = 1: key block listed twice"):
+    with pytest.raises(status.AclInvalidArgumentError, match=r"sabi\[b=0, h=0, row=3, col=2\] = 1: key block 1 appears twice"):
         blitz_acl.blitz_sparse_attention(q, k, v, sabi, block_shape=BLOCK, device="cpu", validate=False)
 
 

@@ -142,15 +142,11 @@ def validate(sabi: Any, batch: int, heads: int, seq_q: int, seq_kv: int,
     repeated = _repeat_flags(s)
     bad = out_of_range | repeated
     if bad.any():
-        where = tuple(np.argwhere(bad)[0])
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
         value = int(s[where])
         if out_of_range[where]:
-            raise ValueError(
-                f"{_where(where)} = {value}: key block index out of range; seq_kv={seq_kv} with "
-                f"bkv={bkv} has C={cols} key blocks (valid: 0..{cols - 1}, or 0xFFFF / -1 for none)")
-        raise ValueError(
-            f"{_where(where)} = {value}: key block {value} appears twice in this row; "
-            f"each row must list a block at most once")
+            raise ValueError(limits.refuse_sabi_index(*where, value, seq_kv, bkv, cols))
+        raise ValueError(limits.refuse_sabi_repeat(*where, value))
     return s
 
 

@@ -85,6 +85,14 @@ inline std::string refuse_npu_mask_dtype() {
   return std::string("atten_mask must be bool, int8 or uint8");
 }
 
+inline std::string refuse_sabi_index(int64_t b, int64_t h, int64_t row, int64_t col, int64_t value, int64_t seq_kv, int64_t bkv, int64_t kv_blocks) {
+  return std::string("sabi[b=") + std::to_string(b) + std::string(", h=") + std::to_string(h) + std::string(", row=") + std::to_string(row) + std::string(", col=") + std::to_string(col) + std::string("] = ") + std::to_string(value) + std::string(": key block index out of range; seq_kv=") + std::to_string(seq_kv) + std::string(" with bkv=") + std::to_string(bkv) + std::string(" has C=") + std::to_string(kv_blocks) + std::string(" key blocks (valid: below C, or 0xFFFF / -1 for none)");
+}
+
+inline std::string refuse_sabi_repeat(int64_t b, int64_t h, int64_t row, int64_t col, int64_t value) {
+  return std::string("sabi[b=") + std::to_string(b) + std::string(", h=") + std::to_string(h) + std::string(", row=") + std::to_string(row) + std::string(", col=") + std::to_string(col) + std::string("] = ") + std::to_string(value) + std::string(": key block ") + std::to_string(value) + std::string(" appears twice in this row; each row must list a block at most once");
+}
+
 inline std::string refuse_inner_precise(int64_t inner_precise) {
   return std::string("innerPrecise = ") + std::to_string(inner_precise) + std::string("; expected 0..3");
 }

@@ -298,14 +298,16 @@ void check_sabi_entries(const AttentionProblem &p, int64_t kv_blocks) {
     for (int64_t col = 0; col < p.sabi_width; ++col) {
       const uint16_t block = entries[col];
       if (block == kSabiPad) continue;
+      if (block < kv_blocks && stamp[block] != row + 1) {
+        stamp[block] = row + 1;
+        continue;
+      }
+      // The message is built only here: a long sequence has millions of entries.
       const int64_t b = row / (p.sabi_heads * p.sabi_rows), h = row / p.sabi_rows % p.sabi_heads,
                     r = row % p.sabi_rows;
-      const std::string where = "sabi[" + S(b) + ", " + S(h) + ", " + S(r) + ", " + S(col) + "] = " + S(block);
-      require(block < kv_blocks, ACLNN_ERR_PARAM_INVALID,
-              where + ": key block index out of range (Skv=" + S(p.seq_kv) + " with bkv=" + S(p.block_kv) +
-                  " has " + S(kv_blocks) + " key blocks; " + limits::kSabiPadText + " means none)");
-      require(stamp[block] != row + 1, ACLNN_ERR_PARAM_INVALID, where + ": key block listed twice in this row");
-      stamp[block] = row + 1;
+      fail(ACLNN_ERR_PARAM_INVALID, block < kv_blocks
+                                        ? limits::refuse_sabi_repeat(b, h, r, col, block)
+                                        : limits::refuse_sabi_index(b, h, r, col, block, p.seq_kv, p.block_kv, kv_blocks));
     }
   }
 }
