@@ -141,7 +141,7 @@ OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS,
 # pairs from query and key and writes the sabi BlitzSparseAttention takes, [B, N, R, C] with
 # R = ceil(Sq / bq) and C = ceil(Skv / bkv) (TND: the longest batch's), each row its kept key
 # blocks in ascending order, then 0xFFFF. Both devices: the CPU device library, and an Ascend C
-# op in the NPU custom-op package (mean_pool without the refinement so far: SelectLimits).
+# op in the NPU custom-op package (mean_pool, with its refinement, so far: SelectLimits).
 SELECT_METHODS = ("mean_pool", "antidiagonal")
 SELECT_INPUTS = (
     TensorArg("query", "query", QKV_GROUP),
@@ -363,8 +363,8 @@ class SelectLimits:
     methods: Tuple[str, ...] = SELECT_METHODS
     stride_max: int = 64  # an antidiagonal cell is at most 64 x 64 tokens
     sub_block_max: int = 1024  # the largest block
-    # The Ascend C op (kernel_src/npu/op_kernel/select_kernel.h) so far: mean_pool without the
-    # sub-block refinement (refine_below 0), fp16 / bf16, the attention kernel's head dims; the
+    # The Ascend C op (kernel_src/npu/op_kernel/select_kernel.h) so far: mean_pool (with the
+    # sub-block refinement), fp16 / bf16, the attention kernel's head dims, no mask; the
     # rest is the CPU device's only, refused on the NPU (npu_sim) in these words.
     npu_methods: Tuple[str, ...] = ("mean_pool",)
     # The attention's index masks the choice can respect (mode 1 needs an explicit atten_mask,
@@ -384,9 +384,6 @@ def _select_refusals(L: SelectLimits):
         Refusal("select_npu_method", (("method", "str"),),
                 f"select_blocks method '{{method}}' is not supported by the {LIMITS.npu_title} yet: expected "
                 f"{_words(L.npu_methods)} (the others run on the CPU device only)"),
-        Refusal("select_npu_refine", (),
-                f"select_blocks on the {LIMITS.npu_title} has no sub-block refinement yet: pass refine_below=0 "
-                "(the refinement runs on the CPU device only)"),
         Refusal("select_npu_mask", (("mode", "int"),),
                 f"select_blocks on the {LIMITS.npu_title} does not see the attention's mask yet (sparse_mode "
                 "{mode}): pass sparse_mode=0 (the masked selection runs on the CPU device only)"),

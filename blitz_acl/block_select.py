@@ -121,8 +121,6 @@ def _npu_subset(call: "SelectCall", dtype: str) -> None:
     op_host/select_plan.cpp, refuses the same)."""
     if call.method not in _limits.NPU_METHODS:
         raise ValueError(_limits.refuse_select_npu_method(call.method))
-    if call.refine_below != 0.0:
-        raise ValueError(_limits.refuse_select_npu_refine())
     if call.sparse_mode != 0:
         raise ValueError(_limits.refuse_select_npu_mask(call.sparse_mode))
     if dtype not in ("float16", "bfloat16"):

@@ -36,10 +36,6 @@ def refuse_select_npu_method(method: str) -> str:
     return f"select_blocks method '{method}' is not supported by the NPU kernel yet: expected mean_pool (the others run on the CPU device only)"
 
 
-def refuse_select_npu_refine() -> str:
-    return f'select_blocks on the NPU kernel has no sub-block refinement yet: pass refine_below=0 (the refinement runs on the CPU device only)'
-
-
 def refuse_select_npu_mask(mode: int) -> str:
     return f"select_blocks on the NPU kernel does not see the attention's mask yet (sparse_mode {mode}): pass sparse_mode=0 (the masked selection runs on the CPU device only)"
 

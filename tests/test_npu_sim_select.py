@@ -3,8 +3,10 @@ kernel_src/npu/op_kernel/select_kernel.h and its host plan op_host/select_plan.c
 machine through the execution model, compared with the float64 statement of the selection rules
 (tests/select_oracle.py, the same oracle the CPU op is held to; never the CPU op's output).
 
-What the NPU op takes so far: method mean_pool without the sub-block refinement (refine_below=0),
-float16 / bfloat16, the attention kernel's head dims; the rest is refused in the spec's words.
+What the NPU op takes so far: method mean_pool, with the sub-block refinement (the API's default
+refine_below=0.5 and any sub_block), float16 / bfloat16, the attention kernel's head dims, no mask;
+the rest is refused in the spec's words. The refinement rows use inputs whose blocks are either
+clearly alike or clearly not (coherence asserted away from refine_below), with some refined.
 
 Ties: the kernel pools and sums in float32 and the oracle in float64 over the same fp16 / bf16
 values, so a row whose choice hangs on a difference below TIE_TOL (two masses, or the running mass
@@ -67,23 +69,24 @@ def _inputs(case, dtype):
     return q, k
 
 
-def _select(q, k, case, *, mass, top_k, anchors, share, device="npu_sim"):
+def _select(q, k, case, *, mass, top_k, anchors, share, device="npu_sim", refine=NO_REFINE):
+    """refine: the refinement's keywords as passed (empty: the API's defaults)."""
     layout, lq, lkv = case[8], case[9], case[10]
     return blitz_acl.select_blocks(cpu_tests._layout(q, layout, lq), cpu_tests._layout(k, layout, lkv),
                                    mass=mass, top_k=top_k, anchors=anchors, share_kv_groups=share,
-                                   device=device, **NO_REFINE, **cpu_tests._call_args(case))
+                                   device=device, **refine, **cpu_tests._call_args(case))
 
 
-def _want(q, k, case, *, mass, top_k, anchors, share):
+def _want(q, k, case, *, mass, top_k, anchors, share, refine=NO_REFINE):
     """The oracle's sabi on the values the op sees (fp16 / bf16 widened to float64), and its ties."""
     want, _ = cpu_tests._oracle_sabi(q.astype(np.float64), k.astype(np.float64), case, "mean_pool", mass, top_k,
-                                     NO_REFINE, anchors or block_select.NO_ANCHORS, share)
+                                     refine, anchors or block_select.NO_ANCHORS, share)
     tie = _ties(q.astype(np.float64), k.astype(np.float64), case, mass, top_k, anchors or block_select.NO_ANCHORS,
-                share)
+                share, refine)
     return want, tie
 
 
-def _ties(q, k, case, mass, top_k, anchors, share):
+def _ties(q, k, case, mass, top_k, anchors, share, refine=NO_REFINE):
     """[B, N, R]: rows the oracle shows at a tie within TIE_TOL (the shared builder uses 1e-5)."""
     name, b, n, nkv, sq, skv, d, (bq, bkv), layout, lq, lkv = case
     lq, lkv = cpu_tests._full_lengths(lq, b, sq), cpu_tests._full_lengths(lkv, b, skv)
@@ -96,7 +99,7 @@ def _ties(q, k, case, mass, top_k, anchors, share):
         for g in range(nkv):
             heads = range(g * group, (g + 1) * group)
             m = {h: oracle.masses(q[bi, h, :lq[bi]], k[bi, g, :lkv[bi]], block_shape=(bq, bkv), scale=1 / np.sqrt(d),
-                                  method="mean_pool", refine_below=0.0) for h in heads}
+                                  method="mean_pool", **refine) for h in heads}
             if share:
                 mean = sum(m.values()) / group
                 m = {h: mean for h in heads}
@@ -216,13 +219,13 @@ def test_bad_arguments_raise_as_on_the_cpu(kwargs, error, message):
 
 
 NPU_ONLY = [
-    (dict(method="antidiagonal", refine_below=0.0), ValueError, select_limits.refuse_select_npu_method("antidiagonal")),
-    (dict(), ValueError, select_limits.refuse_select_npu_refine()),  # the API's refine_below=0.5
+    (dict(method="antidiagonal"), ValueError, select_limits.refuse_select_npu_method("antidiagonal")),
     (dict(refine_below=0.0, dtype=np.float32), TypeError, select_limits.refuse_select_npu_dtype()),
+    (dict(sparse_mode=2), ValueError, select_limits.refuse_select_npu_mask(2)),
 ]
 
 
-@pytest.mark.parametrize("kwargs,error,message", NPU_ONLY, ids=["method", "refinement", "dtype"])
+@pytest.mark.parametrize("kwargs,error,message", NPU_ONLY, ids=["method", "dtype", "mask"])
 def test_what_the_npu_op_lacks_is_refused_in_the_specs_words(kwargs, error, message):
     kwargs = dict(kwargs)
     dtype = kwargs.pop("dtype", np.float16)
@@ -251,7 +254,7 @@ def test_the_library_checks_again_in_the_cpu_ops_words():
                (dict(sabi_shape=(1, 2, 2, 2)), "sabi has shape"), (dict(input_layout="BSH"), "numHeads|shape"),
                (dict(method="antidiagonal"), "the NPU tiling rejects this call: " +
                 select_limits.refuse_select_npu_method("antidiagonal")),
-               (dict(refine_below=0.5), "the NPU tiling rejects this call: " + select_limits.refuse_select_npu_refine())]
+               (dict(sparse_mode=3), "the NPU tiling rejects this call: " + select_limits.refuse_select_npu_mask(3))]
     for change, message in changes:
         with pytest.raises(AclError) as info:
             select_call.run(dataclasses.replace(good, **change), "npu_sim")
@@ -264,3 +267,129 @@ def test_the_library_checks_again_in_the_cpu_ops_words():
     with pytest.raises(AclError, match="head_dim 24 is not supported by the NPU kernel"):
         select_call.run(dataclasses.replace(good, query=np.zeros((1, 2, 256, 24), np.float16),
                                             key=np.zeros((1, 2, 512, 24), np.float16)), "npu_sim")
+
+
+# ------------------------------------------------------------------- the sub-block refinement
+# (name, B, N, Nkv, Sq, Skv, D, block_shape, layout, lengths_q, lengths_kv): partial blocks, GQA
+# and MQA, packed and padded layouts.
+REFINE_CASES = [
+    ("bnsd_refine", 1, 2, 2, 256, 512, 32, (64, 64), "BNSD", None, None),
+    ("bsnd_gqa_refine", 2, 4, 2, 192, 320, 16, (64, 128), "BSND", None, None),
+    ("tnd_gqa_refine", 2, 4, 1, 200, 300, 32, (64, 64), "TND", [128, 72], [300, 136]),
+    ("bsh_mqa_lengths_refine", 2, 2, 1, 300, 900, 32, (128, 128), "BSH", [257, 5], [900, 130]),
+]
+RUN = 32  # tokens sharing one offset in the refinement inputs (the default sub_block)
+COHERENCE_MARGIN = 0.08  # every block's coherence this far from refine_below: the split is not a tie
+
+
+def _alike_or_not(rng, shape, block):
+    """Tokens whose blocks (of `block` tokens along S) are alike (one offset, small noise:
+    coherence ~0.9) or, at random, not (runs of RUN tokens with offsets +o, -o, +o', -o', ...:
+    the block mean nearly cancels, coherence ~0.1), so the refinement's branch is never close."""
+    b, n, s, d = shape
+    x = 0.3 * rng.standard_normal(shape)
+    for start in range(0, s, block):
+        end = min(start + block, s)
+        unlike = rng.random((b, n)) < 0.5
+        alike = rng.standard_normal((b, n, 1, d))
+        runs = -(-(end - start) // RUN)
+        pairs = rng.standard_normal((b, n, -(-runs // 2), d))
+        signed = np.repeat(pairs, 2, axis=2)[:, :, :runs] * np.where(np.arange(runs) % 2, -1.0, 1.0)[:, None]
+        split = np.repeat(signed, RUN, axis=2)[:, :, :end - start]
+        x[:, :, start:end] += np.where(unlike[:, :, None, None], split, alike)
+    return x.astype(np.float32)
+
+
+def _coherences(x, lengths, block):
+    """Every valid block's |sum x|^2 / (n sum |x|^2) of x [B, H, S, D] (float64)."""
+    out = []
+    for bi, length in enumerate(lengths):
+        for h in range(x.shape[1]):
+            for start in range(0, length, block):
+                blk = x[bi, h, start:min(start + block, length)].astype(np.float64)
+                total, sq = blk.sum(0), float((blk * blk).sum())
+                out.append(float(total @ total) / (len(blk) * sq) if sq > 0 else 1.0)
+    return np.array(out)
+
+
+def _refine_inputs(case, dtype, refine_below=0.5):
+    name, b, n, nkv, sq, skv, d, (bq, bkv), layout, lq, lkv = case
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    q = _alike_or_not(rng, (b, n, sq, d), bq).astype(DTYPES[dtype])
+    k = _alike_or_not(rng, (b, nkv, skv, d), bkv).astype(DTYPES[dtype])
+    for x, lengths, block in ((q, cpu_tests._full_lengths(lq, b, sq), bq), (k, cpu_tests._full_lengths(lkv, b, skv), bkv)):
+        c = _coherences(x, lengths, block)
+        assert np.all(np.abs(c - refine_below) > COHERENCE_MARGIN), f"{name}: a block's coherence is near the threshold"
+        assert np.any(c < refine_below) and np.any(c > refine_below), f"{name}: refined and whole blocks both occur"
+    return q, k
+
+
+REFINE_RULES = [(0.9, None, block_select.Anchors()), (None, 2, None), (0.5, None, None)]
+SUB_BLOCKS = [16, 32, 8, 24]  # one per case: aligned with the runs, straddling them, odd
+
+
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+@pytest.mark.parametrize("ci", range(len(REFINE_CASES)), ids=[c[0] for c in REFINE_CASES])
+@pytest.mark.parametrize("mass,top_k,anchors", REFINE_RULES,
+                         ids=[f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}" for r in REFINE_RULES])
+def test_refinement_same_blocks_as_the_oracle(ci, dtype, mass, top_k, anchors):
+    """The default refine_below (not passed: the API's 0.5), a sub_block per case, both GQA modes."""
+    case = REFINE_CASES[ci]
+    q, k = _refine_inputs(case, dtype)
+    n, nkv = case[2], case[3]
+    share = nkv < n and top_k is not None
+    refine = {"sub_block": SUB_BLOCKS[ci]}
+    got = _select(q, k, case, mass=mass, top_k=top_k, anchors=anchors, share=share, refine=refine)
+    want, tie = _want(q, k, case, mass=mass, top_k=top_k, anchors=anchors, share=share, refine=refine)
+    assert got.dtype == np.uint16 and got.shape == want.shape
+    _assert_same_blocks(got, want, tie)
+    if share:
+        for h in range(n):
+            np.testing.assert_array_equal(got[:, h], got[:, h - h % (n // nkv)])
+
+
+@pytest.mark.parametrize("sub_block", [1, 8, 16, 32, 48, 64])
+def test_refinement_every_sub_block(sub_block):
+    """sub_block from single tokens to the whole block (64 = bq = bkv: a refined block is one unit)."""
+    case = REFINE_CASES[0]
+    q, k = _refine_inputs(case, "float16")
+    refine = {"sub_block": sub_block, "refine_below": 0.5}
+    got = _select(q, k, case, mass=0.8, top_k=2, anchors=block_select.Anchors(), share=False, refine=refine)
+    want, tie = _want(q, k, case, mass=0.8, top_k=2, anchors=block_select.Anchors(), share=False, refine=refine)
+    _assert_same_blocks(got, want, tie)
+
+
+@pytest.mark.parametrize("share", [False, True], ids=["per-head", "shared"])
+def test_refinement_gqa_both_modes(share):
+    case = REFINE_CASES[1]
+    q, k = _refine_inputs(case, "bfloat16")
+    got = _select(q, k, case, mass=0.8, top_k=None, anchors=block_select.Anchors(), share=share, refine={})
+    want, tie = _want(q, k, case, mass=0.8, top_k=None, anchors=block_select.Anchors(), share=share, refine={})
+    _assert_same_blocks(got, want, tie)
+
+
+def test_refinement_matters_and_the_comparison_sees_it():
+    """On these inputs the refined choice is not the unrefined one (rows off a tie differ), so the
+    comparison would reject a kernel that skipped the refinement."""
+    case = REFINE_CASES[0]
+    q, k = _refine_inputs(case, "float16")
+    rule = dict(mass=0.5, top_k=None, anchors=None, share=False)
+    want, tie = _want(q, k, case, refine={}, **rule)
+    unrefined = _select(q, k, case, refine=NO_REFINE, **rule)
+    with pytest.raises(AssertionError, match="op .* vs oracle"):
+        _assert_same_blocks(unrefined, want, tie)
+    _assert_same_blocks(_select(q, k, case, refine={}, **rule), want, tie)
+
+
+def test_refinement_bitwise_equal_on_2_and_8_cores(monkeypatch):
+    results = {}
+    for cores in (2, 8):
+        monkeypatch.setenv("BLITZ_ACL_NPU_SIM_CORES", str(cores))
+        for ci in (0, 2):
+            case = REFINE_CASES[ci]
+            q, k = _refine_inputs(case, "bfloat16")
+            results[cores, ci] = _select(q, k, case, mass=0.9, top_k=2, anchors=block_select.Anchors(), share=False,
+                                         refine={"sub_block": SUB_BLOCKS[ci]})
+            assert npu_sim.last_report()["plan"]["workers"] == min(cores, npu_sim.last_report()["plan"]["units"])
+    for ci in (0, 2):
+        np.testing.assert_array_equal(results[2, ci], results[8, ci])

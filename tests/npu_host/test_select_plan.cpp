@@ -76,12 +76,15 @@ static void test_geometry() {
   CHECK_EQ(p.k.h, 1100 * 32);
   CHECK(p.scale > 0.1767f && p.scale < 0.1768f);  // 1 / sqrt(32)
   CHECK(p.ub_total_bytes <= 192 * 1024 - kUbReserveBytes);
-  // The kernel's buffers: 2 token chunks (64 x 32 fp16), their float copy, the mean row (32
-  // floats), 3 score rows (64 floats), 5 statistics, the 8 KiB stand-in scratch, the sabi row (16).
+  // The kernel's buffers: 2 token chunks (64 x 32 fp16), their float copy, the mean and square
+  // rows (32 floats), 3 key-unit rows and 3 block rows (64 floats each; no refinement: one unit a
+  // block), 3 statistics, the 8 KiB stand-in scratch, the sabi row (16), block firsts (10 int32).
   CHECK_EQ(p.ub_tokens_bytes, 64 * 32 * 2);
   CHECK_EQ(p.ub_score_bytes, 64 * 4);
   CHECK_EQ(p.ub_sabi_bytes, 16 * 2);
-  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 3 * 256 + 5 * 32 + 8192 + 32);
+  CHECK_EQ(p.ub_unit_row_bytes, 64 * 4);
+  CHECK_EQ(p.ub_first_bytes, 64);
+  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 2 * 128 + 3 * 256 + 3 * 256 + 3 * 32 + 8192 + 32 + 64);
   CHECK_EQ(p.chunk_rows, 64);
   // Workspace per worker: key means 9 x 32 floats, query means 2 x 32, logits 2 x 64, each to 512 B.
   CHECK_EQ(p.ws_key_bytes, 1536);
@@ -149,8 +152,21 @@ static void test_refusals() {
   r.method = "antidiagonal";
   CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_method("antidiagonal"));
   r = request(1, 2, 2, 256, 512, 32);
-  r.refine_below = 0.5;
-  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_refine());
+  r.refine_below = 0.5;  // the refinement: key units of sub_block tokens, the rows sized for them
+  r.sub_block = 32;
+  {
+    const SelectPlan refined = plan_select(r);
+    CHECK(refined.ok);
+    CHECK_EQ(refined.params.k_units_max, 4 * (128 / 32));
+    CHECK_EQ(refined.params.k_units_aligned, 64);
+    CHECK_EQ(refined.params.q_units_max, 1 * (64 / 32));  // group 1, bq 64
+    CHECK_EQ(refined.params.ws_logit_bytes, uint64_t(2 * 64 * 4));
+  }
+  r.sub_block = 0;
+  CHECK(!plan_select(r).ok);
+  r.sub_block = 32;
+  r.refine_below = 1.5;
+  CHECK(!plan_select(r).ok);
   r = request(1, 2, 2, 256, 512, 32);
   r.dtype_supported = false;
   CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_dtype());

@@ -17,10 +17,6 @@ inline std::string refuse_select_npu_method(const std::string &method) {
   return std::string("select_blocks method '") + method + std::string("' is not supported by the NPU kernel yet: expected mean_pool (the others run on the CPU device only)");
 }
 
-inline std::string refuse_select_npu_refine() {
-  return std::string("select_blocks on the NPU kernel has no sub-block refinement yet: pass refine_below=0 (the refinement runs on the CPU device only)");
-}
-
 inline std::string refuse_select_npu_mask(int64_t mode) {
   return std::string("select_blocks on the NPU kernel does not see the attention's mask yet (sparse_mode ") + std::to_string(mode) + std::string("): pass sparse_mode=0 (the masked selection runs on the CPU device only)");
 }

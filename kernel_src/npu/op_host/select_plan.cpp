@@ -14,17 +14,17 @@ namespace {
 
 constexpr uint64_t kFloatBytes = 4;
 constexpr uint64_t kSabiBytes = 2;
+constexpr uint64_t kIntBytes = 4;
 constexpr int64_t kRepeatFloats = 64;    // a score row is whole 256-byte vector repeats
 constexpr int64_t kBlockUint16 = 16;     // the sabi row buffer is whole 32-byte blocks
 constexpr uint64_t kUbBlock = 32;
 constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlaps the cast of chunk c
-// 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax, and the two
-// 8-float scratches the partial-block log term uses (count, its log).
-constexpr uint64_t kStatBuffers = 5;
+// 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax.
+constexpr uint64_t kStatBuffers = 3;
 constexpr uint64_t kWorkspaceAlign = 512;
 // Token rows per GM -> UB copy, tried from the largest down until the score row fits.
 constexpr int64_t kChunkRows[] = {64, 32, 16, 8};
-// Methods other than these, and the refinement, are the CPU device's only (select_npu_limits.h).
+// Methods other than these are the CPU device's only (select_npu_limits.h).
 constexpr const char kMeanPool[] = "mean_pool";
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
@@ -34,6 +34,12 @@ bool fail(SelectPlan *plan, const std::string &message) {
   plan->error = message;
   return false;
 }
+
+// Units a block of `tokens` tokens may pool into: ceil(tokens / sub_block) when refining, else 1.
+int64_t units_of(const SelectTilingParams *p, int64_t tokens) {
+  return p->sub_block > 0 ? blitz::ceil_div(tokens, p->sub_block < tokens ? p->sub_block : tokens) : 1;
+}
+int64_t units_per_block(const SelectTilingParams *p) { return units_of(p, p->block_kv); }
 
 // tiling_plan.h's readers report into a TilingPlan; this moves their message over.
 bool relay(SelectPlan *plan, bool ok, const TilingPlan &scratch) { return ok || fail(plan, scratch.error); }
@@ -47,7 +53,10 @@ bool supported_method(const std::string &method) {
 
 bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
   if (!supported_method(r.method)) return fail(plan, select_limits::refuse_select_npu_method(r.method));
-  if (r.refine_below != 0.0) return fail(plan, select_limits::refuse_select_npu_refine());
+  if (!(r.refine_below >= 0.0 && r.refine_below <= 1.0))
+    return fail(plan, "refineBelow = " + std::to_string(r.refine_below) + "; expected a coherence in [0, 1] (0 = never)");
+  if (r.refine_below > 0.0 && r.sub_block < 1)
+    return fail(plan, "subBlock = " + std::to_string(r.sub_block) + "; expected >= 1 (tokens per sub-block)");
   if (r.sparse_mode != 0) return fail(plan, select_limits::refuse_select_npu_mask(r.sparse_mode));
   if (!(r.mass >= 0.0 && r.mass <= 1.0))
     return fail(plan, "mass = " + std::to_string(r.mass) + "; expected 0 (off) or a share in (0, 1]");
@@ -61,6 +70,8 @@ bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) 
   p->anchor_diagonal = r.anchor_diagonal ? 1 : 0;
   p->anchor_last = r.anchor_last ? 1 : 0;
   p->share_kv_groups = r.share_kv_groups ? 1 : 0;
+  p->refine_below = float(r.refine_below);
+  p->sub_block = r.refine_below > 0.0 ? r.sub_block : 0;
   return true;
 }
 
@@ -106,17 +117,18 @@ bool read_batches(SelectPlan *plan, const SelectRequest &r, const int64_t q[4], 
 bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
   const uint64_t ub = r.cores.ub_bytes > blitz_npu::kUbReserveBytes ? r.cores.ub_bytes - blitz_npu::kUbReserveBytes : 0;
   const int64_t d = p->head_dim;
-  const uint32_t tmp = r.softmax_tmp_bytes ? r.softmax_tmp_bytes(1, uint32_t(p->cols_aligned), r.softmax_tmp_user) : 0;
+  const uint32_t tmp = r.softmax_tmp_bytes ? r.softmax_tmp_bytes(1, uint32_t(p->k_units_aligned), r.softmax_tmp_user) : 0;
   p->chunk_rows = 0;
   for (int64_t chunk : kChunkRows) {
-    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp) <= ub) {
+    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp, p->k_units_aligned) <= ub) {
       p->chunk_rows = chunk;
       break;
     }
   }
   if (p->chunk_rows == 0) {
     const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
-    return fail(plan, select_limits::refuse_select_npu_kv_blocks(p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp)));
+    return fail(plan, select_limits::refuse_select_npu_kv_blocks(
+                          p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp, units_per_block(p))));
   }
   p->ub_tokens_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * p->dtype_size, kUbBlock));
   p->ub_float_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * kFloatBytes, kUbBlock));
@@ -125,15 +137,17 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   p->ub_stat_bytes = uint32_t(kUbBlock);
   p->ub_softmax_tmp_bytes = uint32_t(align_up(tmp, kUbBlock));
   p->ub_sabi_bytes = uint32_t(uint64_t(p->sabi_row_aligned) * kSabiBytes);
+  p->ub_unit_row_bytes = uint32_t(uint64_t(p->k_units_aligned) * kFloatBytes);
+  p->ub_first_bytes = uint32_t(align_up(uint64_t(p->cols + 1) * kIntBytes, kUbBlock));
   // What the kernel's InitBuffer calls take, in its order (select_kernel.h Init); the search
   // above used select_ub_bytes, which bounds it from above (its sabi row is cols_aligned long).
-  p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes + p->ub_mean_bytes +
-                      3 * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes + p->ub_softmax_tmp_bytes +
-                      p->ub_sabi_bytes;
+  p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes + 2 * uint64_t(p->ub_mean_bytes) +
+                      3 * uint64_t(p->ub_unit_row_bytes) + 3 * uint64_t(p->ub_score_bytes) +
+                      kStatBuffers * p->ub_stat_bytes + p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes;
 
-  p->ws_key_bytes = align_up(uint64_t(p->cols * d) * kFloatBytes, kWorkspaceAlign);
-  p->ws_query_bytes = align_up(uint64_t(p->group * d) * kFloatBytes, kWorkspaceAlign);
-  p->ws_logit_bytes = align_up(uint64_t(p->group * p->cols_aligned) * kFloatBytes, kWorkspaceAlign);
+  p->ws_key_bytes = align_up(uint64_t(p->k_units_max * d) * kFloatBytes, kWorkspaceAlign);
+  p->ws_query_bytes = align_up(uint64_t(p->q_units_max * d) * kFloatBytes, kWorkspaceAlign);
+  p->ws_logit_bytes = align_up(uint64_t(p->q_units_max * p->k_units_aligned) * kFloatBytes, kWorkspaceAlign);
   p->ws_worker_bytes = p->ws_key_bytes + p->ws_query_bytes + p->ws_logit_bytes;
   return true;
 }
@@ -156,22 +170,31 @@ void split_units(const SelectRequest &r, SelectTilingParams *p) {
 }  // namespace
 
 uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
-                         uint32_t softmax_tmp) {
+                         uint32_t softmax_tmp, int64_t k_units_aligned) {
+  if (k_units_aligned < 0) k_units_aligned = cols_aligned;
   const uint64_t tokens = kTokenQueueDepth * align_up(uint64_t(chunk_rows * head_dim) * dtype_size, kUbBlock);
   const uint64_t floats = align_up(uint64_t(chunk_rows * head_dim) * kFloatBytes, kUbBlock);
-  const uint64_t mean = align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
-  // A score row (queued from GM), the mass row and the group's mean mass row.
-  const uint64_t rows = 3 * uint64_t(cols_aligned) * kFloatBytes;
+  // The pooled mean row and the sum of squares row (the coherence).
+  const uint64_t mean = 2 * align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
+  // A unit score row (queued from GM), the units' counts and their ln n row; the head's mass
+  // row, the group's mean mass row and one query unit's block masses.
+  const uint64_t rows = 3 * uint64_t(k_units_aligned) * kFloatBytes + 3 * uint64_t(cols_aligned) * kFloatBytes;
   const uint64_t sabi = align_up(uint64_t(cols_aligned) * kSabiBytes, kUbBlock);
-  return tokens + floats + mean + rows + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi;
+  const uint64_t first = align_up(uint64_t(cols_aligned + 1) * kIntBytes, kUbBlock);
+  return tokens + floats + mean + rows + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi + first;
 }
 
 int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
-                        uint32_t softmax_tmp) {
-  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp);
+                        uint32_t softmax_tmp, int64_t units_per_block) {
+  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp, 0);
   if (fixed >= ub_bytes) return 0;
-  const uint64_t per_col = 3 * kFloatBytes + kSabiBytes;
-  return int64_t((ub_bytes - fixed) / per_col) / kRepeatFloats * kRepeatFloats;
+  const uint64_t per_col = (3 * uint64_t(units_per_block) + 3) * kFloatBytes + kSabiBytes + kIntBytes;
+  int64_t most = int64_t((ub_bytes - fixed) / per_col) / kRepeatFloats * kRepeatFloats;
+  // The rows' alignment: step down until the whole set fits.
+  while (most > 0 && select_ub_bytes(chunk_rows, head_dim, dtype_size, most, softmax_tmp,
+                                     int64_t(align_up(uint64_t(most * units_per_block), kRepeatFloats))) > ub_bytes)
+    most -= kRepeatFloats;
+  return most;
 }
 
 SelectPlan plan_select(const SelectRequest &r) {
@@ -243,6 +266,11 @@ SelectPlan plan_select(const SelectRequest &r) {
   }
   p->cols_aligned = int64_t(align_up(uint64_t(p->cols > 0 ? p->cols : 1), kRepeatFloats));
   p->sabi_row_aligned = int64_t(align_up(uint64_t(p->cols > 0 ? p->cols : 1), kBlockUint16));
+  // Key units: every block may split (a partial last block into no more than a full one's);
+  // query units: each head of the group's block.
+  p->k_units_max = (p->cols > 0 ? p->cols : 1) * units_per_block(p);
+  p->k_units_aligned = int64_t(align_up(uint64_t(p->k_units_max), kRepeatFloats));
+  p->q_units_max = p->group * units_of(p, p->block_q);
   if (!size_buffers(&plan, r, p)) return plan;
   split_units(r, p);
   plan.ok = true;

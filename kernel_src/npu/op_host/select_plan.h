@@ -32,6 +32,7 @@ struct SelectRequest {
   bool anchor_diagonal = true, anchor_last = true;
   bool share_kv_groups = false;
   double refine_below = 0.0;
+  int64_t sub_block = 32;
   int64_t sparse_mode = 0;  // the attention's index mask: not seen by the NPU op yet (refused unless 0)
   // Actual lengths (host values, value-depend inputs), count 0 = absent.
   const int64_t *actual_q = nullptr;
@@ -53,9 +54,11 @@ SelectPlan plan_select(const SelectRequest &request);
 
 // Pieces, for the tests: the unified buffer bytes for a chunk of token rows and a score row of
 // cols_aligned floats, and the most columns (a multiple of 64) that fit `ub_bytes`.
+// k_units_aligned: the key-unit row's length (-1: cols_aligned, no refinement).
 uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
-                         uint32_t softmax_tmp);
+                         uint32_t softmax_tmp, int64_t k_units_aligned = -1);
+// units_per_block: key units a block may split into (1: no refinement).
 int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
-                        uint32_t softmax_tmp);
+                        uint32_t softmax_tmp, int64_t units_per_block = 1);
 
 }  // namespace blitz_npu

@@ -1,4 +1,4 @@
-// BlitzSelectBlocks (method mean_pool, no sub-block refinement) on the NPU: the sabi
+// BlitzSelectBlocks (method mean_pool, with the sub-block refinement) on the NPU: the sabi
 // BlitzSparseAttention takes, chosen from the query and key.
 //
 // Tensors (element strides from the tiling, SelectTilingParams::q / k):
@@ -10,14 +10,17 @@
 //
 // Work: a unit is (b, kv head g, query block i), the CPU op's task (kernel_src/cpu/select/
 // select_run.cpp); worker w runs units [unit_start[w], unit_start[w + 1]) in order. Per unit:
-//   vector: the mean of each of the batch's key blocks of head g (once per (b, g) and worker:
-//           consecutive units reuse it) and the mean of query block i of each query head of the
-//           group, to the worker's workspace (float)
-//   cube:   logits [group, valid blocks] = pooled Q x pooled K^T (Matmul "scores", sync)
-//   vector: per head: l_j = scale * logit_j + ln(n_j / bkv) (only a partial last block has
-//           n_j < bkv; the softmax is shift-invariant, so this is the CPU op's scale q.k + ln n_j),
-//           columns past the valid blocks excluded, softmax (SoftmaxFlashV2) -> block masses;
-//           share_kv_groups: the group's mean mass
+//   vector: the units of each of the batch's key blocks of head g (once per (b, g) and worker:
+//           consecutive units reuse them) and of query block i of each query head of the group,
+//           their means to the worker's workspace (float). A block is one unit (its mean) unless
+//           refine_below > 0 and its coherence |sum x|^2 / (n sum |x|^2) (sum of squares by Mul,
+//           the two reductions over D on the scalar unit) is below it: then sub_block-token units
+//   cube:   logits [query units, key units] = pooled Q x pooled K^T (Matmul "scores", sync)
+//   vector: per query unit u: l_t = scale * logit_t + ln(n_t / bkv) (the softmax is
+//           shift-invariant, so this is the CPU op's scale q.k + ln n_t), columns past the key
+//           units excluded, softmax (SoftmaxFlashV2); summed per key block (the scalar unit, only
+//           when some key block was refined) and weighted n_u / rows into the head's block
+//           masses; share_kv_groups: the group's mean mass
 //   scalar: the choice (block_choice.h's rule): anchors always; then the best remaining block
 //           (highest mass, lower index on a tie) while fewer than top_k - |anchors| are taken or
 //           the kept mass is below `mass`; the row written ascending, then 0xFFFF.
@@ -48,8 +51,8 @@ constexpr int32_t kSelectSingleBuffer = 1;
 constexpr float kExcludedLogit = -3.0e38f;
 // A mass entry already kept (masses are >= 0, so every kept entry is below every candidate).
 constexpr float kKeptMark = -1.0f;
-constexpr uint32_t kStatFloats = 8;  // one 32-byte block: SoftmaxFlashV2's per-row statistics
 constexpr int64_t kLogitRowAlign = 8;  // ND_ALIGN writes whole 32-byte blocks of each logit row
+constexpr int32_t kRepeatFloats = 64;  // one 256-byte vector repeat of float
 
 // Producer pipe -> consumer pipe, at once: SetFlag then WaitFlag on a fetched event id.
 template <AscendC::HardEvent kEvent>
@@ -101,25 +104,29 @@ public:
     pipe_->InitBuffer(tokenQue_, kSelectTokenBuffers, p_->ub_tokens_bytes);
     pipe_->InitBuffer(floatBuf_, p_->ub_float_bytes);
     pipe_->InitBuffer(meanQue_, kSelectSingleBuffer, p_->ub_mean_bytes);
-    pipe_->InitBuffer(scoreQue_, kSelectSingleBuffer, p_->ub_score_bytes);
+    pipe_->InitBuffer(sqBuf_, p_->ub_mean_bytes);
+    pipe_->InitBuffer(scoreQue_, kSelectSingleBuffer, p_->ub_unit_row_bytes);
+    pipe_->InitBuffer(countRowBuf_, p_->ub_unit_row_bytes);
+    pipe_->InitBuffer(unitLogBuf_, p_->ub_unit_row_bytes);
     pipe_->InitBuffer(massBuf_, p_->ub_score_bytes);
     pipe_->InitBuffer(groupMassBuf_, p_->ub_score_bytes);
+    pipe_->InitBuffer(blockRowBuf_, p_->ub_score_bytes);
     pipe_->InitBuffer(maxBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(sumBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(expMaxBuf_, p_->ub_stat_bytes);
-    pipe_->InitBuffer(countBuf_, p_->ub_stat_bytes);
-    pipe_->InitBuffer(logBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(tmpBuf_, p_->ub_softmax_tmp_bytes);
     pipe_->InitBuffer(sabiBuf_, p_->ub_sabi_bytes);
+    pipe_->InitBuffer(firstBuf_, p_->ub_first_bytes);
 
     unitBegin_ = p_->unit_start[worker_];
     unitEnd_ = p_->unit_start[worker_ + 1];
-    // Fixed for the launch: logits [group, cols] with rows cols_aligned apart; pooled rows are
-    // D floats apart (SetOrgShape(orgM, orgN, orgKa, orgKb, orgKc)). No key block: no matmul.
+    // Fixed for the launch: logits [query units, key units] with rows k_units_aligned apart;
+    // pooled rows are D floats apart (SetOrgShape(orgM, orgN, orgKa, orgKb, orgKc)). No key
+    // block: no matmul.
     if (p_->cols == 0) return;
     const int32_t d = static_cast<int32_t>(p_->head_dim);
-    scores.SetOrgShape(static_cast<int32_t>(p_->group), static_cast<int32_t>(p_->cols), d, d,
-                       static_cast<int32_t>(p_->cols_aligned));
+    scores.SetOrgShape(static_cast<int32_t>(p_->q_units_max), static_cast<int32_t>(p_->k_units_max), d, d,
+                       static_cast<int32_t>(p_->k_units_aligned));
   }
 
   __aicore__ inline void Process()
@@ -157,14 +164,15 @@ private:
       keysOfBatch_ = b;
       keysOfHead_ = g;
     }
+    int64_t next = 0;
     for (int64_t m = 0; m < p_->group; ++m) {
       const int64_t at = b * p_->q.b + (firstHead + m) * p_->q.h + (tokens.q_start + firstToken) * p_->q.s;
-      PoolRows(qGm_, at, queryRows, p_->q.s, queryMeanWs_[m * p_->head_dim]);
+      qFirst_[m] = next;
+      qSize_[m] = PoolUnits(qGm_, at, queryRows, p_->q.s, queryMeanWs_, &next);
     }
-    ComputeLogits(valid);
+    qFirst_[p_->group] = next;
+    ComputeLogits(next);
 
-    const int64_t lastKeys = tokens.seq.kv_len - (valid - 1) * p_->block_kv;
-    const float lastLog = lastKeys < p_->block_kv ? PartialBlockLog(lastKeys) : 0.0f;
     const uint32_t cols = static_cast<uint32_t>(p_->cols_aligned);
     AscendC::LocalTensor<float> mass = massBuf_.Get<float>();
     AscendC::LocalTensor<float> groupMass = groupMassBuf_.Get<float>();
@@ -172,7 +180,7 @@ private:
       AscendC::Duplicate(groupMass, 0.0f, static_cast<int32_t>(cols));
     }
     for (int64_t m = 0; m < p_->group; ++m) {
-      BlockMass(m, valid, lastLog, mass);
+      BlockMass(m, valid, queryRows, mass);
       if (p_->share_kv_groups) {
         AscendC::Add(groupMass, groupMass, mass, static_cast<int32_t>(cols));
       } else {
@@ -189,14 +197,57 @@ private:
     }
   }
 
+  // One block of `rows` token rows (from element `at` of src, row stride `stride`) pooled into
+  // units, their means to rows *next, *next + 1, ... of ws (D floats apart); returns the unit
+  // size in tokens (rows: the block is one unit). The block's mean is written first; a refined
+  // block's sub-block means then overwrite it (MTE3 writes in order).
+  __aicore__ inline int64_t PoolUnits(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t rows, int64_t stride,
+                                      const AscendC::GlobalTensor<float> &ws, int64_t *next)
+  {
+    const bool refining = p_->refine_below > 0.0f;
+    const float coherence = PoolRows(src, at, rows, stride, ws[*next * p_->head_dim], refining);
+    const int64_t size = refining && coherence < p_->refine_below ? blitz::min_i64(p_->sub_block, rows) : rows;
+    if (size == rows) {
+      ++*next;
+      return rows;
+    }
+    for (int64_t r0 = 0; r0 < rows; r0 += size) {
+      PoolRows(src, at + r0 * stride, blitz::min_i64(size, rows - r0), stride, ws[*next * p_->head_dim], false);
+      ++*next;
+    }
+    return size;
+  }
+
+  // x[0, d) = x * x, by the repeat form (Mul.md: SIMD-API/基础API/Memory矢量计算/基础算术/Mul.md):
+  // whole 64-float repeats, then one repeat masked to the tail.
+  __aicore__ inline void SquareRow(const AscendC::LocalTensor<float> &x, int32_t d)
+  {
+    const AscendC::BinaryRepeatParams contiguous(1, 1, 1, 8, 8, 8);
+    const int32_t full = d / kRepeatFloats;
+    const int32_t tail = d - full * kRepeatFloats;
+    if (full > 0) {
+      AscendC::Mul(x, x, x, static_cast<uint64_t>(kRepeatFloats), static_cast<uint8_t>(full), contiguous);
+    }
+    if (tail > 0) {
+      const AscendC::LocalTensor<float> rest = x[static_cast<uint32_t>(full * kRepeatFloats)];
+      AscendC::Mul(rest, rest, rest, static_cast<uint64_t>(tail), 1, contiguous);
+    }
+  }
+
   // The mean of `rows` token rows (row stride `stride` elements from element `at` of src), as a
   // float row of D to dst: chunks of chunk_rows rows copied in, cast to float, summed row by row.
-  __aicore__ inline void PoolRows(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t rows, int64_t stride,
-                                  const AscendC::GlobalTensor<float> &dst)
+  // coherence: also sum the squares and return |sum x|^2 / (rows sum |x|^2) = rows |mean|^2 /
+  // sum |x|^2 (1 for all-zero tokens, as the CPU op); otherwise 1.
+  __aicore__ inline float PoolRows(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t rows, int64_t stride,
+                                   const AscendC::GlobalTensor<float> &dst, bool coherence)
   {
     const int32_t d = static_cast<int32_t>(p_->head_dim);
     AscendC::LocalTensor<float> mean = meanQue_.AllocTensor<float>();
     AscendC::Duplicate(mean, 0.0f, d);
+    AscendC::LocalTensor<float> sq = sqBuf_.Get<float>();
+    if (coherence) {
+      AscendC::Duplicate(sq, 0.0f, d);
+    }
     AscendC::LocalTensor<float> floats = floatBuf_.Get<float>();
     for (int64_t r0 = 0; r0 < rows; r0 += p_->chunk_rows) {
       const int64_t n = blitz::min_i64(p_->chunk_rows, rows - r0);
@@ -213,75 +264,130 @@ private:
       AscendC::Cast(floats, tokens, AscendC::RoundMode::CAST_NONE, static_cast<uint32_t>(n * d));
       tokenQue_.FreeTensor(tokens);
       for (int64_t r = 0; r < n; ++r) {
-        AscendC::Add(mean, mean, floats[static_cast<uint32_t>(r * d)], d);
+        const AscendC::LocalTensor<float> row = floats[static_cast<uint32_t>(r * d)];
+        AscendC::Add(mean, mean, row, d);
+        if (coherence) {
+          SquareRow(row, d);
+          AscendC::Add(sq, sq, row, d);
+        }
       }
     }
     AscendC::Muls(mean, mean, 1.0f / static_cast<float>(rows), d);
     meanQue_.EnQue(mean);
     mean = meanQue_.DeQue<float>();
+    float result = 1.0f;
+    if (coherence) {
+      OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit reads mean and sq
+      float meanSq = 0.0f, sumSq = 0.0f;
+      for (int32_t c = 0; c < d; ++c) {
+        const float v = mean.GetValue(static_cast<uint32_t>(c));
+        meanSq += v * v;
+        sumSq += sq.GetValue(static_cast<uint32_t>(c));
+      }
+      result = sumSq > 0.0f ? static_cast<float>(rows) * meanSq / sumSq : 1.0f;
+      OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the next pooling overwrites them
+    }
     AscendC::DataCopy(dst, mean, static_cast<uint32_t>(d));
     meanQue_.FreeTensor(mean);
+    return result;
   }
 
-  // Key block j's mean to row j of the key-mean workspace, for the batch's valid blocks.
+  // The key units of the batch's valid blocks to the key-mean workspace; firstBuf_[j] is block
+  // j's first unit (firstBuf_[valid] = kUnits_), unitLogBuf_ each unit's ln(n_t / bkv) (0 past
+  // the units: ln 1).
   __aicore__ inline void PoolKeys(int64_t b, int64_t g, const BatchTokens &tokens, int64_t valid)
   {
+    const int32_t unitCols = static_cast<int32_t>(p_->k_units_aligned);
+    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
+    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
+    AscendC::Duplicate(count, 1.0f, unitCols);
+    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the unit counts overwrite the ones
+    int64_t next = 0;
     for (int64_t j = 0; j < valid; ++j) {
       const int64_t first = j * p_->block_kv;
       const int64_t rows = blitz::min_i64(p_->block_kv, tokens.seq.kv_len - first);
       const int64_t at = b * p_->k.b + g * p_->k.h + (tokens.kv_start + first) * p_->k.s;
-      PoolRows(kGm_, at, rows, p_->k.s, keyMeanWs_[j * p_->head_dim]);
+      const int64_t unit0 = next;
+      const int64_t size = PoolUnits(kGm_, at, rows, p_->k.s, keyMeanWs_, &next);
+      firstOf.SetValue(static_cast<uint32_t>(j), static_cast<int32_t>(unit0));
+      for (int64_t t = unit0; t < next; ++t) {
+        const int64_t n = blitz::min_i64(size, rows - (t - unit0) * size);
+        count.SetValue(static_cast<uint32_t>(t), static_cast<float>(n) / static_cast<float>(p_->block_kv));
+      }
     }
+    firstOf.SetValue(static_cast<uint32_t>(valid), static_cast<int32_t>(next));
+    kUnits_ = next;
+    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: Log reads the counts
+    AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(unitCols));
   }
 
-  // logits [group, valid] = pooled Q x pooled K^T, rows cols_aligned apart.
-  __aicore__ inline void ComputeLogits(int64_t valid)
+  // logits [query units, key units] = pooled Q x pooled K^T, rows k_units_aligned apart.
+  __aicore__ inline void ComputeLogits(int64_t queryUnits)
   {
     // MTE3 -> S: the pooled rows this core just wrote must be in GM before the matmul message.
     OrderPipes<AscendC::HardEvent::MTE3_S>(pipe_);
     scores.SetTensorA(queryMeanWs_);
     scores.SetTensorB(keyMeanWs_, /*isTransposeB=*/true);
-    scores.SetTail(static_cast<int32_t>(p_->group), static_cast<int32_t>(valid), static_cast<int32_t>(p_->head_dim));
+    scores.SetTail(static_cast<int32_t>(queryUnits), static_cast<int32_t>(kUnits_), static_cast<int32_t>(p_->head_dim));
     scores.IterateAll(logitWs_);
     computed_ = true;
   }
 
-  // ln(keys / bkv) of a partial last block, by the vector Log on one 8-float block.
-  __aicore__ inline float PartialBlockLog(int64_t keys)
+  // Head m's block masses into `mass` (cols_aligned floats; 0 past the valid blocks): each of
+  // its query units' softmax over the key units, summed per key block, weighted n_u / rows.
+  __aicore__ inline void BlockMass(int64_t m, int64_t valid, int64_t queryRows, const AscendC::LocalTensor<float> &mass)
   {
-    AscendC::LocalTensor<float> count = countBuf_.Get<float>();
-    AscendC::LocalTensor<float> log = logBuf_.Get<float>();
-    AscendC::Duplicate(count, static_cast<float>(keys) / static_cast<float>(p_->block_kv), static_cast<int32_t>(kStatFloats));
-    AscendC::Log(log, count, kStatFloats);
-    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit reads the log
-    const float value = log.GetValue(0);
-    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the next unit's Duplicate overwrites it
-    return value;
+    const int32_t cols = static_cast<int32_t>(p_->cols_aligned);
+    AscendC::LocalTensor<float> blockRow = blockRowBuf_.Get<float>();
+    AscendC::Duplicate(mass, 0.0f, cols);
+    for (int64_t r = qFirst_[m]; r < qFirst_[m + 1]; ++r) {
+      const int64_t n = blitz::min_i64(qSize_[m], queryRows - (r - qFirst_[m]) * qSize_[m]);
+      const float weight = static_cast<float>(n) / static_cast<float>(queryRows);
+      AscendC::LocalTensor<float> row = scoreQue_.AllocTensor<float>();
+      const float total = UnitSoftmax(r, row);
+      if (kUnits_ == valid) {  // every key block is one unit: the softmax row is the block masses
+        AscendC::Muls(blockRow, row, weight / total, cols);
+      } else {
+        AscendC::Duplicate(blockRow, 0.0f, cols);
+        OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit sums the row
+        AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
+        for (int64_t j = 0; j < valid; ++j) {
+          float sum = 0.0f;
+          const int64_t t1 = firstOf.GetValue(static_cast<uint32_t>(j + 1));
+          for (int64_t t = firstOf.GetValue(static_cast<uint32_t>(j)); t < t1; ++t) {
+            sum += row.GetValue(static_cast<uint32_t>(t));
+          }
+          blockRow.SetValue(static_cast<uint32_t>(j), sum * (weight / total));
+        }
+        OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: Add reads what the scalar wrote
+      }
+      AscendC::Add(mass, mass, blockRow, cols);
+      scoreQue_.FreeTensor(row);
+    }
   }
 
-  // Head m's block masses into `mass` (cols_aligned floats; 0 past the valid blocks).
-  __aicore__ inline void BlockMass(int64_t m, int64_t valid, float lastLog, const AscendC::LocalTensor<float> &mass)
+  // Query unit r's softmax numerators over the key units into `row` (k_units_aligned floats, 0
+  // past the units); returns their sum.
+  __aicore__ inline float UnitSoftmax(int64_t r, AscendC::LocalTensor<float> &row)
   {
-    const uint32_t cols = static_cast<uint32_t>(p_->cols_aligned);
-    AscendC::LocalTensor<float> row = scoreQue_.AllocTensor<float>();
-    AscendC::DataCopy(row, logitWs_[m * p_->cols_aligned], cols);
+    const uint32_t cols = static_cast<uint32_t>(p_->k_units_aligned);
+    AscendC::DataCopy(row, logitWs_[r * p_->k_units_aligned], cols);
     scoreQue_.EnQue(row);
     row = scoreQue_.DeQue<float>();
     AscendC::Muls(row, row, p_->scale, static_cast<int32_t>(cols));
-    // The partial block's log term and the columns up to the next 32-byte block on the scalar
-    // unit (the cube left ND_ALIGN's invalid data there); whole blocks after them by Duplicate.
-    const int64_t blockEnd = blitz::min_i64((valid + kLogitRowAlign - 1) / kLogitRowAlign * kLogitRowAlign, p_->cols_aligned);
-    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: Muls wrote the row
-    if (lastLog != 0.0f) {
-      row.SetValue(static_cast<uint32_t>(valid - 1), row.GetValue(static_cast<uint32_t>(valid - 1)) + lastLog);
-    }
-    for (int64_t j = valid; j < blockEnd; ++j) {
+    AscendC::Add(row, row, unitLogBuf_.Get<float>(), static_cast<int32_t>(cols));
+    // The columns up to the next 32-byte block on the scalar unit (the cube left ND_ALIGN's
+    // invalid data there); whole blocks after them by Duplicate.
+    const int64_t units = kUnits_;
+    const int64_t blockEnd = blitz::min_i64((units + kLogitRowAlign - 1) / kLogitRowAlign * kLogitRowAlign, p_->k_units_aligned);
+    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: Muls / Add wrote the row
+    for (int64_t j = units; j < blockEnd; ++j) {
       row.SetValue(static_cast<uint32_t>(j), kExcludedLogit);
     }
     OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the softmax reads what the scalar wrote
-    if (blockEnd < p_->cols_aligned) {
+    if (blockEnd < p_->k_units_aligned) {
       AscendC::Duplicate(row[static_cast<uint32_t>(blockEnd)], kExcludedLogit,
-                         static_cast<int32_t>(p_->cols_aligned - blockEnd));
+                         static_cast<int32_t>(p_->k_units_aligned - blockEnd));
     }
     AscendC::LocalTensor<float> maxRow = maxBuf_.Get<float>();
     AscendC::LocalTensor<float> sumRow = sumBuf_.Get<float>();
@@ -293,9 +399,7 @@ private:
     AscendC::SoftmaxFlashV2<float, /*isUpdate=*/false>(row, sumRow, maxRow, row, expMax, sumRow, maxRow, tmp,
                                                        *softmaxTiling_, shape);
     OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit reads the sum
-    const float total = sumRow.GetValue(0);
-    AscendC::Muls(mass, row, 1.0f / total, static_cast<int32_t>(cols));
-    scoreQue_.FreeTensor(row);
+    return sumRow.GetValue(0);
   }
 
   // The rule on one row of masses (valid blocks), into sabiBuf_; marks kept entries kKeptMark.
@@ -368,6 +472,11 @@ private:
   int64_t worker_ = 0;
   int64_t unitBegin_ = 0, unitEnd_ = 0;
   int64_t keysOfBatch_ = -1, keysOfHead_ = -1;  // whose key means the workspace holds
+  int64_t kUnits_ = 0;                           // and how many key units they are
+  // Head m's query units: rows [qFirst_[m], qFirst_[m + 1]) of the query workspace, qSize_[m]
+  // tokens each (the last may be shorter).
+  int64_t qFirst_[blitz::limits::kNpuGroupMax + 1] = {};
+  int64_t qSize_[blitz::limits::kNpuGroupMax] = {};
   bool computed_ = false;
 
   AscendC::GlobalTensor<T> qGm_, kGm_;
@@ -378,8 +487,9 @@ private:
   AscendC::TQue<AscendC::TPosition::VECIN, kSelectTokenBuffers> tokenQue_;
   AscendC::TQue<AscendC::TPosition::VECIN, kSelectSingleBuffer> scoreQue_;
   AscendC::TQue<AscendC::TPosition::VECOUT, kSelectSingleBuffer> meanQue_;
-  AscendC::TBuf<AscendC::TPosition::VECCALC> floatBuf_, massBuf_, groupMassBuf_;
-  AscendC::TBuf<AscendC::TPosition::VECCALC> maxBuf_, sumBuf_, expMaxBuf_, countBuf_, logBuf_, tmpBuf_;
+  AscendC::TBuf<AscendC::TPosition::VECCALC> floatBuf_, sqBuf_, massBuf_, groupMassBuf_, blockRowBuf_;
+  AscendC::TBuf<AscendC::TPosition::VECCALC> countRowBuf_, unitLogBuf_, firstBuf_;
+  AscendC::TBuf<AscendC::TPosition::VECCALC> maxBuf_, sumBuf_, expMaxBuf_, tmpBuf_;
   AscendC::TBuf<AscendC::TPosition::VECOUT> sabiBuf_;
 };
 

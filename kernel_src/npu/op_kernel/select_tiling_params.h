@@ -46,6 +46,15 @@ struct SelectTilingParams {
   uint32_t anchor_diagonal;
   uint32_t anchor_last;
   uint32_t share_kv_groups;
+  // The sub-block refinement (README "Choosing the tiles"): a block whose coherence
+  // |sum x|^2 / (n sum |x|^2) is below refine_below (0 = never) is pooled as sub_block-token
+  // units. Key units: at most k_units_max per (b, kv head), a logit row k_units_aligned floats
+  // (64-float multiple); query units: at most q_units_max per unit (the group's heads).
+  int64_t sub_block;
+  float refine_below;
+  int64_t k_units_max;
+  int64_t k_units_aligned;
+  int64_t q_units_max;
 
   // Work: a unit is (b, kv head g, query block i) flattened as ((b * kv_heads) + g) * rows + i;
   // worker w (vector core GetBlockIdx()) runs units [unit_start[w], unit_start[w + 1]).
@@ -55,9 +64,11 @@ struct SelectTilingParams {
   int64_t unit_start[kMaxWorkers + 1];
 
   // Unified buffer (bytes, each a multiple of 32): token chunks (chunk_rows x D input dtype,
-  // double-buffered), their float copy, the pooled mean row, a score row (double-buffered), the
-  // mass row and the group's mean mass row, five 32-byte statistics (max, sum, expMax, and the
-  // partial block's count and log), the softmax scratch, the sabi row; ub_total_bytes their sum.
+  // double-buffered), their float copy, the pooled mean row and its sum of squares (D floats
+  // each, ub_mean_bytes), a key-unit score row, the units' counts and ln n rows
+  // (ub_unit_row_bytes each), the mass row, the group's mean mass row and one query unit's
+  // block masses (ub_score_bytes each), three 32-byte statistics (max, sum, expMax), the softmax
+  // scratch, the sabi row, each block's first unit; ub_total_bytes their sum.
   int64_t chunk_rows;
   uint32_t ub_tokens_bytes;
   uint32_t ub_float_bytes;
@@ -66,10 +77,12 @@ struct SelectTilingParams {
   uint32_t ub_stat_bytes;
   uint32_t ub_softmax_tmp_bytes;
   uint32_t ub_sabi_bytes;
+  uint32_t ub_unit_row_bytes;   // a key-unit row (k_units_aligned floats): the score row and ln n row
+  uint32_t ub_first_bytes;      // int32 [cols + 1]: each key block's first key unit
   uint64_t ub_total_bytes;
 
-  // Workspace per worker: pooled key means [cols, D] float, pooled query means [group, D]
-  // float, block logits [group, cols_aligned] float (the cube's output).
+  // Workspace per worker: pooled key unit means [k_units_max, D] float, pooled query unit means
+  // [q_units_max, D] float, unit logits [q_units_max, k_units_aligned] float (the cube's output).
   uint64_t ws_key_bytes;
   uint64_t ws_query_bytes;
   uint64_t ws_logit_bytes;

@@ -45,6 +45,7 @@ blitz_npu_sim::SelectSimCall sim_call(const select::SelectArgs &a, const select:
   r.anchor_last = a.anchor_last;
   r.share_kv_groups = a.share_kv_groups;
   r.refine_below = a.refine_below;
+  r.sub_block = a.sub_block;
   r.sparse_mode = a.sparse_mode;
   c.actual_q = values(a.actual_seq_lengths);
   c.actual_kv = values(a.actual_seq_lengths_kv);
