@@ -7,6 +7,7 @@ import json
 import string
 from typing import List, Tuple
 
+from .acl_api import DTYPES, ENUMS
 from .spec import API_DEFAULTS, ATTRS, DTYPE_GROUPS, LIMITS, MASK_GROUP, QKV_GROUP, REFUSALS, Refusal
 
 
@@ -54,6 +55,12 @@ def _py_refusal(r: Refusal) -> List[str]:
 
 def _group(name: str):
     return next(g for g in DTYPE_GROUPS if g.name == name)
+
+
+def _acl_dtype_set(name: str, dtypes) -> str:
+    values = {c.name: c.value for c in next(e for e in ENUMS if e.name == "aclDataType").members}
+    items = ", ".join(f"{values[DTYPES[d][0]]} /* {DTYPES[d][0]} */" for d in dtypes)
+    return f"constexpr int32_t {name}[] = {{{items}}};"
 
 
 def render_limits_header(spec_path: str) -> str:
@@ -145,6 +152,9 @@ def render_refusals_header(spec_path: str) -> str:
         *[f"constexpr uint32_t kLayoutIndex{name} = {i};" for i, name in enumerate(L.layouts)],
         f"constexpr uint32_t kLayoutCount = {len(L.layouts)};",
         f"constexpr const char kSabiPadText[] = \"0x{L.sabi_pad:X}\";  // kSabiPad as messages write it",
+        "// The aclDataType values (include/acl/acl.h) the CPU device's aclnn layer accepts, per group.",
+        _acl_dtype_set("kCpuQkvDtypes", _group(QKV_GROUP).cpu),
+        _acl_dtype_set("kCpuMaskDtypes", _group(MASK_GROUP).cpu),
         "",
     ]
     lines += ["// The op attributes' defaults (what an unset attribute means; the tiling's tests start from them)."]

@@ -304,6 +304,7 @@ _SABI_WHERE = "sabi[b={b}, h={h}, row={row}, col={col}] = {value}"
 
 def _refusals(L: Limits):
     qkv_npu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).npu
+    qkv_cpu = next(g for g in DTYPE_GROUPS if g.name == QKV_GROUP).cpu
     mask = next(g for g in DTYPE_GROUPS if g.name == MASK_GROUP)
     return (
         Refusal("block_shape", (("bq", "int"), ("bkv", "int"), ("device", "str")),
@@ -329,6 +330,8 @@ def _refusals(L: Limits):
                 f"input_layout must be one of {', '.join(L.layouts)}, got '{{layout}}'"),
         # Where the dtype is known (Python: "atten_mask", "float32"; the aclnn layer: "attenMask",
         # "ACL_FLOAT"); the NPU tiling only learns that the dtype is not one of the NPU's.
+        Refusal("qkv_dtype", (("name", "str"), ("dtype", "str")),
+                f"{{name}} has dtype {{dtype}}; expected one of {', '.join(qkv_cpu)}"),
         Refusal("mask_dtype", (("name", "str"), ("dtype", "str")),
                 f"{{name}} has dtype {{dtype}}; expected one of {', '.join(mask.cpu)}"),
         Refusal("npu_mask_dtype", (),

@@ -83,8 +83,8 @@ def _tensors(query, key, value) -> Tuple[str, str]:
             f"query, key and value must be on one device, got query on {devices[0]}, key on "
             f"{devices[1]}, value on {devices[2]}")
     dtype = arrays.dtype_name(query)
-    if dtype not in arrays.FLOAT_DTYPES:
-        raise TypeError(f"query has dtype {dtype}; expected one of {', '.join(arrays.FLOAT_DTYPES)}")
+    if dtype not in limits.CPU_DTYPES:
+        raise TypeError(limits.refuse_qkv_dtype("query", dtype))
     for name, x in named[1:]:
         if arrays.dtype_name(x) != dtype:
             raise TypeError(f"{name} has dtype {arrays.dtype_name(x)}; expected query's dtype {dtype}")

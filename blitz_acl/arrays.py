@@ -18,9 +18,6 @@ import numpy as np
 NUMPY = "numpy"
 TORCH = "torch"
 
-# The floating dtypes of query/key/value, by the name used everywhere in blitz_acl.
-FLOAT_DTYPES = ("float32", "float16", "bfloat16")
-
 _NUMPY_DTYPES = {
     "float64": np.dtype(np.float64),
     "float32": np.dtype(np.float32),

@@ -106,6 +106,10 @@ def refuse_layout(layout: str) -> str:
     return f"input_layout must be one of BNSD, BSND, BSH, BNSD_BSND, TND, got '{layout}'"
 
 
+def refuse_qkv_dtype(name: str, dtype: str) -> str:
+    return f'{name} has dtype {dtype}; expected one of float32, float16, bfloat16'
+
+
 def refuse_mask_dtype(name: str, dtype: str) -> str:
     return f'{name} has dtype {dtype}; expected one of bool, int8, uint8'
 

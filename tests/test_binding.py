@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 import blitz_acl
+from blitz_acl import limits
 from blitz_acl.devices import _cdef, library, status
 from blitz_acl.devices.descriptors import CallScope
 
@@ -210,11 +211,13 @@ BAD_CALLS = {
     "block_shape_unsupported": ({"blockShape": lambda s: s.int_array([100, 512])}, INVALID, "block_shape (100, 512) is not supported by the CPU device"),
     "block_shape_length": ({"blockShape": lambda s: s.int_array([128])}, INVALID, "expected (bq, bkv)"),
     "lengths_too_long": ({"actualSeqLengths": lambda s: s.int_array([SQ + 1])}, INVALID, "actualSeqLengths[0] = 201"),
-    "mask_dtype": ({"attenMask": _tensor_with([SQ, SKV], "ACL_FLOAT")}, INVALID, "attenMask has dtype ACL_FLOAT"),
+    "mask_dtype": ({"attenMask": _tensor_with([SQ, SKV], "ACL_FLOAT")}, INVALID,
+                   limits.refuse_mask_dtype("attenMask", "ACL_FLOAT")),
     "mask_shape": ({"attenMask": _tensor_with([SQ, SKV - 1], "ACL_BOOL")}, INVALID, "attenMask has shape"),
     "format_nchw": ({"query": _tensor_with([B, N, SQ, D], "ACL_FLOAT", fmt="ACL_FORMAT_NCHW")}, INVALID,
                     "ACL_FORMAT_NCHW"),
-    "query_dtype_int8": ({"query": _tensor_with([B, N, SQ, D], "ACL_INT8")}, INVALID, "query has dtype ACL_INT8"),
+    "query_dtype_int8": ({"query": _tensor_with([B, N, SQ, D], "ACL_INT8")}, INVALID,
+                         limits.refuse_qkv_dtype("query", "ACL_INT8")),
     "key_dtype_differs": ({"key": _tensor_with([B, N, SKV, D], "ACL_FLOAT16")}, INVALID, "key has dtype ACL_FLOAT16"),
     "key_batch": ({"key": _tensor_with([2, N, SKV, D], "ACL_FLOAT"),
                    "value": _tensor_with([2, N, SKV, D], "ACL_FLOAT")}, INVALID, "expected batch 1"),

@@ -134,6 +134,12 @@ CASES.append(("npu_dtype", {
 # npu_sim libraries, so it refuses before the NPU tiling runs) name the dtype; the NPU binding
 # words it as the tiling does (tests/npu_host asks the tiling itself).
 _float_mask = np.zeros((S, S), np.float32)
+# A query dtype the CPU device does not take, in the spec's one sentence: Python names it as
+# arrays does; the aclnn layer's words (aclDataType names) are checked by test_binding, since
+# the binding cannot describe such a tensor to the library.
+CASES.append(("qkv_dtype_python", {
+    "python_cpu": _public(_tensors(dtype=np.float64), device="cpu"),
+}, limits.refuse_qkv_dtype("query", "float64")))
 CASES.append(("mask_dtype_python", {
     "python_cpu": _public(atten_mask=_float_mask, sparse_mode=1, device="cpu"),
 }, limits.refuse_mask_dtype("atten_mask", "float32")))

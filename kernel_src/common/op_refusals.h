@@ -25,6 +25,9 @@ constexpr uint32_t kLayoutIndexBNSD_BSND = 3;
 constexpr uint32_t kLayoutIndexTND = 4;
 constexpr uint32_t kLayoutCount = 5;
 constexpr const char kSabiPadText[] = "0xFFFF";  // kSabiPad as messages write it
+// The aclDataType values (include/acl/acl.h) the CPU device's aclnn layer accepts, per group.
+constexpr int32_t kCpuQkvDtypes[] = {0 /* ACL_FLOAT */, 1 /* ACL_FLOAT16 */, 27 /* ACL_BF16 */};
+constexpr int32_t kCpuMaskDtypes[] = {12 /* ACL_BOOL */, 2 /* ACL_INT8 */, 4 /* ACL_UINT8 */};
 
 // The op attributes' defaults (what an unset attribute means; the tiling's tests start from them).
 constexpr int64_t kDefaultNumHeads = 1;
@@ -75,6 +78,10 @@ inline std::string refuse_sparse_mode(int64_t mode) {
 
 inline std::string refuse_layout(const std::string &layout) {
   return std::string("input_layout must be one of BNSD, BSND, BSH, BNSD_BSND, TND, got '") + layout + std::string("'");
+}
+
+inline std::string refuse_qkv_dtype(const std::string &name, const std::string &dtype) {
+  return name + std::string(" has dtype ") + dtype + std::string("; expected one of float32, float16, bfloat16");
 }
 
 inline std::string refuse_mask_dtype(const std::string &name, const std::string &dtype) {

@@ -169,14 +169,20 @@ HeadMajorView read_view(const aclTensor &t, Layout layout, int64_t heads, const 
 
 namespace {
 
+// Whether dtype is in one of the spec's generated sets (op_refusals.h).
+template <size_t N>
+bool dtype_in(aclDataType dtype, const int32_t (&set)[N]) {
+  return std::find(set, set + N, static_cast<int32_t>(dtype)) != set + N;
+}
+
 ElementType element_type(aclDataType dtype) {
+  if (!dtype_in(dtype, limits::kCpuQkvDtypes))
+    fail(ACLNN_ERR_PARAM_INVALID, limits::refuse_qkv_dtype("query", dtype_name(dtype)));
   switch (dtype) {
     case ACL_FLOAT: return ElementType::kFloat32;
     case ACL_FLOAT16: return ElementType::kFloat16;
     case ACL_BF16: return ElementType::kBFloat16;
-    default:
-      fail(ACLNN_ERR_PARAM_INVALID, std::string("query has dtype ") + dtype_name(dtype) +
-                                        "; expected ACL_FLOAT, ACL_FLOAT16 or ACL_BF16");
+    default: fail(ACLNN_ERR_INNER, std::string("no element type for ") + dtype_name(dtype));
   }
 }
 
@@ -263,7 +269,7 @@ void resolve_mask(const OpArgs &a, AttentionProblem &p) {
     return;
   }
   const aclTensor &m = checked_tensor(a.atten_mask, "attenMask");
-  require(m.dtype == ACL_BOOL || m.dtype == ACL_INT8 || m.dtype == ACL_UINT8, ACLNN_ERR_PARAM_INVALID,
+  require(dtype_in(m.dtype, limits::kCpuMaskDtypes), ACLNN_ERR_PARAM_INVALID,
           limits::refuse_mask_dtype("attenMask", dtype_name(m.dtype)));
   // Modes 2-4 compute their mask from indices; the original takes a compressed mask there,
   // which is accepted (any shape) and ignored.
