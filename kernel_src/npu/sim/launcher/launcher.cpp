@@ -36,7 +36,6 @@ AscendC::tiling::TCubeTiling cube_tiling(int64_t m, int64_t n, int64_t k, int64_
   return t;
 }
 
-GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
 
 }  // namespace
 
@@ -103,6 +102,21 @@ SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores) {
   return out;
 }
 
+LaunchGm::LaunchGm(std::initializer_list<NamedTensor> tensors, const std::vector<int64_t> &actual_q,
+                   const std::vector<int64_t> &actual_kv, void *workspace, uint64_t workspace_bytes,
+                   const void *tiling, size_t tiling_bytes)
+    : actual_q_(actual_q), actual_kv_(actual_kv) {
+  for (const auto &[t, name] : tensors) {
+    if (t->data != nullptr && t->bytes != 0) ranges_.add(t->data, t->bytes, name);
+  }
+  if (!actual_q_.empty()) ranges_.add(actual_q_.data(), actual_q_.size() * sizeof(int64_t), "actual_seq_lengths");
+  if (!actual_kv_.empty())
+    ranges_.add(actual_kv_.data(), actual_kv_.size() * sizeof(int64_t), "actual_seq_lengths_kv");
+  ranges_.add(workspace, workspace_bytes, "workspace");
+  ranges_.add(tiling, tiling_bytes, "tiling");
+  blitz_sim::set_system_workspace(workspace);
+}
+
 blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *workspace,
                                blitz_sim::LaunchMode mode) {
   std::lock_guard<std::mutex> lock(launch_mutex());
@@ -110,29 +124,13 @@ blitz_sim::LaunchReport launch(const SimCall &call, const SimPlan &plan, void *w
   // The tiling data and the actual lengths live in GM as on the device (the framework copies
   // them there before the launch).
   BlitzSparseAttentionTilingData tiling = plan.tiling;
-  std::vector<int64_t> actual_q = call.actual_q, actual_kv = call.actual_kv;
-
-  blitz_sim::GmScope gm_ranges;
-  const std::pair<const GmTensor *, const char *> tensors[] = {
-      {&call.query, "query"},   {&call.key, "key"},   {&call.value, "value"},
-      {&call.atten_mask, "atten_mask"}, {&call.sabi, "sabi"}, {&call.attention_out, "attention_out"},
-      {&call.softmax_lse, "softmax_lse"},
-  };
-  for (const auto &[t, name] : tensors) {
-    if (t->data != nullptr && t->bytes != 0) gm_ranges.add(t->data, t->bytes, name);
-  }
-  if (!actual_q.empty()) gm_ranges.add(actual_q.data(), actual_q.size() * sizeof(int64_t), "actual_seq_lengths");
-  if (!actual_kv.empty())
-    gm_ranges.add(actual_kv.data(), actual_kv.size() * sizeof(int64_t), "actual_seq_lengths_kv");
-  gm_ranges.add(workspace, plan.workspace_bytes, "workspace");
-  gm_ranges.add(&tiling, sizeof(tiling), "tiling");
-  blitz_sim::set_system_workspace(workspace);
-
-  GM_ADDR aq = actual_q.empty() ? nullptr : gm(actual_q.data());
-  GM_ADDR akv = actual_kv.empty() ? nullptr : gm(actual_kv.data());
+  const LaunchGm in_gm({{&call.query, "query"}, {&call.key, "key"}, {&call.value, "value"},
+                        {&call.atten_mask, "atten_mask"}, {&call.sabi, "sabi"},
+                        {&call.attention_out, "attention_out"}, {&call.softmax_lse, "softmax_lse"}},
+                       call.actual_q, call.actual_kv, workspace, plan.workspace_bytes, &tiling, sizeof(tiling));
   return blitz_sim::run_mix_launch(plan.block_dim, [&] {
     entry(gm(call.query.data), gm(call.key.data), gm(call.value.data), /*pseShift=*/nullptr,
-          gm(call.atten_mask.data), gm(call.sabi.data), aq, akv, /*deqScale1=*/nullptr, /*quantScale1=*/nullptr,
+          gm(call.atten_mask.data), gm(call.sabi.data), in_gm.actual_q(), in_gm.actual_kv(), /*deqScale1=*/nullptr, /*quantScale1=*/nullptr,
           /*deqScale2=*/nullptr, /*quantScale2=*/nullptr, /*quantOffset2=*/nullptr, gm(call.attention_out.data),
           gm(call.softmax_lse.data), gm(workspace), gm(&tiling));
   }, mode);

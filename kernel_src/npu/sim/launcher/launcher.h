@@ -7,10 +7,13 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "blitz_sim/launch.h"
+#include "kernel_operator.h"  // GM_ADDR
 #include "blitz_tiling_data.h"
 #include "../../op_host/tiling_plan.h"
 
@@ -58,6 +61,29 @@ uint32_t vector_cores_from_env();
 
 // Every launch of every op holds it: the GM registry and the system workspace are global.
 std::mutex &launch_mutex();
+
+// A host pointer as the kernel entry takes it.
+inline GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
+
+// What GM holds for one launch of either op, as the framework leaves it before the kernel
+// starts: the call's tensors, copies of the value-depend lengths, the workspace (its system part
+// set as the Matmul's) and the tiling data; every range registered so the model checks each
+// access against them. Lives for the launch (the registry is cleared when it ends).
+class LaunchGm {
+ public:
+  using NamedTensor = std::pair<const GmTensor *, const char *>;
+  LaunchGm(std::initializer_list<NamedTensor> tensors, const std::vector<int64_t> &actual_q,
+           const std::vector<int64_t> &actual_kv, void *workspace, uint64_t workspace_bytes, const void *tiling,
+           size_t tiling_bytes);
+  LaunchGm(const LaunchGm &) = delete;
+  LaunchGm &operator=(const LaunchGm &) = delete;
+  GM_ADDR actual_q() const { return actual_q_.empty() ? nullptr : gm(actual_q_.data()); }
+  GM_ADDR actual_kv() const { return actual_kv_.empty() ? nullptr : gm(actual_kv_.data()); }
+
+ private:
+  std::vector<int64_t> actual_q_, actual_kv_;
+  blitz_sim::GmScope ranges_;
+};
 
 // Runs the tiling; plan.ok false carries the tiling's message.
 SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores);

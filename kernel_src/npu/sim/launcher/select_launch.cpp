@@ -12,7 +12,6 @@ uint32_t softmax_tmp_bytes(uint32_t rows, uint32_t cols, void * /*user*/) {
   return blitz_sim::SoftmaxFlashV2MinTmpBytes(rows, cols, sizeof(float), sizeof(float), /*isUpdate=*/false);
 }
 
-GM_ADDR gm(const void *p) { return static_cast<GM_ADDR>(const_cast<void *>(p)); }
 
 }  // namespace
 
@@ -52,25 +51,10 @@ blitz_sim::LaunchReport launch_select(const SelectSimCall &call, const SelectSim
   std::lock_guard<std::mutex> lock(launch_mutex());
   const SelectKernelEntry entry = call.bf16 ? select_kernel_entry_bf16() : select_kernel_entry_half();
   BlitzSelectBlocksTilingData tiling = plan.tiling;  // in GM, as the framework copies it there
-  std::vector<int64_t> actual_q = call.actual_q, actual_kv = call.actual_kv;
-
-  blitz_sim::GmScope gm_ranges;
-  const std::pair<const GmTensor *, const char *> tensors[] = {
-      {&call.query, "query"}, {&call.key, "key"}, {&call.sabi, "sabi"}};
-  for (const auto &[t, name] : tensors) {
-    if (t->data != nullptr && t->bytes != 0) gm_ranges.add(t->data, t->bytes, name);
-  }
-  if (!actual_q.empty()) gm_ranges.add(actual_q.data(), actual_q.size() * sizeof(int64_t), "actual_seq_lengths");
-  if (!actual_kv.empty())
-    gm_ranges.add(actual_kv.data(), actual_kv.size() * sizeof(int64_t), "actual_seq_lengths_kv");
-  gm_ranges.add(workspace, plan.workspace_bytes, "workspace");
-  gm_ranges.add(&tiling, sizeof(tiling), "tiling");
-  blitz_sim::set_system_workspace(workspace);
-
-  GM_ADDR aq = actual_q.empty() ? nullptr : gm(actual_q.data());
-  GM_ADDR akv = actual_kv.empty() ? nullptr : gm(actual_kv.data());
+  const LaunchGm in_gm({{&call.query, "query"}, {&call.key, "key"}, {&call.sabi, "sabi"}}, call.actual_q,
+                       call.actual_kv, workspace, plan.workspace_bytes, &tiling, sizeof(tiling));
   return blitz_sim::run_mix_launch(plan.block_dim, [&] {
-    entry(gm(call.query.data), gm(call.key.data), aq, akv, gm(call.sabi.data), gm(workspace), gm(&tiling));
+    entry(gm(call.query.data), gm(call.key.data), in_gm.actual_q(), in_gm.actual_kv(), gm(call.sabi.data), gm(workspace), gm(&tiling));
   });
 }
 
