@@ -35,15 +35,19 @@ struct alignas(64) GrainCounter {  // own cache line: the owners take grains con
 //   alignment slack                     kScratchAlign (the caller's pointer may be unaligned)
 //   task_prefix int64 [n_tasks + 1]     cost prefix sums for the split over threads
 //   grain counters [num_threads]        GrainCounter, one per worker
-//   per-thread scratch x num_threads    the largest any path needs for this problem, so the
-//                                       environment may switch paths between the two calls
+//   per-thread scratch x num_threads    the largest any path this CPU runs needs for this
+//                                       problem, so the settings may switch paths between the
+//                                       two calls
+const PathKernel &kernel_for(KernelPath path, const AttentionProblem &p);
+
 size_t per_thread_bytes(const AttentionProblem &p) {
-  size_t bytes = portable_kernel().scratch_bytes(p);
-  if (const PathKernel *k = avx512_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
-  if (const PathKernel *k = avx2_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
-  if (const PathKernel *k = amx_kernel(p)) bytes = std::max(bytes, k->scratch_bytes(p));
-  if (const PathKernel *k = neon_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
-  if (const PathKernel *k = neon_bf16_kernel(p.dtype)) bytes = std::max(bytes, k->scratch_bytes(p));
+  // Only paths this CPU supports: each path's scratch_bytes is compiled for its ISA, and the
+  // compiler may use that ISA in it (AVX-512's vpmaxsq here, SIGILL on a Zen 3).
+  size_t bytes = 0;
+  for (KernelPath path : {KernelPath::kPortable, KernelPath::kAvx2, KernelPath::kAvx512,
+                          KernelPath::kAmx, KernelPath::kNeon, KernelPath::kNeonBf16}) {
+    if (path_supported(path)) bytes = std::max(bytes, kernel_for(path, p).scratch_bytes(p));
+  }
   return align_up(bytes);
 }
 
