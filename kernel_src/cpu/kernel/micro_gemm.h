@@ -27,6 +27,7 @@ inline void micro_kernel(const typename Ops::AElem *a, int64_t a_stride, const c
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int g = 0; g < G; ++g) acc[r][g] = kAccumulate ? V::load(c + r * c_stride + g * L) : V::zero();
+#pragma GCC unroll 4
   for (int64_t k = 0; k < steps; ++k) {
     typename Ops::B bv[G];
 #pragma GCC unroll 8

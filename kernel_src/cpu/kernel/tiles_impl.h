@@ -9,7 +9,7 @@
 // "E" is bf16 where the layer has a bf16 dot product (L::kBf16Dot), fp32 otherwise:
 //   q_pack  [block_q][d_pad] E          query rows, zero-padded; read as A (bf16: 32-bit pairs)
 //   K slot  [kv_pad/L][d_pad][L] E      (bf16: [kv_pad/L][d_pad/2][L][2]) L keys per vector
-//   V slot  [kv_pad][d_pad] E           (bf16: [kv_pad/2][d_pad/L][L][2]) pairs of keys
+//   V slot  [d_pad/L][kv_pad][L] E      (bf16: [kv_pad/2][d_pad/L][L][2]) keys in a row, per lane group
 //   scores  [row_chunk][kv_pad] fp32    one chunk of rows at a time, so S and P stay in L1/L2
 //   probs   [row_chunk][kv_pad] E       P, rounded to the input dtype (bf16 / fp16 / fp32)
 //   acc     [block_q][d_pad] fp32       running numerators; one OnlineSoftmaxRow per row
@@ -204,7 +204,7 @@ struct PackingBf16 {
   }
   static int64_t b_stride_g_k(const Dims &x) { return x.d_pad / 2 * L::kVecBytes; }
   static int64_t b_stride_k_k() { return L::kVecBytes; }
-  static int64_t b_stride_g_v() { return L::kVecBytes; }
+  static int64_t b_stride_g_v(const Dims &) { return L::kVecBytes; }
   static int64_t b_stride_k_v(const Dims &x) { return x.d_pad / kLanes * L::kVecBytes; }
 };
 
@@ -234,11 +234,15 @@ struct PackingF32 {
       for (int64_t j = 0; j < x.d_pad; ++j) col[j * kLanes] = c < cols ? at(task.k, task.k_stride_s, c0 + c, j, x.d) : 0.0f;
     }
   }
-  // V: row-major [key][d_pad].
+  // V: vector (k, g) holds d = Lg .. Lg+L-1 of key k, group-major ([d_pad/L][kv_pad][L]), so a
+  // micro-kernel's B streams are contiguous. Row-major V had the PV product read B at a stride
+  // of d_pad floats (512 B at D = 128), which maps a k-block onto 8 of L1's 64 sets.
   static void pack_v(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
     for (int64_t c = 0; c < x.kv_pad; ++c)
-      for (int64_t j = 0; j < x.d_pad; ++j) out[c * x.d_pad + j] = c < cols ? at(task.v, task.v_stride_s, c0 + c, j, x.d) : 0.0f;
+      for (int64_t j = 0; j < x.d_pad; ++j)
+        out[(j / kLanes) * x.kv_pad * kLanes + c * kLanes + j % kLanes] =
+            c < cols ? at(task.v, task.v_stride_s, c0 + c, j, x.d) : 0.0f;
   }
   // L probabilities, rounded to the input dtype and back for 16-bit inputs (as the NPU's P*V
   // takes them), stored as fp32.
@@ -249,8 +253,8 @@ struct PackingF32 {
   }
   static int64_t b_stride_g_k(const Dims &x) { return x.d_pad * L::kVecBytes; }
   static int64_t b_stride_k_k() { return L::kVecBytes; }
-  static int64_t b_stride_g_v() { return L::kVecBytes; }
-  static int64_t b_stride_k_v(const Dims &x) { return x.d_pad * (int64_t)sizeof(float); }
+  static int64_t b_stride_g_v(const Dims &x) { return x.kv_pad * L::kVecBytes; }
+  static int64_t b_stride_k_v(const Dims &) { return L::kVecBytes; }
 };
 
 template <class L, ElementType E>
@@ -438,7 +442,7 @@ struct TaskRunner {
         const float factor = softmax_chunk_row(task, ch, r, scale2, s.scores, s.probs);
         rescale_acc<L>(s.acc + (ch.r0 + r) * x.d_pad, x.d_pad, factor);
       }
-      gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_of(k_pack), Pack::b_stride_g_v(),
+      gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_of(k_pack), Pack::b_stride_g_v(x),
                                             Pack::b_stride_k_v(x), (ch.cols + Pack::kPerStep - 1) / Pack::kPerStep,
                                             s.acc + ch.r0 * x.d_pad, x.d_pad, ch.nr, d_groups);
     }
@@ -471,7 +475,7 @@ struct TaskRunner {
   }
   amx::Product pv_product(const Stage &st) const {
     const int64_t row_tiles = (st.ch.nr + amx::kTileRows - 1) / amx::kTileRows;
-    return amx::Product{probs_of(st.buf), x.kv_pad * x.elem, v_of(st.k_pack), Pack::b_stride_g_v(),
+    return amx::Product{probs_of(st.buf), x.kv_pad * x.elem, v_of(st.k_pack), Pack::b_stride_g_v(x),
                         Pack::b_stride_k_v(x), round_up(st.ch.cols, kDimAlign) / kDimAlign,
                         s.acc + st.ch.r0 * x.d_pad, x.d_pad * (int64_t)sizeof(float),
                         (x.d + kLanes - 1) / kLanes, row_tiles, /*accumulate=*/true};
