@@ -27,6 +27,8 @@ inline void micro_kernel(const typename Ops::AElem *a, int64_t a_stride, const c
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int g = 0; g < G; ++g) acc[r][g] = kAccumulate ? V::load(c + r * c_stride + g * L) : V::zero();
+  // Unrolled by 4: left rolled, gcc keeps the loop's pointer and counter updates between the
+  // FMAs, and the AVX2 6 x 2 kernel ran at 55-60 GFLOP/s a Zen 3 core instead of 80-90.
 #pragma GCC unroll 4
   for (int64_t k = 0; k < steps; ++k) {
     typename Ops::B bv[G];
