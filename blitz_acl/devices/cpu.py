@@ -36,8 +36,9 @@ _thread = threading.local()
 def ensure_device(lib: library.Library) -> None:
     """aclInit once per process and library (tolerating an earlier aclInit), aclrtSetDevice
     once per thread and library, and this call's device settings (Library.pass_settings: kernel
-    path, threads, memory capacity, npu_sim's vector cores) passed down for this thread. Called before every call; a documented hook for tests
-    that call the library's raw entry points on a thread of their own."""
+    path, threads, memory capacity, npu_sim's vector cores) passed down for this thread. Called
+    before every call; a documented hook for tests that call the library's raw entry points on a
+    thread of their own."""
     with _init_lock:
         if lib.path not in _initialized:
             status = lib.lib.aclInit(lib.ffi.NULL)
