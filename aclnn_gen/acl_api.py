@@ -157,6 +157,10 @@ BLITZ_FUNCTIONS = (
              "the device settings for the calls this thread plans next: a kernel path name (NULL, \"\" or "
              "\"auto\": the fastest this CPU has) and a thread count (0: every CPU this process may run on); "
              "a thread that never calls it gets BLITZ_ACL_CPU_PATH / BLITZ_ACL_NUM_THREADS, read once"),
+    Function("aclError", "blitzCpuSetMemoryCapacity", (("uint64_t", "bytes"),),
+             "the device's memory capacity for every thread's next aclrtMalloc (an allocation past it fails "
+             "with ACL_ERROR_BAD_ALLOC): 0 or more than the machine's physical memory means the physical "
+             "memory, which a caller that never calls it gets; the library reads no environment for it"),
     Function("aclError", "blitzCpuLiveObjects", (
         ("int64_t *", "tensors"), ("int64_t *", "intArrays"), ("int64_t *", "executors"),
         ("int64_t *", "streams"), ("int64_t *", "allocations")),

@@ -232,8 +232,9 @@ def render_select_header(spec_path: str) -> str:
 
 def render_blitz_header(spec_path: str) -> str:
     return _header(spec_path, "BLITZ_ACL_BLITZ_CPU_H_", [
-        "The CPU device library's own exports (not CANN's): its ABI version, a device description",
-        "and live handle counts.",
+        "The CPU device library's own exports (not CANN's): its ABI version, a device description,",
+        "the device settings a caller passes down (kernel path and threads, memory capacity) and",
+        "live handle counts.",
     ], ['#include "acl/acl.h"'], _blitz_body(False))
 
 

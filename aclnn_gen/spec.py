@@ -19,7 +19,10 @@ from typing import Optional, Tuple, Union
 # 2: one 27-parameter entry point (the V2 names and the 24-parameter list are gone)
 # 3: BlitzSelectBlocks' entry points (the CPU device's block selection) added
 # 4: blitzCpuSetKernelSettings (device settings passed down, not read inside the kernel)
-ABI_VERSION = 5  # 5: BlitzSelectBlocks takes sparseMode / preTokens / nextTokens (the attention's mask)
+# 5: BlitzSelectBlocks takes sparseMode / preTokens / nextTokens (the attention's mask)
+# 6: blitzCpuSetMemoryCapacity, and npu_sim's blitzNpuSimSetVectorCores (settings passed down,
+#    no longer read from the environment by the libraries)
+ABI_VERSION = 6
 
 # dtype groups: inputs tied to one group take the same dtype in every supported combination.
 # "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.

@@ -4,9 +4,14 @@ The real op_host tiling plans each call and the real Ascend C kernel runs for ev
 vector core of the launch on host threads, with the model checking copies, queues, events, the
 UB budget and alignment. Here: the whole oracle matrix (tests/cases.py) in float16 and bfloat16
 against the float64 oracle with the CPU device's bounds (tests/bounds.py); identical outputs for
-several vector core counts; the tiling's rejections reaching the caller with its message; the
-per-core counters.
+several vector core counts (BLITZ_ACL_NPU_SIM_CORES, read by the binding and passed down); the
+tiling's rejections reaching the caller with its message; the per-core counters.
 """
+
+import os
+import subprocess
+import sys
+import threading
 
 import numpy as np
 import pytest
@@ -14,8 +19,8 @@ import pytest
 import blitz_acl
 import bounds
 from blitz_acl import arrays
-from blitz_acl.devices import library, npu_sim
-from blitz_acl.devices.status import AclError
+from blitz_acl.devices import cpu, library, npu_sim
+from blitz_acl.devices.status import AclError, AclInvalidArgumentError
 from cases import CASE_IDS, CASES
 
 DTYPES = ("float16", "bfloat16")
@@ -82,6 +87,67 @@ def test_a_bad_core_count_names_the_variable(monkeypatch):
     monkeypatch.setenv(CORES_ENV, "many")
     with pytest.raises(AclError, match=CORES_ENV):
         _run(inputs)
+
+
+@pytest.mark.parametrize("text", ["many", "0", "65", "-2", "8 cores", "1e1"])
+def test_a_bad_core_count_is_refused_with_the_range(monkeypatch, text):
+    """The library holds the range (1..kMaxWorkers); the binding's exception names the variable,
+    the range and the value, before any descriptor is made."""
+    inputs, _ = bounds.case_truth("dense", "float16")
+    monkeypatch.setenv(CORES_ENV, text)
+    with pytest.raises(AclInvalidArgumentError) as e:
+        _run(inputs)
+    assert e.value.message == (f"{CORES_ENV}='{text}' refused by blitzNpuSimSetVectorCores: expected the number "
+                               f"of vector cores, 1..64, got '{text}'")
+    assert e.value.function == "blitzNpuSimSetVectorCores"
+    assert library.load(library.NPU_SIM).live_objects()["tensors"] == 0
+
+
+def test_the_core_count_passed_down_is_the_one_used(monkeypatch, sim_library):
+    """Read by the binding at each call and passed down for the calling thread: the device line
+    and the launch both show it; unset, the library's default (48)."""
+    for cores in ("2", "8", "64"):
+        monkeypatch.setenv(CORES_ENV, cores)
+        assert sim_library.device_info().endswith(f"vector cores {cores}")
+    monkeypatch.delenv(CORES_ENV)
+    assert sim_library.device_info().endswith("vector cores 48")
+    sim_library.call("blitzNpuSimSetVectorCores", b"6")  # a C caller's own count, for this thread
+    seen = {}
+
+    def other():
+        cpu.ensure_device(sim_library)  # passes the environment's (unset: 48) for that thread
+        seen["other"] = _raw_info(sim_library)
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen["other"].endswith("vector cores 48")
+    assert _raw_info(sim_library).endswith("vector cores 6")
+    cpu.ensure_device(sim_library)  # back to the environment's for the next test
+
+
+def _raw_info(lib) -> str:
+    """blitzCpuDeviceInfo as a C caller sees it (Library.device_info passes settings first)."""
+    info = lib.ffi.new("const char **")
+    lib.call("blitzCpuDeviceInfo", info)
+    return lib.ffi.string(info[0]).decode()
+
+
+_PURE_C_CALLER = """
+from blitz_acl.devices import library
+lib = library.load(library.NPU_SIM)
+info = lib.ffi.new("const char **")
+assert lib.lib.blitzCpuDeviceInfo(info) == 0
+print(lib.ffi.string(info[0]).decode())
+"""
+
+
+def test_a_caller_that_never_sets_it_gets_the_default_not_the_environment():
+    env = dict(os.environ, **{CORES_ENV: "8"})
+    run = subprocess.run([sys.executable, "-c", _PURE_C_CALLER], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip().endswith("vector cores 48"), run.stdout
 
 
 def test_float32_is_refused_with_the_tilings_message():
@@ -177,13 +243,13 @@ def test_a_counting_only_launch_never_hands_back_outputs():
     """Armed at the C level and then called through the public API, the library fails the call
     (counting-only status) rather than return its untouched outputs; disarmed, it computes."""
     inputs, truth = bounds.case_truth("sabi_random", "float16")
-    lib, _, handle = npu_sim._model_library()
-    lib.status.check(handle.blitzNpuSimCountNextCall(1), "blitzNpuSimCountNextCall")
+    lib = library.load(library.NPU_SIM)
+    lib.call("blitzNpuSimCountNextCall", 1)
     try:
         with pytest.raises(AclError, match="nothing was computed"):
             _run(inputs)
     finally:
-        handle.blitzNpuSimCountNextCall(0)
+        lib.call("blitzNpuSimCountNextCall", 0)
     assert npu_sim.last_report()["counting_only"]
     out, lse = _run(inputs)
     bounds.assert_within(out, truth, "BNSD", lse, what="npu_sim after a counting-only launch")

@@ -4,7 +4,7 @@ The cffi (ABI mode) declarations of the device library: CANN's runtime subset, t
 BlitzSparseAttention and BlitzSelectBlocks entry points and the CPU device's own
 exports."""
 
-ABI_VERSION = 5
+ABI_VERSION = 6
 
 CDEF = """
 typedef int aclError;
@@ -157,10 +157,11 @@ aclnnStatus aclnnBlitzSelectBlocks(
     uint64_t workspaceSize,
     aclOpExecutor *executor,
     const aclrtStream stream);
-#define BLITZ_ACL_ABI_VERSION 5
+#define BLITZ_ACL_ABI_VERSION 6
 aclError blitzAclAbiVersion(int32_t *version);
 aclError blitzCpuDeviceInfo(const char **info);
 aclError blitzCpuSetKernelSettings(const char *path, int32_t numThreads);
+aclError blitzCpuSetMemoryCapacity(uint64_t bytes);
 aclError blitzCpuLiveObjects(
     int64_t *tensors,
     int64_t *intArrays,

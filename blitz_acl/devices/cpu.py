@@ -21,7 +21,7 @@ import threading
 from typing import Any, Optional, Tuple
 
 from ..call import AttentionCall
-from . import cpu_settings, library, op_call
+from . import library, op_call
 from .descriptors import CallScope
 
 DEVICE_ID = 0  # the CPU device library has one device
@@ -35,9 +35,10 @@ _thread = threading.local()
 
 def ensure_device(lib: library.Library) -> None:
     """aclInit once per process and library (tolerating an earlier aclInit), aclrtSetDevice
-    once per thread and library, and this call's device settings (cpu_settings: kernel path,
-    threads) passed down for this thread. Called before every call; a documented hook for tests
-    that call the library's raw entry points on a thread of their own."""
+    once per thread and library, and this call's device settings (Library.pass_settings: kernel
+    path, threads, memory capacity, npu_sim's vector cores) passed down for this thread. Called
+    before every call; a documented hook for tests that call the library's raw entry points on a
+    thread of their own."""
     with _init_lock:
         if lib.path not in _initialized:
             status = lib.lib.aclInit(lib.ffi.NULL)
@@ -50,7 +51,7 @@ def ensure_device(lib: library.Library) -> None:
     if lib.path not in devices_set:
         lib.call("aclrtSetDevice", DEVICE_ID)
         devices_set.add(lib.path)
-    cpu_settings.pass_down(lib)
+    lib.pass_settings()
 
 
 _ensure_device = ensure_device  # the old private name, for code written before it became a hook

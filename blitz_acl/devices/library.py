@@ -22,7 +22,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import cffi
 
-from . import _cdef, cpu_settings
+from . import _cdef, cpu_settings, npu_sim_settings
 from .status import AclError, CheckedCalls, StatusChecker
 
 
@@ -30,16 +30,25 @@ from .status import AclError, CheckedCalls, StatusChecker
 @dataclass(frozen=True)
 class LibrarySpec:
     """One host device library: its file name, its override variable, where build_kernel.sh's
-    CMake build leaves it (relative to the repository root) and what to call it in messages."""
+    CMake build leaves it (relative to the repository root), what to call it in messages, and
+    the declarations of its own exports beyond the generated cdef (only it has them)."""
     lib_name: str
     env_var: str
     dev_build_dirs: Tuple[str, ...]
     title: str
+    own_cdef: str = ""
 
+
+# The execution model's own exports (kernel_src/npu/sim/launcher/sim_backend.cpp).
+_NPU_SIM_CDEF = """
+aclError blitzNpuSimLastReport(const char **json);
+aclError blitzNpuSimCountNextCall(int armed);
+aclError blitzNpuSimSetVectorCores(const char *vectorCores);
+"""
 
 CPU = LibrarySpec("libblitz_cpu.so", "BLITZ_ACL_CPU_LIBRARY", ("build/kernel_src/cpu",), "CPU device library")
 NPU_SIM = LibrarySpec("libblitz_npu_sim.so", "BLITZ_ACL_NPU_SIM_LIBRARY", ("build/kernel_src/npu/sim/launcher",),
-                      "NPU execution model library (device npu_sim)")
+                      "NPU execution model library (device npu_sim)", own_cdef=_NPU_SIM_CDEF)
 ENV_VAR = CPU.env_var
 LIB_NAME = CPU.lib_name
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -52,11 +61,19 @@ class LibraryNotFoundError(ImportError):
 class Library(CheckedCalls):
     """The loaded library: `ffi`, the raw `lib`, and calls that check their status."""
 
-    def __init__(self, ffi, lib, path: Path):
+    def __init__(self, ffi, lib, path: Path, spec: Optional[LibrarySpec] = None):
         self.ffi = ffi
         self.lib = lib
         self.path = path
+        self.spec = spec or CPU
         self.status = StatusChecker(ffi, lib)
+
+    def pass_settings(self) -> None:
+        """Passes down the settings a call made now gets, read from the environment here:
+        every host device library's (cpu_settings), and npu_sim's vector cores (npu_sim_settings)."""
+        cpu_settings.pass_down(self)
+        if self.spec is NPU_SIM:
+            npu_sim_settings.pass_down(self)
 
     def live_objects(self) -> dict:
         """Live handle counts in the library (descriptors, executors, streams, allocations)."""
@@ -66,8 +83,8 @@ class Library(CheckedCalls):
         return {n: int(p[0]) for n, p in zip(names, out)}
 
     def device_info(self) -> str:
-        """blitzCpuDeviceInfo with the settings a call made now would get (cpu_settings)."""
-        cpu_settings.pass_down(self)
+        """blitzCpuDeviceInfo with the settings a call made now would get (pass_settings)."""
+        self.pass_settings()
         info = self.ffi.new("const char **")
         self.call("blitzCpuDeviceInfo", info)
         return self.ffi.string(info[0]).decode()
@@ -96,15 +113,15 @@ def _installed_library(lib_name: str) -> Optional[Path]:
     return Path(str(located)).resolve()
 
 
-def _new_ffi():
+def _new_ffi(spec: LibrarySpec = CPU):
     ffi = cffi.FFI()
-    ffi.cdef(_cdef.CDEF)
+    ffi.cdef(_cdef.CDEF + spec.own_cdef)
     return ffi
 
 
 def open_library(paths: List[Path], dlopen: Optional[Callable] = None, spec: LibrarySpec = CPU) -> Library:
     """Loads the first path that exists and loads; raises LibraryNotFoundError listing all."""
-    ffi = _new_ffi()
+    ffi = _new_ffi(spec)
     dlopen = dlopen or (lambda p: ffi.dlopen(str(p), ffi.RTLD_LOCAL | ffi.RTLD_NOW))
     tried = []
     for path in paths:
@@ -116,7 +133,7 @@ def open_library(paths: List[Path], dlopen: Optional[Callable] = None, spec: Lib
         except OSError as e:
             tried.append(f"  {path}: cannot be loaded: {e}")
             continue
-        return _checked(Library(ffi, lib, path))
+        return _checked(Library(ffi, lib, path, spec))
     raise LibraryNotFoundError(
         f"blitz_acl's {spec.title} ({spec.lib_name}) was not found. Tried:\n" + "\n".join(tried) +
         f"\nBuild it with ./build_kernel.sh (or pip install the package), or set {spec.env_var} to the "

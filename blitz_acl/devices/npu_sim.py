@@ -11,7 +11,8 @@ vector instruction is an interpreted loop) and says nothing about NPU timing.
 
 Same binding path as the CPU device (cpu.run, op_call), with the inputs prepared as the NPU
 binding prepares them: contiguous tensors and compacted sabi rows. BLITZ_ACL_NPU_SIM_CORES sets
-the vector core count (default 48, a 910B's); BLITZ_ACL_NPU_SIM_LIBRARY overrides the library.
+the vector core count (default 48, a 910B's), read at each call and passed down
+(npu_sim_settings); BLITZ_ACL_NPU_SIM_LIBRARY overrides the library.
 
 count_only() runs the same launch in the model's counting-only mode: every rule is checked and
 every counter counted, but nothing is computed, so shapes far beyond what the numeric model can
@@ -33,15 +34,8 @@ from .. import sabi as sabi_format
 from ..call import AttentionCall
 from . import cpu, library, npu_args
 
-# The model's own export (kernel_src/npu/sim/launcher/sim_backend.cpp), declared here rather
-# than in the generated cdef because only this library has it.
-_REPORT_CDEF = """
-int blitzNpuSimLastReport(const char **json);
-int blitzNpuSimCountNextCall(int armed);
-"""
 # The library's message for a counting-only launch that passed every check (sim_backend.cpp).
 _COUNTING_DONE = "counting-only launch (blitzNpuSimCountNextCall)"
-_report_lib = None
 
 
 def _contiguous(x: Any) -> Any:
@@ -78,8 +72,8 @@ def count_only(query, key, value, sabi=None, **kwargs) -> dict:
 
     kwargs["device"] = "npu_sim"
     call = _as_npu_sees_it(arguments.normalize(query, key, value, sabi, **kwargs))
-    lib, ffi, handle = _model_library()
-    lib.status.check(handle.blitzNpuSimCountNextCall(1), "blitzNpuSimCountNextCall")
+    lib = library.load(library.NPU_SIM)  # its own exports: library.NPU_SIM.own_cdef
+    lib.call("blitzNpuSimCountNextCall", 1)
     try:
         cpu.run(call, library.NPU_SIM)
     except AclError as e:
@@ -90,22 +84,8 @@ def count_only(query, key, value, sabi=None, **kwargs) -> dict:
             raise RuntimeError(f"counting-only launch reported {report['error']!r}") from e
         return report
     finally:
-        handle.blitzNpuSimCountNextCall(0)  # also when GetWorkspaceSize refused before arming was used
+        lib.lib.blitzNpuSimCountNextCall(0)  # also when GetWorkspaceSize refused before arming was used
     raise RuntimeError("count_only: nothing was launched (an empty problem has nothing to count)")
-
-
-def _model_library():
-    """(library, ffi, handle) for the model's own exports."""
-    global _report_lib
-    import cffi
-
-    lib = library.load(library.NPU_SIM)
-    if _report_lib is None:
-        ffi = cffi.FFI()
-        ffi.cdef(_REPORT_CDEF)
-        # The same file dlopen'ed again: the loader hands back the already loaded copy.
-        _report_lib = (ffi, ffi.dlopen(str(lib.path), ffi.RTLD_LOCAL | ffi.RTLD_NOW))
-    return (lib,) + _report_lib
 
 
 def last_report() -> dict:
@@ -114,7 +94,7 @@ def last_report() -> dict:
     "vector": [per vector core], "plan": the tiling's blocking and workspace}, each core a dict
     of the counters (bytes GM <-> UB / L1, copies, matmul calls, cube FLOPs, vector instructions,
     repeats and elements, flags, scalar reads)."""
-    lib, ffi, handle = _model_library()
-    text = ffi.new("const char **")
-    lib.status.check(handle.blitzNpuSimLastReport(text), "blitzNpuSimLastReport")
-    return json.loads(ffi.string(text[0]).decode())
+    lib = library.load(library.NPU_SIM)
+    text = lib.ffi.new("const char **")
+    lib.call("blitzNpuSimLastReport", text)
+    return json.loads(lib.ffi.string(text[0]).decode())

@@ -1,6 +1,6 @@
 // aclInit / aclFinalize / aclrtSetDevice / aclrtGetDevice / aclrtResetDevice, and the library's own exports: its
-// ABI version, a one-line device description, the device settings a caller passes down, and live handle
-// counts for leak tests.
+// ABI version, a one-line device description, the device settings a caller passes down (kernel path and
+// threads, memory capacity), and live handle counts for leak tests.
 #include <atomic>
 
 #include "backend.h"
@@ -96,6 +96,13 @@ BLITZ_EXPORT aclError blitzCpuDeviceInfo(const char **info) {
 BLITZ_EXPORT aclError blitzCpuSetKernelSettings(const char *path, int32_t numThreads) {
   return guarded("blitzCpuSetKernelSettings", [&] {
     backend::configure(path, numThreads);
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError blitzCpuSetMemoryCapacity(uint64_t bytes) {
+  return guarded("blitzCpuSetMemoryCapacity", [&] {
+    set_memory_capacity(bytes);
     return ACL_SUCCESS;
   });
 }

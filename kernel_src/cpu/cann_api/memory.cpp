@@ -4,10 +4,14 @@
 // Device capacity: like an NPU's HBM, the CPU device has a size. A request that would take the
 // live total past it fails with ACL_ERROR_BAD_ALLOC (the binding raises a MemoryError), before
 // the allocator is asked, so an absurd size never reaches malloc (which ASan would abort on).
-// The capacity is the machine's physical memory, or BLITZ_ACL_CPU_MAX_ALLOC_BYTES if set and
-// smaller (read at every call; tests use it to make a workspace allocation fail).
+// The capacity is the machine's physical memory, or the smaller one a caller passed down
+// (blitzCpuSetMemoryCapacity: the binding passes BLITZ_ACL_CPU_MAX_ALLOC_BYTES at each call, and
+// tests set it to make a workspace allocation fail). The library reads no environment for it: a
+// C caller that never sets it gets the physical memory. The capacity is the device's, not a
+// thread's: one value for the process, read at each aclrtMalloc.
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -23,7 +27,7 @@ namespace {
 // Matches an AVX-512 register / cache line, so the kernel may use aligned loads on workspace.
 constexpr size_t kAllocAlignment = 64;
 
-constexpr const char *kCapacityEnv = "BLITZ_ACL_CPU_MAX_ALLOC_BYTES";
+std::atomic<uint64_t> capacity_set{0};  // blitzCpuSetMemoryCapacity; 0: none
 
 struct Allocations {
   std::mutex mutex;
@@ -40,15 +44,12 @@ size_t physical_memory_bytes() {
 // The device's capacity in bytes and where it comes from (for the error message).
 size_t capacity_bytes(std::string *source) {
   static const size_t physical = physical_memory_bytes();
-  *source = "the machine's physical memory";
-  const char *text = std::getenv(kCapacityEnv);
-  if (text == nullptr || *text == '\0') return physical;
-  char *end = nullptr;
-  const unsigned long long cap = std::strtoull(text, &end, 10);
-  require(end != text && *end == '\0', ACL_ERROR_INVALID_PARAM,
-          std::string(kCapacityEnv) + "=\"" + text + "\" is not a byte count");
-  if (cap >= physical) return physical;
-  *source = std::string(kCapacityEnv) + "=" + text;
+  const uint64_t cap = capacity_set.load(std::memory_order_relaxed);
+  if (cap == 0 || cap >= physical) {
+    *source = "the machine's physical memory";
+    return physical;
+  }
+  *source = "the capacity set by blitzCpuSetMemoryCapacity";
   return static_cast<size_t>(cap);
 }
 
@@ -58,6 +59,8 @@ Allocations &allocations() {
 }
 
 }  // namespace
+
+void set_memory_capacity(uint64_t bytes) { capacity_set.store(bytes, std::memory_order_relaxed); }
 
 int64_t live_allocations() {
   auto &a = allocations();

@@ -12,13 +12,14 @@
 namespace blitz_npu_sim {
 namespace {
 
-constexpr const char *kCoresEnv = "BLITZ_ACL_NPU_SIM_CORES";
 // 910B memory per core (NPU架构版本2201.md). UB is the whole 192 KiB, as the platform reports
 // it (GetCoreMemSize(UB)); the tiling keeps its own reserve, and the model checks the total
 // against what a mix kernel may really use (blitz_sim::kUserUbBytes).
 constexpr uint64_t kUbBytes = blitz_sim::kTotalUbBytes;
 constexpr uint64_t kL1Bytes = 512 * 1024;
 constexpr uint64_t kL0cBytes = 128 * 1024;
+
+thread_local uint32_t vector_cores_set = kDefaultVectorCores;  // blitzNpuSimSetVectorCores
 
 // GetSoftMaxFlashV2MinTmpSize for a float [rows, cols] slice with update, as the glue asks.
 uint32_t softmax_tmp_bytes(uint32_t rows, uint32_t cols, void * /*user*/) {
@@ -54,17 +55,20 @@ blitz_npu::CoreInfo core_info(uint32_t vector_cores) {
   return c;
 }
 
-uint32_t vector_cores_from_env() {
-  const char *text = std::getenv(kCoresEnv);
+uint32_t parse_vector_cores(const char *text) {
   if (text == nullptr || *text == '\0') return kDefaultVectorCores;
   char *end = nullptr;
   const long v = std::strtol(text, &end, 10);
-  if (*end != '\0' || v < 1 || v > long(blitz_npu::kMaxWorkers)) {
-    throw std::invalid_argument(std::string(kCoresEnv) + "='" + text + "': expected the number of vector cores, 1.." +
-                                std::to_string(blitz_npu::kMaxWorkers));
+  if (end == text || *end != '\0' || v < 1 || v > long(blitz_npu::kMaxWorkers)) {
+    throw std::invalid_argument("expected the number of vector cores, 1.." + std::to_string(blitz_npu::kMaxWorkers) +
+                                ", got '" + text + "'");
   }
   return uint32_t(v);
 }
+
+void set_thread_vector_cores(uint32_t vector_cores) { vector_cores_set = vector_cores; }
+
+uint32_t thread_vector_cores() { return vector_cores_set; }
 
 SimPlan plan(SimCall &call, const blitz_npu::CoreInfo &cores) {
   blitz_npu::TilingRequest &r = call.request;

@@ -50,14 +50,21 @@ struct SimPlan {
 // The 910B's core counts and memory sizes as PlatformAscendC reports them. Core counts are not
 // in the docs (/work/shared/ASCEND_C_MODEL_FACTS.md section 1: asc-devkit's test stub
 // tests/api/common/platform_stub.cpp uses 24 AIC / 48 AIV, impl/.../kfc_comm.h allows at most
-// 25 / 50; per-SKU counts are unconfirmed), so the vector core count is a parameter:
-// BLITZ_ACL_NPU_SIM_CORES (default 48), cube cores = vector / 2 (MIX_AIC_1_2 pairs two vector
-// cores with each cube core). UB 192 KiB, L1 512 KiB, L0C 128 KiB (NPU架构版本2201.md).
+// 25 / 50; per-SKU counts are unconfirmed), so the vector core count is a parameter the caller
+// passes down (blitzNpuSimSetVectorCores; the binding passes BLITZ_ACL_NPU_SIM_CORES), default
+// 48, cube cores = vector / 2 (MIX_AIC_1_2 pairs two vector cores with each cube core).
+// UB 192 KiB, L1 512 KiB, L0C 128 KiB (NPU架构版本2201.md).
 constexpr uint32_t kDefaultVectorCores = 48;
 blitz_npu::CoreInfo core_info(uint32_t vector_cores);
-// vector_cores from BLITZ_ACL_NPU_SIM_CORES (1..kMaxWorkers), else the default; throws
-// std::invalid_argument naming the variable for anything else.
-uint32_t vector_cores_from_env();
+// A vector core count as its caller wrote it (the binding passes the variable's text, so the
+// range below is checked in this one place): NULL or "" is the default, else a decimal count in
+// 1..kMaxWorkers (the tiling's worker arrays); throws std::invalid_argument, naming the range
+// and the text, for anything else.
+uint32_t parse_vector_cores(const char *text);
+// The vector core count the calling thread's next calls plan with (both ops' GetWorkspaceSize
+// and blitzCpuDeviceInfo): the last one it set, or the default for a thread that never set one.
+void set_thread_vector_cores(uint32_t vector_cores);
+uint32_t thread_vector_cores();
 
 // Every launch of every op holds it: the GM registry and the system workspace are global.
 std::mutex &launch_mutex();

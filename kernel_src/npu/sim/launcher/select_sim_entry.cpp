@@ -89,13 +89,8 @@ class SelectSimWork : public OpWork {
 std::shared_ptr<const OpWork> build(const select::SelectArgs &a) {
   const select::SelectProblem problem = select::build_select_problem(a);  // the CPU op's checks and words
   blitz_npu_sim::SelectSimCall call = sim_call(a, problem);
-  uint32_t vector_cores = 0;
-  try {
-    vector_cores = blitz_npu_sim::vector_cores_from_env();
-  } catch (const std::invalid_argument &e) {
-    fail(ACLNN_ERR_PARAM_INVALID, e.what());
-  }
-  blitz_npu_sim::SelectSimPlan plan = blitz_npu_sim::plan_select(call, blitz_npu_sim::core_info(vector_cores));
+  blitz_npu_sim::SelectSimPlan plan =
+      blitz_npu_sim::plan_select(call, blitz_npu_sim::core_info(blitz_npu_sim::thread_vector_cores()));
   require(plan.ok, ACLNN_ERR_PARAM_INVALID, "the NPU tiling rejects this call: " + plan.error);
   const bool empty = problem.batch * problem.heads_q * problem.rows * problem.cols == 0;
   return std::make_shared<const SelectSimWork>(std::move(call), std::move(plan), empty);

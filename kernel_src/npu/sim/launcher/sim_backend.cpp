@@ -3,7 +3,8 @@
 // GetWorkspaceSize (its rejections come back as ACLNN_ERR_PARAM_INVALID with its message), and
 // the run launches the NPU kernel through the execution model (a model violation comes back as
 // ACLNN_ERR_INNER with the model's message, through the stream's error path). The per-core
-// counters of the last launch are exported as blitzNpuSimLastReport.
+// counters of the last launch are exported as blitzNpuSimLastReport; the vector core count the
+// tiling plans with is passed down by the caller (blitzNpuSimSetVectorCores).
 //
 // Counting only (blitzNpuSimCountNextCall): the calling thread's next GetWorkspaceSize plans a
 // launch that checks and counts without computing (blitz_sim::LaunchMode). Its run always
@@ -11,6 +12,7 @@
 // untouched outputs for results; the counters are in blitzNpuSimLastReport (counting_only true).
 #include <mutex>
 #include <sstream>
+#include <stdexcept>
 
 #include "common/op_refusals.h"
 #include "launcher.h"
@@ -163,13 +165,7 @@ void prepare(OpPlan &plan, const OpArgs &args) {
   auto state = std::make_shared<SimState>();
   if (counting) state->mode = blitz_sim::LaunchMode::kCountingOnly;
   state->call = sim_call(args);
-  uint32_t vector_cores = 0;
-  try {
-    vector_cores = blitz_npu_sim::vector_cores_from_env();
-  } catch (const std::invalid_argument &e) {
-    fail(ACLNN_ERR_PARAM_INVALID, e.what());
-  }
-  state->plan = blitz_npu_sim::plan(state->call, blitz_npu_sim::core_info(vector_cores));
+  state->plan = blitz_npu_sim::plan(state->call, blitz_npu_sim::core_info(blitz_npu_sim::thread_vector_cores()));
   require(state->plan.ok, ACLNN_ERR_PARAM_INVALID, "the NPU tiling rejects this call: " + state->plan.error);
   plan.workspace_bytes = state->plan.workspace_bytes;
   plan.backend_state = state;
@@ -199,14 +195,8 @@ void record_launch(blitz_sim::LaunchReport report, uint32_t block_dim, std::stri
 }
 
 std::string describe() {
-  std::string cores;
-  try {
-    cores = std::to_string(blitz_npu_sim::vector_cores_from_env());
-  } catch (const std::invalid_argument &e) {
-    cores = e.what();
-  }
-  return "NPU execution model (Ascend C kernel run on host threads; slow); vector cores " + cores +
-         " (BLITZ_ACL_NPU_SIM_CORES)";
+  return "NPU execution model (Ascend C kernel run on host threads; slow); vector cores " +
+         std::to_string(blitz_npu_sim::thread_vector_cores());
 }
 
 // The CPU kernel's path and threads mean nothing to the NPU op: accepted and unused, as the
@@ -231,6 +221,22 @@ BLITZ_EXPORT aclError blitzNpuSimLastReport(const char **json) {
       text = blitz_sim::report_json(backend::last_report, backend::last_block_dim, backend::last_plan);
     }
     *json = text.c_str();
+    return ACL_SUCCESS;
+  });
+}
+
+// The vector core count this thread's next calls plan with, as its caller wrote it (NULL or "":
+// the default, 48; else 1..kMaxWorkers): the binding passes BLITZ_ACL_NPU_SIM_CORES at each
+// call; a caller that never sets it gets the default, not the environment.
+BLITZ_EXPORT aclError blitzNpuSimSetVectorCores(const char *vectorCores) {
+  return guarded("blitzNpuSimSetVectorCores", [&] {
+    uint32_t cores = 0;
+    try {
+      cores = blitz_npu_sim::parse_vector_cores(vectorCores);
+    } catch (const std::invalid_argument &e) {
+      fail(ACL_ERROR_INVALID_PARAM, e.what());
+    }
+    blitz_npu_sim::set_thread_vector_cores(cores);
     return ACL_SUCCESS;
   });
 }
