@@ -148,12 +148,6 @@ def warmup_runs(warmup: int, first_row: bool) -> dict:
     return {"ref": 0, "ours": 0, "flex": 0}
 
 
-# GEMM dtypes the peak may come from, and the small probe that picks the faster one (torch has
-# no fast bf16 GEMM on CPUs without AVX512_BF16/AMX: a full-size bf16 probe would take minutes).
-PEAK_DTYPES = ("bfloat16", "float32")
-PEAK_PROBE_SIZE = 512
-
-
 def gemm_peak(device: str, dtype: str, threads: int, check: bool):
     """(TFLOP/s, GEMM dtype, None) or (None, None, why not): this CPU's GEMM peak, for scale.
 
@@ -166,10 +160,9 @@ def gemm_peak(device: str, dtype: str, threads: int, check: bool):
     if device != "cpu" or dtype != "bfloat16":
         return None, None, "only measured for the CPU device in bfloat16"
     try:
-        from bench.cpu_kernel import gemm_peak_tflops
+        from bench.cpu_kernel import fastest_gemm_dtype, gemm_peak_tflops
 
-        probes = {d: gemm_peak_tflops(1, d, size=PEAK_PROBE_SIZE, repeats=1) for d in PEAK_DTYPES}
-        fastest = max(probes, key=probes.get)
+        fastest = fastest_gemm_dtype()
         return gemm_peak_tflops(threads, fastest), fastest, None
     except Exception as error:  # optional figure: report why it is missing
         return None, None, f"{type(error).__name__}: {error}"
