@@ -393,3 +393,85 @@ def test_refinement_bitwise_equal_on_2_and_8_cores(monkeypatch):
             assert npu_sim.last_report()["plan"]["workers"] == min(cores, npu_sim.last_report()["plan"]["units"])
     for ci in (0, 2):
         np.testing.assert_array_equal(results[2, ci], results[8, ci])
+
+
+# ------------------------------------------------------------- the most key blocks one launch takes
+# One score row lives in the unified buffer, so the plan (op_host/select_plan.cpp) caps the key
+# blocks, sizing the refinement's buffers only when it refines. Worked out by hand for D = 16,
+# fp16, bkv = 64, the execution model's SoftmaxFlashV2 scratch (8 + 64 floats = 288 B) and its
+# user UB of 192 KiB - 8 KiB - 256 B = 188160 B, at the smallest token chunk (8 rows):
+#   without the refinement: fixed 2 x 8 x 16 x 2 (token chunks) + 8 x 16 x 4 (their float copy)
+#     + 64 (the mean row) + 3 x 32 (statistics) + 288 + 2 x 32 (the partial block's count and
+#     log) = 1536 B; a key block 3 x 4 B (score, mass and group mass rows) + 2 B (sabi) = 14 B:
+#     (188160 - 1536) // 14 = 13330, to a multiple of 64: 13312 (sized for the refinement's rows
+#     as well, as before, it was 6208);
+#   sub_block 32 (the API's default, 2 units a 64-token block): fixed 512 + 512 + 2 x 64 (mean
+#     and square sums) + 96 + 288 = 1536 B; a key block 2 x 3 x 4 B (unit score, count, ln n rows)
+#     + 3 x 4 B (mass, group mass, one unit's block masses) + 2 B (sabi) + 4 B (first unit) = 42 B:
+#     (188160 - 1536) // 42 = 4443, to a multiple of 64: 4416 (4417 needs a 4480-long row, 188960 B).
+LIMIT_CASE = ("limit", 1, 1, 1, 256, 0, 16, (64, 64), "BNSD", None, None)  # Skv set per test
+MOST_KV_BLOCKS = {False: 13312, True: 4416}  # refining: False / True
+
+
+def _limit_inputs(refine, cols):
+    """cols key blocks of 64 tokens, the last one 32 (partial). Query block i (of 4) is one
+    direction u_i (norm 4) plus small noise (alike: never refined); the keys are noise (refining:
+    blocks alike or not, _alike_or_not) with 3 u_i added to one whole key block per query block
+    (refining: +2 u_i to the first sub-block of an unlike block and -2 u_i to the second, so the
+    block's mean hides it and only its first unit stands out), never an anchor: the block a top-k
+    choice past the anchors must find among thousands. Returns the case, q, k (fp16) and each
+    query block's planted key block."""
+    case = LIMIT_CASE[:5] + (cols * 64 - 32,) + LIMIT_CASE[6:]
+    rng = np.random.default_rng(7 + refine)
+    sq, skv, d, (bq, bkv) = case[4], case[5], case[6], case[7]
+    rows = -(-sq // bq)
+    u = rng.standard_normal((rows, d))
+    u *= 4.0 / np.linalg.norm(u, axis=1, keepdims=True)  # |u_i|^2 = D: the planted logits are alike
+    q = 0.3 * rng.standard_normal((1, 1, sq, d)) + np.repeat(u, bq, axis=0)[None, None, :sq]
+    if refine:
+        # A quarter of the scale (the coherences do not change): no other unit comes near.
+        k = 0.25 * _alike_or_not(rng, (1, 1, skv, d), bkv).astype(np.float64)
+        unlike = np.flatnonzero(_coherences(k, [skv], bkv) < 0.5)
+    else:
+        k = 0.7 * rng.standard_normal((1, 1, skv, d))
+        unlike = np.arange(cols)
+    candidates = unlike[(unlike >= rows) & (unlike < cols - 1)]  # past every diagonal, not the last
+    planted = rng.choice(candidates, size=rows, replace=False)
+    for i, j in enumerate(planted):
+        if refine:
+            k[0, 0, j * bkv:j * bkv + RUN] += 2.0 * u[i]
+            k[0, 0, j * bkv + RUN:(j + 1) * bkv] -= 2.0 * u[i]
+        else:
+            k[0, 0, j * bkv:(j + 1) * bkv] += 3.0 * u[i]
+    q, k = q.astype(np.float16), k.astype(np.float16)
+    if refine:
+        c = _coherences(k, [skv], bkv)
+        assert np.all(np.abs(c - 0.5) > COHERENCE_MARGIN) and np.all(c[planted] < 0.5)
+    return case, q, k, planted
+
+
+@pytest.mark.parametrize("refine", [False, True], ids=["without-refinement", "refined"])
+def test_the_most_key_blocks_one_launch_takes(refine, monkeypatch):
+    """At its limit the op still equals the oracle and finds the planted block of every query
+    block; one key block more is refused in the spec's words, naming the limit. Two vector cores:
+    each pools every key block of its (b, kv head), so more would only repeat that."""
+    monkeypatch.setenv("BLITZ_ACL_NPU_SIM_CORES", "2")
+    most = MOST_KV_BLOCKS[refine]
+    case, q, k, planted = _limit_inputs(refine, most)
+    kw = {"sub_block": RUN} if refine else NO_REFINE
+    # The last block anchored and one more: the planted one (every other mass is far below it).
+    rule = dict(mass=None, top_k=2, anchors=block_select.Anchors(first=0, diagonal=False, last=True), share=False)
+    got = _select(q, k, case, refine=kw, **rule)
+    assert npu_sim.last_report()["plan"]["cols_aligned"] == most
+    want, tie = _want(q, k, case, refine=kw, **rule)
+    assert not tie.any()
+    np.testing.assert_array_equal(got, want)
+    for i, j in enumerate(planted):
+        assert j in got[0, 0, i]
+    if refine:  # the planted blocks' means hide them: only the refinement finds them
+        unrefined = _select(q, k, case, refine=NO_REFINE, **rule)
+        assert not any(j in unrefined[0, 0, i] for i, j in enumerate(planted))
+    over = case[:5] + (most * 64 + 1,) + case[6:]
+    with pytest.raises(AclError) as info:
+        _select(q, np.zeros((1, 1, most * 64 + 1, 16), np.float16), over, refine=kw, **rule)
+    assert select_limits.refuse_select_npu_kv_blocks(most + 1, most) in info.value.message

@@ -76,15 +76,18 @@ static void test_geometry() {
   CHECK_EQ(p.k.h, 1100 * 32);
   CHECK(p.scale > 0.1767f && p.scale < 0.1768f);  // 1 / sqrt(32)
   CHECK(p.ub_total_bytes <= 192 * 1024 - kUbReserveBytes);
-  // The kernel's buffers: 2 token chunks (64 x 32 fp16), their float copy, the mean and square
-  // rows (32 floats), 3 key-unit rows and 3 block rows (64 floats each; no refinement: one unit a
-  // block), 3 statistics, the 8 KiB stand-in scratch, the sabi row (16), block firsts (10 int32).
+  // The kernel's buffers without the refinement (one unit a block): 2 token chunks (64 x 32
+  // fp16), their float copy, the mean row (32 floats), the score row, the mass and group mass
+  // rows (64 floats each), the partial block's count and log (32 B each), 3 statistics, the 8 KiB
+  // stand-in scratch, the sabi row (16); no square sums, unit block masses nor block firsts.
+  CHECK_EQ(p.sub_block, 0);
   CHECK_EQ(p.ub_tokens_bytes, 64 * 32 * 2);
   CHECK_EQ(p.ub_score_bytes, 64 * 4);
   CHECK_EQ(p.ub_sabi_bytes, 16 * 2);
   CHECK_EQ(p.ub_unit_row_bytes, 64 * 4);
-  CHECK_EQ(p.ub_first_bytes, 64);
-  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 2 * 128 + 3 * 256 + 3 * 256 + 3 * 32 + 8192 + 32 + 64);
+  CHECK_EQ(p.ub_log_bytes, 32);
+  CHECK_EQ(p.ub_first_bytes, 0);
+  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 256 + 2 * 32 + 2 * 256 + 3 * 32 + 8192 + 32);
   CHECK_EQ(p.chunk_rows, 64);
   // Workspace per worker: key means 9 x 32 floats, query means 2 x 32, logits 2 x 64, each to 512 B.
   CHECK_EQ(p.ws_key_bytes, 1536);
@@ -161,6 +164,11 @@ static void test_refusals() {
     CHECK_EQ(refined.params.k_units_aligned, 64);
     CHECK_EQ(refined.params.q_units_max, 1 * (64 / 32));  // group 1, bq 64
     CHECK_EQ(refined.params.ws_logit_bytes, uint64_t(2 * 64 * 4));
+    // Refining adds the square sums row (32 floats), a count and an ln n row over the key units
+    // (64 floats each), one unit's block masses (64 floats) and block firsts (5 int32 -> 32 B).
+    CHECK_EQ(refined.params.ub_log_bytes, 64 * 4);
+    CHECK_EQ(refined.params.ub_first_bytes, 32);
+    CHECK_EQ(refined.params.ub_total_bytes, 2 * 4096 + 8192 + 2 * 128 + 3 * 256 + 3 * 256 + 3 * 32 + 8192 + 32 + 32);
   }
   r.sub_block = 0;
   CHECK(!plan_select(r).ok);
@@ -180,16 +188,46 @@ static void test_refusals() {
   CHECK(!plan_select(r).ok);
   r.top_k = 2;
   CHECK(plan_select(r).ok);
-  // Key blocks past what one score row in UB holds: refused with the most that fit, a multiple of 64.
-  r = request(1, 1, 1, 64, 64 * 20000, 256);
-  r.block_kv = 64;
-  const SelectPlan big = plan_select(r);
-  CHECK(!big.ok);
-  const int64_t most = select_max_cols(8, 256, 2, 192 * 1024 - kUbReserveBytes, 8 * 1024);
-  CHECK(most > 0 && most % 64 == 0);
-  CHECK(select_ub_bytes(8, 256, 2, most, 8 * 1024) <= 192 * 1024 - kUbReserveBytes);
-  CHECK(select_ub_bytes(8, 256, 2, most + 64, 8 * 1024) > 192 * 1024 - kUbReserveBytes);
-  CHECK_REFUSED(big, select_limits::refuse_select_npu_kv_blocks(20000, most));
+}
+
+// The most key blocks one score row in UB holds, worked out by hand for D = 256, fp16, bkv 64,
+// the 8 KiB stand-in scratch and 192 KiB - 8 KiB - 256 B = 188160 B of UB, at the smallest token
+// chunk (8 rows): 2 x 8 x 256 x 2 + 8 x 256 x 4 = 16384 B of tokens, 96 of statistics, 8192 of
+// scratch.
+//   Without the refinement: + the mean row (1024) + the partial block's count and log (64) =
+//   25760 B fixed; a key block 3 x 4 B (score, mass, group mass) + 2 B (sabi) = 14 B:
+//   (188160 - 25760) / 14 = 11600 -> 11584 (a multiple of 64; 25760 + 11584 x 14 = 187936).
+//   Sized for the refinement's rows too (as the plan did before), it was 5376.
+//   sub_block 32 (2 units a block): + the mean and square sums rows (2048) = 26720 B fixed; a key
+//   block 2 x 3 x 4 B (unit score, count, ln n) + 3 x 4 B (mass, group mass, a unit's block masses)
+//   + 2 B (sabi) + 4 B (first unit) = 42 B: (188160 - 26720) / 42 = 3843 -> 3840 (26720 + 92160 +
+//   46080 + 7680 + 15392 = 188032; 3841 blocks need rows for 3904: 189952 B).
+static void test_kv_block_limit() {
+  g_test = "kv_block_limit";
+  const uint64_t ub = 192 * 1024 - kUbReserveBytes;
+  CHECK_EQ(ub, 188160);
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024), 11584);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 11584, 8 * 1024), 187936);
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, true, 2), 3840);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3840, 8 * 1024, true, 7680), 188032);
+  for (const bool refine : {false, true}) {
+    const int64_t most = refine ? 3840 : 11584;
+    SelectRequest r = request(1, 1, 1, 64, 64 * most - 5, 256);  // a partial last block
+    r.block_kv = 64;
+    r.refine_below = refine ? 0.5 : 0.0;
+    r.sub_block = 32;
+    const SelectPlan at = plan_select(r);
+    CHECK(at.ok);
+    CHECK_EQ(at.params.cols, most);
+    CHECK(at.params.ub_total_bytes <= ub);
+    CHECK_EQ(at.params.chunk_rows, 8);
+    // Workspace: key unit means [units, 256] floats, query unit means, unit logits (to 512 B).
+    CHECK_EQ(at.params.ws_key_bytes, uint64_t(most * (refine ? 2 : 1) * 256 * 4));
+    CHECK_EQ(at.params.ws_query_bytes, uint64_t((refine ? 2 : 1) * 256 * 4));
+    CHECK_EQ(at.params.ws_logit_bytes, refine ? uint64_t(2 * 7680 * 4) : uint64_t(46592));  // 11584 x 4 -> 512 B
+    r.k_dims[2] = 64 * most + 1;
+    CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(most + 1, most));
+  }
 }
 
 int main() {
@@ -197,6 +235,7 @@ int main() {
   test_layouts();
   test_split();
   test_refusals();
+  test_kv_block_limit();
   if (g_failures != 0) {
     std::fprintf(stderr, "%d select plan checks failed\n", g_failures);
     return 1;

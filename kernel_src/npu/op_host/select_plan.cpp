@@ -40,6 +40,8 @@ int64_t units_of(const SelectTilingParams *p, int64_t tokens) {
   return p->sub_block > 0 ? blitz::ceil_div(tokens, p->sub_block < tokens ? p->sub_block : tokens) : 1;
 }
 int64_t units_per_block(const SelectTilingParams *p) { return units_of(p, p->block_kv); }
+// The kernel allocates the refinement's buffers on the same test (select_kernel.h Init).
+bool refining(const SelectTilingParams *p) { return p->sub_block > 0; }
 
 // tiling_plan.h's readers report into a TilingPlan; this moves their message over.
 bool relay(SelectPlan *plan, bool ok, const TilingPlan &scratch) { return ok || fail(plan, scratch.error); }
@@ -120,7 +122,7 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   const uint32_t tmp = r.softmax_tmp_bytes ? r.softmax_tmp_bytes(1, uint32_t(p->k_units_aligned), r.softmax_tmp_user) : 0;
   p->chunk_rows = 0;
   for (int64_t chunk : kChunkRows) {
-    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp, p->k_units_aligned) <= ub) {
+    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp, refining(p), p->k_units_aligned) <= ub) {
       p->chunk_rows = chunk;
       break;
     }
@@ -128,7 +130,7 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   if (p->chunk_rows == 0) {
     const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
     return fail(plan, select_limits::refuse_select_npu_kv_blocks(
-                          p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp, units_per_block(p))));
+                          p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp, refining(p), units_per_block(p))));
   }
   p->ub_tokens_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * p->dtype_size, kUbBlock));
   p->ub_float_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * kFloatBytes, kUbBlock));
@@ -138,12 +140,18 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   p->ub_softmax_tmp_bytes = uint32_t(align_up(tmp, kUbBlock));
   p->ub_sabi_bytes = uint32_t(uint64_t(p->sabi_row_aligned) * kSabiBytes);
   p->ub_unit_row_bytes = uint32_t(uint64_t(p->k_units_aligned) * kFloatBytes);
-  p->ub_first_bytes = uint32_t(align_up(uint64_t(p->cols + 1) * kIntBytes, kUbBlock));
+  // Refining: a count and an ln n row over the key units, each block's first unit, the square
+  // sums and one query unit's block masses. Otherwise none of these: the one partial block's
+  // count and log take a 32-byte block each.
+  const bool refine = refining(p);
+  p->ub_log_bytes = refine ? p->ub_unit_row_bytes : uint32_t(kUbBlock);
+  p->ub_first_bytes = refine ? uint32_t(align_up(uint64_t(p->cols + 1) * kIntBytes, kUbBlock)) : 0;
   // What the kernel's InitBuffer calls take, in its order (select_kernel.h Init); the search
   // above used select_ub_bytes, which bounds it from above (its sabi row is cols_aligned long).
-  p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes + 2 * uint64_t(p->ub_mean_bytes) +
-                      3 * uint64_t(p->ub_unit_row_bytes) + 3 * uint64_t(p->ub_score_bytes) +
-                      kStatBuffers * p->ub_stat_bytes + p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes;
+  p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes +
+                      (refine ? 2 : 1) * uint64_t(p->ub_mean_bytes) + p->ub_unit_row_bytes + 2 * uint64_t(p->ub_log_bytes) +
+                      (refine ? 3 : 2) * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes +
+                      p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes;
 
   p->ws_key_bytes = align_up(uint64_t(p->k_units_max * d) * kFloatBytes, kWorkspaceAlign);
   p->ws_query_bytes = align_up(uint64_t(p->q_units_max * d) * kFloatBytes, kWorkspaceAlign);
@@ -170,28 +178,35 @@ void split_units(const SelectRequest &r, SelectTilingParams *p) {
 }  // namespace
 
 uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
-                         uint32_t softmax_tmp, int64_t k_units_aligned) {
-  if (k_units_aligned < 0) k_units_aligned = cols_aligned;
+                         uint32_t softmax_tmp, bool refining, int64_t k_units_aligned) {
   const uint64_t tokens = kTokenQueueDepth * align_up(uint64_t(chunk_rows * head_dim) * dtype_size, kUbBlock);
   const uint64_t floats = align_up(uint64_t(chunk_rows * head_dim) * kFloatBytes, kUbBlock);
-  // The pooled mean row and the sum of squares row (the coherence).
-  const uint64_t mean = 2 * align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
-  // A unit score row (queued from GM), the units' counts and their ln n row; the head's mass
-  // row, the group's mean mass row and one query unit's block masses.
-  const uint64_t rows = 3 * uint64_t(k_units_aligned) * kFloatBytes + 3 * uint64_t(cols_aligned) * kFloatBytes;
+  const uint64_t mean_row = align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
   const uint64_t sabi = align_up(uint64_t(cols_aligned) * kSabiBytes, kUbBlock);
+  const uint64_t common = tokens + floats + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi;
+  if (!refining) {
+    // The pooled mean row; a score row (queued from GM), the head's mass row and the group's
+    // mean mass row; the partial last block's count and log (a 32-byte block each).
+    return common + mean_row + 3 * uint64_t(cols_aligned) * kFloatBytes + 2 * kUbBlock;
+  }
+  // The pooled mean row and the sum of squares row (the coherence); a unit score row (queued
+  // from GM), the units' counts and their ln n row; the head's mass row, the group's mean mass
+  // row and one query unit's block masses; each block's first unit.
   const uint64_t first = align_up(uint64_t(cols_aligned + 1) * kIntBytes, kUbBlock);
-  return tokens + floats + mean + rows + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi + first;
+  return common + 2 * mean_row + 3 * uint64_t(k_units_aligned) * kFloatBytes +
+         3 * uint64_t(cols_aligned) * kFloatBytes + first;
 }
 
 int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
-                        uint32_t softmax_tmp, int64_t units_per_block) {
-  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp, 0);
+                        uint32_t softmax_tmp, bool refining, int64_t units_per_block) {
+  if (!refining) units_per_block = 1;
+  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp, refining, 0);
   if (fixed >= ub_bytes) return 0;
-  const uint64_t per_col = (3 * uint64_t(units_per_block) + 3) * kFloatBytes + kSabiBytes + kIntBytes;
+  const uint64_t per_col = refining ? (3 * uint64_t(units_per_block) + 3) * kFloatBytes + kSabiBytes + kIntBytes
+                                    : 3 * kFloatBytes + kSabiBytes;
   int64_t most = int64_t((ub_bytes - fixed) / per_col) / kRepeatFloats * kRepeatFloats;
   // The rows' alignment: step down until the whole set fits.
-  while (most > 0 && select_ub_bytes(chunk_rows, head_dim, dtype_size, most, softmax_tmp,
+  while (most > 0 && select_ub_bytes(chunk_rows, head_dim, dtype_size, most, softmax_tmp, refining,
                                      int64_t(align_up(uint64_t(most * units_per_block), kRepeatFloats))) > ub_bytes)
     most -= kRepeatFloats;
   return most;

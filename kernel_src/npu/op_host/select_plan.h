@@ -54,11 +54,12 @@ SelectPlan plan_select(const SelectRequest &request);
 
 // Pieces, for the tests: the unified buffer bytes for a chunk of token rows and a score row of
 // cols_aligned floats, and the most columns (a multiple of 64) that fit `ub_bytes`.
-// k_units_aligned: the key-unit row's length (-1: cols_aligned, no refinement).
+// refining: the sub-block refinement's buffers too (the kernel has them only then), with a
+// key-unit row of k_units_aligned floats; without it a block is one unit (k_units_aligned unused).
 uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
-                         uint32_t softmax_tmp, int64_t k_units_aligned = -1);
-// units_per_block: key units a block may split into (1: no refinement).
+                         uint32_t softmax_tmp, bool refining = false, int64_t k_units_aligned = 0);
+// units_per_block: key units a block may split into when refining.
 int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
-                        uint32_t softmax_tmp, int64_t units_per_block = 1);
+                        uint32_t softmax_tmp, bool refining = false, int64_t units_per_block = 1);
 
 }  // namespace blitz_npu

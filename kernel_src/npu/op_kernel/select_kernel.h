@@ -17,10 +17,11 @@
 //           the two reductions over D on the scalar unit) is below it: then sub_block-token units
 //   cube:   logits [query units, key units] = pooled Q x pooled K^T (Matmul "scores", sync)
 //   vector: per query unit u: l_t = scale * logit_t + ln(n_t / bkv) (the softmax is
-//           shift-invariant, so this is the CPU op's scale q.k + ln n_t), columns past the key
-//           units excluded, softmax (SoftmaxFlashV2); summed per key block (the scalar unit, only
-//           when some key block was refined) and weighted n_u / rows into the head's block
-//           masses; share_kv_groups: the group's mean mass
+//           shift-invariant, so this is the CPU op's scale q.k + ln n_t; without the refinement
+//           only a partial last block has n_t < bkv, its term added on the scalar unit), columns
+//           past the key units excluded, softmax (SoftmaxFlashV2); summed per key block (the
+//           scalar unit, only when some key block was refined) and weighted n_u / rows into the
+//           head's block masses; share_kv_groups: the group's mean mass
 //   scalar: the choice (block_choice.h's rule): anchors always; then the best remaining block
 //           (highest mass, lower index on a tie) while fewer than top_k - |anchors| are taken or
 //           the kept mass is below `mass`; the row written ascending, then 0xFFFF.
@@ -53,6 +54,7 @@ constexpr float kExcludedLogit = -3.0e38f;
 constexpr float kKeptMark = -1.0f;
 constexpr int64_t kLogitRowAlign = 8;  // ND_ALIGN writes whole 32-byte blocks of each logit row
 constexpr int32_t kRepeatFloats = 64;  // one 256-byte vector repeat of float
+constexpr int32_t kStatFloats = 8;     // one 32-byte block of float
 
 // Producer pipe -> consumer pipe, at once: SetFlag then WaitFlag on a fetched event id.
 template <AscendC::HardEvent kEvent>
@@ -101,22 +103,32 @@ public:
     queryMeanWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(base + p_->ws_key_bytes));
     logitWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(base + p_->ws_key_bytes + p_->ws_query_bytes));
 
+    // The refinement's own buffers (the square sums, one query unit's block masses, each block's
+    // first unit) exist only when the plan sized them: sub_block is 0 when refine_below is, and
+    // without them a score row may be about twice as long (select_plan.cpp).
+    refining_ = p_->sub_block > 0;
     pipe_->InitBuffer(tokenQue_, kSelectTokenBuffers, p_->ub_tokens_bytes);
     pipe_->InitBuffer(floatBuf_, p_->ub_float_bytes);
     pipe_->InitBuffer(meanQue_, kSelectSingleBuffer, p_->ub_mean_bytes);
-    pipe_->InitBuffer(sqBuf_, p_->ub_mean_bytes);
+    if (refining_) {
+      pipe_->InitBuffer(sqBuf_, p_->ub_mean_bytes);
+    }
     pipe_->InitBuffer(scoreQue_, kSelectSingleBuffer, p_->ub_unit_row_bytes);
-    pipe_->InitBuffer(countRowBuf_, p_->ub_unit_row_bytes);
-    pipe_->InitBuffer(unitLogBuf_, p_->ub_unit_row_bytes);
+    pipe_->InitBuffer(countRowBuf_, p_->ub_log_bytes);
+    pipe_->InitBuffer(unitLogBuf_, p_->ub_log_bytes);
     pipe_->InitBuffer(massBuf_, p_->ub_score_bytes);
     pipe_->InitBuffer(groupMassBuf_, p_->ub_score_bytes);
-    pipe_->InitBuffer(blockRowBuf_, p_->ub_score_bytes);
+    if (refining_) {
+      pipe_->InitBuffer(blockRowBuf_, p_->ub_score_bytes);
+    }
     pipe_->InitBuffer(maxBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(sumBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(expMaxBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(tmpBuf_, p_->ub_softmax_tmp_bytes);
     pipe_->InitBuffer(sabiBuf_, p_->ub_sabi_bytes);
-    pipe_->InitBuffer(firstBuf_, p_->ub_first_bytes);
+    if (refining_) {
+      pipe_->InitBuffer(firstBuf_, p_->ub_first_bytes);
+    }
 
     unitBegin_ = p_->unit_start[worker_];
     unitEnd_ = p_->unit_start[worker_ + 1];
@@ -204,9 +216,8 @@ private:
   __aicore__ inline int64_t PoolUnits(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t rows, int64_t stride,
                                       const AscendC::GlobalTensor<float> &ws, int64_t *next)
   {
-    const bool refining = p_->refine_below > 0.0f;
-    const float coherence = PoolRows(src, at, rows, stride, ws[*next * p_->head_dim], refining);
-    const int64_t size = refining && coherence < p_->refine_below ? blitz::min_i64(p_->sub_block, rows) : rows;
+    const float coherence = PoolRows(src, at, rows, stride, ws[*next * p_->head_dim], refining_);
+    const int64_t size = refining_ && coherence < p_->refine_below ? blitz::min_i64(p_->sub_block, rows) : rows;
     if (size == rows) {
       ++*next;
       return rows;
@@ -237,15 +248,17 @@ private:
   // The mean of `rows` token rows (row stride `stride` elements from element `at` of src), as a
   // float row of D to dst: chunks of chunk_rows rows copied in, cast to float, summed row by row.
   // coherence: also sum the squares and return |sum x|^2 / (rows sum |x|^2) = rows |mean|^2 /
-  // sum |x|^2 (1 for all-zero tokens, as the CPU op); otherwise 1.
+  // sum |x|^2 (1 for all-zero tokens, as the CPU op); otherwise 1. Only a refining launch asks
+  // for it (sqBuf_ exists then).
   __aicore__ inline float PoolRows(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t rows, int64_t stride,
                                    const AscendC::GlobalTensor<float> &dst, bool coherence)
   {
     const int32_t d = static_cast<int32_t>(p_->head_dim);
     AscendC::LocalTensor<float> mean = meanQue_.AllocTensor<float>();
     AscendC::Duplicate(mean, 0.0f, d);
-    AscendC::LocalTensor<float> sq = sqBuf_.Get<float>();
+    AscendC::LocalTensor<float> sq;
     if (coherence) {
+      sq = sqBuf_.Get<float>();
       AscendC::Duplicate(sq, 0.0f, d);
     }
     AscendC::LocalTensor<float> floats = floatBuf_.Get<float>();
@@ -292,11 +305,24 @@ private:
     return result;
   }
 
-  // The key units of the batch's valid blocks to the key-mean workspace; firstBuf_[j] is block
-  // j's first unit (firstBuf_[valid] = kUnits_), unitLogBuf_ each unit's ln(n_t / bkv) (0 past
-  // the units: ln 1).
+  // The key units of the batch's valid blocks to the key-mean workspace. Refining: firstBuf_[j]
+  // is block j's first unit (firstBuf_[valid] = kUnits_), unitLogBuf_ each unit's ln(n_t / bkv)
+  // (0 past the units: ln 1). Otherwise a block is a unit and lastLog_ the partial last block's
+  // ln(n / bkv) (0 when it is full).
   __aicore__ inline void PoolKeys(int64_t b, int64_t g, const BatchTokens &tokens, int64_t valid)
   {
+    if (!refining_) {
+      int64_t next = 0;
+      for (int64_t j = 0; j < valid; ++j) {
+        const int64_t rows = blitz::min_i64(p_->block_kv, tokens.seq.kv_len - j * p_->block_kv);
+        const int64_t at = b * p_->k.b + g * p_->k.h + (tokens.kv_start + j * p_->block_kv) * p_->k.s;
+        PoolUnits(kGm_, at, rows, p_->k.s, keyMeanWs_, &next);
+      }
+      kUnits_ = next;
+      const int64_t lastKeys = tokens.seq.kv_len - (valid - 1) * p_->block_kv;
+      lastLog_ = lastKeys < p_->block_kv ? PartialBlockLog(lastKeys) : 0.0f;
+      return;
+    }
     const int32_t unitCols = static_cast<int32_t>(p_->k_units_aligned);
     AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
     AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
@@ -321,6 +347,20 @@ private:
     AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(unitCols));
   }
 
+  // ln(keys / bkv) of a partial last block, by the vector Log on one 8-float block (ub_log_bytes
+  // when not refining).
+  __aicore__ inline float PartialBlockLog(int64_t keys)
+  {
+    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
+    AscendC::LocalTensor<float> log = unitLogBuf_.Get<float>();
+    AscendC::Duplicate(count, static_cast<float>(keys) / static_cast<float>(p_->block_kv), kStatFloats);
+    AscendC::Log(log, count, static_cast<uint32_t>(kStatFloats));
+    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit reads the log
+    const float value = log.GetValue(0);
+    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the next batch's Duplicate overwrites it
+    return value;
+  }
+
   // logits [query units, key units] = pooled Q x pooled K^T, rows k_units_aligned apart.
   __aicore__ inline void ComputeLogits(int64_t queryUnits)
   {
@@ -338,7 +378,6 @@ private:
   __aicore__ inline void BlockMass(int64_t m, int64_t valid, int64_t queryRows, const AscendC::LocalTensor<float> &mass)
   {
     const int32_t cols = static_cast<int32_t>(p_->cols_aligned);
-    AscendC::LocalTensor<float> blockRow = blockRowBuf_.Get<float>();
     AscendC::Duplicate(mass, 0.0f, cols);
     for (int64_t r = qFirst_[m]; r < qFirst_[m + 1]; ++r) {
       const int64_t n = blitz::min_i64(qSize_[m], queryRows - (r - qFirst_[m]) * qSize_[m]);
@@ -346,8 +385,10 @@ private:
       AscendC::LocalTensor<float> row = scoreQue_.AllocTensor<float>();
       const float total = UnitSoftmax(r, row);
       if (kUnits_ == valid) {  // every key block is one unit: the softmax row is the block masses
-        AscendC::Muls(blockRow, row, weight / total, cols);
-      } else {
+        AscendC::Muls(row, row, weight / total, cols);
+        AscendC::Add(mass, mass, row, cols);
+      } else {  // some block was refined (so refining_: blockRowBuf_ exists)
+        AscendC::LocalTensor<float> blockRow = blockRowBuf_.Get<float>();
         AscendC::Duplicate(blockRow, 0.0f, cols);
         OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit sums the row
         AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
@@ -360,8 +401,8 @@ private:
           blockRow.SetValue(static_cast<uint32_t>(j), sum * (weight / total));
         }
         OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: Add reads what the scalar wrote
+        AscendC::Add(mass, mass, blockRow, cols);
       }
-      AscendC::Add(mass, mass, blockRow, cols);
       scoreQue_.FreeTensor(row);
     }
   }
@@ -375,12 +416,19 @@ private:
     scoreQue_.EnQue(row);
     row = scoreQue_.DeQue<float>();
     AscendC::Muls(row, row, p_->scale, static_cast<int32_t>(cols));
-    AscendC::Add(row, row, unitLogBuf_.Get<float>(), static_cast<int32_t>(cols));
-    // The columns up to the next 32-byte block on the scalar unit (the cube left ND_ALIGN's
-    // invalid data there); whole blocks after them by Duplicate.
+    if (refining_) {
+      AscendC::Add(row, row, unitLogBuf_.Get<float>(), static_cast<int32_t>(cols));
+    }
+    // Without the refinement the partial last block's log term, and the columns up to the next
+    // 32-byte block, on the scalar unit (the cube left ND_ALIGN's invalid data there); whole
+    // blocks after them by Duplicate.
     const int64_t units = kUnits_;
     const int64_t blockEnd = blitz::min_i64((units + kLogitRowAlign - 1) / kLogitRowAlign * kLogitRowAlign, p_->k_units_aligned);
     OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: Muls / Add wrote the row
+    if (!refining_ && lastLog_ != 0.0f) {
+      const uint32_t last = static_cast<uint32_t>(units - 1);
+      row.SetValue(last, row.GetValue(last) + lastLog_);
+    }
     for (int64_t j = units; j < blockEnd; ++j) {
       row.SetValue(static_cast<uint32_t>(j), kExcludedLogit);
     }
@@ -473,6 +521,8 @@ private:
   int64_t unitBegin_ = 0, unitEnd_ = 0;
   int64_t keysOfBatch_ = -1, keysOfHead_ = -1;  // whose key means the workspace holds
   int64_t kUnits_ = 0;                           // and how many key units they are
+  float lastLog_ = 0.0f;                         // not refining: their partial last block's ln(n / bkv)
+  bool refining_ = false;                        // sub_block > 0: the refinement's buffers exist
   // Head m's query units: rows [qFirst_[m], qFirst_[m + 1]) of the query workspace, qSize_[m]
   // tokens each (the last may be shorter).
   int64_t qFirst_[blitz::limits::kNpuGroupMax + 1] = {};

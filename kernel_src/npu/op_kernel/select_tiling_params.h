@@ -64,11 +64,12 @@ struct SelectTilingParams {
   int64_t unit_start[kMaxWorkers + 1];
 
   // Unified buffer (bytes, each a multiple of 32): token chunks (chunk_rows x D input dtype,
-  // double-buffered), their float copy, the pooled mean row and its sum of squares (D floats
-  // each, ub_mean_bytes), a key-unit score row, the units' counts and ln n rows
-  // (ub_unit_row_bytes each), the mass row, the group's mean mass row and one query unit's
-  // block masses (ub_score_bytes each), three 32-byte statistics (max, sum, expMax), the softmax
-  // scratch, the sabi row, each block's first unit; ub_total_bytes their sum.
+  // double-buffered), their float copy, the pooled mean row (D floats, ub_mean_bytes), a
+  // key-unit score row (ub_unit_row_bytes), the units' counts and ln n (ub_log_bytes each), the
+  // mass row and the group's mean mass row (ub_score_bytes each), three 32-byte statistics (max,
+  // sum, expMax), the softmax scratch, the sabi row; when refining (sub_block > 0) also the sum
+  // of squares row (ub_mean_bytes), one query unit's block masses (ub_score_bytes) and each
+  // block's first unit (ub_first_bytes; 0 otherwise); ub_total_bytes their sum.
   int64_t chunk_rows;
   uint32_t ub_tokens_bytes;
   uint32_t ub_float_bytes;
@@ -77,8 +78,9 @@ struct SelectTilingParams {
   uint32_t ub_stat_bytes;
   uint32_t ub_softmax_tmp_bytes;
   uint32_t ub_sabi_bytes;
-  uint32_t ub_unit_row_bytes;   // a key-unit row (k_units_aligned floats): the score row and ln n row
-  uint32_t ub_first_bytes;      // int32 [cols + 1]: each key block's first key unit
+  uint32_t ub_unit_row_bytes;   // a key-unit row (k_units_aligned floats): the score row
+  uint32_t ub_log_bytes;        // the counts / ln n: a key-unit row when refining, else 32 (the partial block's)
+  uint32_t ub_first_bytes;      // int32 [cols + 1]: each key block's first key unit (refining only, else 0)
   uint64_t ub_total_bytes;
 
   // Workspace per worker: pooled key unit means [k_units_max, D] float, pooled query unit means
