@@ -7,18 +7,10 @@ them gets the same variables read once by the library. The kernel reads no envir
 import os
 import subprocess
 import sys
-import threading
-
 import pytest
 
 from blitz_acl.devices import cpu, library, status
-
-
-def _raw_info(lib) -> str:
-    """blitzCpuDeviceInfo as a C caller sees it (Library.device_info passes settings first)."""
-    info = lib.ffi.new("const char **")
-    lib.call("blitzCpuDeviceInfo", info)
-    return lib.ffi.string(info[0]).decode()
+from device_lines import raw_info, raw_info_on_another_thread
 
 
 @pytest.fixture
@@ -31,10 +23,10 @@ def lib():
 
 def test_the_settings_passed_down_are_the_ones_used(lib):
     lib.call("blitzCpuSetKernelSettings", b"portable", 1)
-    assert _raw_info(lib).startswith("kernel path portable; threads 1;")
+    assert raw_info(lib).startswith("kernel path portable; threads 1;")
     lib.call("blitzCpuSetKernelSettings", lib.ffi.NULL, 3)
-    best = next(w[len("best="):] for w in _raw_info(lib).replace(";", " ").split() if w.startswith("best="))
-    assert _raw_info(lib).startswith(f"kernel path {best}; threads 3;")
+    best = next(w[len("best="):] for w in raw_info(lib).replace(";", " ").split() if w.startswith("best="))
+    assert raw_info(lib).startswith(f"kernel path {best}; threads 3;")
 
 
 def test_an_unknown_path_name_is_refused_with_every_name(lib):
@@ -45,28 +37,23 @@ def test_an_unknown_path_name_is_refused_with_every_name(lib):
 
 def test_settings_belong_to_the_calling_thread(lib):
     lib.call("blitzCpuSetKernelSettings", b"portable", 2)
-    seen = {}
 
-    def other():
+    def settings_there():
         cpu.ensure_device(lib)
         lib.call("blitzCpuSetKernelSettings", b"portable", 5)
-        seen["other"] = _raw_info(lib)
 
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
-    assert seen["other"].startswith("kernel path portable; threads 5;")
-    assert _raw_info(lib).startswith("kernel path portable; threads 2;")
+    assert raw_info_on_another_thread(lib, settings_there).startswith("kernel path portable; threads 5;")
+    assert raw_info(lib).startswith("kernel path portable; threads 2;")
 
 
 def test_the_binding_reads_the_environment_at_each_call(lib, monkeypatch):
     monkeypatch.setenv("BLITZ_ACL_CPU_PATH", "portable")
     monkeypatch.setenv("BLITZ_ACL_NUM_THREADS", "2")
     cpu.ensure_device(lib)  # what every call does first
-    assert _raw_info(lib).startswith("kernel path portable; threads 2;")
+    assert raw_info(lib).startswith("kernel path portable; threads 2;")
     monkeypatch.setenv("BLITZ_ACL_NUM_THREADS", "not a number")  # ignored: the default count
     cpu.ensure_device(lib)
-    assert _raw_info(lib).startswith(f"kernel path portable; threads {len(os.sched_getaffinity(0))};")
+    assert raw_info(lib).startswith(f"kernel path portable; threads {len(os.sched_getaffinity(0))};")
 
 
 _PURE_C_CALLER = """

@@ -11,7 +11,6 @@ tiling's rejections reaching the caller with its message; the per-core counters.
 import os
 import subprocess
 import sys
-import threading
 
 import numpy as np
 import pytest
@@ -22,6 +21,7 @@ from blitz_acl import arrays
 from blitz_acl.devices import cpu, library, npu_sim
 from blitz_acl.devices.status import AclError, AclInvalidArgumentError
 from cases import CASE_IDS, CASES
+from device_lines import raw_info, raw_info_on_another_thread
 
 DTYPES = ("float16", "bfloat16")
 CORES_ENV = "BLITZ_ACL_NPU_SIM_CORES"
@@ -112,17 +112,10 @@ def test_the_core_count_passed_down_is_the_one_used(monkeypatch, sim_library):
     monkeypatch.delenv(CORES_ENV)
     assert _vector_cores(sim_library.device_info()) == "48"
     sim_library.call("blitzNpuSimSetVectorCores", b"6")  # a C caller's own count, for this thread
-    seen = {}
-
-    def other():
-        cpu.ensure_device(sim_library)  # passes the environment's (unset: 48) for that thread
-        seen["other"] = _raw_info(sim_library)
-
-    t = threading.Thread(target=other)
-    t.start()
-    t.join()
-    assert _vector_cores(seen["other"]) == "48"
-    assert _vector_cores(_raw_info(sim_library)) == "6"
+    # On another thread, ensure_device passes the environment's count (unset: 48) for that thread.
+    other = raw_info_on_another_thread(sim_library, lambda: cpu.ensure_device(sim_library))
+    assert _vector_cores(other) == "48"
+    assert _vector_cores(raw_info(sim_library)) == "6"
     cpu.ensure_device(sim_library)  # back to the environment's for the next test
 
 
@@ -132,13 +125,6 @@ def _vector_cores(info: str) -> str:
     counts = [f[len("vector cores "):] for f in fields if f.startswith("vector cores ")]
     assert len(counts) == 1, info
     return counts[0]
-
-
-def _raw_info(lib) -> str:
-    """blitzCpuDeviceInfo as a C caller sees it (Library.device_info passes settings first)."""
-    info = lib.ffi.new("const char **")
-    lib.call("blitzCpuDeviceInfo", info)
-    return lib.ffi.string(info[0]).decode()
 
 
 _PURE_C_CALLER = """
