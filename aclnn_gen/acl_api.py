@@ -61,6 +61,7 @@ STATUS_CODES = (
         ("ACL_ERROR_BAD_ALLOC", 200000),
         ("ACL_ERROR_INVALID_DEVICE", 200002),
         ("ACL_ERROR_INTERNAL_ERROR", 500000),
+        ("ACL_ERROR_RT_STREAM_SYNC_TIMEOUT", 507046),
     )),
     ConstantGroup("aclnn/acl_meta.h", _c(
         ("ACLNN_SUCCESS", 0),
@@ -121,6 +122,9 @@ RUNTIME_FUNCTIONS = (  # acl/acl.h, acl/acl_rt.h (libascendcl)
     Function("aclError", "aclrtDestroyStream", (("aclrtStream", "stream"),)),
     Function("aclError", "aclrtSynchronizeStream", (("aclrtStream", "stream"),),
              "waits for the stream's queued work; returns its first error"),
+    Function("aclError", "aclrtSynchronizeStreamWithTimeout", (("aclrtStream", "stream"), ("int32_t", "timeout")),
+             "as aclrtSynchronizeStream, giving up after timeout ms (-1: never) with "
+             "ACL_ERROR_RT_STREAM_SYNC_TIMEOUT, the work still queued"),
     Function("aclError", "aclrtMalloc", (("void **", "devPtr"), ("size_t", "size"),
                                          ("aclrtMemMallocPolicy", "policy"))),
     Function("aclError", "aclrtFree", (("void *", "devPtr"),)),

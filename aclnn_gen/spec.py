@@ -22,7 +22,8 @@ from typing import Optional, Tuple, Union
 # 5: BlitzSelectBlocks takes sparseMode / preTokens / nextTokens (the attention's mask)
 # 6: blitzCpuSetMemoryCapacity, and npu_sim's blitzNpuSimSetVectorCores (settings passed down,
 #    no longer read from the environment by the libraries)
-ABI_VERSION = 6
+# 7: aclrtSynchronizeStreamWithTimeout (the binding waits in slices without a waiter thread)
+ABI_VERSION = 7
 
 # dtype groups: inputs tied to one group take the same dtype in every supported combination.
 # "npu" lists what the Ascend op accepts; "cpu" what the CPU device library accepts.

@@ -342,6 +342,34 @@ def test_stream_is_asynchronous_and_sync_waits(lib):
         assert not np.isnan(a["out"]).any()
 
 
+def test_a_timed_synchronize_gives_up_and_the_work_runs_on(lib):
+    """aclrtSynchronizeStreamWithTimeout: ACL_ERROR_RT_STREAM_SYNC_TIMEOUT while the kernel still
+    runs (the binding's Ctrl-C slices rely on it), success once it drained (-1 waits), and
+    CANN's range (-1 or > 0 ms) enforced."""
+    rng = np.random.default_rng(1)
+    seq = 4096
+    q = rng.standard_normal((1, 4, seq, 64), dtype=np.float32)
+    a = dict(_valid_arrays(), q=q, k=q.copy(), v=q.copy(), out=np.full_like(q, np.nan), sabi=None,
+             lse=np.empty((1, 4, seq), np.float32))
+    for bad in (0, -2):
+        with pytest.raises(status.AclInvalidArgumentError, match=f"timeout must be -1 .* got {bad}"):
+            lib.call("aclrtSynchronizeStreamWithTimeout", lib.ffi.NULL, bad)
+    with CallScope(lib) as scope:
+        args = _arguments(scope, a)
+        args.update(numHeads=4, sabi=lib.ffi.NULL)
+        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
+        size = int(args["workspaceSize"][0])
+        workspace, stream = scope.device_buffer(size), scope.stream()
+        scope.on_exit("aclrtSynchronizeStream", stream)
+        lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
+        with pytest.raises(status.AclError, match="did not finish within 1 ms") as timed_out:
+            lib.call("aclrtSynchronizeStreamWithTimeout", stream, 1)
+        assert timed_out.value.status == lib.lib.ACL_ERROR_RT_STREAM_SYNC_TIMEOUT
+        lib.call("aclrtSynchronizeStreamWithTimeout", stream, -1)
+        assert not np.isnan(a["out"]).any()
+        lib.call("aclrtSynchronizeStreamWithTimeout", stream, 1)  # drained: returns at once
+
+
 def test_binding_frees_the_workspace_only_after_the_stream_drains(lib, monkeypatch):
     """On success and on failure after launch, aclrtFree follows aclrtSynchronizeStream."""
     order = []
@@ -350,7 +378,7 @@ def test_binding_frees_the_workspace_only_after_the_stream_drains(lib, monkeypat
 
     def recording_call(self, function, *args):
         order.append(function)
-        if function == "aclrtSynchronizeStream" and fail["first_sync"] is None:
+        if function == "aclrtSynchronizeStreamWithTimeout" and fail["first_sync"] is None:
             fail["first_sync"] = False
             raise status.AclInternalError(500000, "ACL_ERROR_INTERNAL_ERROR", function, "injected")
         return real_call(self, function, *args)
@@ -358,14 +386,14 @@ def test_binding_frees_the_workspace_only_after_the_stream_drains(lib, monkeypat
     monkeypatch.setattr(library.Library, "call", recording_call)
     a = _valid_arrays()
     blitz_acl.blitz_sparse_attention(a["q"], a["k"], a["v"], a["sabi"], device="cpu")
-    assert order.index("aclrtFree") > order.index("aclrtSynchronizeStream")
+    assert order.index("aclrtFree") > order.index("aclrtSynchronizeStreamWithTimeout")
 
     order.clear()
     fail["first_sync"] = None  # the explicit synchronize fails: the scope must still drain first
     with pytest.raises(status.AclInternalError, match="injected"):
         blitz_acl.blitz_sparse_attention(a["q"], a["k"], a["v"], a["sabi"], device="cpu")
-    syncs = [i for i, f in enumerate(order) if f == "aclrtSynchronizeStream"]
-    assert len(syncs) == 2 and syncs[1] < order.index("aclrtFree") < order.index("aclrtDestroyStream")
+    explicit, drain = order.index("aclrtSynchronizeStreamWithTimeout"), order.index("aclrtSynchronizeStream")
+    assert explicit < drain < order.index("aclrtFree") < order.index("aclrtDestroyStream")
     monkeypatch.undo()
     assert _live(lib) == {k: 0 for k in _live(lib)}
 

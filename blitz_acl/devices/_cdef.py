@@ -4,7 +4,7 @@ The cffi (ABI mode) declarations of the device library: CANN's runtime subset, t
 BlitzSparseAttention and BlitzSelectBlocks entry points and the CPU device's own
 exports."""
 
-ABI_VERSION = 6
+ABI_VERSION = 7
 
 CDEF = """
 typedef int aclError;
@@ -16,6 +16,7 @@ typedef void *aclrtStream;
 #define ACL_ERROR_BAD_ALLOC 200000
 #define ACL_ERROR_INVALID_DEVICE 200002
 #define ACL_ERROR_INTERNAL_ERROR 500000
+#define ACL_ERROR_RT_STREAM_SYNC_TIMEOUT 507046
 typedef enum {
     ACL_DT_UNDEFINED = -1,
     ACL_FLOAT = 0,
@@ -60,6 +61,7 @@ aclError aclrtResetDevice(int32_t deviceId);
 aclError aclrtCreateStream(aclrtStream *stream);
 aclError aclrtDestroyStream(aclrtStream stream);
 aclError aclrtSynchronizeStream(aclrtStream stream);
+aclError aclrtSynchronizeStreamWithTimeout(aclrtStream stream, int32_t timeout);
 aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy policy);
 aclError aclrtFree(void *devPtr);
 aclError aclrtMemcpy(
@@ -157,7 +159,7 @@ aclnnStatus aclnnBlitzSelectBlocks(
     uint64_t workspaceSize,
     aclOpExecutor *executor,
     const aclrtStream stream);
-#define BLITZ_ACL_ABI_VERSION 6
+#define BLITZ_ACL_ABI_VERSION 7
 aclError blitzAclAbiVersion(int32_t *version);
 aclError blitzCpuDeviceInfo(const char **info);
 aclError blitzCpuSetKernelSettings(const char *path, int32_t numThreads);

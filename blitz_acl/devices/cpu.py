@@ -3,13 +3,12 @@
 Each call gets its own stream; the binding synchronises before returning, so the workspace and
 every buffer the kernel touches outlive the run (the stream is asynchronous, as on an NPU).
 
-Ctrl-C: aclrtSynchronizeStream blocks in C (with the GIL released), where Python cannot run
-its signal handlers, so the main thread does not call it directly: a waiter thread does, and
-the main thread waits on an Event in short slices, in which SIGINT raises KeyboardInterrupt at
-once. The interrupted call cannot stop the kernel, which still writes the output and uses the
-workspace; its scope (workspace, descriptors, stream, the arrays the kernel reads) is handed
-to the waiter, which releases it when the stream drains. At exit the process waits for such
-abandoned calls. Other threads never receive signals and synchronise directly.
+Ctrl-C: a wait in C (with the GIL released) cannot run Python's signal handlers, so the main
+thread waits in short slices (aclrtSynchronizeStreamWithTimeout), between which SIGINT raises
+KeyboardInterrupt. The interrupted call cannot stop the kernel, which still writes the output
+and uses the workspace; its scope (workspace, descriptors, stream, the arrays the kernel reads)
+is handed to a closer thread, which releases it when the stream drains. At exit the process
+waits for such abandoned calls. Other threads never receive signals and wait in one call.
 """
 
 from __future__ import annotations
@@ -23,10 +22,11 @@ from typing import Any, Optional, Tuple
 from ..call import AttentionCall
 from . import library, op_call
 from .descriptors import CallScope
+from .status import AclError
 
 DEVICE_ID = 0  # the CPU device library has one device
 # How often the main thread wakes while the stream runs; a Ctrl-C is handled within this.
-WAIT_SLICE_SECONDS = 0.05
+WAIT_SLICE_MS = 50
 
 _init_lock = threading.Lock()
 _initialized = set()  # paths of the libraries aclInit ran in (each has its own runtime state)
@@ -57,87 +57,74 @@ def ensure_device(lib: library.Library) -> None:
 _ensure_device = ensure_device  # the old private name, for code written before it became a hook
 
 
-class _SyncRequest:
-    """One synchronisation the waiter thread performs for the main thread."""
-
-    def __init__(self, lib: library.Library, stream):
-        self.lib, self.stream = lib, stream
-        self.done = threading.Event()
-        self.error: Optional[BaseException] = None
-        self.lock = threading.Lock()
-        self.abandoned: Optional[CallScope] = None  # set when the main thread gave up waiting
-
-
-class _Waiter:
-    """A daemon thread that synchronises streams for the main thread, one at a time, and
-    closes the scopes of calls the main thread abandoned."""
+class _Closer:
+    """A daemon thread that releases the scopes of calls the main thread abandoned (Ctrl-C),
+    each once its stream has drained."""
 
     def __init__(self):
-        self._requests: "queue.SimpleQueue[_SyncRequest]" = queue.SimpleQueue()
+        self._abandoned: "queue.SimpleQueue[Tuple[library.Library, Any, CallScope]]" = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._thread: Optional[threading.Thread] = None
-        self._unfinished = set()  # abandoned requests whose scope is not closed yet
+        self._unfinished = 0  # abandoned calls whose scope is not closed yet
         self._finished = threading.Condition(self._lock)
 
-    def submit(self, request: _SyncRequest) -> None:
+    def adopt(self, lib: library.Library, stream, scope: CallScope) -> None:
         with self._lock:
+            self._unfinished += 1
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="blitz_acl-cpu-sync", daemon=True)
+                self._thread = threading.Thread(target=self._loop, name="blitz_acl-cpu-closer", daemon=True)
                 self._thread.start()
-        self._requests.put(request)
-
-    def abandon(self, request: _SyncRequest, scope: CallScope) -> None:
-        """Hands scope to the waiter (or closes it now if the stream already drained)."""
-        with request.lock:
-            if not request.done.is_set():
-                with self._lock:
-                    self._unfinished.add(request)
-                request.abandoned = scope.detach()
-                return
-        scope.close()
+        self._abandoned.put((lib, stream, scope.detach()))
 
     def _loop(self) -> None:
         while True:
-            request = self._requests.get()
+            lib, stream, scope = self._abandoned.get()
             try:
-                request.lib.call("aclrtSynchronizeStream", request.stream)
-            except BaseException as e:  # reported by the waiting thread
-                request.error = e
-            with request.lock:
-                request.done.set()
-                abandoned = request.abandoned
-            if abandoned is not None:
-                abandoned.close()
-                with self._lock:
-                    self._unfinished.discard(request)
-                    self._finished.notify_all()
+                lib.call("aclrtSynchronizeStream", stream)
+            except Exception:  # the caller is gone: nobody is left to report a kernel error to
+                pass
+            scope.close()
+            with self._lock:
+                self._unfinished -= 1
+                self._finished.notify_all()
 
     def drain(self) -> None:
         """Waits until every abandoned call has been released (atexit: the kernel may still be
         writing into memory that interpreter shutdown would free)."""
         with self._lock:
-            self._finished.wait_for(lambda: not self._unfinished)
+            self._finished.wait_for(lambda: self._unfinished == 0)
 
     def pending(self) -> int:
         with self._lock:
-            return len(self._unfinished)
+            return self._unfinished
 
 
-_waiter = _Waiter()
+_closer = _Closer()
 
 
 def _drain_at_exit() -> None:
-    _waiter.drain()
+    _closer.drain()
 
 
-def _fresh_waiter_in_child() -> None:
-    # A fork()ed child has no waiter thread (only the forking thread survives fork).
-    global _waiter
-    _waiter = _Waiter()
+def _fresh_closer_in_child() -> None:
+    # A fork()ed child has no closer thread (only the forking thread survives fork).
+    global _closer
+    _closer = _Closer()
 
 
 atexit.register(_drain_at_exit)
-os.register_at_fork(after_in_child=_fresh_waiter_in_child)
+os.register_at_fork(after_in_child=_fresh_closer_in_child)
+
+
+def _drained_within(lib: library.Library, stream, milliseconds: int) -> bool:
+    """Whether the stream drained within `milliseconds` (its own failure raises)."""
+    try:
+        lib.call("aclrtSynchronizeStreamWithTimeout", stream, milliseconds)
+    except AclError as error:
+        if error.status == lib.lib.ACL_ERROR_RT_STREAM_SYNC_TIMEOUT:
+            return False
+        raise
+    return True
 
 
 def _synchronize(lib: library.Library, stream, scope: CallScope) -> None:
@@ -145,27 +132,25 @@ def _synchronize(lib: library.Library, stream, scope: CallScope) -> None:
     if threading.current_thread() is not threading.main_thread():
         lib.call("aclrtSynchronizeStream", stream)
         return
-    request = _SyncRequest(lib, stream)
-    _waiter.submit(request)
     try:
-        while not request.done.wait(WAIT_SLICE_SECONDS):
+        while not _drained_within(lib, stream, WAIT_SLICE_MS):
             pass
-    except BaseException:
-        _waiter.abandon(request, scope)
+    except AclError:  # the stream's own failure: it has drained, the scope closes as usual
         raise
-    if request.error is not None:
-        raise request.error
+    except BaseException:  # KeyboardInterrupt between two slices: the kernel runs on
+        _closer.adopt(lib, stream, scope)
+        raise
 
 
 def wait_for_abandoned_calls() -> None:
     """Blocks until every interrupted call's kernel has finished and its memory is released
     (what the process does at exit; a hook for tests)."""
-    _waiter.drain()
+    _closer.drain()
 
 
 def abandoned_calls() -> int:
     """Interrupted calls whose kernel has not finished yet (their memory is still held)."""
-    return _waiter.pending()
+    return _closer.pending()
 
 
 def run(call: AttentionCall, spec: library.LibrarySpec = library.CPU) -> Tuple[Any, Optional[Any]]:

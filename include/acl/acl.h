@@ -24,6 +24,7 @@ typedef void *aclrtStream;  /* acl/acl_base.h */
 #define ACL_ERROR_BAD_ALLOC 200000
 #define ACL_ERROR_INVALID_DEVICE 200002
 #define ACL_ERROR_INTERNAL_ERROR 500000
+#define ACL_ERROR_RT_STREAM_SYNC_TIMEOUT 507046
 
 /* from acl/acl_base.h */
 typedef enum {
@@ -89,6 +90,9 @@ aclError aclrtDestroyStream(aclrtStream stream);
 
 /* waits for the stream's queued work; returns its first error */
 aclError aclrtSynchronizeStream(aclrtStream stream);
+
+/* as aclrtSynchronizeStream, giving up after timeout ms (-1: never) with ACL_ERROR_RT_STREAM_SYNC_TIMEOUT, the work still queued */
+aclError aclrtSynchronizeStreamWithTimeout(aclrtStream stream, int32_t timeout);
 
 aclError aclrtMalloc(void **devPtr, size_t size, aclrtMemMallocPolicy policy);
 

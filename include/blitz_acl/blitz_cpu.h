@@ -14,7 +14,7 @@ extern "C" {
 #endif
 
 /* from blitz_acl (this project) */
-#define BLITZ_ACL_ABI_VERSION 6
+#define BLITZ_ACL_ABI_VERSION 7
 
 /* the BLITZ_ACL_ABI_VERSION the library was built with */
 aclError blitzAclAbiVersion(int32_t *version);

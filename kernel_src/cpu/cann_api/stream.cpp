@@ -1,4 +1,4 @@
-// Stream implementation and aclrtCreateStream / aclrtDestroyStream / aclrtSynchronizeStream.
+// Stream implementation and aclrtCreateStream / aclrtDestroyStream / aclrtSynchronizeStream(WithTimeout).
 #include "stream.h"
 
 #include <unordered_set>
@@ -34,6 +34,14 @@ TaskStatus Stream::synchronize() {
   TaskStatus result = std::move(first_error_);
   first_error_ = TaskStatus{};
   return result;
+}
+
+bool Stream::synchronize_for(std::chrono::milliseconds limit, TaskStatus *result) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  if (!idle_.wait_for(lock, limit, [this] { return queue_.empty() && !running_task_; })) return false;
+  *result = std::move(first_error_);
+  first_error_ = TaskStatus{};
+  return true;
 }
 
 void Stream::worker_loop() {
@@ -136,6 +144,24 @@ BLITZ_EXPORT aclError aclrtDestroyStream(aclrtStream stream) {
 BLITZ_EXPORT aclError aclrtSynchronizeStream(aclrtStream stream) {
   return guarded("aclrtSynchronizeStream", [&] {
     TaskStatus result = stream_from_handle(stream).synchronize();
+    if (result.status != ACL_SUCCESS) fail(result.status, result.message);
+    return ACL_SUCCESS;
+  });
+}
+
+BLITZ_EXPORT aclError aclrtSynchronizeStreamWithTimeout(aclrtStream stream, int32_t timeout) {
+  return guarded("aclrtSynchronizeStreamWithTimeout", [&] {
+    // CANN's contract: -1 waits forever, a positive value is milliseconds; nothing else.
+    require(timeout == -1 || timeout > 0, ACL_ERROR_INVALID_PARAM,
+            "timeout must be -1 (wait forever) or a positive number of milliseconds, got " + std::to_string(timeout));
+    Stream &s = stream_from_handle(stream);
+    TaskStatus result;
+    if (timeout == -1) {
+      result = s.synchronize();
+    } else if (!s.synchronize_for(std::chrono::milliseconds(timeout), &result)) {
+      fail(ACL_ERROR_RT_STREAM_SYNC_TIMEOUT,
+           "the stream's work did not finish within " + std::to_string(timeout) + " ms; it is still queued");
+    }
     if (result.status != ACL_SUCCESS) fail(result.status, result.message);
     return ACL_SUCCESS;
   });

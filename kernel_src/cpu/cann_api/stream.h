@@ -4,6 +4,7 @@
 // tensors) must stay alive until then.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -32,6 +33,8 @@ class Stream {
   void enqueue(StreamJob task);
   // Waits until every task queued so far has run; returns (and clears) the first failure.
   TaskStatus synchronize();
+  // As synchronize, for at most `limit`: false (nothing cleared) if tasks are still queued then.
+  bool synchronize_for(std::chrono::milliseconds limit, TaskStatus *result);
 
  private:
   void worker_loop();
