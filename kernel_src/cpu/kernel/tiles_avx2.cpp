@@ -16,6 +16,10 @@ const PathKernel *avx2_kernel(ElementType) { return nullptr; }
 
 namespace blitz::cpu {
 
+// The fp32 packing's vector loads and K transpose must be found in the layer (they are detected,
+// and a renamed function would silently fall back to the element-by-element loops).
+static_assert(PackingF32<avx2::Vec, ElementType::kBFloat16>::kVectorTranspose, "vec_avx2.h: load_as_f32 / transpose");
+
 const PathKernel *avx2_kernel(ElementType dtype) { return vector_kernel<avx2::Vec>(dtype); }
 
 }  // namespace blitz::cpu

@@ -17,6 +17,10 @@ const PathKernel *amx_kernel(const AttentionProblem &) { return nullptr; }
 
 namespace blitz::cpu {
 
+// fp16 / fp32 inputs pack through the layer's widening loads (detected: a rename would silently
+// fall back to the element-by-element loops); K's 16 x 16 transpose is not written, so element-wise.
+static_assert(PackingF32<avx512::Vec, ElementType::kFloat16>::kVectorLoads, "vec_avx512.h: load_as_f32");
+
 const PathKernel *amx_kernel(const AttentionProblem &p) {
   // tiles_amx.cpp gets the AMX flags wherever this file gets the AVX-512 ones (CMake).
   static const PathKernel bf16{scratch_bytes<avx512::Vec, ElementType::kBFloat16, /*kAmx=*/true>,

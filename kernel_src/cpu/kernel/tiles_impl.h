@@ -208,30 +208,74 @@ struct PackingBf16 {
   static int64_t b_stride_k_v(const Dims &x) { return x.d_pad / kLanes * L::kVecBytes; }
 };
 
+// Whether layer L widens L elements to fp32 in one load (load_as_f32) / transposes L x L fp32.
+template <class L, class = void>
+struct HasF32Loads : std::false_type {};
+template <class L>
+struct HasF32Loads<L, std::void_t<decltype((void)L::template load_as_f32<ElementType::kFloat32>(nullptr))>>
+    : std::true_type {};
+template <class L, class = void>
+struct HasF32Transpose : std::false_type {};
+template <class L>
+struct HasF32Transpose<L, std::void_t<decltype(L::transpose(static_cast<typename L::F *>(nullptr)))>>
+    : std::true_type {};
+
 // fp32 packed: fp32 inputs, fp16 inputs, and bf16 inputs where the layer has no bf16 dot
-// product (load_element widens bf16 by a 16-bit shift, fp16 exactly).
+// product (load_element widens bf16 by a 16-bit shift, fp16 exactly). Runs of L elements inside
+// the head dim (and, for K, groups of L keys inside the block) go through the layer's widening
+// loads (and transpose) where it has them; the rest, and the zero padding, element by element.
 template <class L, ElementType E>
 struct PackingF32 {
   using Ops = typename L::F32Ops;
+  using F = typename L::F;
   static constexpr int64_t kLanes = L::kLanes;
   static constexpr int64_t kPerStep = 1;
   static constexpr int64_t kElemBytes = 4;
+  static constexpr bool kVectorLoads = HasF32Loads<L>::value;
+  static constexpr bool kVectorTranspose = kVectorLoads && HasF32Transpose<L>::value;
 
   static float at(const char *base, int64_t stride_s, int64_t row, int64_t col, int64_t d) {
     return col < d ? load_element(base, row * stride_s + col, E) : 0.0f;
   }
+  // L elements from (row, col) on, widened (only with kVectorLoads; col + L <= d).
+  static F load_run(const char *base, int64_t stride_s, int64_t row, int64_t col) {
+    return L::template load_as_f32<E>(base + (row * stride_s + col) * (int64_t)element_bytes(E));
+  }
+  // The head dims the vector loads cover: whole runs of L.
+  static int64_t vector_dims(const Dims &x) { return kVectorLoads ? x.d / kLanes * kLanes : 0; }
+
   static void pack_q(const QueryBlockTask &task, int64_t rows, const Dims &x, bool negate, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
     const float sign = negate ? -1.0f : 1.0f;
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t j = 0; j < x.d_pad; ++j) out[r * x.d_pad + j] = sign * at(task.q, task.q_stride_s, task.row_begin + r, j, x.d);
+    const int64_t dv = vector_dims(x);
+    for (int64_t r = 0; r < rows; ++r) {
+      const int64_t row = task.row_begin + r;
+      if constexpr (kVectorLoads) {
+        for (int64_t j = 0; j < dv; j += kLanes)
+          L::store(out + r * x.d_pad + j, L::mul(load_run(task.q, task.q_stride_s, row, j), L::set1(sign)));
+      }
+      for (int64_t j = dv; j < x.d_pad; ++j) out[r * x.d_pad + j] = sign * at(task.q, task.q_stride_s, row, j, x.d);
+    }
   }
-  // K: vector (g, d) holds keys Lg .. Lg+L-1 at dimension d.
+  // K: vector (g, d) holds keys Lg .. Lg+L-1 at dimension d: L keys' runs of L dims, transposed.
   static void pack_k(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
+    const int64_t cv = kVectorTranspose ? cols / kLanes * kLanes : 0, dv = kVectorTranspose ? vector_dims(x) : 0;
+    if constexpr (kVectorTranspose) {
+      for (int64_t c = 0; c < cv; c += kLanes) {
+        for (int64_t j = 0; j < dv; j += kLanes) {
+          F run[kLanes];
+          for (int64_t i = 0; i < kLanes; ++i) run[i] = load_run(task.k, task.k_stride_s, c0 + c + i, j);
+          L::transpose(run);
+          float *group = out + (c / kLanes) * x.d_pad * kLanes + j * kLanes;
+          for (int64_t i = 0; i < kLanes; ++i) L::store(group + i * kLanes, run[i]);
+        }
+      }
+    }
     for (int64_t c = 0; c < x.kv_pad; ++c) {
       float *col = out + (c / kLanes) * x.d_pad * kLanes + c % kLanes;
-      for (int64_t j = 0; j < x.d_pad; ++j) col[j * kLanes] = c < cols ? at(task.k, task.k_stride_s, c0 + c, j, x.d) : 0.0f;
+      for (int64_t j = c < cv ? dv : 0; j < x.d_pad; ++j)
+        col[j * kLanes] = c < cols ? at(task.k, task.k_stride_s, c0 + c, j, x.d) : 0.0f;
     }
   }
   // V: vector (k, g) holds d = Lg .. Lg+L-1 of key k, group-major ([d_pad/L][kv_pad][L]), so a
@@ -239,10 +283,19 @@ struct PackingF32 {
   // of d_pad floats (512 B at D = 128), which maps a k-block onto 8 of L1's 64 sets.
   static void pack_v(const QueryBlockTask &task, int64_t c0, int64_t cols, const Dims &x, char *dst) {
     float *out = reinterpret_cast<float *>(dst);
-    for (int64_t c = 0; c < x.kv_pad; ++c)
-      for (int64_t j = 0; j < x.d_pad; ++j)
+    const int64_t dv = vector_dims(x);
+    for (int64_t c = 0; c < x.kv_pad; ++c) {
+      int64_t j = 0;
+      if constexpr (kVectorLoads) {
+        if (c < cols) {
+          for (; j < dv; j += kLanes)
+            L::store(out + (j / kLanes) * x.kv_pad * kLanes + c * kLanes, load_run(task.v, task.v_stride_s, c0 + c, j));
+        }
+      }
+      for (; j < x.d_pad; ++j)
         out[(j / kLanes) * x.kv_pad * kLanes + c * kLanes + j % kLanes] =
             c < cols ? at(task.v, task.v_stride_s, c0 + c, j, x.d) : 0.0f;
+    }
   }
   // L probabilities, rounded to the input dtype and back for 16-bit inputs (as the NPU's P*V
   // takes them), stored as fp32.

@@ -133,6 +133,38 @@ struct Vec {
     }
   }
 
+  // 8 elements of type E at p, widened to fp32 exactly (bf16: a 16-bit shift; fp16: F16C).
+  template <ElementType E>
+  static F load_as_f32(const void *p) {
+    if constexpr (E == ElementType::kFloat32) {
+      return _mm256_loadu_ps(static_cast<const float *>(p));
+    } else {
+      const __m128i h = _mm_loadu_si128(static_cast<const __m128i *>(p));
+      if constexpr (E == ElementType::kFloat16) return _mm256_cvtph_ps(h);
+      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+  }
+
+  // rows[i][j] <- rows[j][i]: 8 keys' runs of 8 dimensions become 8 dimensions' runs of 8 keys
+  // (the fp32 K packing, tiles_impl.h).
+  static void transpose(F *rows) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 8; i += 2) {
+      t[i] = _mm256_unpacklo_ps(rows[i], rows[i + 1]);
+      t[i + 1] = _mm256_unpackhi_ps(rows[i], rows[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+      u[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+      u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+      u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    for (int i = 0; i < 4; ++i) {
+      rows[i] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x20);
+      rows[i + 4] = _mm256_permute2f128_ps(u[i], u[i + 4], 0x31);
+    }
+  }
+
   // Micro-kernel operands (micro_gemm.h): fp32 FMA. 6 x 2 accumulators (6 rows x 16 columns)
   // + 2 B vectors + 1 broadcast = 15 of the 16 ymm registers, the shape AVX2 SGEMM kernels use
   // (two FMA pipes each need >= 5 independent accumulators in flight to cover FMA latency).

@@ -31,6 +31,17 @@ struct Vec {
   static F zero() { return _mm512_setzero_ps(); }
   static F set1(float x) { return _mm512_set1_ps(x); }
   static F load(const float *p) { return _mm512_loadu_ps(p); }
+  // 16 elements of type E at p, widened to fp32 exactly (bf16: a 16-bit shift; fp16: F16C).
+  template <ElementType E>
+  static F load_as_f32(const void *p) {
+    if constexpr (E == ElementType::kFloat32) {
+      return _mm512_loadu_ps(p);
+    } else {
+      const __m256i h = _mm256_loadu_si256(static_cast<const __m256i *>(p));
+      if constexpr (E == ElementType::kFloat16) return _mm512_cvtph_ps(h);
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+  }
   static void store(float *p, F v) { _mm512_storeu_ps(p, v); }
   static F add(F a, F b) { return _mm512_add_ps(a, b); }
   static F mul(F a, F b) { return _mm512_mul_ps(a, b); }
