@@ -96,17 +96,25 @@ public:
       actualKvGm_.SetGlobalBuffer(reinterpret_cast<__gm__ int64_t *>(actualKv), p_->actual_kv_count);
     }
 
-    // The worker index places this core's workspace: [key means | query means | logits].
+    // The worker index places this core's workspace: [key means | query means | logits | sums]
+    // (cells: the means are cell vectors, the sums the partial cells' key and query sums).
     worker_ = AscendC::GetBlockIdx();
     GM_ADDR base = userWorkspace + p_->ws_worker_bytes * worker_;
     keyMeanWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(base));
     queryMeanWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(base + p_->ws_key_bytes));
     logitWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(base + p_->ws_key_bytes + p_->ws_query_bytes));
+    GM_ADDR sums = base + p_->ws_key_bytes + p_->ws_query_bytes + p_->ws_logit_bytes;
+    keySumWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(sums));
+    querySumWs_.SetGlobalBuffer(reinterpret_cast<__gm__ float *>(sums) + p_->cols * p_->head_dim);
 
     // The refinement's own buffers (the square sums, one query unit's block masses, each block's
     // first unit) exist only when the plan sized them: sub_block is 0 when refine_below is, and
     // without them a score row may be about twice as long (select_plan.cpp).
+    // Antidiagonal cells (stride > 0) use the per-unit rows too (count, ln n, block firsts, one
+    // unit's block masses), plus their 1 / pairs rows and the fallback's sum rows.
     refining_ = p_->sub_block > 0;
+    cells_ = p_->stride > 0;
+    const bool unitRows = refining_ || cells_;
     pipe_->InitBuffer(tokenQue_, kSelectTokenBuffers, p_->ub_tokens_bytes);
     pipe_->InitBuffer(floatBuf_, p_->ub_float_bytes);
     pipe_->InitBuffer(meanQue_, kSelectSingleBuffer, p_->ub_mean_bytes);
@@ -118,7 +126,7 @@ public:
     pipe_->InitBuffer(unitLogBuf_, p_->ub_log_bytes);
     pipe_->InitBuffer(massBuf_, p_->ub_score_bytes);
     pipe_->InitBuffer(groupMassBuf_, p_->ub_score_bytes);
-    if (refining_) {
+    if (unitRows) {
       pipe_->InitBuffer(blockRowBuf_, p_->ub_score_bytes);
     }
     pipe_->InitBuffer(maxBuf_, p_->ub_stat_bytes);
@@ -126,18 +134,23 @@ public:
     pipe_->InitBuffer(expMaxBuf_, p_->ub_stat_bytes);
     pipe_->InitBuffer(tmpBuf_, p_->ub_softmax_tmp_bytes);
     pipe_->InitBuffer(sabiBuf_, p_->ub_sabi_bytes);
-    if (refining_) {
+    if (unitRows) {
       pipe_->InitBuffer(firstBuf_, p_->ub_first_bytes);
+    }
+    if (cells_) {
+      pipe_->InitBuffer(coefFullBuf_, p_->ub_coef_bytes);
+      pipe_->InitBuffer(coefPartBuf_, p_->ub_coef_bytes);
+      pipe_->InitBuffer(sumRowsBuf_, p_->ub_sum_bytes);
     }
 
     unitBegin_ = p_->unit_start[worker_];
     unitEnd_ = p_->unit_start[worker_ + 1];
     // Fixed for the launch: logits [query units, key units] with rows k_units_aligned apart;
-    // pooled rows are D floats apart (SetOrgShape(orgM, orgN, orgKa, orgKb, orgKc)). No key
-    // block: no matmul.
+    // pooled rows are cell_dim floats apart (D; cells: stride x D) (SetOrgShape(orgM, orgN, orgKa,
+    // orgKb, orgKc)). No key block: no matmul.
     if (p_->cols == 0) return;
-    const int32_t d = static_cast<int32_t>(p_->head_dim);
-    scores.SetOrgShape(static_cast<int32_t>(p_->q_units_max), static_cast<int32_t>(p_->k_units_max), d, d,
+    const int32_t k = static_cast<int32_t>(p_->cell_dim);
+    scores.SetOrgShape(static_cast<int32_t>(p_->q_units_max), static_cast<int32_t>(p_->k_units_max), k, k,
                        static_cast<int32_t>(p_->k_units_aligned));
   }
 
@@ -180,9 +193,19 @@ private:
     for (int64_t m = 0; m < p_->group; ++m) {
       const int64_t at = b * p_->q.b + (firstHead + m) * p_->q.h + (tokens.q_start + firstToken) * p_->q.s;
       qFirst_[m] = next;
-      qSize_[m] = PoolUnits(qGm_, at, queryRows, p_->q.s, queryMeanWs_, &next);
+      if (cells_) {  // row groups of stride rows, the last one possibly partial
+        StageBlock(qGm_, at, queryRows, p_->q.s, queryMeanWs_[next * p_->cell_dim], true,
+                   querySumWs_[m * p_->head_dim]);
+        qSize_[m] = p_->stride;
+        next += blitz::ceil_div(queryRows, p_->stride);
+      } else {
+        qSize_[m] = PoolUnits(qGm_, at, queryRows, p_->q.s, queryMeanWs_, &next);
+      }
     }
     qFirst_[p_->group] = next;
+    if (cells_ && queryRows % p_->stride != 0) {
+      PartialCoefficients(queryRows % p_->stride, valid);
+    }
     ComputeLogits(next);
 
     const uint32_t cols = static_cast<uint32_t>(p_->cols_aligned);
@@ -311,6 +334,10 @@ private:
   // ln(n / bkv) (0 when it is full).
   __aicore__ inline void PoolKeys(int64_t b, int64_t g, const BatchTokens &tokens, int64_t valid)
   {
+    if (cells_) {
+      StageKeyCells(b, g, tokens, valid);
+      return;
+    }
     if (!refining_) {
       int64_t next = 0;
       for (int64_t j = 0; j < valid; ++j) {
@@ -347,6 +374,179 @@ private:
     AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(unitCols));
   }
 
+  // One block's `n` token rows (from element `at` of src, row stride `stride`) as cell vectors
+  // of stride x D floats to dst (cell c at dst[c * cell_dim]): token x in slot x % stride of cell
+  // x / stride, or (reversed: the query side) in slot stride - 1 - x % stride, so that a query
+  // cell vector . a key cell vector is the sum of q . k along the cell's antidiagonal. The last
+  // cell's unused slots are written zero (they hold the previous block's values otherwise); when
+  // it is partial its rows' sum (D floats, the fallback's) goes to sumDst.
+  __aicore__ inline void StageBlock(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t n, int64_t stride,
+                                    const AscendC::GlobalTensor<float> &dst, bool reversed,
+                                    const AscendC::GlobalTensor<float> &sumDst)
+  {
+    const int32_t d = static_cast<int32_t>(p_->head_dim);
+    const int64_t s = p_->stride;
+    const int64_t lastFirst = (blitz::ceil_div(n, s) - 1) * s;
+    const int64_t lastRows = n - lastFirst;
+    const bool partial = lastRows < s;
+    AscendC::LocalTensor<float> sum;
+    if (partial) {
+      sum = meanQue_.AllocTensor<float>();
+      AscendC::Duplicate(sum, 0.0f, d);
+    }
+    AscendC::LocalTensor<float> floats = floatBuf_.Get<float>();
+    for (int64_t r0 = 0; r0 < n; r0 += p_->chunk_rows) {
+      const int64_t m = blitz::min_i64(p_->chunk_rows, n - r0);
+      AscendC::LocalTensor<T> tokens = tokenQue_.AllocTensor<T>();
+      // DataCopyExtParams field order: blockCount, blockLen (bytes), srcStride (GM gap, bytes),
+      // dstStride (UB gap, 32-byte blocks), rsv. D * sizeof(T) is whole 32-byte blocks.
+      const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(m), static_cast<uint32_t>(d * sizeof(T)),
+                                            static_cast<uint32_t>((stride - d) * sizeof(T)), 0, 0);
+      const AscendC::DataCopyPadExtParams<T> noPad(false, 0, 0, T());
+      AscendC::DataCopyPad(tokens, src[at + r0 * stride], copy, noPad);
+      tokenQue_.EnQue(tokens);
+      tokens = tokenQue_.DeQue<T>();
+      AscendC::Cast(floats, tokens, AscendC::RoundMode::CAST_NONE, static_cast<uint32_t>(m * d));
+      tokenQue_.FreeTensor(tokens);
+      if (partial) {
+        for (int64_t r = blitz::max_i64(lastFirst - r0, 0); r < m; ++r) {
+          AscendC::Add(sum, sum, floats[static_cast<uint32_t>(r * d)], d);
+        }
+      }
+      OrderPipes<AscendC::HardEvent::V_MTE3>(pipe_);  // V -> MTE3: the cast rows go out
+      if (!reversed) {  // a block's cells are its rows in order, stride rows each
+        AscendC::DataCopy(dst[r0 * d], floats, static_cast<uint32_t>(m * d));
+      } else {
+        for (int64_t r = 0; r < m; ++r) {
+          const int64_t x = r0 + r;
+          const int64_t slot = x / s * s + s - 1 - x % s;
+          AscendC::DataCopy(dst[slot * d], floats[static_cast<uint32_t>(r * d)], static_cast<uint32_t>(d));
+        }
+      }
+      OrderPipes<AscendC::HardEvent::MTE3_V>(pipe_);  // MTE3 -> V: the next cast overwrites them
+    }
+    if (!partial) return;
+    // The unused slots: after the keys of a key cell, before the rows of a query row group.
+    const int64_t zeroFirst = reversed ? lastFirst : lastFirst + lastRows;
+    const int64_t zeros = s - lastRows;
+    for (int64_t z0 = 0; z0 < zeros; z0 += p_->chunk_rows) {
+      const int64_t piece = blitz::min_i64(p_->chunk_rows, zeros - z0);
+      AscendC::Duplicate(floats, 0.0f, static_cast<int32_t>(piece * d));
+      OrderPipes<AscendC::HardEvent::V_MTE3>(pipe_);
+      AscendC::DataCopy(dst[(zeroFirst + z0) * d], floats, static_cast<uint32_t>(piece * d));
+      OrderPipes<AscendC::HardEvent::MTE3_V>(pipe_);
+    }
+    meanQue_.EnQue(sum);
+    sum = meanQue_.DeQue<float>();
+    AscendC::DataCopy(sumDst, sum, static_cast<uint32_t>(d));
+    meanQue_.FreeTensor(sum);
+  }
+
+  // The key cells of the batch's valid blocks (antidiagonal) to the key workspace: firstBuf_[j]
+  // is block j's first cell (firstBuf_[valid] = kUnits_), countRowBuf_ each cell's keys n_t
+  // (stride past the cells), unitLogBuf_ ln n_t, coefFullBuf_ scale / n_t (a full row group's
+  // 1 / pairs: n_t pairs on the antidiagonal). Only a block's last cell can be partial; its key
+  // sum goes to keySumWs_[j].
+  __aicore__ inline void StageKeyCells(int64_t b, int64_t g, const BatchTokens &tokens, int64_t valid)
+  {
+    const int32_t unitCols = static_cast<int32_t>(p_->k_units_aligned);
+    const int64_t s = p_->stride;
+    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
+    AscendC::LocalTensor<float> coefFull = coefFullBuf_.Get<float>();
+    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
+    AscendC::Duplicate(count, static_cast<float>(s), unitCols);
+    AscendC::Duplicate(coefFull, p_->scale / static_cast<float>(s), unitCols);
+    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the partial cells overwrite entries
+    int64_t next = 0;
+    for (int64_t j = 0; j < valid; ++j) {
+      const int64_t first = j * p_->block_kv;
+      const int64_t rows = blitz::min_i64(p_->block_kv, tokens.seq.kv_len - first);
+      const int64_t at = b * p_->k.b + g * p_->k.h + (tokens.kv_start + first) * p_->k.s;
+      StageBlock(kGm_, at, rows, p_->k.s, keyMeanWs_[next * p_->cell_dim], false, keySumWs_[j * p_->head_dim]);
+      firstOf.SetValue(static_cast<uint32_t>(j), static_cast<int32_t>(next));
+      const int64_t blockCells = blitz::ceil_div(rows, s);
+      const int64_t lastRows = rows - (blockCells - 1) * s;
+      if (lastRows < s) {
+        const uint32_t last = static_cast<uint32_t>(next + blockCells - 1);
+        count.SetValue(last, static_cast<float>(lastRows));
+        coefFull.SetValue(last, p_->scale / static_cast<float>(lastRows));
+      }
+      next += blockCells;
+    }
+    firstOf.SetValue(static_cast<uint32_t>(valid), static_cast<int32_t>(next));
+    kUnits_ = next;
+    lastLog_ = 0.0f;
+    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: Log and the coefficient Mul read them
+    AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(unitCols));
+  }
+
+  // coefPartBuf_: the 1 / pairs coefficients (times the scale) of a partial row group of nU < stride
+  // rows: a full key cell has nU pairs on the antidiagonal, a partial one n_t + nU - stride; none
+  // (the fallback, Fallback) gets 0 so its logit is ln n_t before the fallback adds its score.
+  __aicore__ inline void PartialCoefficients(int64_t nU, int64_t valid)
+  {
+    const int64_t s = p_->stride;
+    AscendC::LocalTensor<float> coef = coefPartBuf_.Get<float>();
+    AscendC::Duplicate(coef, p_->scale / static_cast<float>(nU), static_cast<int32_t>(p_->k_units_aligned));
+    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the partial cells overwrite entries
+    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
+    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
+    for (int64_t j = 0; j < valid; ++j) {
+      const uint32_t t = static_cast<uint32_t>(firstOf.GetValue(static_cast<uint32_t>(j + 1)) - 1);
+      const int64_t nT = static_cast<int64_t>(count.GetValue(t));
+      if (nT < s) {
+        const int64_t pairs = nT + nU - s;
+        coef.SetValue(t, pairs > 0 ? p_->scale / static_cast<float>(pairs) : 0.0f);
+      }
+    }
+    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the Mul reads them
+  }
+
+  // A partial row group (nU rows, head m) and a partial key cell with nU + n_t <= stride share
+  // no antidiagonal pair: its score is the mean over all its pairs, (sum q) . (sum k) / (nU n_t),
+  // added here on the scalar unit to the cell's logit (ln n_t so far; coefficient 0).
+  __aicore__ inline void Fallback(const AscendC::LocalTensor<float> &row, int64_t m, int64_t nU, int64_t valid)
+  {
+    const int64_t s = p_->stride;
+    const uint32_t d = static_cast<uint32_t>(p_->head_dim);
+    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
+    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
+    AscendC::LocalTensor<float> qSum = sumRowsBuf_.Get<float>();
+    AscendC::LocalTensor<float> kSum = qSum[p_->ub_mean_bytes / sizeof(float)];
+    bool loaded = false;
+    for (int64_t j = 0; j < valid; ++j) {
+      const uint32_t t = static_cast<uint32_t>(firstOf.GetValue(static_cast<uint32_t>(j + 1)) - 1);
+      const int64_t nT = static_cast<int64_t>(count.GetValue(t));
+      if (nT + nU > s) continue;
+      OrderPipes<AscendC::HardEvent::S_MTE2>(pipe_);  // S -> MTE2: the sums were read before
+      if (!loaded) {
+        AscendC::DataCopy(qSum, querySumWs_[m * p_->head_dim], d);
+        loaded = true;
+      }
+      AscendC::DataCopy(kSum, keySumWs_[j * p_->head_dim], d);
+      OrderPipes<AscendC::HardEvent::MTE2_S>(pipe_);  // MTE2 -> S: the scalar unit reads them
+      float dot = 0.0f;
+      for (uint32_t x = 0; x < d; ++x) {
+        dot += qSum.GetValue(x) * kSum.GetValue(x);
+      }
+      row.SetValue(t, row.GetValue(t) + p_->scale * dot / static_cast<float>(nU * nT));
+    }
+  }
+
+  // dst = a * b over n floats (a multiple of 64), by the repeat form (Mul.md) in runs of at most
+  // 255 repeats (the repeat count is 8 bits).
+  __aicore__ inline void MulRow(const AscendC::LocalTensor<float> &dst, const AscendC::LocalTensor<float> &a,
+                                const AscendC::LocalTensor<float> &b, int64_t n)
+  {
+    const AscendC::BinaryRepeatParams contiguous(1, 1, 1, 8, 8, 8);
+    constexpr int64_t kMaxRepeats = 255;
+    for (int64_t at = 0; at < n; at += kMaxRepeats * kRepeatFloats) {
+      const int64_t repeats = blitz::min_i64(kMaxRepeats, (n - at) / kRepeatFloats);
+      const uint32_t o = static_cast<uint32_t>(at);
+      AscendC::Mul(dst[o], a[o], b[o], static_cast<uint64_t>(kRepeatFloats), static_cast<uint8_t>(repeats), contiguous);
+    }
+  }
+
   // ln(keys / bkv) of a partial last block, by the vector Log on one 8-float block (ub_log_bytes
   // when not refining).
   __aicore__ inline float PartialBlockLog(int64_t keys)
@@ -366,9 +566,12 @@ private:
   {
     // MTE3 -> S: the pooled rows this core just wrote must be in GM before the matmul message.
     OrderPipes<AscendC::HardEvent::MTE3_S>(pipe_);
+    if (cells_) {  // MTE3 -> MTE2: the fallback reads back the partial cells' sums
+      OrderPipes<AscendC::HardEvent::MTE3_MTE2>(pipe_);
+    }
     scores.SetTensorA(queryMeanWs_);
     scores.SetTensorB(keyMeanWs_, /*isTransposeB=*/true);
-    scores.SetTail(static_cast<int32_t>(queryUnits), static_cast<int32_t>(kUnits_), static_cast<int32_t>(p_->head_dim));
+    scores.SetTail(static_cast<int32_t>(queryUnits), static_cast<int32_t>(kUnits_), static_cast<int32_t>(p_->cell_dim));
     scores.IterateAll(logitWs_);
     computed_ = true;
   }
@@ -383,11 +586,11 @@ private:
       const int64_t n = blitz::min_i64(qSize_[m], queryRows - (r - qFirst_[m]) * qSize_[m]);
       const float weight = static_cast<float>(n) / static_cast<float>(queryRows);
       AscendC::LocalTensor<float> row = scoreQue_.AllocTensor<float>();
-      const float total = UnitSoftmax(r, row);
+      const float total = UnitSoftmax(r, m, n, valid, row);
       if (kUnits_ == valid) {  // every key block is one unit: the softmax row is the block masses
         AscendC::Muls(row, row, weight / total, cols);
         AscendC::Add(mass, mass, row, cols);
-      } else {  // some block was refined (so refining_: blockRowBuf_ exists)
+      } else {  // some block was refined or cut into cells (blockRowBuf_ exists)
         AscendC::LocalTensor<float> blockRow = blockRowBuf_.Get<float>();
         AscendC::Duplicate(blockRow, 0.0f, cols);
         OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit sums the row
@@ -407,16 +610,22 @@ private:
     }
   }
 
-  // Query unit r's softmax numerators over the key units into `row` (k_units_aligned floats, 0
-  // past the units); returns their sum.
-  __aicore__ inline float UnitSoftmax(int64_t r, AscendC::LocalTensor<float> &row)
+  // Query unit r's (of head m, n rows) softmax numerators over the key units into `row`
+  // (k_units_aligned floats, 0 past the units); returns their sum. Cells: logit = the dot times
+  // scale / pairs (the antidiagonal's mean) + ln n_t.
+  __aicore__ inline float UnitSoftmax(int64_t r, int64_t m, int64_t n, int64_t valid, AscendC::LocalTensor<float> &row)
   {
     const uint32_t cols = static_cast<uint32_t>(p_->k_units_aligned);
     AscendC::DataCopy(row, logitWs_[r * p_->k_units_aligned], cols);
     scoreQue_.EnQue(row);
     row = scoreQue_.DeQue<float>();
-    AscendC::Muls(row, row, p_->scale, static_cast<int32_t>(cols));
-    if (refining_) {
+    const bool partialGroup = cells_ && n < p_->stride;
+    if (cells_) {
+      MulRow(row, row, partialGroup ? coefPartBuf_.Get<float>() : coefFullBuf_.Get<float>(), cols);
+    } else {
+      AscendC::Muls(row, row, p_->scale, static_cast<int32_t>(cols));
+    }
+    if (refining_ || cells_) {
       AscendC::Add(row, row, unitLogBuf_.Get<float>(), static_cast<int32_t>(cols));
     }
     // Without the refinement the partial last block's log term, and the columns up to the next
@@ -425,7 +634,10 @@ private:
     const int64_t units = kUnits_;
     const int64_t blockEnd = blitz::min_i64((units + kLogitRowAlign - 1) / kLogitRowAlign * kLogitRowAlign, p_->k_units_aligned);
     OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: Muls / Add wrote the row
-    if (!refining_ && lastLog_ != 0.0f) {
+    if (partialGroup) {
+      Fallback(row, m, n, valid);
+    }
+    if (!refining_ && !cells_ && lastLog_ != 0.0f) {
       const uint32_t last = static_cast<uint32_t>(units - 1);
       row.SetValue(last, row.GetValue(last) + lastLog_);
     }
@@ -523,6 +735,7 @@ private:
   int64_t kUnits_ = 0;                           // and how many key units they are
   float lastLog_ = 0.0f;                         // not refining: their partial last block's ln(n / bkv)
   bool refining_ = false;                        // sub_block > 0: the refinement's buffers exist
+  bool cells_ = false;                           // stride > 0: antidiagonal cells (their buffers exist)
   // Head m's query units: rows [qFirst_[m], qFirst_[m + 1]) of the query workspace, qSize_[m]
   // tokens each (the last may be shorter).
   int64_t qFirst_[blitz::limits::kNpuGroupMax + 1] = {};
@@ -532,13 +745,14 @@ private:
   AscendC::GlobalTensor<T> qGm_, kGm_;
   AscendC::GlobalTensor<uint16_t> sabiGm_;
   AscendC::GlobalTensor<int64_t> actualQGm_, actualKvGm_;
-  AscendC::GlobalTensor<float> keyMeanWs_, queryMeanWs_, logitWs_;
+  AscendC::GlobalTensor<float> keyMeanWs_, queryMeanWs_, logitWs_, keySumWs_, querySumWs_;
 
   AscendC::TQue<AscendC::TPosition::VECIN, kSelectTokenBuffers> tokenQue_;
   AscendC::TQue<AscendC::TPosition::VECIN, kSelectSingleBuffer> scoreQue_;
   AscendC::TQue<AscendC::TPosition::VECOUT, kSelectSingleBuffer> meanQue_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> floatBuf_, sqBuf_, massBuf_, groupMassBuf_, blockRowBuf_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> countRowBuf_, unitLogBuf_, firstBuf_;
+  AscendC::TBuf<AscendC::TPosition::VECCALC> coefFullBuf_, coefPartBuf_, sumRowsBuf_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> maxBuf_, sumBuf_, expMaxBuf_, tmpBuf_;
   AscendC::TBuf<AscendC::TPosition::VECOUT> sabiBuf_;
 };
