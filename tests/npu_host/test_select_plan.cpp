@@ -152,8 +152,19 @@ static void test_split() {
 static void test_refusals() {
   g_test = "refusals";
   SelectRequest r = request(1, 2, 2, 256, 512, 32);
+  r.method = "other";  // past the CPU op's checks only from a caller of the plan itself
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_method("other"));
   r.method = "antidiagonal";
-  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_method("antidiagonal"));
+  CHECK(plan_select(r).ok);
+  for (const int64_t stride : {0, 65}) {
+    r.stride = stride;
+    CHECK_REFUSED(plan_select(r), "stride = " + std::to_string(stride) +
+                                      "; expected 1..64 (the antidiagonal cell side in tokens)");
+  }
+  r = request(1, 2, 2, 256, 512, 32);
+  r.method = "antidiagonal";
+  r.sparse_mode = 2;  // no mask on the NPU for either method yet
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_mask(2));
   r = request(1, 2, 2, 256, 512, 32);
   r.refine_below = 0.5;  // the refinement: key units of sub_block tokens, the rows sized for them
   r.sub_block = 32;
@@ -190,6 +201,59 @@ static void test_refusals() {
   CHECK(plan_select(r).ok);
 }
 
+// Antidiagonal: key units are cells of stride keys (ceil(bkv / stride) a block), query units row
+// groups of stride rows, each a cell vector of stride x D floats (the matmul's K).
+static void test_antidiagonal_geometry() {
+  g_test = "antidiagonal_geometry";
+  SelectRequest r = request(2, 4, 2, 700, 1100, 32);
+  r.method = "antidiagonal";
+  r.stride = 8;
+  r.refine_below = 0.5;  // mean_pool's refinement: not used by antidiagonal
+  SelectPlan plan = plan_select(r);
+  CHECK(plan.ok);
+  const SelectTilingParams &p = plan.params;
+  CHECK_EQ(p.sub_block, 0);
+  CHECK_EQ(p.stride, 8);
+  CHECK_EQ(p.cell_dim, 8 * 32);
+  CHECK_EQ(p.k_units_max, 9 * (128 / 8));  // 144 cells
+  CHECK_EQ(p.k_units_aligned, 192);
+  CHECK_EQ(p.q_units_max, 2 * (64 / 8));   // group 2, bq 64
+  CHECK_EQ(p.chunk_rows, 64);
+  CHECK_EQ(p.ub_unit_row_bytes, 192 * 4);
+  CHECK_EQ(p.ub_log_bytes, 192 * 4);
+  CHECK_EQ(p.ub_coef_bytes, 192 * 4);
+  CHECK_EQ(p.ub_sum_bytes, 2 * 128);
+  CHECK_EQ(p.ub_first_bytes, 64);  // 10 int32 -> 64 B
+  // 2 token chunks (64 x 32 fp16), their float copy, the partial cell's sum row (32 floats), the
+  // cell score row, count and ln n rows (192 floats each), the mass, group mass and one row
+  // group's block masses (64 floats each), 3 statistics, the 8 KiB stand-in scratch, the sabi row,
+  // block firsts, two 1 / pairs rows (192 floats each), the fallback's two sum rows.
+  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 768 + 2 * 768 + 3 * 256 + 3 * 32 + 8192 + 32 + 64 +
+                                 2 * 768 + 256);
+  // Workspace per worker: key cells 144 x 256 floats, query row groups 16 x 256, logits 16 x 192,
+  // the partial sums (9 blocks + 2 heads) x 32 floats = 1408 B -> 1536.
+  CHECK_EQ(p.ws_key_bytes, 144 * 256 * 4);
+  CHECK_EQ(p.ws_query_bytes, 16 * 256 * 4);
+  CHECK_EQ(p.ws_logit_bytes, 16 * 192 * 4);
+  CHECK_EQ(p.ws_sum_bytes, 1536);
+  CHECK_EQ(p.ws_worker_bytes, 147456 + 16384 + 12288 + 1536);
+  // An odd stride: 128 = 25 x 5 + 3, so 26 cells a key block, 13 row groups a query block.
+  r.stride = 5;
+  plan = plan_select(r);
+  CHECK(plan.ok);
+  CHECK_EQ(plan.params.k_units_max, 9 * 26);
+  CHECK_EQ(plan.params.q_units_max, 2 * 13);
+  CHECK_EQ(plan.params.cell_dim, 5 * 32);
+  // mean_pool keeps its own geometry (no cells).
+  r.method = "mean_pool";
+  plan = plan_select(r);
+  CHECK(plan.ok);
+  CHECK_EQ(plan.params.stride, 0);
+  CHECK_EQ(plan.params.cell_dim, 32);
+  CHECK_EQ(plan.params.ub_coef_bytes, 0);
+  CHECK_EQ(plan.params.ws_sum_bytes, 0);
+}
+
 // The most key blocks one score row in UB holds, worked out by hand for D = 256, fp16, bkv 64,
 // the 8 KiB stand-in scratch and 192 KiB - 8 KiB - 256 B = 188160 B of UB, at the smallest token
 // chunk (8 rows): 2 x 8 x 256 x 2 + 8 x 256 x 4 = 16384 B of tokens, 96 of statistics, 8192 of
@@ -202,6 +266,11 @@ static void test_refusals() {
 //   block 2 x 3 x 4 B (unit score, count, ln n) + 3 x 4 B (mass, group mass, a unit's block masses)
 //   + 2 B (sabi) + 4 B (first unit) = 42 B: (188160 - 26720) / 42 = 3843 -> 3840 (26720 + 92160 +
 //   46080 + 7680 + 15392 = 188032; 3841 blocks need rows for 3904: 189952 B).
+//   Antidiagonal, stride 8 (8 cells a block): + the partial cell's sum row and the fallback's two
+//   sum rows (3072) + the block firsts' one int32 block (32) = 27776 B fixed; a key block
+//   8 x 5 x 4 B (cell score, count, ln n and two 1 / pairs rows) + 3 x 4 B (mass, group mass, a
+//   row group's block masses) + 2 B (sabi) + 4 B (first cell) = 178 B: (188160 - 27776) / 178 =
+//   901 -> 896 (24672 + 1792 sabi + 3072 + 143360 + 10752 + 3616 firsts = 187264).
 static void test_kv_block_limit() {
   g_test = "kv_block_limit";
   const uint64_t ub = 192 * 1024 - kUbReserveBytes;
@@ -228,6 +297,21 @@ static void test_kv_block_limit() {
     r.k_dims[2] = 64 * most + 1;
     CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(most + 1, most));
   }
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 8, true), 896);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 896, 8 * 1024, false, 896 * 8, true), 187264);
+  CHECK(select_ub_bytes(8, 256, 2, 960, 8 * 1024, false, 960 * 8, true) > ub);
+  SelectRequest r = request(1, 1, 1, 64, 64 * 896 - 5, 256);
+  r.block_kv = 64;
+  r.method = "antidiagonal";
+  r.stride = 8;
+  const SelectPlan at = plan_select(r);
+  CHECK(at.ok);
+  CHECK_EQ(at.params.cols, 896);
+  CHECK_EQ(at.params.k_units_max, 896 * 8);
+  CHECK(at.params.ub_total_bytes <= ub);
+  CHECK_EQ(at.params.chunk_rows, 8);
+  r.k_dims[2] = 64 * 896 + 1;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(897, 896));
 }
 
 int main() {
@@ -235,6 +319,7 @@ int main() {
   test_layouts();
   test_split();
   test_refusals();
+  test_antidiagonal_geometry();
   test_kv_block_limit();
   if (g_failures != 0) {
     std::fprintf(stderr, "%d select plan checks failed\n", g_failures);

@@ -167,6 +167,10 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
                       (units ? 3 : 2) * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes +
                       p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes + 2 * uint64_t(p->ub_coef_bytes) +
                       p->ub_sum_bytes;
+  // select_ub_bytes bounds this from above; a plan that broke that would fail in the kernel's InitBuffer.
+  if (p->ub_total_bytes > ub)
+    return fail(plan, "the select plan's unified buffers take " + std::to_string(p->ub_total_bytes) + " B of " +
+                          std::to_string(ub) + " (a sizing bug: select_ub_bytes under-counts)");
 
   p->ws_key_bytes = align_up(uint64_t(p->k_units_max * p->cell_dim) * kFloatBytes, kWorkspaceAlign);
   p->ws_query_bytes = align_up(uint64_t(p->q_units_max * p->cell_dim) * kFloatBytes, kWorkspaceAlign);
@@ -200,11 +204,6 @@ uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_si
   const uint64_t mean_row = align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
   const uint64_t sabi = align_up(uint64_t(cols_aligned) * kSabiBytes, kUbBlock);
   const uint64_t common = tokens + floats + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi;
-  if (!refining) {
-    // The pooled mean row; a score row (queued from GM), the head's mass row and the group's
-    // mean mass row; the partial last block's count and log (a 32-byte block each).
-    return common + mean_row + 3 * uint64_t(cols_aligned) * kFloatBytes + 2 * kUbBlock;
-  }
   const uint64_t first = align_up(uint64_t(cols_aligned + 1) * kIntBytes, kUbBlock);
   if (cells) {
     // The partial cell's sum row (queued to GM) and the fallback's two sum rows; a cell score
@@ -212,6 +211,11 @@ uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_si
     // mass row, the group's mean mass row and one row group's block masses; each block's first cell.
     return common + 3 * mean_row + 5 * uint64_t(k_units_aligned) * kFloatBytes +
            3 * uint64_t(cols_aligned) * kFloatBytes + first;
+  }
+  if (!refining) {
+    // The pooled mean row; a score row (queued from GM), the head's mass row and the group's
+    // mean mass row; the partial last block's count and log (a 32-byte block each).
+    return common + mean_row + 3 * uint64_t(cols_aligned) * kFloatBytes + 2 * kUbBlock;
   }
   // The pooled mean row and the sum of squares row (the coherence); a unit score row (queued
   // from GM), the units' counts and their ln n row; the head's mass row, the group's mean mass
