@@ -310,8 +310,22 @@ static void test_kv_block_limit() {
   CHECK_EQ(at.params.k_units_max, 896 * 8);
   CHECK(at.params.ub_total_bytes <= ub);
   CHECK_EQ(at.params.chunk_rows, 8);
+  // 897 blocks: cols_aligned 960, but only 7176 cells (a 7232-float row, 187556 B at 8 rows);
+  // refused all the same at the limit the message names.
   r.k_dims[2] = 64 * 896 + 1;
+  CHECK(select_ub_bytes(8, 256, 2, 960, 8 * 1024, false, 7232, true) > ub);
   CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(897, 896));
+  // Stride 16 (4 cells a block, 98 B a block): (188160 - 27776) / 98 = 1636 -> 1600 (184576 B).
+  // 1601 blocks would fit (6404 cells: a 6464-float row, 187008 B at cols_aligned 1664), but
+  // the plan refuses them at the limit its message names.
+  r.stride = 16;
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 4, true), 1600);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 1600, 8 * 1024, false, 6400, true), 184576);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 1664, 8 * 1024, false, 6464, true), 187008);
+  r.k_dims[2] = 64 * 1600;
+  CHECK(plan_select(r).ok);
+  r.k_dims[2] = 64 * 1600 + 1;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(1601, 1600));
 }
 
 int main() {

@@ -129,6 +129,12 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   const uint64_t ub = r.cores.ub_bytes > blitz_npu::kUbReserveBytes ? r.cores.ub_bytes - blitz_npu::kUbReserveBytes : 0;
   const int64_t d = p->head_dim;
   const uint32_t tmp = r.softmax_tmp_bytes ? r.softmax_tmp_bytes(1, uint32_t(p->k_units_aligned), r.softmax_tmp_user) : 0;
+  // The limit the refusal names, at the smallest chunk: without this test a key-unit row that
+  // grows by less than a 64-float repeat per block (cells, sub-blocks) would fit a few blocks
+  // past it.
+  const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
+  const int64_t most = select_max_cols(smallest, d, p->dtype_size, ub, tmp, refining(p), units_per_block(p), cells(p));
+  if (p->cols > most) return fail(plan, select_limits::refuse_select_npu_kv_blocks(p->cols, most));
   p->chunk_rows = 0;
   for (int64_t chunk : kChunkRows) {
     if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp, refining(p), p->k_units_aligned, cells(p)) <=
@@ -137,12 +143,7 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
       break;
     }
   }
-  if (p->chunk_rows == 0) {
-    const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
-    return fail(plan, select_limits::refuse_select_npu_kv_blocks(
-                          p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp, refining(p), units_per_block(p),
-                                                   cells(p))));
-  }
+  if (p->chunk_rows == 0) return fail(plan, select_limits::refuse_select_npu_kv_blocks(p->cols, most));
   p->ub_tokens_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * p->dtype_size, kUbBlock));
   p->ub_float_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * kFloatBytes, kUbBlock));
   p->ub_mean_bytes = uint32_t(align_up(uint64_t(d) * kFloatBytes, kUbBlock));
