@@ -1,5 +1,6 @@
-// BlitzSelectBlocks (method mean_pool, with the sub-block refinement) on the NPU: the sabi
-// BlitzSparseAttention takes, chosen from the query and key.
+// BlitzSelectBlocks on the NPU (methods mean_pool, with the sub-block refinement, and
+// antidiagonal; no mask yet: the plan refuses sparse_mode != 0): the sabi BlitzSparseAttention
+// takes, chosen from the query and key.
 //
 // Tensors (element strides from the tiling, SelectTilingParams::q / k):
 //   query [B, N, Sq, D], key [B, Nkv, Skv, D] in their layout (TND: packed, batch b's tokens start
@@ -27,6 +28,19 @@
 //           the kept mass is below `mass`; the row written ascending, then 0xFFFF.
 // The choice runs on the scalar unit (GetValue / SetValue over one row of masses, O(valid x
 // taken) reads): a row is a few hundred blocks at most and the rule is sequential.
+//
+// Antidiagonal (stride S > 0; the CPU op's kernel_src/cpu/select/antidiagonal.h rule): units
+// are cells instead of means. A key block's cells are S keys each (the last n_t <= S), written
+// to the workspace as cell vectors of S x D floats in token order, zeros after a partial cell's
+// keys; a query block's row groups are S rows each, written reversed (row a to slot S-1-a),
+// zeros before a partial group's rows. Query vector u . key vector t is then the sum of q . k
+// over the cell's antidiagonal (a + c = S - 1, valid pairs only), so the same Matmul (K = S x D)
+// gives every cell's sum. Logit = that sum x scale / pairs + ln n_t, pairs = n_t + n_u - S (a
+// row of scale / n_t for full groups, built with the key cells; one for the unit's partial
+// group); a partial group and a partial cell with no pair on the antidiagonal (n_u + n_t <= S)
+// take the mean over all their pairs, scale (sum q) . (sum k) / (n_u n_t), from the two sums
+// the staging wrote to the workspace (scalar unit). Softmax per row group over all cells, cells
+// summed per key block, weighted n_u / rows: the refinement's path, with cells for units.
 //
 // Every cross-pipe dependency is a SetFlag / WaitFlag pair right away (OrderPipes): the unit's
 // steps depend on each other, so nothing would overlap anyway. Cube and vector: the kernel is
