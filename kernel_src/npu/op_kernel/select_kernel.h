@@ -388,13 +388,13 @@ private:
     AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(unitCols));
   }
 
-  // One block's `n` token rows (from element `at` of src, row stride `stride`) as cell vectors
-  // of stride x D floats to dst (cell c at dst[c * cell_dim]): token x in slot x % stride of cell
-  // x / stride, or (reversed: the query side) in slot stride - 1 - x % stride, so that a query
-  // cell vector . a key cell vector is the sum of q . k along the cell's antidiagonal. The last
-  // cell's unused slots are written zero (they hold the previous block's values otherwise); when
-  // it is partial its rows' sum (D floats, the fallback's) goes to sumDst.
-  __aicore__ inline void StageBlock(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t n, int64_t stride,
+  // One block's `n` token rows (from element `at` of src, rowStride elements apart) as cell
+  // vectors of S x D floats (S = the cell side, p_->stride) to dst (cell c at dst[c * cell_dim]):
+  // token x in slot x % S of cell x / S, or (reversed: the query side) in slot S - 1 - x % S,
+  // so that a query cell vector . a key cell vector is the sum of q . k along the cell's
+  // antidiagonal. The last cell's unused slots are written zero (they hold the previous block's
+  // values otherwise); when it is partial its rows' sum (D floats, the fallback's) goes to sumDst.
+  __aicore__ inline void StageBlock(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t n, int64_t rowStride,
                                     const AscendC::GlobalTensor<float> &dst, bool reversed,
                                     const AscendC::GlobalTensor<float> &sumDst)
   {
@@ -415,9 +415,9 @@ private:
       // DataCopyExtParams field order: blockCount, blockLen (bytes), srcStride (GM gap, bytes),
       // dstStride (UB gap, 32-byte blocks), rsv. D * sizeof(T) is whole 32-byte blocks.
       const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(m), static_cast<uint32_t>(d * sizeof(T)),
-                                            static_cast<uint32_t>((stride - d) * sizeof(T)), 0, 0);
+                                            static_cast<uint32_t>((rowStride - d) * sizeof(T)), 0, 0);
       const AscendC::DataCopyPadExtParams<T> noPad(false, 0, 0, T());
-      AscendC::DataCopyPad(tokens, src[at + r0 * stride], copy, noPad);
+      AscendC::DataCopyPad(tokens, src[at + r0 * rowStride], copy, noPad);
       tokenQue_.EnQue(tokens);
       tokens = tokenQue_.DeQue<T>();
       AscendC::Cast(floats, tokens, AscendC::RoundMode::CAST_NONE, static_cast<uint32_t>(m * d));
@@ -428,7 +428,7 @@ private:
         }
       }
       OrderPipes<AscendC::HardEvent::V_MTE3>(pipe_);  // V -> MTE3: the cast rows go out
-      if (!reversed) {  // a block's cells are its rows in order, stride rows each
+      if (!reversed) {  // a block's cells are its rows in order, S rows each
         AscendC::DataCopy(dst[r0 * d], floats, static_cast<uint32_t>(m * d));
       } else {
         for (int64_t r = 0; r < m; ++r) {
