@@ -418,15 +418,15 @@ LIMIT_CASE = ("limit", 1, 1, 1, 256, 0, 16, (64, 64), "BNSD", None, None)  # Skv
 MOST_KV_BLOCKS = {False: 13312, True: 4416}  # refining: False / True
 
 
-def _limit_inputs(refine, cols):
+def _limit_inputs(refine, cols, sq=None):
     """cols key blocks of 64 tokens, the last one 32 (partial). Query block i (of 4) is one
     direction u_i (norm 4) plus small noise (alike: never refined); the keys are noise (refining:
     blocks alike or not, _alike_or_not) with 3 u_i added to one whole key block per query block
     (refining: +2 u_i to the first sub-block of an unlike block and -2 u_i to the second, so the
     block's mean hides it and only its first unit stands out), never an anchor: the block a top-k
-    choice past the anchors must find among thousands. Returns the case, q, k (fp16) and each
-    query block's planted key block."""
-    case = LIMIT_CASE[:5] + (cols * 64 - 32,) + LIMIT_CASE[6:]
+    choice past the anchors must find among thousands. sq: the query length (default 256).
+    Returns the case, q, k (fp16) and each query block's planted key block."""
+    case = LIMIT_CASE[:4] + (sq or LIMIT_CASE[4], cols * 64 - 32) + LIMIT_CASE[6:]
     rng = np.random.default_rng(7 + refine)
     sq, skv, d, (bq, bkv) = case[4], case[5], case[6], case[7]
     rows = -(-sq // bq)
@@ -619,12 +619,13 @@ def test_antidiagonal_the_attention_takes_it_as_is():
 # Antidiagonal at its key-block limit, worked out by hand as above (D = 16, fp16, bkv = 64, the
 # model's 288 B of softmax scratch, 188160 B of UB, token chunk 8 rows), stride 16 (4 cells a
 # block): fixed 2 x 256 + 512 (token chunks, their float copy) + 3 x 32 (statistics) + 288 +
-# 3 x 64 (the partial cell's sum row, the fallback's two sum rows) + 32 (block firsts) = 1632 B; a
-# key block 4 x 5 x 4 B (cell score, count, ln n, two 1 / pairs rows) + 3 x 4 B (mass, group mass,
-# a row group's block masses) + 2 B (sabi) + 4 B (first cell) = 98 B: (188160 - 1632) // 98 = 1903,
-# to a multiple of 64: 1856 (183520 B; 1920 blocks would need 189792).
+# 3 x 64 (the partial cell's sum row, the fallback's two sum rows) + 2 x 256 (the count and ln n
+# tables) + 32 (block firsts) = 2144 B; a key block 4 x 4 B (its cells' score entries) + 3 x 4 B
+# (mass, group mass, a row group's block masses) + 2 B (sabi) + 4 B (first cell) = 34 B:
+# (188160 - 2144) // 34 = 5471, to a multiple of 64: 5440 (187104 B; 5504 blocks would need
+# 189280). One query block (Sq = 64) keeps the float64 oracle's score matrix at 64 x 348128.
 AD_LIMIT_STRIDE = 16
-AD_MOST_KV_BLOCKS = 1856
+AD_MOST_KV_BLOCKS = 5440
 
 
 def test_antidiagonal_the_most_key_blocks_one_launch_takes(monkeypatch):
@@ -633,7 +634,7 @@ def test_antidiagonal_the_most_key_blocks_one_launch_takes(monkeypatch):
     block more is refused in the spec's words, naming the limit."""
     monkeypatch.setenv("BLITZ_ACL_NPU_SIM_CORES", "2")
     most, stride = AD_MOST_KV_BLOCKS, AD_LIMIT_STRIDE
-    case, q, k, planted = _limit_inputs(False, most)
+    case, q, k, planted = _limit_inputs(False, most, sq=64)
     bq, bkv = case[7]
     rule = dict(mass=None, top_k=2, anchors=block_select.Anchors(first=0, diagonal=False, last=True), share=False)
     got = _ad_select(q, k, case, stride, **rule)

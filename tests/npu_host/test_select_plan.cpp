@@ -220,16 +220,14 @@ static void test_antidiagonal_geometry() {
   CHECK_EQ(p.q_units_max, 2 * (64 / 8));   // group 2, bq 64
   CHECK_EQ(p.chunk_rows, 64);
   CHECK_EQ(p.ub_unit_row_bytes, 192 * 4);
-  CHECK_EQ(p.ub_log_bytes, 192 * 4);
-  CHECK_EQ(p.ub_coef_bytes, 192 * 4);
+  CHECK_EQ(p.ub_log_bytes, 64 * 4);  // the ln 1..64 table (and its counts)
   CHECK_EQ(p.ub_sum_bytes, 2 * 128);
   CHECK_EQ(p.ub_first_bytes, 64);  // 10 int32 -> 64 B
   // 2 token chunks (64 x 32 fp16), their float copy, the partial cell's sum row (32 floats), the
-  // cell score row, count and ln n rows (192 floats each), the mass, group mass and one row
-  // group's block masses (64 floats each), 3 statistics, the 8 KiB stand-in scratch, the sabi row,
-  // block firsts, two 1 / pairs rows (192 floats each), the fallback's two sum rows.
-  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 768 + 2 * 768 + 3 * 256 + 3 * 32 + 8192 + 32 + 64 +
-                                 2 * 768 + 256);
+  // cell score row (192 floats: the only row per cell), the count and ln tables (64 floats
+  // each), the mass, group mass and one row group's block masses (64 floats each), 3
+  // statistics, the 8 KiB stand-in scratch, the sabi row, block firsts, the fallback's two sum rows.
+  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 768 + 2 * 256 + 3 * 256 + 3 * 32 + 8192 + 32 + 64 + 256);
   // Workspace per worker: key cells 144 x 256 floats, query row groups 16 x 256, logits 16 x 192,
   // the partial sums (9 blocks + 2 heads) x 32 floats = 1408 B -> 1536.
   CHECK_EQ(p.ws_key_bytes, 144 * 256 * 4);
@@ -250,7 +248,7 @@ static void test_antidiagonal_geometry() {
   CHECK(plan.ok);
   CHECK_EQ(plan.params.stride, 0);
   CHECK_EQ(plan.params.cell_dim, 32);
-  CHECK_EQ(plan.params.ub_coef_bytes, 0);
+  CHECK_EQ(plan.params.sub_block, 32);  // refine_below 0.5 refines mean_pool
   CHECK_EQ(plan.params.ws_sum_bytes, 0);
 }
 
@@ -267,10 +265,10 @@ static void test_antidiagonal_geometry() {
 //   + 2 B (sabi) + 4 B (first unit) = 42 B: (188160 - 26720) / 42 = 3843 -> 3840 (26720 + 92160 +
 //   46080 + 7680 + 15392 = 188032; 3841 blocks need rows for 3904: 189952 B).
 //   Antidiagonal, stride 8 (8 cells a block): + the partial cell's sum row and the fallback's two
-//   sum rows (3072) + the block firsts' one int32 block (32) = 27776 B fixed; a key block
-//   8 x 5 x 4 B (cell score, count, ln n and two 1 / pairs rows) + 3 x 4 B (mass, group mass, a
-//   row group's block masses) + 2 B (sabi) + 4 B (first cell) = 178 B: (188160 - 27776) / 178 =
-//   901 -> 896 (24672 + 1792 sabi + 3072 + 143360 + 10752 + 3616 firsts = 187264).
+//   sum rows (3072) + the count and ln tables (2 x 256) + the block firsts' one int32 block (32)
+//   = 28288 B fixed; a key block 8 x 4 B (its cells' score entries) + 3 x 4 B (mass, group mass,
+//   a row group's block masses) + 2 B (sabi) + 4 B (first cell) = 50 B: (188160 - 28288) / 50 =
+//   3197 -> 3136 (24672 + 6272 sabi + 3584 + 100352 + 37632 + 12576 firsts = 185088).
 static void test_kv_block_limit() {
   g_test = "kv_block_limit";
   const uint64_t ub = 192 * 1024 - kUbReserveBytes;
@@ -297,35 +295,32 @@ static void test_kv_block_limit() {
     r.k_dims[2] = 64 * most + 1;
     CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(most + 1, most));
   }
-  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 8, true), 896);
-  CHECK_EQ(select_ub_bytes(8, 256, 2, 896, 8 * 1024, false, 896 * 8, true), 187264);
-  CHECK(select_ub_bytes(8, 256, 2, 960, 8 * 1024, false, 960 * 8, true) > ub);
-  SelectRequest r = request(1, 1, 1, 64, 64 * 896 - 5, 256);
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 8, true), 3136);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3136, 8 * 1024, false, 3136 * 8, true), 185088);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3200, 8 * 1024, false, 3200 * 8, true), 188288);  // > ub
+  SelectRequest r = request(1, 1, 1, 64, 64 * 3136 - 5, 256);
   r.block_kv = 64;
   r.method = "antidiagonal";
   r.stride = 8;
   const SelectPlan at = plan_select(r);
   CHECK(at.ok);
-  CHECK_EQ(at.params.cols, 896);
-  CHECK_EQ(at.params.k_units_max, 896 * 8);
+  CHECK_EQ(at.params.cols, 3136);
+  CHECK_EQ(at.params.k_units_max, 3136 * 8);
   CHECK(at.params.ub_total_bytes <= ub);
   CHECK_EQ(at.params.chunk_rows, 8);
-  // 897 blocks: cols_aligned 960, but only 7176 cells (a 7232-float row, 187556 B at 8 rows);
-  // refused all the same at the limit the message names.
-  r.k_dims[2] = 64 * 896 + 1;
-  CHECK(select_ub_bytes(8, 256, 2, 960, 8 * 1024, false, 7232, true) > ub);
-  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(897, 896));
-  // Stride 16 (4 cells a block, 98 B a block): (188160 - 27776) / 98 = 1636 -> 1600 (184576 B).
-  // 1601 blocks would fit (6404 cells: a 6464-float row, 187008 B at cols_aligned 1664), but
+  // 3137 blocks would fit (25096 cells: a 25152-float row, 186496 B at cols_aligned 3200), but
   // the plan refuses them at the limit its message names.
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3200, 8 * 1024, false, 25152, true), 186496);
+  r.k_dims[2] = 64 * 3136 + 1;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(3137, 3136));
+  // Stride 16 (4 cells a block, 34 B a block): (188160 - 28288) / 34 = 4702 -> 4672 (187136 B).
   r.stride = 16;
-  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 4, true), 1600);
-  CHECK_EQ(select_ub_bytes(8, 256, 2, 1600, 8 * 1024, false, 6400, true), 184576);
-  CHECK_EQ(select_ub_bytes(8, 256, 2, 1664, 8 * 1024, false, 6464, true), 187008);
-  r.k_dims[2] = 64 * 1600;
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 4, true), 4672);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 4672, 8 * 1024, false, 4672 * 4, true), 187136);
+  r.k_dims[2] = 64 * 4672;
   CHECK(plan_select(r).ok);
-  r.k_dims[2] = 64 * 1600 + 1;
-  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(1601, 1600));
+  r.k_dims[2] = 64 * 4672 + 1;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(4673, 4672));
 }
 
 int main() {

@@ -22,6 +22,7 @@ constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlap
 // 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax.
 constexpr uint64_t kStatBuffers = 3;
 constexpr uint64_t kWorkspaceAlign = 512;
+constexpr uint64_t kLnTableBytes = 64 * kFloatBytes;  // cells: ln 1 .. ln 64 (select_kernel.h kLnTable)
 // Token rows per GM -> UB copy, tried from the largest down until the score row fits.
 constexpr int64_t kChunkRows[] = {64, 32, 16, 8};
 constexpr const char kAntidiagonal[] = "antidiagonal";
@@ -153,21 +154,20 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   p->ub_sabi_bytes = uint32_t(uint64_t(p->sabi_row_aligned) * kSabiBytes);
   p->ub_unit_row_bytes = uint32_t(uint64_t(p->k_units_aligned) * kFloatBytes);
   // Refining: a count and an ln n row over the key units, each block's first unit, the square
-  // sums and one query unit's block masses. Cells: the same without the square sums, plus the
-  // two 1 / pairs rows (full and partial row groups) and the fallback's two sum rows. Otherwise
-  // none of these: the one partial block's count and log take a 32-byte block each.
+  // sums and one query unit's block masses. Cells: each block's first cell, one row group's
+  // block masses (also the partial cells' stash), a count / ln table of 64 floats each (ln n_t
+  // for n_t = 1..64) and the fallback's two sum rows. Otherwise none of these: the one partial
+  // block's count and log take a 32-byte block each.
   const bool refine = refining(p), cell = cells(p), units = refine || cell;
-  p->ub_log_bytes = units ? p->ub_unit_row_bytes : uint32_t(kUbBlock);
+  p->ub_log_bytes = refine ? p->ub_unit_row_bytes : cell ? uint32_t(kLnTableBytes) : uint32_t(kUbBlock);
   p->ub_first_bytes = units ? uint32_t(align_up(uint64_t(p->cols + 1) * kIntBytes, kUbBlock)) : 0;
-  p->ub_coef_bytes = cell ? p->ub_unit_row_bytes : 0;
   p->ub_sum_bytes = cell ? 2 * p->ub_mean_bytes : 0;
   // What the kernel's InitBuffer calls take, in its order (select_kernel.h Init); the search
   // above used select_ub_bytes, which bounds it from above (its sabi row is cols_aligned long).
   p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes +
                       (refine ? 2 : 1) * uint64_t(p->ub_mean_bytes) + p->ub_unit_row_bytes + 2 * uint64_t(p->ub_log_bytes) +
                       (units ? 3 : 2) * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes +
-                      p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes + 2 * uint64_t(p->ub_coef_bytes) +
-                      p->ub_sum_bytes;
+                      p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes + p->ub_sum_bytes;
   // select_ub_bytes bounds this from above; a plan that broke that would fail in the kernel's InitBuffer.
   if (p->ub_total_bytes > ub)
     return fail(plan, "the select plan's unified buffers take " + std::to_string(p->ub_total_bytes) + " B of " +
@@ -207,10 +207,10 @@ uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_si
   const uint64_t common = tokens + floats + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi;
   const uint64_t first = align_up(uint64_t(cols_aligned + 1) * kIntBytes, kUbBlock);
   if (cells) {
-    // The partial cell's sum row (queued to GM) and the fallback's two sum rows; a cell score
-    // row (queued from GM), the cells' counts, their ln n and two 1 / pairs rows; the head's
-    // mass row, the group's mean mass row and one row group's block masses; each block's first cell.
-    return common + 3 * mean_row + 5 * uint64_t(k_units_aligned) * kFloatBytes +
+    // The partial cell's sum row (queued to GM) and the fallback's two sum rows; the count and
+    // ln n table; a cell score row (queued from GM), its only row per cell; the head's mass
+    // row, the group's mean mass row and one row group's block masses; each block's first cell.
+    return common + 3 * mean_row + 2 * kLnTableBytes + uint64_t(k_units_aligned) * kFloatBytes +
            3 * uint64_t(cols_aligned) * kFloatBytes + first;
   }
   if (!refining) {
@@ -230,7 +230,7 @@ int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_siz
   if (!refining && !cells) units_per_block = 1;
   const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp, refining, 0, cells);
   if (fixed >= ub_bytes) return 0;
-  const uint64_t unit_rows = cells ? 5 : 3;
+  const uint64_t unit_rows = cells ? 1 : 3;
   const uint64_t per_col = refining || cells
                                ? (unit_rows * uint64_t(units_per_block) + 3) * kFloatBytes + kSabiBytes + kIntBytes
                                : 3 * kFloatBytes + kSabiBytes;

@@ -35,12 +35,13 @@
 // keys; a query block's row groups are S rows each, written reversed (row a to slot S-1-a),
 // zeros before a partial group's rows. Query vector u . key vector t is then the sum of q . k
 // over the cell's antidiagonal (a + c = S - 1, valid pairs only), so the same Matmul (K = S x D)
-// gives every cell's sum. Logit = that sum x scale / pairs + ln n_t, pairs = n_t + n_u - S (a
-// row of scale / n_t for full groups, built with the key cells; one for the unit's partial
-// group); a partial group and a partial cell with no pair on the antidiagonal (n_u + n_t <= S)
-// take the mean over all their pairs, scale (sum q) . (sum k) / (n_u n_t), from the two sums
-// the staging wrote to the workspace (scalar unit). Softmax per row group over all cells, cells
-// summed per key block, weighted n_u / rows: the refinement's path, with cells for units.
+// gives every cell's sum. Logit = that sum x scale / pairs + ln n_t, pairs = n_t + n_u - S: the
+// vector unit's Muls / Adds for every full cell (n_u pairs), the scalar unit for the partial
+// ones (CellLogits); a partial group and a partial cell with no pair on the antidiagonal
+// (n_u + n_t <= S) take the mean over all their pairs, scale (sum q) . (sum k) / (n_u n_t), from
+// the two sums the staging wrote to the workspace. Softmax per row group over all cells, cells
+// summed per key block, weighted n_u / rows: the refinement's path, with cells for units and
+// the score row as the only UB row per cell.
 //
 // Every cross-pipe dependency is a SetFlag / WaitFlag pair right away (OrderPipes): the unit's
 // steps depend on each other, so nothing would overlap anyway. Cube and vector: the kernel is
@@ -69,6 +70,7 @@ constexpr float kKeptMark = -1.0f;
 constexpr int64_t kLogitRowAlign = 8;  // ND_ALIGN writes whole 32-byte blocks of each logit row
 constexpr int32_t kRepeatFloats = 64;  // one 256-byte vector repeat of float
 constexpr int32_t kStatFloats = 8;     // one 32-byte block of float
+constexpr int32_t kLnTable = 64;       // cells: ln 1 .. ln 64 (the largest stride), one vector repeat
 
 // Producer pipe -> consumer pipe, at once: SetFlag then WaitFlag on a fetched event id.
 template <AscendC::HardEvent kEvent>
@@ -124,8 +126,9 @@ public:
     // The refinement's own buffers (the square sums, one query unit's block masses, each block's
     // first unit) exist only when the plan sized them: sub_block is 0 when refine_below is, and
     // without them a score row may be about twice as long (select_plan.cpp).
-    // Antidiagonal cells (stride > 0) use the per-unit rows too (count, ln n, block firsts, one
-    // unit's block masses), plus their 1 / pairs rows and the fallback's sum rows.
+    // Antidiagonal cells (stride > 0) use the block firsts and the unit block-mass row too (the
+    // latter also as the partial cells' stash), the count / ln rows as a 64-entry ln n table,
+    // and the fallback's sum rows; one score row is their only row per key unit.
     refining_ = p_->sub_block > 0;
     cells_ = p_->stride > 0;
     const bool unitRows = refining_ || cells_;
@@ -152,8 +155,6 @@ public:
       pipe_->InitBuffer(firstBuf_, p_->ub_first_bytes);
     }
     if (cells_) {
-      pipe_->InitBuffer(coefFullBuf_, p_->ub_coef_bytes);
-      pipe_->InitBuffer(coefPartBuf_, p_->ub_coef_bytes);
       pipe_->InitBuffer(sumRowsBuf_, p_->ub_sum_bytes);
     }
 
@@ -217,9 +218,6 @@ private:
       }
     }
     qFirst_[p_->group] = next;
-    if (cells_ && queryRows % p_->stride != 0) {
-      PartialCoefficients(queryRows % p_->stride, valid);
-    }
     ComputeLogits(next);
 
     const uint32_t cols = static_cast<uint32_t>(p_->cols_aligned);
@@ -457,20 +455,24 @@ private:
   }
 
   // The key cells of the batch's valid blocks (antidiagonal) to the key workspace: firstBuf_[j]
-  // is block j's first cell (firstBuf_[valid] = kUnits_), countRowBuf_ each cell's keys n_t
-  // (stride past the cells), unitLogBuf_ ln n_t, coefFullBuf_ scale / n_t (a full row group's
-  // 1 / pairs: n_t pairs on the antidiagonal). Only a block's last cell can be partial; its key
-  // sum goes to keySumWs_[j].
+  // is block j's first cell (firstBuf_[valid] = kUnits_). Only a block's last cell can be
+  // partial (fewer than stride keys); its key sum goes to keySumWs_[j]. The first call also
+  // fills unitLogBuf_[k - 1] = ln k for k = 1..kLnTable, the cells' ln n_t.
   __aicore__ inline void StageKeyCells(int64_t b, int64_t g, const BatchTokens &tokens, int64_t valid)
   {
-    const int32_t unitCols = static_cast<int32_t>(p_->k_units_aligned);
+    if (!lnReady_) {
+      AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
+      for (int32_t k = 1; k <= kLnTable; ++k) {
+        count.SetValue(static_cast<uint32_t>(k - 1), static_cast<float>(k));
+      }
+      OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: Log reads them
+      AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(kLnTable));
+      OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the scalar unit reads the table
+      lnStride_ = LnOf(p_->stride);
+      lnReady_ = true;
+    }
     const int64_t s = p_->stride;
-    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
-    AscendC::LocalTensor<float> coefFull = coefFullBuf_.Get<float>();
     AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
-    AscendC::Duplicate(count, static_cast<float>(s), unitCols);
-    AscendC::Duplicate(coefFull, p_->scale / static_cast<float>(s), unitCols);
-    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the partial cells overwrite entries
     int64_t next = 0;
     for (int64_t j = 0; j < valid; ++j) {
       const int64_t first = j * p_->block_kv;
@@ -478,86 +480,83 @@ private:
       const int64_t at = b * p_->k.b + g * p_->k.h + (tokens.kv_start + first) * p_->k.s;
       StageBlock(kGm_, at, rows, p_->k.s, keyMeanWs_[next * p_->cell_dim], false, keySumWs_[j * p_->head_dim]);
       firstOf.SetValue(static_cast<uint32_t>(j), static_cast<int32_t>(next));
-      const int64_t blockCells = blitz::ceil_div(rows, s);
-      const int64_t lastRows = rows - (blockCells - 1) * s;
-      if (lastRows < s) {
-        const uint32_t last = static_cast<uint32_t>(next + blockCells - 1);
-        count.SetValue(last, static_cast<float>(lastRows));
-        coefFull.SetValue(last, p_->scale / static_cast<float>(lastRows));
-      }
-      next += blockCells;
+      next += blitz::ceil_div(rows, s);
     }
     firstOf.SetValue(static_cast<uint32_t>(valid), static_cast<int32_t>(next));
     kUnits_ = next;
+    kvLen_ = tokens.seq.kv_len;
     lastLog_ = 0.0f;
-    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: Log and the coefficient Mul read them
-    AscendC::Log(unitLogBuf_.Get<float>(), count, static_cast<uint32_t>(unitCols));
   }
 
-  // coefPartBuf_: the 1 / pairs coefficients (times the scale) of a partial row group of nU < stride
-  // rows: a full key cell has nU pairs on the antidiagonal, a partial one n_t + nU - stride; none
-  // (the fallback, Fallback) gets 0 so its logit is ln n_t before the fallback adds its score.
-  __aicore__ inline void PartialCoefficients(int64_t nU, int64_t valid)
+  // The keys of block j's last cell (stride when it is full).
+  __aicore__ inline int64_t LastCellKeys(int64_t j)
   {
-    const int64_t s = p_->stride;
-    AscendC::LocalTensor<float> coef = coefPartBuf_.Get<float>();
-    AscendC::Duplicate(coef, p_->scale / static_cast<float>(nU), static_cast<int32_t>(p_->k_units_aligned));
-    OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the partial cells overwrite entries
-    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
-    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
-    for (int64_t j = 0; j < valid; ++j) {
-      const uint32_t t = static_cast<uint32_t>(firstOf.GetValue(static_cast<uint32_t>(j + 1)) - 1);
-      const int64_t nT = static_cast<int64_t>(count.GetValue(t));
-      if (nT < s) {
-        const int64_t pairs = nT + nU - s;
-        coef.SetValue(t, pairs > 0 ? p_->scale / static_cast<float>(pairs) : 0.0f);
-      }
-    }
-    OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the Mul reads them
+    const int64_t rows = blitz::min_i64(p_->block_kv, kvLen_ - j * p_->block_kv);
+    return rows - (blitz::ceil_div(rows, p_->stride) - 1) * p_->stride;
   }
 
-  // A partial row group (nU rows, head m) and a partial key cell with nU + n_t <= stride share
-  // no antidiagonal pair: its score is the mean over all its pairs, (sum q) . (sum k) / (nU n_t),
-  // added here on the scalar unit to the cell's logit (ln n_t so far; coefficient 0).
-  __aicore__ inline void Fallback(const AscendC::LocalTensor<float> &row, int64_t m, int64_t nU, int64_t valid)
+  // ln k (1 <= k <= kLnTable) from the table.
+  __aicore__ inline float LnOf(int64_t k) { return unitLogBuf_.Get<float>().GetValue(static_cast<uint32_t>(k - 1)); }
+
+  // A partial row group (nU rows, head m) and a partial key cell of block j (nT keys) with
+  // nU + nT <= stride share no antidiagonal pair: their score is the mean over all their pairs,
+  // scale (sum q) . (sum k) / (nU nT), from the sums the staging wrote (scalar unit).
+  __aicore__ inline float FallbackScore(int64_t m, int64_t j, int64_t nU, int64_t nT)
   {
-    const int64_t s = p_->stride;
     const uint32_t d = static_cast<uint32_t>(p_->head_dim);
-    AscendC::LocalTensor<float> count = countRowBuf_.Get<float>();
-    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
     AscendC::LocalTensor<float> qSum = sumRowsBuf_.Get<float>();
     AscendC::LocalTensor<float> kSum = qSum[p_->ub_mean_bytes / sizeof(float)];
-    bool loaded = false;
-    for (int64_t j = 0; j < valid; ++j) {
-      const uint32_t t = static_cast<uint32_t>(firstOf.GetValue(static_cast<uint32_t>(j + 1)) - 1);
-      const int64_t nT = static_cast<int64_t>(count.GetValue(t));
-      if (nT + nU > s) continue;
-      OrderPipes<AscendC::HardEvent::S_MTE2>(pipe_);  // S -> MTE2: the sums were read before
-      if (!loaded) {
-        AscendC::DataCopy(qSum, querySumWs_[m * p_->head_dim], d);
-        loaded = true;
-      }
-      AscendC::DataCopy(kSum, keySumWs_[j * p_->head_dim], d);
-      OrderPipes<AscendC::HardEvent::MTE2_S>(pipe_);  // MTE2 -> S: the scalar unit reads them
-      float dot = 0.0f;
-      for (uint32_t x = 0; x < d; ++x) {
-        dot += qSum.GetValue(x) * kSum.GetValue(x);
-      }
-      row.SetValue(t, row.GetValue(t) + p_->scale * dot / static_cast<float>(nU * nT));
+    OrderPipes<AscendC::HardEvent::S_MTE2>(pipe_);  // S -> MTE2: the sums were read before
+    AscendC::DataCopy(qSum, querySumWs_[m * p_->head_dim], d);
+    AscendC::DataCopy(kSum, keySumWs_[j * p_->head_dim], d);
+    OrderPipes<AscendC::HardEvent::MTE2_S>(pipe_);  // MTE2 -> S: the scalar unit reads them
+    float dot = 0.0f;
+    for (uint32_t x = 0; x < d; ++x) {
+      dot += qSum.GetValue(x) * kSum.GetValue(x);
     }
+    return p_->scale * dot / static_cast<float>(nU * nT);
   }
 
-  // dst = a * b over n floats (a multiple of 64), by the repeat form (Mul.md) in runs of at most
-  // 255 repeats (the repeat count is 8 bits).
-  __aicore__ inline void MulRow(const AscendC::LocalTensor<float> &dst, const AscendC::LocalTensor<float> &a,
-                                const AscendC::LocalTensor<float> &b, int64_t n)
+  // Row group r (head m, nU rows): its logits over the key cells in `row` (raw sums from the
+  // cube). A full cell has nU antidiagonal pairs (stride for a full group), so the vector unit
+  // scales the whole row by scale / nU and adds ln stride; a partial cell (a block's last, nT
+  // keys) has nT + nU - stride pairs (or none: the fallback), so the scalar unit reads its raw
+  // sum first (stashed in blockRowBuf_, free until the softmax is taken) and writes its logit
+  // after: scale x sum / pairs + ln nT. With stride | bkv only the batch's last cell can be partial.
+  __aicore__ inline void CellLogits(AscendC::LocalTensor<float> &row, int64_t m, int64_t nU, int64_t valid)
   {
-    const AscendC::BinaryRepeatParams contiguous(1, 1, 1, 8, 8, 8);
-    constexpr int64_t kMaxRepeats = 255;
-    for (int64_t at = 0; at < n; at += kMaxRepeats * kRepeatFloats) {
-      const int64_t repeats = blitz::min_i64(kMaxRepeats, (n - at) / kRepeatFloats);
-      const uint32_t o = static_cast<uint32_t>(at);
-      AscendC::Mul(dst[o], a[o], b[o], static_cast<uint64_t>(kRepeatFloats), static_cast<uint8_t>(repeats), contiguous);
+    const int64_t s = p_->stride;
+    const uint32_t cols = static_cast<uint32_t>(p_->k_units_aligned);
+    const int64_t j0 = p_->block_kv % s == 0 ? valid - 1 : 0;
+    AscendC::LocalTensor<int32_t> firstOf = firstBuf_.Get<int32_t>();
+    AscendC::LocalTensor<float> stash = blockRowBuf_.Get<float>();
+    bool partialCells = false;
+    for (int64_t j = j0; j < valid && !partialCells; ++j) {
+      partialCells = LastCellKeys(j) < s;
+    }
+    if (partialCells) {
+      OrderPipes<AscendC::HardEvent::MTE2_S>(pipe_);  // MTE2 -> S: the scalar unit reads raw sums
+      OrderPipes<AscendC::HardEvent::V_S>(pipe_);     // V -> S: the last row's block sums read the stash
+      for (int64_t j = j0; j < valid; ++j) {
+        const int64_t nT = LastCellKeys(j);
+        if (nT == s) continue;
+        const uint32_t t = static_cast<uint32_t>(firstOf.GetValue(static_cast<uint32_t>(j + 1)) - 1);
+        const int64_t pairs = nT + nU - s;
+        const float score = pairs > 0 ? row.GetValue(t) * (p_->scale / static_cast<float>(pairs))
+                                      : FallbackScore(m, j, nU, nT);
+        stash.SetValue(static_cast<uint32_t>(j), score + LnOf(nT));
+      }
+      OrderPipes<AscendC::HardEvent::S_V>(pipe_);  // S -> V: the Muls overwrites what was read
+    }
+    AscendC::Muls(row, row, p_->scale / static_cast<float>(nU), static_cast<int32_t>(cols));
+    AscendC::Adds(row, row, lnStride_, static_cast<int32_t>(cols));
+    if (partialCells) {
+      OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: the partial cells' logits go in
+      for (int64_t j = j0; j < valid; ++j) {
+        if (LastCellKeys(j) == s) continue;
+        const uint32_t t = static_cast<uint32_t>(firstOf.GetValue(static_cast<uint32_t>(j + 1)) - 1);
+        row.SetValue(t, stash.GetValue(static_cast<uint32_t>(j)));
+      }
     }
   }
 
@@ -625,21 +624,20 @@ private:
   }
 
   // Query unit r's (of head m, n rows) softmax numerators over the key units into `row`
-  // (k_units_aligned floats, 0 past the units); returns their sum. Cells: logit = the dot times
-  // scale / pairs (the antidiagonal's mean) + ln n_t.
+  // (k_units_aligned floats, 0 past the units); returns their sum. Cells: logit = the cube's
+  // antidiagonal sum x scale / pairs (the antidiagonal's mean) + ln n_t (CellLogits).
   __aicore__ inline float UnitSoftmax(int64_t r, int64_t m, int64_t n, int64_t valid, AscendC::LocalTensor<float> &row)
   {
     const uint32_t cols = static_cast<uint32_t>(p_->k_units_aligned);
     AscendC::DataCopy(row, logitWs_[r * p_->k_units_aligned], cols);
     scoreQue_.EnQue(row);
     row = scoreQue_.DeQue<float>();
-    const bool partialGroup = cells_ && n < p_->stride;
     if (cells_) {
-      MulRow(row, row, partialGroup ? coefPartBuf_.Get<float>() : coefFullBuf_.Get<float>(), cols);
+      CellLogits(row, m, n, valid);
     } else {
       AscendC::Muls(row, row, p_->scale, static_cast<int32_t>(cols));
     }
-    if (refining_ || cells_) {
+    if (refining_) {
       AscendC::Add(row, row, unitLogBuf_.Get<float>(), static_cast<int32_t>(cols));
     }
     // Without the refinement the partial last block's log term, and the columns up to the next
@@ -648,9 +646,6 @@ private:
     const int64_t units = kUnits_;
     const int64_t blockEnd = blitz::min_i64((units + kLogitRowAlign - 1) / kLogitRowAlign * kLogitRowAlign, p_->k_units_aligned);
     OrderPipes<AscendC::HardEvent::V_S>(pipe_);  // V -> S: Muls / Add wrote the row
-    if (partialGroup) {
-      Fallback(row, m, n, valid);
-    }
     if (!refining_ && !cells_ && lastLog_ != 0.0f) {
       const uint32_t last = static_cast<uint32_t>(units - 1);
       row.SetValue(last, row.GetValue(last) + lastLog_);
@@ -750,6 +745,9 @@ private:
   float lastLog_ = 0.0f;                         // not refining: their partial last block's ln(n / bkv)
   bool refining_ = false;                        // sub_block > 0: the refinement's buffers exist
   bool cells_ = false;                           // stride > 0: antidiagonal cells (their buffers exist)
+  bool lnReady_ = false;                         // cells: the ln k table is filled
+  float lnStride_ = 0.0f;                        // cells: ln stride (a full cell's ln n_t)
+  int64_t kvLen_ = 0;                            // cells: the staged batch's key length
   // Head m's query units: rows [qFirst_[m], qFirst_[m + 1]) of the query workspace, qSize_[m]
   // tokens each (the last may be shorter).
   int64_t qFirst_[blitz::limits::kNpuGroupMax + 1] = {};
@@ -766,7 +764,7 @@ private:
   AscendC::TQue<AscendC::TPosition::VECOUT, kSelectSingleBuffer> meanQue_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> floatBuf_, sqBuf_, massBuf_, groupMassBuf_, blockRowBuf_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> countRowBuf_, unitLogBuf_, firstBuf_;
-  AscendC::TBuf<AscendC::TPosition::VECCALC> coefFullBuf_, coefPartBuf_, sumRowsBuf_;
+  AscendC::TBuf<AscendC::TPosition::VECCALC> sumRowsBuf_;
   AscendC::TBuf<AscendC::TPosition::VECCALC> maxBuf_, sumBuf_, expMaxBuf_, tmpBuf_;
   AscendC::TBuf<AscendC::TPosition::VECOUT> sabiBuf_;
 };

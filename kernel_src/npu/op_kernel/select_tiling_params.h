@@ -86,9 +86,8 @@ struct SelectTilingParams {
   uint32_t ub_softmax_tmp_bytes;
   uint32_t ub_sabi_bytes;
   uint32_t ub_unit_row_bytes;   // a key-unit row (k_units_aligned floats): the score row
-  uint32_t ub_log_bytes;        // the counts / ln n: a key-unit row when refining, else 32 (the partial block's)
+  uint32_t ub_log_bytes;        // the counts / ln n: a key-unit row when refining, 256 (ln 1..64) for cells, else 32
   uint32_t ub_first_bytes;      // int32 [cols + 1]: each key block's first key unit (refining / cells, else 0)
-  uint32_t ub_coef_bytes;       // cells: a key-unit row of 1 / pairs coefficients (two of them), else 0
   uint32_t ub_sum_bytes;        // cells: the two sum rows of the fallback dot product (D floats each), else 0
   uint64_t ub_total_bytes;
 
