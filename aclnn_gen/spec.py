@@ -145,7 +145,8 @@ OP = OpSpec("BlitzSparseAttention", INPUTS, ATTRS, OUTPUTS,
 # pairs from query and key and writes the sabi BlitzSparseAttention takes, [B, N, R, C] with
 # R = ceil(Sq / bq) and C = ceil(Skv / bkv) (TND: the longest batch's), each row its kept key
 # blocks in ascending order, then 0xFFFF. Both devices: the CPU device library, and an Ascend C
-# op in the NPU custom-op package (mean_pool, with its refinement, so far: SelectLimits).
+# op in the NPU custom-op package (mean_pool with its refinement, and antidiagonal; no mask so
+# far: SelectLimits).
 SELECT_METHODS = ("mean_pool", "antidiagonal")
 SELECT_INPUTS = (
     TensorArg("query", "query", QKV_GROUP),
@@ -370,10 +371,10 @@ class SelectLimits:
     methods: Tuple[str, ...] = SELECT_METHODS
     stride_max: int = 64  # an antidiagonal cell is at most 64 x 64 tokens
     sub_block_max: int = 1024  # the largest block
-    # The Ascend C op (kernel_src/npu/op_kernel/select_kernel.h) so far: mean_pool (with the
-    # sub-block refinement), fp16 / bf16, the attention kernel's head dims, no mask; the
-    # rest is the CPU device's only, refused on the NPU (npu_sim) in these words.
-    npu_methods: Tuple[str, ...] = ("mean_pool",)
+    # The Ascend C op (kernel_src/npu/op_kernel/select_kernel.h) so far: both methods (mean_pool
+    # with the sub-block refinement, antidiagonal), fp16 / bf16, the attention kernel's head
+    # dims, no mask; the rest is the CPU device's only, refused on the NPU (npu_sim) in these words.
+    npu_methods: Tuple[str, ...] = ("mean_pool", "antidiagonal")
     # The attention's index masks the choice can respect (mode 1 needs an explicit atten_mask,
     # which the selection does not take; mode 0's optional one is not seen either).
     sparse_modes: Tuple[int, ...] = (0, 2, 3, 4)

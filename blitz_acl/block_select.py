@@ -234,9 +234,9 @@ def select_blocks(query, key, *, block_shape=DEFAULT_BLOCK_SHAPE, mass=None, top
             and each query unit / row group's softmax runs over the key units / cells it sees
             some pair of. Mode 1 is refused, and mode 0's explicit atten_mask is not seen.
         device: None or "cpu" (the CPU device), or "npu_sim": the NPU op (Ascend C) run on the host
-            through the execution model, fp16 / bf16, method "mean_pool" (with its refinement)
-            only (antidiagonal and sparse_mode != 0 are CPU-only; anything else is refused). No
-            NPU run yet.
+            through the execution model, fp16 / bf16, both methods (mean_pool with its
+            refinement, antidiagonal); sparse_mode != 0 is CPU-only (refused, as anything else
+            it lacks). No NPU run yet.
 
     Returns:
         sabi: uint16 (B, N, R, C), R = ceil(Sq / bq), C = ceil(Skv / bkv) (TND: the longest

@@ -8,7 +8,7 @@ STRIDE_MAX = 64
 SUB_BLOCK_MAX = 1024
 SPARSE_MODES = (0, 2, 3, 4)
 # What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below.
-NPU_METHODS = ('mean_pool',)
+NPU_METHODS = ('mean_pool', 'antidiagonal')
 
 # The op's attribute defaults (aclnn_gen/spec.py SELECT_ATTRS), by attribute name.
 DEFAULTS = {
@@ -33,7 +33,7 @@ DEFAULTS = {
 
 
 def refuse_select_npu_method(method: str) -> str:
-    return f"select_blocks method '{method}' is not supported by the NPU kernel yet: expected mean_pool (the others run on the CPU device only)"
+    return f"select_blocks method '{method}' is not supported by the NPU kernel yet: expected mean_pool or antidiagonal (the others run on the CPU device only)"
 
 
 def refuse_select_npu_mask(mode: int) -> str:

@@ -4,8 +4,9 @@ machine through the execution model, compared with the float64 statement of the 
 (tests/select_oracle.py, the same oracle the CPU op is held to; never the CPU op's output).
 
 What the NPU op takes so far: method mean_pool, with the sub-block refinement (the API's default
-refine_below=0.5 and any sub_block), float16 / bfloat16, the attention kernel's head dims, no mask;
-the rest is refused in the spec's words. The refinement rows use inputs whose blocks are either
+refine_below=0.5 and any sub_block), and method antidiagonal (any stride 1..64, partial cells and
+the no-pair fallback included), float16 / bfloat16, the attention kernel's head dims, no mask; the
+rest is refused in the spec's words. The refinement rows use inputs whose blocks are either
 clearly alike or clearly not (coherence asserted away from refine_below), with some refined.
 
 Ties: the kernel pools and sums in float32 and the oracle in float64 over the same fp16 / bf16
@@ -18,6 +19,7 @@ are counted: none may differ outside them, at most MAX_TIE_SHARE of all rows wit
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zlib
 
 import ml_dtypes
@@ -219,13 +221,15 @@ def test_bad_arguments_raise_as_on_the_cpu(kwargs, error, message):
 
 
 NPU_ONLY = [
-    (dict(method="antidiagonal"), ValueError, select_limits.refuse_select_npu_method("antidiagonal")),
     (dict(refine_below=0.0, dtype=np.float32), TypeError, select_limits.refuse_select_npu_dtype()),
+    (dict(method="antidiagonal", dtype=np.float32), TypeError, select_limits.refuse_select_npu_dtype()),
     (dict(sparse_mode=2), ValueError, select_limits.refuse_select_npu_mask(2)),
+    (dict(method="antidiagonal", sparse_mode=3), ValueError, select_limits.refuse_select_npu_mask(3)),
 ]
 
 
-@pytest.mark.parametrize("kwargs,error,message", NPU_ONLY, ids=["method", "dtype", "mask"])
+@pytest.mark.parametrize("kwargs,error,message", NPU_ONLY,
+                         ids=["dtype", "antidiagonal-dtype", "mask", "antidiagonal-mask"])
 def test_what_the_npu_op_lacks_is_refused_in_the_specs_words(kwargs, error, message):
     kwargs = dict(kwargs)
     dtype = kwargs.pop("dtype", np.float16)
@@ -252,8 +256,6 @@ def test_the_library_checks_again_in_the_cpu_ops_words():
     changes = [(dict(mass=2.0), "mass = 2"), (dict(mass=0.0, top_k=0), "both off"),
                (dict(method="other"), "method \"other\""), (dict(stride=0), "stride = 0"),
                (dict(sabi_shape=(1, 2, 2, 2)), "sabi has shape"), (dict(input_layout="BSH"), "numHeads|shape"),
-               (dict(method="antidiagonal"), "the NPU tiling rejects this call: " +
-                select_limits.refuse_select_npu_method("antidiagonal")),
                (dict(sparse_mode=3), "the NPU tiling rejects this call: " + select_limits.refuse_select_npu_mask(3))]
     for change, message in changes:
         with pytest.raises(AclError) as info:
@@ -264,6 +266,9 @@ def test_the_library_checks_again_in_the_cpu_ops_words():
         else:
             with pytest.raises(AclError, match=message):
                 select_call.run(dataclasses.replace(good, **change), "npu_sim")
+    # antidiagonal runs there (not refused), on the same call as the CPU device's op
+    antidiagonal = dataclasses.replace(good, method="antidiagonal", stride=16)
+    np.testing.assert_array_equal(select_call.run(antidiagonal, "npu_sim"), select_call.run(antidiagonal, "cpu"))
     with pytest.raises(AclError, match="head_dim 24 is not supported by the NPU kernel"):
         select_call.run(dataclasses.replace(good, query=np.zeros((1, 2, 256, 24), np.float16),
                                             key=np.zeros((1, 2, 512, 24), np.float16)), "npu_sim")
@@ -413,15 +418,15 @@ LIMIT_CASE = ("limit", 1, 1, 1, 256, 0, 16, (64, 64), "BNSD", None, None)  # Skv
 MOST_KV_BLOCKS = {False: 13312, True: 4416}  # refining: False / True
 
 
-def _limit_inputs(refine, cols):
+def _limit_inputs(refine, cols, sq=None):
     """cols key blocks of 64 tokens, the last one 32 (partial). Query block i (of 4) is one
     direction u_i (norm 4) plus small noise (alike: never refined); the keys are noise (refining:
     blocks alike or not, _alike_or_not) with 3 u_i added to one whole key block per query block
     (refining: +2 u_i to the first sub-block of an unlike block and -2 u_i to the second, so the
     block's mean hides it and only its first unit stands out), never an anchor: the block a top-k
-    choice past the anchors must find among thousands. Returns the case, q, k (fp16) and each
-    query block's planted key block."""
-    case = LIMIT_CASE[:5] + (cols * 64 - 32,) + LIMIT_CASE[6:]
+    choice past the anchors must find among thousands. sq: the query length (default 256).
+    Returns the case, q, k (fp16) and each query block's planted key block."""
+    case = LIMIT_CASE[:4] + (sq or LIMIT_CASE[4], cols * 64 - 32) + LIMIT_CASE[6:]
     rng = np.random.default_rng(7 + refine)
     sq, skv, d, (bq, bkv) = case[4], case[5], case[6], case[7]
     rows = -(-sq // bq)
@@ -474,4 +479,176 @@ def test_the_most_key_blocks_one_launch_takes(refine, monkeypatch):
     over = case[:5] + (most * 64 + 1,) + case[6:]
     with pytest.raises(AclError) as info:
         _select(q, np.zeros((1, 1, most * 64 + 1, 16), np.float16), over, refine=kw, **rule)
+    assert select_limits.refuse_select_npu_kv_blocks(most + 1, most) in info.value.message
+
+
+# ---------------------------------------------------------------------- the antidiagonal method
+# The same cases as mean_pool's, a stride per case: the default 8, odd strides whose cells do not
+# divide the blocks (5, 7, 3: every block ends in a partial cell, every query block in a partial
+# row group, and where both hold a few tokens the cell has no antidiagonal pair: the fallback),
+# 16 and 64 (one cell a 64-token block).
+AD_STRIDES = {"bnsd": 8, "bsnd_gqa": 5, "bsh_mqa_lengths": 7, "bnsd_bsnd_kv_empty": 16, "tnd_gqa": 3,
+              "long_kv_mqa": 8, "default_tiles": 64}
+# A small case for every stride: partial blocks and lengths, GQA.
+AD_SWEEP_CASE = ("ad_sweep", 2, 2, 1, 200, 300, 16, (64, 64), "BSND", [200, 131], [300, 77])
+AD_STRIDE_SWEEP = [1, 2, 3, 7, 8, 13, 16, 31, 63, 64]
+_AD_CASES = {c[0]: c for c in CASES + [AD_SWEEP_CASE]}
+
+
+@functools.lru_cache(maxsize=None)
+def _ad_masses(name, dtype, stride):
+    """{(b, h): [R_b, C_b]} the oracle's antidiagonal masses on the values the op sees."""
+    case = _AD_CASES[name]
+    _, b, n, nkv, sq, skv, d, block, layout, lq, lkv = case
+    q, k = _inputs(case, dtype)
+    q, k = q.astype(np.float64), k.astype(np.float64)
+    lq, lkv = cpu_tests._full_lengths(lq, b, sq), cpu_tests._full_lengths(lkv, b, skv)
+    return {(bi, h): oracle.masses(q[bi, h, :lq[bi]], k[bi, h // (n // nkv), :lkv[bi]], block_shape=block,
+                                   scale=1 / np.sqrt(d), method="antidiagonal", stride=stride)
+            for bi in range(b) for h in range(n) if lq[bi] and lkv[bi]}
+
+
+def _ad_want(case, dtype, stride, *, mass, top_k, anchors, share):
+    """The oracle's sabi and its rows at a tie (within TIE_TOL) from the cached masses."""
+    name, b, n, nkv, sq, skv, d, (bq, bkv), layout, lq, lkv = case
+    lq, lkv = cpu_tests._full_lengths(lq, b, sq), cpu_tests._full_lengths(lkv, b, skv)
+    rows, cols = (-(-max(lq) // bq), -(-max(lkv) // bkv)) if layout == "TND" else (-(-sq // bq), -(-skv // bkv))
+    want = np.full((b, n, rows, cols), sabi_format.PAD, np.uint16)
+    tie = np.zeros((b, n, rows), bool)
+    anchors = anchors or block_select.NO_ANCHORS
+    rule = dict(bkv=bkv, mass_target=mass or 0.0, top_k=top_k or 0,
+                anchors=(anchors.first, anchors.diagonal, anchors.last))
+    masses, group = _ad_masses(name, dtype, stride), n // nkv
+    for (bi, h), m in masses.items():
+        if share:
+            m = sum(masses[bi, g] for g in range(h - h % group, h - h % group + group)) / group
+        for i in range(m.shape[0]):
+            where = dict(first_token=i * bq, rows=min(bq, lq[bi] - i * bq), **rule)
+            kept = oracle.choose(list(m[i]), **where)
+            want[bi, h, i, :len(kept)] = kept
+            tie[bi, h, i] = oracle.at_a_tie(list(m[i]), tol=TIE_TOL, **where)
+    return want, tie
+
+
+def _ad_select(q, k, case, stride, **rule):
+    got = _select(q, k, case, refine={"method": "antidiagonal", "stride": stride}, **rule)
+    assert npu_sim.last_report()["plan"]["stride"] == stride  # the NPU op ran the cells
+    return got
+
+
+@pytest.mark.parametrize("dtype", sorted(DTYPES))
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("mass,top_k,anchors", RULES, ids=[f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}"
+                                                           for r in RULES])
+def test_antidiagonal_same_blocks_as_the_oracle(case, dtype, mass, top_k, anchors):
+    """The API's default refine_below (mean_pool's; antidiagonal ignores it), a stride per case."""
+    q, k = _inputs(case, dtype)
+    n, nkv, stride = case[2], case[3], AD_STRIDES[case[0]]
+    share = nkv < n and top_k is not None
+    rule = dict(mass=mass, top_k=top_k, anchors=anchors, share=share)
+    got = _ad_select(q, k, case, stride, **rule)
+    want, tie = _ad_want(case, dtype, stride, **rule)
+    assert got.dtype == np.uint16 and got.shape == want.shape
+    _assert_same_blocks(got, want, tie)
+    if share:
+        for h in range(n):
+            np.testing.assert_array_equal(got[:, h], got[:, h - h % (n // nkv)])
+    seq_q = max(cpu_tests._full_lengths(case[9], case[1], case[4])) if case[8] == "TND" else case[4]
+    seq_kv = max(cpu_tests._full_lengths(case[10], case[1], case[5])) if case[8] == "TND" else case[5]
+    sabi_format.validate(got, case[1], n, seq_q, seq_kv, case[7])
+
+
+@pytest.mark.parametrize("stride", AD_STRIDE_SWEEP)
+def test_antidiagonal_every_stride(stride):
+    """Single-token cells to one cell a block; lengths 131 / 77 leave partial cells and row groups."""
+    case = AD_SWEEP_CASE
+    for dtype in sorted(DTYPES):
+        q, k = _inputs(case, dtype)
+        for share in (False, True):
+            rule = dict(mass=0.8, top_k=2, anchors=block_select.Anchors(), share=share)
+            _assert_same_blocks(_ad_select(q, k, case, stride, **rule), *_ad_want(case, dtype, stride, **rule))
+
+
+@pytest.mark.parametrize("share", [False, True], ids=["per-head", "shared"])
+def test_antidiagonal_gqa_both_modes_with_mass_only(share):
+    case = CASES[1]
+    q, k = _inputs(case, "float16")
+    rule = dict(mass=0.8, top_k=None, anchors=block_select.Anchors(), share=share)
+    _assert_same_blocks(_ad_select(q, k, case, 5, **rule), *_ad_want(case, "float16", 5, **rule))
+
+
+def test_antidiagonal_bitwise_equal_on_2_and_8_cores(monkeypatch):
+    """Each unit is computed the same way whichever core runs it (key cells restaged per core)."""
+    results = {}
+    for cores in (2, 8):
+        monkeypatch.setenv("BLITZ_ACL_NPU_SIM_CORES", str(cores))
+        for case in (CASES[0], CASES[1], CASES[4], AD_SWEEP_CASE):
+            q, k = _inputs(case, "bfloat16")
+            results[cores, case[0]] = _ad_select(q, k, case, 7, mass=0.9, top_k=2, anchors=block_select.Anchors(),
+                                                 share=False)
+            assert npu_sim.last_report()["plan"]["workers"] == min(cores, npu_sim.last_report()["plan"]["units"])
+    for case in (CASES[0], CASES[1], CASES[4], AD_SWEEP_CASE):
+        np.testing.assert_array_equal(results[2, case[0]], results[8, case[0]])
+
+
+def test_antidiagonal_comparison_rejects_another_stride_or_method():
+    """The comparison has teeth for antidiagonal too: the op run with another stride, or with
+    mean_pool, differs from the oracle's antidiagonal choice in rows that are not at a tie."""
+    case = CASES[0]
+    q, k = _inputs(case, "float16")
+    rule = dict(mass=0.9, top_k=None, anchors=block_select.Anchors(), share=False)
+    want, tie = _ad_want(case, "float16", 8, **rule)
+    _assert_same_blocks(_ad_select(q, k, case, 8, **rule), want, tie)
+    with pytest.raises(AssertionError, match="op .* vs oracle"):
+        _assert_same_blocks(_ad_select(q, k, case, 4, **rule), want, tie)
+    with pytest.raises(AssertionError, match="op .* vs oracle"):
+        _assert_same_blocks(_select(q, k, case, **rule), want, tie)
+
+
+def test_antidiagonal_the_attention_takes_it_as_is():
+    case = CASES[2]
+    q, k = _inputs(case, "bfloat16")
+    got = _ad_select(q, k, case, 7, mass=0.9, top_k=None, anchors=block_select.Anchors(), share=False)
+    rng = np.random.default_rng(5)
+    v = cpu_tests._layout(rng.standard_normal(k.shape).astype(ml_dtypes.bfloat16), case[8], case[10])
+    out = blitz_acl.blitz_sparse_attention(cpu_tests._layout(q, case[8], case[9]), cpu_tests._layout(k, case[8], case[10]),
+                                           v, got, device="npu_sim", **cpu_tests._call_args(case))
+    assert np.all(np.isfinite(out.astype(np.float32)))
+
+
+# Antidiagonal at its key-block limit, worked out by hand as above (D = 16, fp16, bkv = 64, the
+# model's 288 B of softmax scratch, 188160 B of UB, token chunk 8 rows), stride 16 (4 cells a
+# block): fixed 2 x 256 + 512 (token chunks, their float copy) + 3 x 32 (statistics) + 288 +
+# 3 x 64 (the partial cell's sum row, the fallback's two sum rows) + 2 x 256 (the count and ln n
+# tables) + 32 (block firsts) = 2144 B; a key block 4 x 4 B (its cells' score entries) + 3 x 4 B
+# (mass, group mass, a row group's block masses) + 2 B (sabi) + 4 B (first cell) = 34 B:
+# (188160 - 2144) // 34 = 5471, to a multiple of 64: 5440 (187104 B; 5504 blocks would need
+# 189280). One query block (Sq = 64) keeps the float64 oracle's score matrix at 64 x 348128.
+AD_LIMIT_STRIDE = 16
+AD_MOST_KV_BLOCKS = 5440
+
+
+def test_antidiagonal_the_most_key_blocks_one_launch_takes(monkeypatch):
+    """At its limit the op still equals the oracle and finds the planted block of every query
+    block (mean_pool's limit inputs: 3 u_i added to one key block per query block); one key
+    block more is refused in the spec's words, naming the limit."""
+    monkeypatch.setenv("BLITZ_ACL_NPU_SIM_CORES", "2")
+    most, stride = AD_MOST_KV_BLOCKS, AD_LIMIT_STRIDE
+    case, q, k, planted = _limit_inputs(False, most, sq=64)
+    bq, bkv = case[7]
+    rule = dict(mass=None, top_k=2, anchors=block_select.Anchors(first=0, diagonal=False, last=True), share=False)
+    got = _ad_select(q, k, case, stride, **rule)
+    assert npu_sim.last_report()["plan"]["cols_aligned"] == most
+    assert npu_sim.last_report()["plan"]["k_units_max"] == most * bkv // stride
+    m = oracle.masses(q[0, 0].astype(np.float64), k[0, 0].astype(np.float64), block_shape=(bq, bkv),
+                      scale=1 / np.sqrt(case[6]), method="antidiagonal", stride=stride)
+    where = dict(bkv=bkv, mass_target=0.0, top_k=2, anchors=(0, False, True))
+    for i, j in enumerate(planted):
+        kept = oracle.choose(list(m[i]), first_token=i * bq, rows=bq, **where)
+        assert not oracle.at_a_tie(list(m[i]), first_token=i * bq, rows=bq, tol=TIE_TOL, **where)
+        assert list(got[0, 0, i, :len(kept)]) == kept and np.all(got[0, 0, i, len(kept):] == sabi_format.PAD)
+        assert j in kept
+    over = case[:5] + (most * bkv + 1,) + case[6:]
+    with pytest.raises(AclError) as info:
+        _ad_select(q, np.zeros((1, 1, most * bkv + 1, 16), np.float16), over, stride, **rule)
     assert select_limits.refuse_select_npu_kv_blocks(most + 1, most) in info.value.message

@@ -152,8 +152,19 @@ static void test_split() {
 static void test_refusals() {
   g_test = "refusals";
   SelectRequest r = request(1, 2, 2, 256, 512, 32);
+  r.method = "other";  // past the CPU op's checks only from a caller of the plan itself
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_method("other"));
   r.method = "antidiagonal";
-  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_method("antidiagonal"));
+  CHECK(plan_select(r).ok);
+  for (const int64_t stride : {0, 65}) {
+    r.stride = stride;
+    CHECK_REFUSED(plan_select(r), "stride = " + std::to_string(stride) +
+                                      "; expected 1..64 (the antidiagonal cell side in tokens)");
+  }
+  r = request(1, 2, 2, 256, 512, 32);
+  r.method = "antidiagonal";
+  r.sparse_mode = 2;  // no mask on the NPU for either method yet
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_mask(2));
   r = request(1, 2, 2, 256, 512, 32);
   r.refine_below = 0.5;  // the refinement: key units of sub_block tokens, the rows sized for them
   r.sub_block = 32;
@@ -190,6 +201,57 @@ static void test_refusals() {
   CHECK(plan_select(r).ok);
 }
 
+// Antidiagonal: key units are cells of stride keys (ceil(bkv / stride) a block), query units row
+// groups of stride rows, each a cell vector of stride x D floats (the matmul's K).
+static void test_antidiagonal_geometry() {
+  g_test = "antidiagonal_geometry";
+  SelectRequest r = request(2, 4, 2, 700, 1100, 32);
+  r.method = "antidiagonal";
+  r.stride = 8;
+  r.refine_below = 0.5;  // mean_pool's refinement: not used by antidiagonal
+  SelectPlan plan = plan_select(r);
+  CHECK(plan.ok);
+  const SelectTilingParams &p = plan.params;
+  CHECK_EQ(p.sub_block, 0);
+  CHECK_EQ(p.stride, 8);
+  CHECK_EQ(p.cell_dim, 8 * 32);
+  CHECK_EQ(p.k_units_max, 9 * (128 / 8));  // 144 cells
+  CHECK_EQ(p.k_units_aligned, 192);
+  CHECK_EQ(p.q_units_max, 2 * (64 / 8));   // group 2, bq 64
+  CHECK_EQ(p.chunk_rows, 64);
+  CHECK_EQ(p.ub_unit_row_bytes, 192 * 4);
+  CHECK_EQ(p.ub_log_bytes, 64 * 4);  // the ln 1..64 table (and its counts)
+  CHECK_EQ(p.ub_sum_bytes, 2 * 128);
+  CHECK_EQ(p.ub_first_bytes, 64);  // 10 int32 -> 64 B
+  // 2 token chunks (64 x 32 fp16), their float copy, the partial cell's sum row (32 floats), the
+  // cell score row (192 floats: the only row per cell), the count and ln tables (64 floats
+  // each), the mass, group mass and one row group's block masses (64 floats each), 3
+  // statistics, the 8 KiB stand-in scratch, the sabi row, block firsts, the fallback's two sum rows.
+  CHECK_EQ(p.ub_total_bytes, 2 * 4096 + 8192 + 128 + 768 + 2 * 256 + 3 * 256 + 3 * 32 + 8192 + 32 + 64 + 256);
+  // Workspace per worker: key cells 144 x 256 floats, query row groups 16 x 256, logits 16 x 192,
+  // the partial sums (9 blocks + 2 heads) x 32 floats = 1408 B -> 1536.
+  CHECK_EQ(p.ws_key_bytes, 144 * 256 * 4);
+  CHECK_EQ(p.ws_query_bytes, 16 * 256 * 4);
+  CHECK_EQ(p.ws_logit_bytes, 16 * 192 * 4);
+  CHECK_EQ(p.ws_sum_bytes, 1536);
+  CHECK_EQ(p.ws_worker_bytes, 147456 + 16384 + 12288 + 1536);
+  // An odd stride: 128 = 25 x 5 + 3, so 26 cells a key block, 13 row groups a query block.
+  r.stride = 5;
+  plan = plan_select(r);
+  CHECK(plan.ok);
+  CHECK_EQ(plan.params.k_units_max, 9 * 26);
+  CHECK_EQ(plan.params.q_units_max, 2 * 13);
+  CHECK_EQ(plan.params.cell_dim, 5 * 32);
+  // mean_pool keeps its own geometry (no cells).
+  r.method = "mean_pool";
+  plan = plan_select(r);
+  CHECK(plan.ok);
+  CHECK_EQ(plan.params.stride, 0);
+  CHECK_EQ(plan.params.cell_dim, 32);
+  CHECK_EQ(plan.params.sub_block, 32);  // refine_below 0.5 refines mean_pool
+  CHECK_EQ(plan.params.ws_sum_bytes, 0);
+}
+
 // The most key blocks one score row in UB holds, worked out by hand for D = 256, fp16, bkv 64,
 // the 8 KiB stand-in scratch and 192 KiB - 8 KiB - 256 B = 188160 B of UB, at the smallest token
 // chunk (8 rows): 2 x 8 x 256 x 2 + 8 x 256 x 4 = 16384 B of tokens, 96 of statistics, 8192 of
@@ -202,6 +264,11 @@ static void test_refusals() {
 //   block 2 x 3 x 4 B (unit score, count, ln n) + 3 x 4 B (mass, group mass, a unit's block masses)
 //   + 2 B (sabi) + 4 B (first unit) = 42 B: (188160 - 26720) / 42 = 3843 -> 3840 (26720 + 92160 +
 //   46080 + 7680 + 15392 = 188032; 3841 blocks need rows for 3904: 189952 B).
+//   Antidiagonal, stride 8 (8 cells a block): + the partial cell's sum row and the fallback's two
+//   sum rows (3072) + the count and ln tables (2 x 256) + the block firsts' one int32 block (32)
+//   = 28288 B fixed; a key block 8 x 4 B (its cells' score entries) + 3 x 4 B (mass, group mass,
+//   a row group's block masses) + 2 B (sabi) + 4 B (first cell) = 50 B: (188160 - 28288) / 50 =
+//   3197 -> 3136 (24672 + 6272 sabi + 3584 + 100352 + 37632 + 12576 firsts = 185088).
 static void test_kv_block_limit() {
   g_test = "kv_block_limit";
   const uint64_t ub = 192 * 1024 - kUbReserveBytes;
@@ -228,6 +295,32 @@ static void test_kv_block_limit() {
     r.k_dims[2] = 64 * most + 1;
     CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(most + 1, most));
   }
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 8, true), 3136);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3136, 8 * 1024, false, 3136 * 8, true), 185088);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3200, 8 * 1024, false, 3200 * 8, true), 188288);  // > ub
+  SelectRequest r = request(1, 1, 1, 64, 64 * 3136 - 5, 256);
+  r.block_kv = 64;
+  r.method = "antidiagonal";
+  r.stride = 8;
+  const SelectPlan at = plan_select(r);
+  CHECK(at.ok);
+  CHECK_EQ(at.params.cols, 3136);
+  CHECK_EQ(at.params.k_units_max, 3136 * 8);
+  CHECK(at.params.ub_total_bytes <= ub);
+  CHECK_EQ(at.params.chunk_rows, 8);
+  // 3137 blocks would fit (25096 cells: a 25152-float row, 186496 B at cols_aligned 3200), but
+  // the plan refuses them at the limit its message names.
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 3200, 8 * 1024, false, 25152, true), 186496);
+  r.k_dims[2] = 64 * 3136 + 1;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(3137, 3136));
+  // Stride 16 (4 cells a block, 34 B a block): (188160 - 28288) / 34 = 4702 -> 4672 (187136 B).
+  r.stride = 16;
+  CHECK_EQ(select_max_cols(8, 256, 2, ub, 8 * 1024, false, 4, true), 4672);
+  CHECK_EQ(select_ub_bytes(8, 256, 2, 4672, 8 * 1024, false, 4672 * 4, true), 187136);
+  r.k_dims[2] = 64 * 4672;
+  CHECK(plan_select(r).ok);
+  r.k_dims[2] = 64 * 4672 + 1;
+  CHECK_REFUSED(plan_select(r), select_limits::refuse_select_npu_kv_blocks(4673, 4672));
 }
 
 int main() {
@@ -235,6 +328,7 @@ int main() {
   test_layouts();
   test_split();
   test_refusals();
+  test_antidiagonal_geometry();
   test_kv_block_limit();
   if (g_failures != 0) {
     std::fprintf(stderr, "%d select plan checks failed\n", g_failures);

@@ -39,7 +39,8 @@ uint32_t softmax_tmp_bytes(uint32_t rows, uint32_t cols, void * /*user*/)
   return AscendC::GetSoftMaxFlashV2MinTmpSize(shape, sizeof(float), sizeof(float), /*isUpdate=*/false);
 }
 
-// logits [query units, key units] = pooled Q units x pooled K units^T (K units stored [k_units_max, D]), float.
+// logits [query units, key units] = pooled Q units x pooled K units^T (K units stored [k_units_max, cell_dim]:
+// D, or stride x D for antidiagonal cell vectors), float.
 bool tile_scores(const platform_ascendc::PlatformAscendC &platform, const blitz_npu::SelectTilingParams &p,
                  AscendC::tiling::TCubeTiling *out)
 {
@@ -49,9 +50,9 @@ bool tile_scores(const platform_ascendc::PlatformAscendC &platform, const blitz_
   mm.SetCType(matmul_tiling::TPosition::GM, matmul_tiling::CubeFormat::ND_ALIGN, matmul_tiling::DataType::DT_FLOAT);
   mm.SetBiasType(matmul_tiling::TPosition::GM, matmul_tiling::CubeFormat::ND, matmul_tiling::DataType::DT_FLOAT);
   const int32_t cols = static_cast<int32_t>(p.k_units_max);
-  mm.SetShape(static_cast<int32_t>(p.q_units_max), cols, static_cast<int32_t>(p.head_dim));
-  mm.SetOrgShape(static_cast<int32_t>(p.q_units_max), cols, static_cast<int32_t>(p.head_dim),
-                 static_cast<int32_t>(p.head_dim));
+  const int32_t k = static_cast<int32_t>(p.cell_dim);
+  mm.SetShape(static_cast<int32_t>(p.q_units_max), cols, k);
+  mm.SetOrgShape(static_cast<int32_t>(p.q_units_max), cols, k, k);
   mm.SetBias(false);
   mm.SetBufferSpace(-1, -1, -1);
   return mm.GetTiling(*out) != -1;
@@ -82,10 +83,12 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   const bool *share = attrs->GetAttrPointer<bool>(kShareKvGroups);
   const float *refine = attrs->GetAttrPointer<float>(kRefineBelow);
   const int64_t *subBlock = attrs->GetAttrPointer<int64_t>(kSubBlock);
+  const int64_t *stride = attrs->GetAttrPointer<int64_t>(kStride);
   const int64_t *sparseMode = attrs->GetAttrPointer<int64_t>(kSparseMode);
   if (numHeads == nullptr || numKvHeads == nullptr || layout == nullptr || scale == nullptr || method == nullptr ||
       mass == nullptr || topK == nullptr || anchorFirst == nullptr || anchorDiagonal == nullptr ||
-      anchorLast == nullptr || share == nullptr || refine == nullptr || subBlock == nullptr || sparseMode == nullptr) {
+      anchorLast == nullptr || share == nullptr || refine == nullptr || subBlock == nullptr || stride == nullptr ||
+      sparseMode == nullptr) {
     report(context, "missing attribute");
     return ge::GRAPH_FAILED;
   }
@@ -102,6 +105,7 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   r.share_kv_groups = *share;
   r.refine_below = *refine;
   r.sub_block = *subBlock;
+  r.stride = *stride;
   r.sparse_mode = *sparseMode;  // the plan refuses a mask the kernel does not see yet
   // blockShape: NULL or empty means (128, 128), as the attention reads it (the plan's defaults).
   const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
@@ -135,7 +139,7 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   const blitz_npu::SelectTilingParams &p = td->params;
   if (!tile_scores(platform, p, &td->scores)) {
     report(context, "the Matmul tiling API found no tiling for group " + std::to_string(p.group) + ", " +
-                        std::to_string(p.cols) + " key blocks, head_dim " + std::to_string(p.head_dim));
+                        std::to_string(p.cols) + " key blocks, K " + std::to_string(p.cell_dim));
     return ge::GRAPH_FAILED;
   }
   const ge::Shape row({1, p.k_units_aligned});

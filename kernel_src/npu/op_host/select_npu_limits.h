@@ -11,10 +11,10 @@ namespace blitz_npu {
 namespace select_limits {
 
 // Methods the NPU op implements, in the spec's order.
-constexpr const char *const kNpuMethods[] = {"mean_pool"};
+constexpr const char *const kNpuMethods[] = {"mean_pool", "antidiagonal"};
 
 inline std::string refuse_select_npu_method(const std::string &method) {
-  return std::string("select_blocks method '") + method + std::string("' is not supported by the NPU kernel yet: expected mean_pool (the others run on the CPU device only)");
+  return std::string("select_blocks method '") + method + std::string("' is not supported by the NPU kernel yet: expected mean_pool or antidiagonal (the others run on the CPU device only)");
 }
 
 inline std::string refuse_select_npu_mask(int64_t mode) {

@@ -22,10 +22,11 @@ constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlap
 // 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax.
 constexpr uint64_t kStatBuffers = 3;
 constexpr uint64_t kWorkspaceAlign = 512;
+constexpr uint64_t kLnTableBytes = 64 * kFloatBytes;  // cells: ln 1 .. ln 64 (select_kernel.h kLnTable)
 // Token rows per GM -> UB copy, tried from the largest down until the score row fits.
 constexpr int64_t kChunkRows[] = {64, 32, 16, 8};
-// Methods other than these are the CPU device's only (select_npu_limits.h).
-constexpr const char kMeanPool[] = "mean_pool";
+constexpr const char kAntidiagonal[] = "antidiagonal";
+constexpr int64_t kStrideMax = 64;  // SelectLimits.stride_max (the CPU op's checks say the same)
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -35,13 +36,16 @@ bool fail(SelectPlan *plan, const std::string &message) {
   return false;
 }
 
-// Units a block of `tokens` tokens may pool into: ceil(tokens / sub_block) when refining, else 1.
+// Units a block of `tokens` tokens may pool into: ceil(tokens / sub_block) when refining,
+// ceil(tokens / stride) cells for antidiagonal, else 1.
 int64_t units_of(const SelectTilingParams *p, int64_t tokens) {
+  if (p->stride > 0) return blitz::ceil_div(tokens, p->stride);
   return p->sub_block > 0 ? blitz::ceil_div(tokens, p->sub_block < tokens ? p->sub_block : tokens) : 1;
 }
 int64_t units_per_block(const SelectTilingParams *p) { return units_of(p, p->block_kv); }
-// The kernel allocates the refinement's buffers on the same test (select_kernel.h Init).
+// The kernel allocates the refinement's / the cells' buffers on the same tests (select_kernel.h Init).
 bool refining(const SelectTilingParams *p) { return p->sub_block > 0; }
+bool cells(const SelectTilingParams *p) { return p->stride > 0; }
 
 // tiling_plan.h's readers report into a TilingPlan; this moves their message over.
 bool relay(SelectPlan *plan, bool ok, const TilingPlan &scratch) { return ok || fail(plan, scratch.error); }
@@ -55,6 +59,10 @@ bool supported_method(const std::string &method) {
 
 bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
   if (!supported_method(r.method)) return fail(plan, select_limits::refuse_select_npu_method(r.method));
+  const bool antidiagonal = r.method == kAntidiagonal;
+  if (antidiagonal && (r.stride < 1 || r.stride > kStrideMax))
+    return fail(plan, "stride = " + std::to_string(r.stride) + "; expected 1.." + std::to_string(kStrideMax) +
+                          " (the antidiagonal cell side in tokens)");
   if (!(r.refine_below >= 0.0 && r.refine_below <= 1.0))
     return fail(plan, "refineBelow = " + std::to_string(r.refine_below) + "; expected a coherence in [0, 1] (0 = never)");
   if (r.refine_below > 0.0 && r.sub_block < 1)
@@ -73,7 +81,9 @@ bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) 
   p->anchor_last = r.anchor_last ? 1 : 0;
   p->share_kv_groups = r.share_kv_groups ? 1 : 0;
   p->refine_below = float(r.refine_below);
-  p->sub_block = r.refine_below > 0.0 ? r.sub_block : 0;
+  // The refinement is mean_pool's: antidiagonal ignores refine_below, as the CPU op does.
+  p->sub_block = !antidiagonal && r.refine_below > 0.0 ? r.sub_block : 0;
+  p->stride = antidiagonal ? r.stride : 0;
   return true;
 }
 
@@ -120,18 +130,21 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   const uint64_t ub = r.cores.ub_bytes > blitz_npu::kUbReserveBytes ? r.cores.ub_bytes - blitz_npu::kUbReserveBytes : 0;
   const int64_t d = p->head_dim;
   const uint32_t tmp = r.softmax_tmp_bytes ? r.softmax_tmp_bytes(1, uint32_t(p->k_units_aligned), r.softmax_tmp_user) : 0;
+  // The limit the refusal names, at the smallest chunk: without this test a key-unit row that
+  // grows by less than a 64-float repeat per block (cells, sub-blocks) would fit a few blocks
+  // past it.
+  const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
+  const int64_t most = select_max_cols(smallest, d, p->dtype_size, ub, tmp, refining(p), units_per_block(p), cells(p));
+  if (p->cols > most) return fail(plan, select_limits::refuse_select_npu_kv_blocks(p->cols, most));
   p->chunk_rows = 0;
   for (int64_t chunk : kChunkRows) {
-    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp, refining(p), p->k_units_aligned) <= ub) {
+    if (select_ub_bytes(chunk, d, p->dtype_size, p->cols_aligned, tmp, refining(p), p->k_units_aligned, cells(p)) <=
+        ub) {
       p->chunk_rows = chunk;
       break;
     }
   }
-  if (p->chunk_rows == 0) {
-    const int64_t smallest = kChunkRows[sizeof(kChunkRows) / sizeof(kChunkRows[0]) - 1];
-    return fail(plan, select_limits::refuse_select_npu_kv_blocks(
-                          p->cols, select_max_cols(smallest, d, p->dtype_size, ub, tmp, refining(p), units_per_block(p))));
-  }
+  if (p->chunk_rows == 0) return fail(plan, select_limits::refuse_select_npu_kv_blocks(p->cols, most));
   p->ub_tokens_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * p->dtype_size, kUbBlock));
   p->ub_float_bytes = uint32_t(align_up(uint64_t(p->chunk_rows * d) * kFloatBytes, kUbBlock));
   p->ub_mean_bytes = uint32_t(align_up(uint64_t(d) * kFloatBytes, kUbBlock));
@@ -141,22 +154,30 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
   p->ub_sabi_bytes = uint32_t(uint64_t(p->sabi_row_aligned) * kSabiBytes);
   p->ub_unit_row_bytes = uint32_t(uint64_t(p->k_units_aligned) * kFloatBytes);
   // Refining: a count and an ln n row over the key units, each block's first unit, the square
-  // sums and one query unit's block masses. Otherwise none of these: the one partial block's
-  // count and log take a 32-byte block each.
-  const bool refine = refining(p);
-  p->ub_log_bytes = refine ? p->ub_unit_row_bytes : uint32_t(kUbBlock);
-  p->ub_first_bytes = refine ? uint32_t(align_up(uint64_t(p->cols + 1) * kIntBytes, kUbBlock)) : 0;
+  // sums and one query unit's block masses. Cells: each block's first cell, one row group's
+  // block masses (also the partial cells' stash), a count / ln table of 64 floats each (ln n_t
+  // for n_t = 1..64) and the fallback's two sum rows. Otherwise none of these: the one partial
+  // block's count and log take a 32-byte block each.
+  const bool refine = refining(p), cell = cells(p), units = refine || cell;
+  p->ub_log_bytes = refine ? p->ub_unit_row_bytes : cell ? uint32_t(kLnTableBytes) : uint32_t(kUbBlock);
+  p->ub_first_bytes = units ? uint32_t(align_up(uint64_t(p->cols + 1) * kIntBytes, kUbBlock)) : 0;
+  p->ub_sum_bytes = cell ? 2 * p->ub_mean_bytes : 0;
   // What the kernel's InitBuffer calls take, in its order (select_kernel.h Init); the search
   // above used select_ub_bytes, which bounds it from above (its sabi row is cols_aligned long).
   p->ub_total_bytes = kTokenQueueDepth * p->ub_tokens_bytes + p->ub_float_bytes +
                       (refine ? 2 : 1) * uint64_t(p->ub_mean_bytes) + p->ub_unit_row_bytes + 2 * uint64_t(p->ub_log_bytes) +
-                      (refine ? 3 : 2) * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes +
-                      p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes;
+                      (units ? 3 : 2) * uint64_t(p->ub_score_bytes) + kStatBuffers * p->ub_stat_bytes +
+                      p->ub_softmax_tmp_bytes + p->ub_sabi_bytes + p->ub_first_bytes + p->ub_sum_bytes;
+  // select_ub_bytes bounds this from above; a plan that broke that would fail in the kernel's InitBuffer.
+  if (p->ub_total_bytes > ub)
+    return fail(plan, "the select plan's unified buffers take " + std::to_string(p->ub_total_bytes) + " B of " +
+                          std::to_string(ub) + " (a sizing bug: select_ub_bytes under-counts)");
 
-  p->ws_key_bytes = align_up(uint64_t(p->k_units_max * d) * kFloatBytes, kWorkspaceAlign);
-  p->ws_query_bytes = align_up(uint64_t(p->q_units_max * d) * kFloatBytes, kWorkspaceAlign);
+  p->ws_key_bytes = align_up(uint64_t(p->k_units_max * p->cell_dim) * kFloatBytes, kWorkspaceAlign);
+  p->ws_query_bytes = align_up(uint64_t(p->q_units_max * p->cell_dim) * kFloatBytes, kWorkspaceAlign);
   p->ws_logit_bytes = align_up(uint64_t(p->q_units_max * p->k_units_aligned) * kFloatBytes, kWorkspaceAlign);
-  p->ws_worker_bytes = p->ws_key_bytes + p->ws_query_bytes + p->ws_logit_bytes;
+  p->ws_sum_bytes = cell ? align_up(uint64_t((p->cols + p->group) * d) * kFloatBytes, kWorkspaceAlign) : 0;
+  p->ws_worker_bytes = p->ws_key_bytes + p->ws_query_bytes + p->ws_logit_bytes + p->ws_sum_bytes;
   return true;
 }
 
@@ -178,12 +199,20 @@ void split_units(const SelectRequest &r, SelectTilingParams *p) {
 }  // namespace
 
 uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
-                         uint32_t softmax_tmp, bool refining, int64_t k_units_aligned) {
+                         uint32_t softmax_tmp, bool refining, int64_t k_units_aligned, bool cells) {
   const uint64_t tokens = kTokenQueueDepth * align_up(uint64_t(chunk_rows * head_dim) * dtype_size, kUbBlock);
   const uint64_t floats = align_up(uint64_t(chunk_rows * head_dim) * kFloatBytes, kUbBlock);
   const uint64_t mean_row = align_up(uint64_t(head_dim) * kFloatBytes, kUbBlock);
   const uint64_t sabi = align_up(uint64_t(cols_aligned) * kSabiBytes, kUbBlock);
   const uint64_t common = tokens + floats + kStatBuffers * kUbBlock + align_up(softmax_tmp, kUbBlock) + sabi;
+  const uint64_t first = align_up(uint64_t(cols_aligned + 1) * kIntBytes, kUbBlock);
+  if (cells) {
+    // The partial cell's sum row (queued to GM) and the fallback's two sum rows; the count and
+    // ln n table; a cell score row (queued from GM), its only row per cell; the head's mass
+    // row, the group's mean mass row and one row group's block masses; each block's first cell.
+    return common + 3 * mean_row + 2 * kLnTableBytes + uint64_t(k_units_aligned) * kFloatBytes +
+           3 * uint64_t(cols_aligned) * kFloatBytes + first;
+  }
   if (!refining) {
     // The pooled mean row; a score row (queued from GM), the head's mass row and the group's
     // mean mass row; the partial last block's count and log (a 32-byte block each).
@@ -192,22 +221,23 @@ uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_si
   // The pooled mean row and the sum of squares row (the coherence); a unit score row (queued
   // from GM), the units' counts and their ln n row; the head's mass row, the group's mean mass
   // row and one query unit's block masses; each block's first unit.
-  const uint64_t first = align_up(uint64_t(cols_aligned + 1) * kIntBytes, kUbBlock);
   return common + 2 * mean_row + 3 * uint64_t(k_units_aligned) * kFloatBytes +
          3 * uint64_t(cols_aligned) * kFloatBytes + first;
 }
 
 int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
-                        uint32_t softmax_tmp, bool refining, int64_t units_per_block) {
-  if (!refining) units_per_block = 1;
-  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp, refining, 0);
+                        uint32_t softmax_tmp, bool refining, int64_t units_per_block, bool cells) {
+  if (!refining && !cells) units_per_block = 1;
+  const uint64_t fixed = select_ub_bytes(chunk_rows, head_dim, dtype_size, 0, softmax_tmp, refining, 0, cells);
   if (fixed >= ub_bytes) return 0;
-  const uint64_t per_col = refining ? (3 * uint64_t(units_per_block) + 3) * kFloatBytes + kSabiBytes + kIntBytes
-                                    : 3 * kFloatBytes + kSabiBytes;
+  const uint64_t unit_rows = cells ? 1 : 3;
+  const uint64_t per_col = refining || cells
+                               ? (unit_rows * uint64_t(units_per_block) + 3) * kFloatBytes + kSabiBytes + kIntBytes
+                               : 3 * kFloatBytes + kSabiBytes;
   int64_t most = int64_t((ub_bytes - fixed) / per_col) / kRepeatFloats * kRepeatFloats;
   // The rows' alignment: step down until the whole set fits.
   while (most > 0 && select_ub_bytes(chunk_rows, head_dim, dtype_size, most, softmax_tmp, refining,
-                                     int64_t(align_up(uint64_t(most * units_per_block), kRepeatFloats))) > ub_bytes)
+                                     int64_t(align_up(uint64_t(most * units_per_block), kRepeatFloats)), cells) > ub_bytes)
     most -= kRepeatFloats;
   return most;
 }
@@ -286,6 +316,7 @@ SelectPlan plan_select(const SelectRequest &r) {
   p->k_units_max = (p->cols > 0 ? p->cols : 1) * units_per_block(p);
   p->k_units_aligned = int64_t(align_up(uint64_t(p->k_units_max), kRepeatFloats));
   p->q_units_max = p->group * units_of(p, p->block_q);
+  p->cell_dim = cells(p) ? p->stride * d : d;
   if (!size_buffers(&plan, r, p)) return plan;
   split_units(r, p);
   plan.ok = true;

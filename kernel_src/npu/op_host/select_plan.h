@@ -33,6 +33,7 @@ struct SelectRequest {
   bool share_kv_groups = false;
   double refine_below = 0.0;
   int64_t sub_block = 32;
+  int64_t stride = 8;  // antidiagonal: the cell side in tokens
   int64_t sparse_mode = 0;  // the attention's index mask: not seen by the NPU op yet (refused unless 0)
   // Actual lengths (host values, value-depend inputs), count 0 = absent.
   const int64_t *actual_q = nullptr;
@@ -56,10 +57,13 @@ SelectPlan plan_select(const SelectRequest &request);
 // cols_aligned floats, and the most columns (a multiple of 64) that fit `ub_bytes`.
 // refining: the sub-block refinement's buffers too (the kernel has them only then), with a
 // key-unit row of k_units_aligned floats; without it a block is one unit (k_units_aligned unused).
+// cells: the antidiagonal method's buffers instead (key units are cells; refining is false then).
 uint64_t select_ub_bytes(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, int64_t cols_aligned,
-                         uint32_t softmax_tmp, bool refining = false, int64_t k_units_aligned = 0);
-// units_per_block: key units a block may split into when refining.
+                         uint32_t softmax_tmp, bool refining = false, int64_t k_units_aligned = 0,
+                         bool cells = false);
+// units_per_block: key units a block may split into when refining (cells: ceil(bkv / stride)).
 int64_t select_max_cols(int64_t chunk_rows, int64_t head_dim, uint32_t dtype_size, uint64_t ub_bytes,
-                        uint32_t softmax_tmp, bool refining = false, int64_t units_per_block = 1);
+                        uint32_t softmax_tmp, bool refining = false, int64_t units_per_block = 1,
+                        bool cells = false);
 
 }  // namespace blitz_npu

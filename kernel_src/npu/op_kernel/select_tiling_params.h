@@ -55,6 +55,13 @@ struct SelectTilingParams {
   int64_t k_units_max;
   int64_t k_units_aligned;
   int64_t q_units_max;
+  // The antidiagonal method (stride > 0; 0 = mean_pool): a key unit is a cell of up to stride
+  // keys of one block, a query unit a row group of up to stride rows, each as a "cell vector" of
+  // stride x D floats (a cell's keys in order, a row group's rows reversed, zeros in the unused
+  // slots), so one dot product of cell vectors is the sum along the cell's antidiagonal.
+  // cell_dim: the logits matmul's K (stride x D; mean_pool: D). sub_block is 0 then.
+  int64_t stride;
+  int64_t cell_dim;
 
   // Work: a unit is (b, kv head g, query block i) flattened as ((b * kv_heads) + g) * rows + i;
   // worker w (vector core GetBlockIdx()) runs units [unit_start[w], unit_start[w + 1]).
@@ -79,15 +86,18 @@ struct SelectTilingParams {
   uint32_t ub_softmax_tmp_bytes;
   uint32_t ub_sabi_bytes;
   uint32_t ub_unit_row_bytes;   // a key-unit row (k_units_aligned floats): the score row
-  uint32_t ub_log_bytes;        // the counts / ln n: a key-unit row when refining, else 32 (the partial block's)
-  uint32_t ub_first_bytes;      // int32 [cols + 1]: each key block's first key unit (refining only, else 0)
+  uint32_t ub_log_bytes;        // the counts / ln n: a key-unit row when refining, 256 (ln 1..64) for cells, else 32
+  uint32_t ub_first_bytes;      // int32 [cols + 1]: each key block's first key unit (refining / cells, else 0)
+  uint32_t ub_sum_bytes;        // cells: the two sum rows of the fallback dot product (D floats each), else 0
   uint64_t ub_total_bytes;
 
-  // Workspace per worker: pooled key unit means [k_units_max, D] float, pooled query unit means
-  // [q_units_max, D] float, unit logits [q_units_max, k_units_aligned] float (the cube's output).
+  // Workspace per worker: pooled key unit means [k_units_max, cell_dim] float, pooled query unit
+  // means [q_units_max, cell_dim] float (cells: their cell vectors), unit logits [q_units_max,
+  // k_units_aligned] float (the cube's output), then (cells) the partial cells' sums.
   uint64_t ws_key_bytes;
   uint64_t ws_query_bytes;
   uint64_t ws_logit_bytes;
+  uint64_t ws_sum_bytes;  // cells: a partial cell's key sum per block, a partial row group's per head ([cols + group, D] float)
   uint64_t ws_worker_bytes;
   uint64_t ws_user_bytes;
 };

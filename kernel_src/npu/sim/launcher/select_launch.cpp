@@ -33,12 +33,13 @@ SelectSimPlan plan_select(SelectSimCall &call, const blitz_npu::CoreInfo &cores)
   }
   const blitz_npu::SelectTilingParams &p = sp.params;
   out.tiling.params = p;
-  // The logits matmul [query units, key units] = Q units [q_units_max, D] x K^T (the MatmulApiTiling SetShape /
-  // SetOrgShape the glue would call); the kernel sets its tail per unit.
+  // The logits matmul [query units, key units] = Q units [q_units_max, cell_dim] x K^T (the MatmulApiTiling
+  // SetShape / SetOrgShape the glue would call; cell_dim is D, or stride x D for antidiagonal cells); the kernel
+  // sets its tail per unit.
   AscendC::tiling::TCubeTiling &t = out.tiling.scores;
   t.usedCoreNum = 1;
-  t.M = int32_t(p.q_units_max), t.N = int32_t(p.k_units_max), t.Ka = int32_t(p.head_dim), t.Kb = int32_t(p.head_dim);
-  t.singleCoreM = int32_t(p.q_units_max), t.singleCoreN = int32_t(p.k_units_max), t.singleCoreK = int32_t(p.head_dim);
+  t.M = int32_t(p.q_units_max), t.N = int32_t(p.k_units_max), t.Ka = int32_t(p.cell_dim), t.Kb = int32_t(p.cell_dim);
+  t.singleCoreM = int32_t(p.q_units_max), t.singleCoreN = int32_t(p.k_units_max), t.singleCoreK = int32_t(p.cell_dim);
   blitz_sim::SoftmaxFlashV2Tiling(1, uint32_t(p.k_units_aligned), sizeof(float), sizeof(float), p.ub_softmax_tmp_bytes,
                                   /*isUpdate=*/false, &out.tiling.softmax);
   out.block_dim = p.cube_cores;

@@ -46,6 +46,7 @@ blitz_npu_sim::SelectSimCall sim_call(const select::SelectArgs &a, const select:
   r.share_kv_groups = a.share_kv_groups;
   r.refine_below = a.refine_below;
   r.sub_block = a.sub_block;
+  r.stride = a.stride;
   r.sparse_mode = a.sparse_mode;
   c.actual_q = values(a.actual_seq_lengths);
   c.actual_kv = values(a.actual_seq_lengths_kv);
@@ -60,6 +61,7 @@ blitz_npu_sim::SelectSimCall sim_call(const select::SelectArgs &a, const select:
 std::string plan_fields(const blitz_npu::SelectTilingParams &p) {
   std::ostringstream s;
   s << "\"plan\":{\"op\":\"" << select::kSelectOpType << "\",\"units\":" << p.units << ",\"workers\":" << p.workers
+    << ",\"stride\":" << p.stride << ",\"k_units_max\":" << p.k_units_max
     << ",\"chunk_rows\":" << p.chunk_rows << ",\"cols_aligned\":" << p.cols_aligned
     << ",\"ub_total_bytes\":" << p.ub_total_bytes << ",\"ws_worker_bytes\":" << p.ws_worker_bytes << '}';
   return s.str();
