@@ -21,7 +21,7 @@ from . import select_limits as _limits
 from .torch_route import routed
 
 _D = _limits.DEFAULTS
-DEFAULT_BLOCK_SHAPE = (128, 512)  # blitz_sparse_attention's default
+DEFAULT_BLOCK_SHAPE = limits.DEFAULT_BLOCK_SHAPE  # blitz_sparse_attention's default
 
 
 @dataclass(frozen=True)
