@@ -54,6 +54,22 @@ def _py_refusal(r: Refusal) -> List[str]:
     return [f"def refuse_{r.name}({params}) -> str:", f"    return f{text!r}", ""]
 
 
+def cpp_attr_defaults(attrs) -> List[str]:
+    """kDefault<CName> for each scalar attribute (list attributes have their own constants)."""
+    lines = []
+    for a in attrs:
+        name = "kDefault" + a.c_name[0].upper() + a.c_name[1:]
+        if a.kind == "int":
+            lines.append(f"constexpr int64_t {name} = {a.default};")
+        elif a.kind == "float":
+            lines.append(f"constexpr double {name} = {a.default!r};")
+        elif a.kind == "bool":
+            lines.append(f"constexpr bool {name} = {'true' if a.default else 'false'};")
+        elif a.kind == "str":
+            lines.append(f"constexpr const char {name}[] = {json.dumps(a.default)};")
+    return lines
+
+
 # What a header of refusal functions includes (host code only: std::string).
 REFUSAL_INCLUDES = ["#include <stdint.h>", "", "#include <string>"]
 
@@ -157,17 +173,7 @@ def render_refusals_header(spec_path: str) -> str:
         "",
     ]
     lines += ["// The op attributes' defaults (what an unset attribute means; the tiling's tests start from them)."]
-    for a in ATTRS:
-        name = "kDefault" + a.c_name[0].upper() + a.c_name[1:]
-        if a.kind == "int":
-            lines.append(f"constexpr int64_t {name} = {a.default};")
-        elif a.kind == "float":
-            lines.append(f"constexpr double {name} = {a.default!r};")
-        elif a.kind == "bool":
-            lines.append(f"constexpr bool {name} = {'true' if a.default else 'false'};")
-        elif a.kind == "str":
-            lines.append(f"constexpr const char {name}[] = {json.dumps(a.default)};")
-    lines.append("")
+    lines += cpp_attr_defaults(ATTRS) + [""]
     lines += cpp_refusals(REFUSALS)
     return cpp_header(spec_path, about, REFUSAL_INCLUDES, ["blitz", "limits"], lines)
 

@@ -6,21 +6,22 @@ from __future__ import annotations
 import json
 
 from .cpp_frame import cpp_header
-from .render_limits import REFUSAL_INCLUDES, cpp_refusals, py_refusals
-from .spec import SELECT_ATTRS, SELECT_LIMITS, SELECT_REFUSALS
+from .render_limits import REFUSAL_INCLUDES, cpp_attr_defaults, cpp_refusals, py_refusals
+from .spec import LIMITS, SELECT_ATTRS, SELECT_CPU_REFUSALS, SELECT_LIMITS, SELECT_REFUSALS
 
 
 def render_select_limits_header(spec_path: str) -> str:
     L = SELECT_LIMITS
-    about = ["BlitzSelectBlocks' limits (select_checks.cpp reads them; blitz_acl/select_limits.py holds the",
-             "same values for Python)."]
-    return cpp_header(spec_path, about, ["#include <stdint.h>"], ["blitz::cpu::select::limits"], [
+    about = ["BlitzSelectBlocks' limits and the refusals every device shares (select_checks.cpp reads them;",
+             "blitz_acl/select_limits.py holds the same for Python)."]
+    return cpp_header(spec_path, about, REFUSAL_INCLUDES, ["blitz::cpu::select::limits"], [
         f"constexpr const char kMethods[] = \"{', '.join(L.methods)}\";",
         f"constexpr int64_t kStrideMax = {L.stride_max};",
         f"constexpr int64_t kSubBlockMax = {L.sub_block_max};",
         f"constexpr int64_t kSparseModes[] = {{{', '.join(map(str, L.sparse_modes))}}};",
         f"constexpr const char kSparseModeNames[] = \"{', '.join(map(str, L.sparse_modes))}\";",
         "",
+        *cpp_refusals(SELECT_CPU_REFUSALS),
     ])
 
 
@@ -36,14 +37,14 @@ def render_select_limits_module(spec_path: str) -> str:
         f"STRIDE_MAX = {L.stride_max}",
         f"SUB_BLOCK_MAX = {L.sub_block_max}",
         f"SPARSE_MODES = {L.sparse_modes!r}",
-        "# What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below.",
+        "# What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below (select_npu_*).",
         f"NPU_METHODS = {L.npu_methods!r}",
         "",
         "# The op's attribute defaults (aclnn_gen/spec.py SELECT_ATTRS), by attribute name.",
         "DEFAULTS = {",
     ]
     lines += [f"    {a.name!r}: {a.default!r}," for a in SELECT_ATTRS if not a.required]
-    lines += ["}", "", ""] + py_refusals(SELECT_REFUSALS)
+    lines += ["}", "", ""] + py_refusals(SELECT_CPU_REFUSALS + SELECT_REFUSALS)
     return "\n".join(lines) + "\n"
 
 
@@ -52,9 +53,15 @@ def render_select_npu_header(spec_path: str) -> str:
     L = SELECT_LIMITS
     about = ["BlitzSelectBlocks on the NPU: what its Ascend C op takes so far and the refusals of the rest,",
              "worded once in the spec (blitz_acl/select_limits.py has the same for Python). Host code only."]
+    # The plan's NULL / empty blockShape is the attention's (op_limits.h kDefaultBlockQ / Kv).
+    if L.default("block_shape") != LIMITS.c_abi_default_block:
+        raise ValueError("aclnn_gen: BlitzSelectBlocks' default blockShape differs from the attention's")
     lines = [
         "// Methods the NPU op implements, in the spec's order.",
         f"constexpr const char *const kNpuMethods[] = {{{', '.join(json.dumps(m) for m in L.npu_methods)}}};",
+        "",
+        "// The op attributes' defaults (SelectRequest starts from them; blockShape: op_limits.h's).",
+        *cpp_attr_defaults(SELECT_ATTRS),
         "",
     ]
     lines += cpp_refusals(SELECT_REFUSALS)

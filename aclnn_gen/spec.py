@@ -402,3 +402,11 @@ def _select_refusals(L: SelectLimits):
 
 
 SELECT_REFUSALS = _select_refusals(SELECT_LIMITS)
+
+# BlitzSelectBlocks' refusals on every device (Python's select_blocks and the CPU device's checks,
+# kernel_src/cpu/select/select_limits.h); SELECT_REFUSALS are the NPU op's own.
+SELECT_CPU_REFUSALS = (
+    Refusal("select_kv_blocks", (("seq_kv", "int"), ("bkv", "int"), ("kv_blocks", "int")),
+            f"Skv={{seq_kv}} with bkv={{bkv}} has {{kv_blocks}} key blocks; a uint16 sabi indexes at most "
+            f"{LIMITS.sabi_pad}"),
+)

@@ -123,7 +123,7 @@ def _npu_subset(call: "SelectCall", dtype: str) -> None:
         raise ValueError(_limits.refuse_select_npu_method(call.method))
     if call.sparse_mode != 0:
         raise ValueError(_limits.refuse_select_npu_mask(call.sparse_mode))
-    if dtype not in ("float16", "bfloat16"):
+    if dtype not in limits.NPU_DTYPES:
         raise TypeError(_limits.refuse_select_npu_dtype())
 
 
@@ -140,9 +140,8 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         raise ValueError(limits.refuse_layout(input_layout))
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = arguments._shapes(
         query, key, key, input_layout, num_heads, num_key_value_heads)
-    if not 1 <= head_dim <= arguments.limits.CPU_HEAD_DIM_MAX:
-        raise ValueError(f"head_dim {head_dim} (query shape {arrays.shape(query)}) is not supported: expected "
-                         f"1..{arguments.limits.CPU_HEAD_DIM_MAX}")
+    if not 1 <= head_dim <= limits.CPU_HEAD_DIM_MAX:
+        raise ValueError(f"{limits.refuse_cpu_head_dim(head_dim)} (query shape {arrays.shape(query)})")
     if heads < 1 or kv_heads < 1 or heads % kv_heads:
         raise ValueError(f"num_heads={heads} must be a positive multiple of num_key_value_heads={kv_heads}")
     for name, lengths in (("actual_seq_lengths", actual_seq_lengths),
@@ -166,9 +165,8 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     if not 0.0 <= refine <= 1.0:
         raise ValueError(f"refine_below must lie in [0, 1] (a coherence; 0 = never refine), got {refine_below!r}")
     rows, cols = -(-seq_q // bq), -(-seq_kv // bkv)
-    if cols > arguments.limits.SABI_PAD:
-        raise ValueError(f"Skv={seq_kv} with bkv={bkv} has {cols} key blocks; a uint16 sabi indexes at most "
-                         f"{arguments.limits.SABI_PAD}")
+    if cols > limits.SABI_PAD:
+        raise ValueError(_limits.refuse_select_kv_blocks(seq_kv, bkv, cols))
     call = SelectCall(
         query=query, key=key, input_layout=input_layout, num_heads=heads, num_key_value_heads=kv_heads,
         scale_value=arguments._scale(scale_value, head_dim), block_shape=(bq, bkv),

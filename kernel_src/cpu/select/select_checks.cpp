@@ -42,8 +42,7 @@ ElementType element_type(const aclTensor &t, const char *name) {
     case ACL_FLOAT16: return ElementType::kFloat16;
     case ACL_BF16: return ElementType::kBFloat16;
     default:
-      fail(ACLNN_ERR_PARAM_INVALID, std::string(name) + " has dtype " + cann_api::dtype_name(t.dtype) +
-                                        "; expected ACL_FLOAT, ACL_FLOAT16 or ACL_BF16");
+      fail(ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_qkv_dtype(name, cann_api::dtype_name(t.dtype)));
   }
 }
 
@@ -55,8 +54,7 @@ void resolve_block_shape(const aclIntArray *block_shape, SelectProblem &p) {
   require(v.size() == 2, ACLNN_ERR_PARAM_INVALID,
           "blockShape has " + S(static_cast<int64_t>(v.size())) + " entries; expected (bq, bkv)");
   require(blitz::limits::block_shape_supported(v[0], v[1]), ACLNN_ERR_PARAM_INVALID,
-          "blockShape (" + S(v[0]) + ", " + S(v[1]) + ") is not supported by the CPU device: " +
-              blitz::limits::kBlockShapeRule);
+          blitz::limits::refuse_block_shape(v[0], v[1], blitz::limits::kCpuTitle));
   p.block_q = v[0];
   p.block_kv = v[1];
 }
@@ -125,8 +123,7 @@ void resolve_sabi(const aclTensor *sabi, int64_t seq_q, int64_t seq_kv, SelectPr
   p.rows = blitz::ceil_div(seq_q, p.block_q);
   p.cols = blitz::ceil_div(seq_kv, p.block_kv);
   require(p.cols <= blitz::limits::kSabiPad, ACLNN_ERR_PARAM_INVALID,
-          "Skv=" + S(seq_kv) + " with bkv=" + S(p.block_kv) + " has " + S(p.cols) +
-              " key blocks; a uint16 sabi indexes at most 65535");
+          limits::refuse_select_kv_blocks(seq_kv, p.block_kv, p.cols));
   require(s.dtype == ACL_UINT16, ACLNN_ERR_PARAM_INVALID,
           std::string("sabi has dtype ") + cann_api::dtype_name(s.dtype) + "; expected ACL_UINT16");
   const std::vector<int64_t> expected = {p.batch, p.heads_q, p.rows, p.cols};
@@ -163,7 +160,7 @@ SelectProblem build_select_problem(const SelectArgs &a) {
   const cann_api::HeadMajorView qv = cann_api::read_view(q, layout, p.heads_q, "query");
   const cann_api::HeadMajorView kv = cann_api::read_view(k, layout, p.heads_kv, "key");
   require(qv.head_dim >= 1 && qv.head_dim <= blitz::limits::kCpuHeadDimMax, ACLNN_ERR_PARAM_INVALID,
-          "query: head dim D = " + S(qv.head_dim) + "; expected 1.." + S(blitz::limits::kCpuHeadDimMax));
+          blitz::limits::refuse_cpu_head_dim(qv.head_dim));
   require(kv.batch == qv.batch && kv.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,
           "key has shape " + cann_api::dims_str(k.view_dims) + "; expected batch " + S(qv.batch) + " and head dim " +
               S(qv.head_dim) + " as the query " + cann_api::dims_str(q.view_dims));

@@ -6,14 +6,13 @@
 
 #include "register/op_impl_registry.h"
 
+#include "../../common/op_limits.h"
 #include "blitz_select_blocks_indices.h"
 
 namespace ops {
 namespace {
 
 using namespace blitz_select_op;
-
-constexpr int64_t kDefaultBlock = 128;  // a NULL / empty blockShape: (128, 128), as the attention
 
 int64_t CeilDiv(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : 0; }
 
@@ -40,7 +39,8 @@ ge::graphStatus InferShapeBlitzSelectBlocks(gert::InferShapeContext *context)
   const int64_t *heads = attrs->GetAttrPointer<int64_t>(kNumHeads);
   const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
   if (heads == nullptr || layout == nullptr) return ge::GRAPH_FAILED;
-  int64_t bq = kDefaultBlock, bkv = kDefaultBlock;
+  // A NULL / empty blockShape: the attention's default, as the tiling reads it.
+  int64_t bq = blitz::limits::kDefaultBlockQ, bkv = blitz::limits::kDefaultBlockKv;
   const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
   if (blockShape != nullptr && blockShape->GetSize() == 2) {
     bq = blockShape->GetData()[0];
