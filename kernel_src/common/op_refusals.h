@@ -25,6 +25,9 @@ constexpr uint32_t kLayoutIndexBNSD_BSND = 3;
 constexpr uint32_t kLayoutIndexTND = 4;
 constexpr uint32_t kLayoutCount = 5;
 constexpr const char kSabiPadText[] = "0xFFFF";  // kSabiPad as messages write it
+// The dtypes the NPU kernel accepts, per group, by the spec's names (the tiling's DataKind names).
+constexpr const char *const kNpuQkvDtypes[] = {"float16", "bfloat16"};
+constexpr const char *const kNpuMaskDtypes[] = {"bool", "int8", "uint8"};
 // The aclDataType values (include/acl/acl.h) the CPU device's aclnn layer accepts, per group.
 constexpr int32_t kCpuQkvDtypes[] = {0 /* ACL_FLOAT */, 1 /* ACL_FLOAT16 */, 27 /* ACL_BF16 */};
 constexpr int32_t kCpuMaskDtypes[] = {12 /* ACL_BOOL */, 2 /* ACL_INT8 */, 4 /* ACL_UINT8 */};

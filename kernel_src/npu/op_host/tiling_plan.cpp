@@ -53,6 +53,33 @@ bool layout_code(const std::string &name, uint32_t *code) {
   return false;
 }
 
+const char *dtype_name(DataKind kind) {
+  switch (kind) {
+    case DataKind::kFloat16: return "float16";
+    case DataKind::kBFloat16: return "bfloat16";
+    case DataKind::kBool: return "bool";
+    case DataKind::kInt8: return "int8";
+    case DataKind::kUint8: return "uint8";
+    default: return nullptr;
+  }
+}
+
+namespace {
+
+template <size_t N>
+bool named_in(DataKind kind, const char *const (&names)[N]) {
+  const char *name = dtype_name(kind);
+  for (const char *n : names) {
+    if (name != nullptr && std::string(name) == n) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool npu_qkv_dtype(DataKind kind) { return named_in(kind, blitz::limits::kNpuQkvDtypes); }
+bool npu_mask_dtype(DataKind kind) { return named_in(kind, blitz::limits::kNpuMaskDtypes); }
+
 namespace {
 
 bool fail(TilingPlan *plan, const std::string &message) {
@@ -256,11 +283,10 @@ bool request_from_values(const CallValues &v, TilingRequest *request, std::strin
   dims(v.sabi, r.sabi_dims, &r.sabi_rank);
   dims(v.atten_mask, r.mask_dims, &r.mask_rank);
   const DataKind dt = v.query.kind;
-  r.dtype_supported = (dt == DataKind::kFloat16 || dt == DataKind::kBFloat16) && v.key.kind == dt && v.value.kind == dt;
+  r.dtype_supported = npu_qkv_dtype(dt) && v.key.kind == dt && v.value.kind == dt;
   r.dtype_size = r.dtype_supported ? 2 : 4;
   const DataKind mt = v.atten_mask.kind;
-  r.mask_dtype_supported = mt == DataKind::kAbsent || mt == DataKind::kBool || mt == DataKind::kInt8 ||
-                           mt == DataKind::kUint8;
+  r.mask_dtype_supported = mt == DataKind::kAbsent || npu_mask_dtype(mt);
   r.has_pse = v.has_pse;
   r.has_quant = v.has_quant;
   r.num_heads = v.num_heads;

@@ -116,6 +116,12 @@ TilingRequest default_request();
 // view into this, and request_from_values turns it into a TilingRequest, so the rules (which
 // dtypes pass, what an absent block_shape means, lse flag vs output) are written once.
 enum class DataKind { kAbsent, kFloat16, kBFloat16, kBool, kInt8, kUint8, kOther };
+// A kind's dtype name as the spec writes it; nullptr for kAbsent and kOther.
+const char *dtype_name(DataKind kind);
+// Whether the NPU kernel takes the kind for query / key / value, or for atten_mask: the spec's
+// dtype groups (op_refusals.h kNpuQkvDtypes, kNpuMaskDtypes).
+bool npu_qkv_dtype(DataKind kind);
+bool npu_mask_dtype(DataKind kind);
 
 struct TensorValues {
   DataKind kind = DataKind::kAbsent;  // kAbsent: the optional input is not given
