@@ -2,12 +2,11 @@
 // [B, N, ceil(Sq / bq), ceil(Skv / bkv)] uint16, B and S read from query / key in their layout,
 // N from num_heads; TND: B and the longest batch's lengths from the cumulative actual lengths
 // (value-depend, host data here as in the tiling). Type-checked only (tools/check_host.sh).
-#include <cstring>
-
 #include "register/op_impl_registry.h"
 
 #include "../../common/op_limits.h"
 #include "blitz_select_blocks_indices.h"
+#include "tiling_plan.h"
 
 namespace ops {
 namespace {
@@ -47,14 +46,15 @@ ge::graphStatus InferShapeBlitzSelectBlocks(gert::InferShapeContext *context)
     bkv = blockShape->GetData()[1];
   }
   int64_t batch = 0, seqQ = 0, seqKv = 0;
-  if (std::strcmp(layout, "TND") == 0) {
+  const uint32_t code = blitz_npu::layout_of(layout);
+  if (code == blitz_npu::kLayoutTND) {
     int64_t batchKv = 0;
     if (!Packed(context->GetOptionalInputTensor(kActualSeqLengths), &batch, &seqQ) ||
         !Packed(context->GetOptionalInputTensor(kActualSeqLengthsKv), &batchKv, &seqKv)) {
       return ge::GRAPH_FAILED;
     }
   } else {
-    const bool bnsd = std::strcmp(layout, "BNSD") == 0 || std::strcmp(layout, "BNSD_BSND") == 0;
+    const bool bnsd = blitz_npu::head_major(code);
     batch = query->GetDim(0);
     seqQ = query->GetDim(bnsd ? 2 : 1);
     seqKv = key->GetDim(bnsd ? 2 : 1);

@@ -53,6 +53,13 @@ bool layout_code(const std::string &name, uint32_t *code) {
   return false;
 }
 
+uint32_t layout_of(const std::string &name) {
+  uint32_t code = kUnknownLayout;
+  return layout_code(name, &code) ? code : kUnknownLayout;
+}
+
+bool head_major(uint32_t layout) { return layout == kLayoutBNSD || layout == kLayoutBNSD_BSND; }
+
 const char *dtype_name(DataKind kind) {
   switch (kind) {
     case DataKind::kFloat16: return "float16";
@@ -114,7 +121,7 @@ bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank
     return true;
   }
   if (rank != 4) return fail(plan, std::string(name) + " must be 4-d for layout " + layout_name + ", got " + dims_text(dims, rank));
-  if (layout == kLayoutBNSD || layout == kLayoutBNSD_BSND) {
+  if (head_major(layout)) {
     out[0] = dims[0]; out[1] = dims[1]; out[2] = dims[2]; out[3] = dims[3];
   } else {  // BSND
     out[0] = dims[0]; out[1] = dims[2]; out[2] = dims[1]; out[3] = dims[3];

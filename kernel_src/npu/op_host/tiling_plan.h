@@ -181,6 +181,12 @@ TilingPlan plan_tiling(const TilingRequest &request);
 
 // The LayoutCode of a layout name (its index in the spec's list); false for a name not listed.
 bool layout_code(const std::string &name, uint32_t *code);
+// The same as a value for InferShape, which only reads shapes: kUnknownLayout for a name not
+// listed (the tiling refuses it).
+constexpr uint32_t kUnknownLayout = ~0u;
+uint32_t layout_of(const std::string &name);
+// Whether query / key / value are stored [B, N, S, D] in `layout` (BNSD and BNSD_BSND's inputs).
+bool head_major(uint32_t layout);
 // [B, N, S, D] of one tensor from its dims and its LayoutCode (TND: [1, N, T, D], split later).
 bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
                uint32_t layout, int64_t heads, int64_t out[4]);
