@@ -10,12 +10,21 @@ from .render_limits import REFUSAL_INCLUDES, cpp_attr_defaults, cpp_refusals, py
 from .spec import LIMITS, SELECT_ATTRS, SELECT_CPU_REFUSALS, SELECT_LIMITS, SELECT_REFUSALS
 
 
+def _camel(name: str) -> str:
+    """mean_pool -> MeanPool."""
+    return "".join(part.capitalize() for part in name.split("_"))
+
+
 def render_select_limits_header(spec_path: str) -> str:
     L = SELECT_LIMITS
     about = ["BlitzSelectBlocks' limits and the refusals every device shares (select_checks.cpp reads them;",
              "blitz_acl/select_limits.py holds the same for Python)."]
     return cpp_header(spec_path, about, REFUSAL_INCLUDES, ["blitz::cpu::select::limits"], [
         f"constexpr const char kMethods[] = \"{', '.join(L.methods)}\";",
+        "// The method names in the spec's order, and each one's index (select::Method is checked against it).",
+        f"constexpr const char *const kMethodNames[] = {{{', '.join(json.dumps(m) for m in L.methods)}}};",
+        *[f"constexpr int kMethodIndex{_camel(m)} = {i};" for i, m in enumerate(L.methods)],
+        f"constexpr int kMethodCount = {len(L.methods)};",
         f"constexpr int64_t kStrideMax = {L.stride_max};",
         f"constexpr int64_t kSubBlockMax = {L.sub_block_max};",
         f"constexpr int64_t kSparseModes[] = {{{', '.join(map(str, L.sparse_modes))}}};",

@@ -346,6 +346,13 @@ def _refusals(L: Limits):
         Refusal("sabi_repeat", _SABI_AT,
                 _SABI_WHERE + ": key block {value} appears twice in this row; each row must list a block "
                 "at most once"),
+        # TND (packed): the two cumulative length lists, and the explicit masks it does not take.
+        Refusal("packed_lengths", (("kv_count", "int"), ("q_count", "int")),
+                "actual_seq_lengths_kv has {kv_count} entries but actual_seq_lengths has {q_count}; with "
+                f"input_layout {L.packed_layout} both give one cumulative entry per batch"),
+        Refusal("packed_mask", (),
+                f"atten_mask with sparse_mode 0 or 1 is not supported with input_layout {L.packed_layout} "
+                "(use sparse_mode 2-4, or no mask)"),
         Refusal("inner_precise", (("inner_precise", "int"),),
                 f"innerPrecise = {{inner_precise}}; expected 0..{L.inner_precise_max}"),
     )

@@ -349,13 +349,10 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
         actual_seq_lengths, seq_q = _packed("actual_seq_lengths", actual_seq_lengths, seq_q)
         actual_seq_lengths_kv, seq_kv = _packed("actual_seq_lengths_kv", actual_seq_lengths_kv, seq_kv)
         if len(actual_seq_lengths_kv) != len(actual_seq_lengths):
-            raise ValueError(
-                f"actual_seq_lengths_kv has {len(actual_seq_lengths_kv)} entries but actual_seq_lengths has "
-                f"{len(actual_seq_lengths)}; with input_layout='TND' both give one cumulative entry per batch")
+            raise ValueError(limits.refuse_packed_lengths(len(actual_seq_lengths_kv), len(actual_seq_lengths)))
         batch = len(actual_seq_lengths)
         if atten_mask is not None and sparse_mode in (0, 1):
-            raise ValueError("atten_mask with sparse_mode 0 or 1 is not supported with input_layout='TND' "
-                             "(use sparse_mode 2-4, or no mask)")
+            raise ValueError(limits.refuse_packed_mask())
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
     if device == "cpu" and head_dim > limits.CPU_HEAD_DIM_MAX:

@@ -151,8 +151,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         lq, seq_q = arguments._packed("actual_seq_lengths", actual_seq_lengths, seq_q)
         lkv, seq_kv = arguments._packed("actual_seq_lengths_kv", actual_seq_lengths_kv, seq_kv)
         if len(lq) != len(lkv):
-            raise ValueError(f"actual_seq_lengths_kv has {len(lkv)} entries but actual_seq_lengths has {len(lq)}; "
-                             f"with input_layout='TND' both give one cumulative entry per batch")
+            raise ValueError(limits.refuse_packed_lengths(len(lkv), len(lq)))
         batch = len(lq)
     else:
         lq = arguments._lengths("actual_seq_lengths", actual_seq_lengths, batch, seq_q)

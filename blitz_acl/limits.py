@@ -126,5 +126,13 @@ def refuse_sabi_repeat(b: int, h: int, row: int, col: int, value: int) -> str:
     return f'sabi[b={b}, h={h}, row={row}, col={col}] = {value}: key block {value} appears twice in this row; each row must list a block at most once'
 
 
+def refuse_packed_lengths(kv_count: int, q_count: int) -> str:
+    return f'actual_seq_lengths_kv has {kv_count} entries but actual_seq_lengths has {q_count}; with input_layout TND both give one cumulative entry per batch'
+
+
+def refuse_packed_mask() -> str:
+    return f'atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)'
+
+
 def refuse_inner_precise(inner_precise: int) -> str:
     return f'innerPrecise = {inner_precise}; expected 0..3'

@@ -169,11 +169,75 @@ CASES.append(("sabi_repeat", {
     "cpu": _call(_SABI_TENSORS, sabi=_sabi_repeat),
 }, limits.refuse_sabi_repeat(0, 0, 0, 1, 0)))
 
+# TND (packed): two cumulative length lists of different counts, and an explicit mask, which
+# packed calls do not take. Python, the aclnn layer (both libraries: the npu_sim one refuses
+# before its tiling runs) and BlitzSelectBlocks' Python check word them alike; the NPU tiling's
+# own copy is asked by tests/npu_host.
+_T = S
+_TND_TENSORS = tuple(np.zeros((_T, N, D), np.float16) for _ in range(3))
+_TND_ENDS = (_T // 2, _T)  # two batches
+
+
+def _tnd_call(**changes):
+    """A packed call Python accepts (device 'cpu': the reference has no TND), then `changes`."""
+    q, k, v = _TND_TENSORS
+    call = arguments.normalize(q, k, v, device="cpu", block_shape=VALID_BLOCK, input_layout="TND",
+                               actual_seq_lengths=_TND_ENDS, actual_seq_lengths_kv=_TND_ENDS)
+    return dataclasses.replace(call, **changes)
+
+
+def _public_tnd(**kwargs):
+    q, k, v = _TND_TENSORS
+    kwargs = dict(dict(block_shape=VALID_BLOCK, input_layout="TND", actual_seq_lengths=_TND_ENDS,
+                       actual_seq_lengths_kv=_TND_ENDS, device="cpu"), **kwargs)
+    return lambda: blitz_acl.blitz_sparse_attention(q, k, v, **kwargs)
+
+
+def _select_tnd_call(**changes):
+    """BlitzSelectBlocks' packed call as Python accepts it, then `changes` (a C caller's)."""
+    from blitz_acl import block_select
+
+    call = block_select.normalize(
+        _TND_TENSORS[0], _TND_TENSORS[1], block_shape=VALID_BLOCK, mass=0.9, top_k=None,
+        anchors=block_select.Anchors(), method="mean_pool", share_kv_groups=False, num_heads=N,
+        num_key_value_heads=0, input_layout="TND", scale_value=None, actual_seq_lengths=_TND_ENDS,
+        actual_seq_lengths_kv=_TND_ENDS, stride=8, sub_block=32, refine_below=0.5, device=None)
+    return dataclasses.replace(call, **changes)
+
+
+def _select_refused_by_c(call, device):
+    from blitz_acl.devices import select_call
+
+    with pytest.raises(AclError) as e:
+        select_call.run(call, device)
+    assert e.value.status == ACLNN_ERR_PARAM_INVALID, e.value
+    return e.value.message
+
+
+CASES.append(("packed_lengths", {
+    "python_cpu": _public_tnd(actual_seq_lengths_kv=(_T,)),
+    "python_select": lambda: blitz_acl.select_blocks(_TND_TENSORS[0], _TND_TENSORS[1], mass=0.9, input_layout="TND",
+                                                     actual_seq_lengths=_TND_ENDS, actual_seq_lengths_kv=(_T,)),
+    "cpu": _tnd_call(actual_seq_lengths_kv=(_T,)),
+    "npu_tiling": _tnd_call(actual_seq_lengths_kv=(_T,)),
+    "select_cpu": _select_tnd_call(actual_seq_lengths_kv=(_T,)),
+    "select_npu_sim": _select_tnd_call(actual_seq_lengths_kv=(_T,)),
+}, limits.refuse_packed_lengths(1, len(_TND_ENDS))))
+_tnd_mask = np.zeros((_T, _T), bool)
+CASES.append(("packed_mask", {
+    "python_cpu": _public_tnd(atten_mask=_tnd_mask, sparse_mode=1),
+    "cpu": _tnd_call(atten_mask=_tnd_mask, sparse_mode=1),
+    "npu_tiling": _tnd_call(atten_mask=_tnd_mask, sparse_mode=1),
+}, limits.refuse_packed_mask()))
+
 SIDES = {
     "python_cpu": _refused_by_python,
     "cpu": lambda call: _refused_by_c(call, "cpu"),
     "python_npu": lambda call: _refused_by_python(lambda: npu_args.check_supported(call)),
     "npu_tiling": lambda call: _refused_by_c(call, "npu_sim"),
+    "python_select": _refused_by_python,
+    "select_cpu": lambda call: _select_refused_by_c(call, "cpu"),
+    "select_npu_sim": lambda call: _select_refused_by_c(call, "npu_sim"),
 }
 
 

@@ -103,6 +103,14 @@ inline std::string refuse_sabi_repeat(int64_t b, int64_t h, int64_t row, int64_t
   return std::string("sabi[b=") + std::to_string(b) + std::string(", h=") + std::to_string(h) + std::string(", row=") + std::to_string(row) + std::string(", col=") + std::to_string(col) + std::string("] = ") + std::to_string(value) + std::string(": key block ") + std::to_string(value) + std::string(" appears twice in this row; each row must list a block at most once");
 }
 
+inline std::string refuse_packed_lengths(int64_t kv_count, int64_t q_count) {
+  return std::string("actual_seq_lengths_kv has ") + std::to_string(kv_count) + std::string(" entries but actual_seq_lengths has ") + std::to_string(q_count) + std::string("; with input_layout TND both give one cumulative entry per batch");
+}
+
+inline std::string refuse_packed_mask() {
+  return std::string("atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)");
+}
+
 inline std::string refuse_inner_precise(int64_t inner_precise) {
   return std::string("innerPrecise = ") + std::to_string(inner_precise) + std::string("; expected 0..3");
 }

@@ -434,12 +434,9 @@ std::shared_ptr<OpPlan> build_plan(const OpArgs &a) {
     resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", plan->q_start, plan->actual_seq_q);
     resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", plan->kv_start, plan->actual_seq_kv);
     require(plan->actual_seq_kv.size() == plan->actual_seq_q.size(), ACLNN_ERR_PARAM_INVALID,
-            "actualSeqLengthsKv has " + S(static_cast<int64_t>(plan->actual_seq_kv.size())) +
-                " entries but actualSeqLengths has " + S(static_cast<int64_t>(plan->actual_seq_q.size())) +
-                "; with TND both give one cumulative entry per batch");
-    require(a.atten_mask == nullptr || p.sparse_mode >= 2, ACLNN_ERR_PARAM_INVALID,
-            "attenMask with sparseMode " + S(p.sparse_mode) +
-                " is not supported with inputLayout TND (use sparseMode 2-4, or no mask)");
+            limits::refuse_packed_lengths(static_cast<int64_t>(plan->actual_seq_kv.size()),
+                                          static_cast<int64_t>(plan->actual_seq_q.size())));
+    require(a.atten_mask == nullptr || p.sparse_mode >= 2, ACLNN_ERR_PARAM_INVALID, limits::refuse_packed_mask());
     p.batch = static_cast<int64_t>(plan->actual_seq_q.size());
     p.seq_q = *std::max_element(plan->actual_seq_q.begin(), plan->actual_seq_q.end());
     p.seq_kv = *std::max_element(plan->actual_seq_kv.begin(), plan->actual_seq_kv.end());

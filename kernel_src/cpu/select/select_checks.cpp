@@ -28,11 +28,17 @@ using limits::kSubBlockMax;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
+// Method numbers the methods as the spec lists them (select_limits.h kMethodNames, generated).
+static_assert(int(Method::kMeanPool) == limits::kMethodIndexMeanPool &&
+                  int(Method::kAntidiagonal) == limits::kMethodIndexAntidiagonal && limits::kMethodCount == 2,
+              "select::Method and the spec's method list differ");
+
 Method parse_method(const char *text) {
   require(text != nullptr, ACLNN_ERR_PARAM_NULLPTR, "method is NULL");
   const std::string s(text, strnlen(text, kMaxMethodChars));
-  if (s == "mean_pool") return Method::kMeanPool;
-  if (s == "antidiagonal") return Method::kAntidiagonal;
+  for (int i = 0; i < limits::kMethodCount; ++i) {
+    if (s == limits::kMethodNames[i]) return static_cast<Method>(i);
+  }
   fail(ACLNN_ERR_PARAM_INVALID, "method \"" + s + "\" is not one of " + limits::kMethods);
 }
 
@@ -100,8 +106,8 @@ void resolve_batches(const SelectArgs &a, cann_api::Layout layout, const cann_ap
     cann_api::resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", p.q_start, p.len_q);
     cann_api::resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", p.kv_start, p.len_kv);
     require(p.len_q.size() == p.len_kv.size(), ACLNN_ERR_PARAM_INVALID,
-            "actualSeqLengthsKv has " + S(static_cast<int64_t>(p.len_kv.size())) + " entries but actualSeqLengths has " +
-                S(static_cast<int64_t>(p.len_q.size())) + "; with TND both give one cumulative entry per batch");
+            blitz::limits::refuse_packed_lengths(static_cast<int64_t>(p.len_kv.size()),
+                                                 static_cast<int64_t>(p.len_q.size())));
     p.batch = static_cast<int64_t>(p.len_q.size());
     return;
   }

@@ -10,6 +10,11 @@
 namespace blitz::cpu::select::limits {
 
 constexpr const char kMethods[] = "mean_pool, antidiagonal";
+// The method names in the spec's order, and each one's index (select::Method is checked against it).
+constexpr const char *const kMethodNames[] = {"mean_pool", "antidiagonal"};
+constexpr int kMethodIndexMeanPool = 0;
+constexpr int kMethodIndexAntidiagonal = 1;
+constexpr int kMethodCount = 2;
 constexpr int64_t kStrideMax = 64;
 constexpr int64_t kSubBlockMax = 1024;
 constexpr int64_t kSparseModes[] = {0, 2, 3, 4};

@@ -21,11 +21,8 @@ constexpr uint64_t kUbBlock = 32;
 constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlaps the cast of chunk c
 // 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax.
 constexpr uint64_t kStatBuffers = 3;
-constexpr uint64_t kWorkspaceAlign = 512;
 // Token rows per GM -> UB copy, tried from the largest down until the score row fits.
 constexpr int64_t kChunkRows[] = {64, 32, 16, 8};
-// Methods other than these are the CPU device's only (select_npu_limits.h).
-constexpr const char kMeanPool[] = "mean_pool";
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -88,8 +85,7 @@ bool read_batches(SelectPlan *plan, const SelectRequest &r, const int64_t q[4], 
                scratch))
       return false;
     if (lq.size() != lkv.size())
-      return fail(plan, "actual_seq_lengths_kv has " + std::to_string(lkv.size()) + " entries but actual_seq_lengths has " +
-                            std::to_string(lq.size()) + "; with TND both give one cumulative entry per batch");
+      return fail(plan, blitz::limits::refuse_packed_lengths(int64_t(lkv.size()), int64_t(lq.size())));
     p->batch = int64_t(lq.size());
     p->seq_q = p->seq_kv = 0;
     for (size_t b = 0; b < lq.size(); ++b) {

@@ -492,13 +492,11 @@ TilingPlan plan_tiling(const TilingRequest &r) {
         !read_packed(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, k[2], &lengths_kv))
       return plan;
     if (lengths_kv.size() != lengths_q.size()) {
-      fail(&plan, "actual_seq_lengths_kv has " + std::to_string(lengths_kv.size()) + " entries but actual_seq_lengths has " +
-                      std::to_string(lengths_q.size()) + "; with " + kPackedLayout + " both give one cumulative entry per batch");
+      fail(&plan, refuse_packed_lengths(int64_t(lengths_kv.size()), int64_t(lengths_q.size())));
       return plan;
     }
     if (r.mask_rank != 0 && r.sparse_mode <= blitz::kSparseExplicit) {
-      fail(&plan, "atten_mask with sparse_mode " + std::to_string(r.sparse_mode) +
-                      " is not supported with input_layout " + kPackedLayout + " (use sparse_mode 2-4, or no mask)");
+      fail(&plan, refuse_packed_mask());
       return plan;
     }
     q[0] = k[0] = v[0] = int64_t(lengths_q.size());
