@@ -346,13 +346,26 @@ def _refusals(L: Limits):
         Refusal("sabi_repeat", _SABI_AT,
                 _SABI_WHERE + ": key block {value} appears twice in this row; each row must list a block "
                 "at most once"),
-        # TND (packed): the two cumulative length lists, and the explicit masks it does not take.
+        # TND (packed): the cumulative length lists (each one, then the pair), and the explicit
+        # masks it does not take. `name` as the side calls the list (the aclnn layer: its C name).
+        Refusal("packed_required", (("name", "str"),),
+                f"{{name}} is required with input_layout {L.packed_layout} (cumulative token counts, one per batch)"),
+        Refusal("packed_entry", (("name", "str"), ("b", "int"), ("value", "int"), ("previous", "int"),
+                                 ("tokens", "int")),
+                f"{{name}}[{{b}}] = {{value}}: {L.packed_layout} lengths are cumulative, so each entry must lie in "
+                "[the previous entry {previous}, T={tokens}]"),
+        Refusal("packed_end", (("name", "str"), ("end", "int"), ("tokens", "int")),
+                f"{{name}} ends at {{end}} but the tensor holds T={{tokens}} tokens; with input_layout "
+                f"{L.packed_layout} the last cumulative entry is T (every token belongs to a batch)"),
         Refusal("packed_lengths", (("kv_count", "int"), ("q_count", "int")),
                 "actual_seq_lengths_kv has {kv_count} entries but actual_seq_lengths has {q_count}; with "
                 f"input_layout {L.packed_layout} both give one cumulative entry per batch"),
         Refusal("packed_mask", (),
                 f"atten_mask with sparse_mode 0 or 1 is not supported with input_layout {L.packed_layout} "
                 "(use sparse_mode 2-4, or no mask)"),
+        # BSH packs the heads into the last dim, so only num_heads can split it (Python's API: the
+        # C ABI's numHeads is never absent).
+        Refusal("bsh_heads", (), "num_heads is required for input_layout='BSH' (query is [B, S, N*D])"),
         Refusal("inner_precise", (("inner_precise", "int"),),
                 f"innerPrecise = {{inner_precise}}; expected 0..{L.inner_precise_max}"),
     )

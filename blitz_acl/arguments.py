@@ -113,7 +113,7 @@ def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
 
     if layout == "BSH":
         if num_heads is None:
-            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+            raise ValueError(limits.refuse_bsh_heads())
         n = int(num_heads)
         if qs[2] % n:
             raise ValueError(f"query hidden size {qs[2]} is not a multiple of num_heads={n}")
@@ -196,7 +196,7 @@ def _packed(name: str, lengths: Any, tokens: int) -> Tuple[Tuple[int, ...], int]
     = tokens of batches 0..b; B = their count), non-decreasing from >= 0 and ending at the
     tensor's T. Returns (the cumulative tuple as given, the longest batch's length)."""
     if lengths is None:
-        raise ValueError(f"{name} is required with input_layout='TND' (cumulative token counts, one per batch)")
+        raise ValueError(limits.refuse_packed_required(name))
     if arrays.is_torch(lengths) or isinstance(lengths, np.ndarray):
         if len(arrays.shape(lengths)) != 1:
             raise ValueError(f"{name} must be 1-d, got shape {arrays.shape(lengths)}")
@@ -207,13 +207,11 @@ def _packed(name: str, lengths: Any, tokens: int) -> Tuple[Tuple[int, ...], int]
     for b, end in enumerate(lengths):
         if not _is_int(end):
             raise TypeError(f"{name}[{b}] must be an int, got {end!r}")
-        if end < previous:
-            raise ValueError(f"{name}[{b}] = {end} is less than {name}[{b - 1}] = {previous}; with "
-                             f"input_layout='TND' the lengths are cumulative (non-decreasing)")
+        if not previous <= end <= tokens:
+            raise ValueError(limits.refuse_packed_entry(name, b, int(end), previous, tokens))
         longest, previous = max(longest, int(end) - previous), int(end)
     if previous != tokens:
-        raise ValueError(f"{name} ends at {previous} but the tensor holds T={tokens} tokens; with "
-                         f"input_layout='TND' the last cumulative entry is T")
+        raise ValueError(limits.refuse_packed_end(name, previous, tokens))
     return tuple(int(v) for v in lengths), longest
 
 

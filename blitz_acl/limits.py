@@ -126,12 +126,28 @@ def refuse_sabi_repeat(b: int, h: int, row: int, col: int, value: int) -> str:
     return f'sabi[b={b}, h={h}, row={row}, col={col}] = {value}: key block {value} appears twice in this row; each row must list a block at most once'
 
 
+def refuse_packed_required(name: str) -> str:
+    return f'{name} is required with input_layout TND (cumulative token counts, one per batch)'
+
+
+def refuse_packed_entry(name: str, b: int, value: int, previous: int, tokens: int) -> str:
+    return f'{name}[{b}] = {value}: TND lengths are cumulative, so each entry must lie in [the previous entry {previous}, T={tokens}]'
+
+
+def refuse_packed_end(name: str, end: int, tokens: int) -> str:
+    return f'{name} ends at {end} but the tensor holds T={tokens} tokens; with input_layout TND the last cumulative entry is T (every token belongs to a batch)'
+
+
 def refuse_packed_lengths(kv_count: int, q_count: int) -> str:
     return f'actual_seq_lengths_kv has {kv_count} entries but actual_seq_lengths has {q_count}; with input_layout TND both give one cumulative entry per batch'
 
 
 def refuse_packed_mask() -> str:
     return f'atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)'
+
+
+def refuse_bsh_heads() -> str:
+    return f"num_heads is required for input_layout='BSH' (query is [B, S, N*D])"
 
 
 def refuse_inner_precise(inner_precise: int) -> str:

@@ -279,7 +279,7 @@ def _attention_fake(query, key, value, sabi=None, atten_mask=None, **kwargs):
         lse_shape = (shape[1], shape[0])  # [N, T]
     elif layout == "BSH":
         if kwargs["num_heads"] is None:
-            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+            raise ValueError(limits.refuse_bsh_heads())
         lse_shape = (shape[0], kwargs["num_heads"], shape[1])
     elif layout == "BSND":
         lse_shape = (shape[0], shape[2], shape[1])
@@ -369,9 +369,9 @@ def select_blocks(query, key, **kwargs):
     return _select_eager(query, key, **dict(kwargs, anchors=_anchors_back(kwargs["anchors"])))
 
 
-def _longest(cumulative) -> int:
+def _longest(name: str, cumulative) -> int:
     if not cumulative:
-        raise ValueError("actual_seq_lengths(_kv) are required with input_layout='TND'")
+        raise ValueError(limits.refuse_packed_required(name))
     return max(end - start for start, end in zip([0] + list(cumulative[:-1]), cumulative))
 
 
@@ -383,10 +383,11 @@ def _select_fake(query, key, **kwargs):
     q, k = tuple(query.shape), tuple(key.shape)
     if layout == "TND":
         b, n = len(kwargs["actual_seq_lengths"] or ()), q[1]
-        seq_q, seq_kv = _longest(kwargs["actual_seq_lengths"]), _longest(kwargs["actual_seq_lengths_kv"])
+        seq_q = _longest("actual_seq_lengths", kwargs["actual_seq_lengths"])
+        seq_kv = _longest("actual_seq_lengths_kv", kwargs["actual_seq_lengths_kv"])
     elif layout == "BSH":
         if kwargs["num_heads"] is None:
-            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+            raise ValueError(limits.refuse_bsh_heads())
         b, seq_q, n, seq_kv = q[0], q[1], kwargs["num_heads"], k[1]
     elif layout == "BSND":
         b, seq_q, n, seq_kv = q[0], q[1], q[2], k[1]

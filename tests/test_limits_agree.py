@@ -223,6 +223,30 @@ CASES.append(("packed_lengths", {
     "select_cpu": _select_tnd_call(actual_seq_lengths_kv=(_T,)),
     "select_npu_sim": _select_tnd_call(actual_seq_lengths_kv=(_T,)),
 }, limits.refuse_packed_lengths(1, len(_TND_ENDS))))
+# One bad length list: Python names it as its parameter, the aclnn layer by its C name.
+_BAD_ENDS = {"required": None, "entry": (_T, _T // 2), "end": (_T // 2, _T - 1)}
+_PACKED_WORDS = {
+    "required": lambda name: limits.refuse_packed_required(name),
+    "entry": lambda name: limits.refuse_packed_entry(name, 1, _T // 2, _T, _T),
+    "end": lambda name: limits.refuse_packed_end(name, _T - 1, _T),
+}
+for what, ends in _BAD_ENDS.items():
+    CASES.append((f"packed_{what}_python", {
+        "python_cpu": _public_tnd(actual_seq_lengths=ends),
+        "python_select": lambda ends=ends: blitz_acl.select_blocks(
+            _TND_TENSORS[0], _TND_TENSORS[1], mass=0.9, input_layout="TND", actual_seq_lengths=ends,
+            actual_seq_lengths_kv=_TND_ENDS),
+    }, _PACKED_WORDS[what]("actual_seq_lengths")))
+    CASES.append((f"packed_{what}_aclnn", {
+        "cpu": _tnd_call(actual_seq_lengths=ends),
+        "npu_tiling": _tnd_call(actual_seq_lengths=ends),
+        "select_cpu": _select_tnd_call(actual_seq_lengths=ends),
+        "select_npu_sim": _select_tnd_call(actual_seq_lengths=ends),
+    }, _PACKED_WORDS[what]("actualSeqLengths")))
+# BSH without num_heads: only Python can be asked (the C ABI's numHeads always has a value).
+CASES.append(("bsh_heads", {
+    "python_cpu": _public(tuple(t.reshape(B, S, N * D) for t in _tensors()), input_layout="BSH", device="cpu"),
+}, limits.refuse_bsh_heads()))
 _tnd_mask = np.zeros((_T, _T), bool)
 CASES.append(("packed_mask", {
     "python_cpu": _public_tnd(atten_mask=_tnd_mask, sparse_mode=1),

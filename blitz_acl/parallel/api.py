@@ -152,7 +152,7 @@ def _local(query, key, value, sabi, layout, num_heads, num_key_value_heads) -> d
     dim = seq_dim(layout)
     if layout == "BSH":
         if num_heads is None:
-            raise ValueError("num_heads is required with input_layout='BSH'")
+            raise ValueError(limits.refuse_bsh_heads())
         heads = int(num_heads)
         if heads < 1 or query.shape[2] % heads:
             raise ValueError(f"query's last dim {query.shape[2]} is not num_heads={heads} x D")

@@ -103,12 +103,28 @@ inline std::string refuse_sabi_repeat(int64_t b, int64_t h, int64_t row, int64_t
   return std::string("sabi[b=") + std::to_string(b) + std::string(", h=") + std::to_string(h) + std::string(", row=") + std::to_string(row) + std::string(", col=") + std::to_string(col) + std::string("] = ") + std::to_string(value) + std::string(": key block ") + std::to_string(value) + std::string(" appears twice in this row; each row must list a block at most once");
 }
 
+inline std::string refuse_packed_required(const std::string &name) {
+  return name + std::string(" is required with input_layout TND (cumulative token counts, one per batch)");
+}
+
+inline std::string refuse_packed_entry(const std::string &name, int64_t b, int64_t value, int64_t previous, int64_t tokens) {
+  return name + std::string("[") + std::to_string(b) + std::string("] = ") + std::to_string(value) + std::string(": TND lengths are cumulative, so each entry must lie in [the previous entry ") + std::to_string(previous) + std::string(", T=") + std::to_string(tokens) + std::string("]");
+}
+
+inline std::string refuse_packed_end(const std::string &name, int64_t end, int64_t tokens) {
+  return name + std::string(" ends at ") + std::to_string(end) + std::string(" but the tensor holds T=") + std::to_string(tokens) + std::string(" tokens; with input_layout TND the last cumulative entry is T (every token belongs to a batch)");
+}
+
 inline std::string refuse_packed_lengths(int64_t kv_count, int64_t q_count) {
   return std::string("actual_seq_lengths_kv has ") + std::to_string(kv_count) + std::string(" entries but actual_seq_lengths has ") + std::to_string(q_count) + std::string("; with input_layout TND both give one cumulative entry per batch");
 }
 
 inline std::string refuse_packed_mask() {
   return std::string("atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)");
+}
+
+inline std::string refuse_bsh_heads() {
+  return std::string("num_heads is required for input_layout='BSH' (query is [B, S, N*D])");
 }
 
 inline std::string refuse_inner_precise(int64_t inner_precise) {

@@ -241,23 +241,20 @@ void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, c
 void resolve_packed(const aclIntArray *cumulative, int64_t tokens, const char *name, std::vector<int64_t> &start,
                     std::vector<int64_t> &length) {
   require(cumulative != nullptr && !cumulative->values.empty(), ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " is required with inputLayout TND (cumulative token counts, one per batch)");
+          limits::refuse_packed_required(name));
   int64_t previous = 0;
   start.clear();
   length.clear();
   for (size_t b = 0; b < cumulative->values.size(); ++b) {
     const int64_t end = cumulative->values[b];
     require(end >= previous && end <= tokens, ACLNN_ERR_PARAM_INVALID,
-            std::string(name) + "[" + S(static_cast<int64_t>(b)) + "] = " + S(end) +
-                ": TND lengths are cumulative, so each entry must lie in [the previous entry " + S(previous) +
-                ", T=" + S(tokens) + "]");
+            limits::refuse_packed_entry(name, static_cast<int64_t>(b), end, previous, tokens));
     start.push_back(previous);
     length.push_back(end - previous);
     previous = end;
   }
   require(previous == tokens, ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " ends at " + S(previous) + " but the tensor holds T=" + S(tokens) +
-              " tokens; with TND the last cumulative entry is T (every token belongs to a batch)");
+          limits::refuse_packed_end(name, previous, tokens));
 }
 
 namespace {

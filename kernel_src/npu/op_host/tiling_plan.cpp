@@ -159,22 +159,18 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
 bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
                  std::vector<int64_t> *lengths) {
   if (count == 0)
-    return fail(plan, std::string(name) + " is required with input_layout " + blitz::limits::kPackedLayout +
-                          " (cumulative token counts, one per batch)");
+    return fail(plan, blitz::limits::refuse_packed_required(name));
   if (values == nullptr) return fail(plan, std::string(name) + " must be readable on the host for tiling");
   lengths->clear();
   int64_t previous = 0;
   for (int64_t b = 0; b < count; ++b) {
     if (values[b] < previous || values[b] > tokens)
-      return fail(plan, std::string(name) + "[" + std::to_string(b) + "] = " + std::to_string(values[b]) +
-                            ": TND lengths are cumulative, so each entry must lie in [the previous entry " +
-                            std::to_string(previous) + ", T=" + std::to_string(tokens) + "]");
+      return fail(plan, blitz::limits::refuse_packed_entry(name, b, values[b], previous, tokens));
     lengths->push_back(values[b] - previous);
     previous = values[b];
   }
   if (previous != tokens)
-    return fail(plan, std::string(name) + " ends at " + std::to_string(previous) + " but the tensor holds T=" +
-                          std::to_string(tokens) + " tokens; with TND the last cumulative entry is T");
+    return fail(plan, blitz::limits::refuse_packed_end(name, previous, tokens));
   return true;
 }
 
