@@ -346,6 +346,18 @@ def _refusals(L: Limits):
         Refusal("sabi_repeat", _SABI_AT,
                 _SABI_WHERE + ": key block {value} appears twice in this row; each row must list a block "
                 "at most once"),
+        # Padded layouts' actual lengths: 1 entry for every batch or >= B entries, each within the
+        # tensor's sequence length. `name` as the side calls the list.
+        Refusal("lengths_count", (("name", "str"), ("count", "int"), ("batch", "int")),
+                "{name} has {count} entries; expected 1 or at least B={batch}"),
+        Refusal("length_value", (("name", "str"), ("i", "int"), ("value", "int"), ("limit", "int")),
+                "{name}[{i}] = {value} is outside [0, {limit}] (the tensor's sequence length)"),
+        # An explicit mask in one of the original's forms; `shape` as the side writes a shape.
+        Refusal("mask_shape", (("name", "str"), ("shape", "str"), ("batch", "int"), ("heads", "int"),
+                               ("seq_q", "int"), ("seq_kv", "int")),
+                "{name} has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] "
+                "with Sq' >= Sq, Skv' >= Skv (the top-left window is used), B={batch}, N={heads}, Sq={seq_q}, "
+                "Skv={seq_kv}"),
         # TND (packed): the cumulative length lists (each one, then the pair), and the explicit
         # masks it does not take. `name` as the side calls the list (the aclnn layer: its C name).
         Refusal("packed_required", (("name", "str"),),

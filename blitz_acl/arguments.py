@@ -180,13 +180,13 @@ def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[i
     if not isinstance(lengths, (list, tuple)):
         raise TypeError(f"{name} must be a list of ints (length 1 or >= B={batch}), got {lengths!r}")
     if len(lengths) != 1 and len(lengths) < batch:
-        raise ValueError(f"{name} has {len(lengths)} entries; expected 1 or at least B={batch}")
+        raise ValueError(limits.refuse_lengths_count(name, len(lengths), batch))
     out = []
     for i, v in enumerate(lengths[:1] if len(lengths) == 1 else lengths[:batch]):
         if not _is_int(v):
             raise TypeError(f"{name}[{i}] must be an int, got {v!r}")
         if not 0 <= v <= full:
-            raise ValueError(f"{name}[{i}] = {v} must lie in [0, {full}] (the tensor's sequence length)")
+            raise ValueError(limits.refuse_length_value(name, i, int(v), full))
         out.append(int(v))
     return tuple(out * batch) if len(out) == 1 else tuple(out)
 
@@ -258,10 +258,7 @@ def _mask(atten_mask, mode: int, batch: int, heads: int, seq_q: int, seq_kv: int
             f"atten_mask has shape {shape}; sparse_mode={mode} builds its mask from indices, so "
             f"atten_mask must be None (or the original's compressed [{side}, {side}] mask, ignored)")
     if not _mask_shape_ok(shape, batch, heads, seq_q, seq_kv):
-        raise ValueError(
-            f"atten_mask has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or "
-            f"[1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), "
-            f"B={batch}, N={heads}, Sq={seq_q}, Skv={seq_kv}")
+        raise ValueError(limits.refuse_mask_shape("atten_mask", str(shape), batch, heads, seq_q, seq_kv))
     if arrays.device_type(atten_mask) != arrays.device_type(query):
         raise ValueError(
             f"atten_mask is on {arrays.device_type(atten_mask)} but query is on "

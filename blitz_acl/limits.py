@@ -126,6 +126,18 @@ def refuse_sabi_repeat(b: int, h: int, row: int, col: int, value: int) -> str:
     return f'sabi[b={b}, h={h}, row={row}, col={col}] = {value}: key block {value} appears twice in this row; each row must list a block at most once'
 
 
+def refuse_lengths_count(name: str, count: int, batch: int) -> str:
+    return f'{name} has {count} entries; expected 1 or at least B={batch}'
+
+
+def refuse_length_value(name: str, i: int, value: int, limit: int) -> str:
+    return f"{name}[{i}] = {value} is outside [0, {limit}] (the tensor's sequence length)"
+
+
+def refuse_mask_shape(name: str, shape: str, batch: int, heads: int, seq_q: int, seq_kv: int) -> str:
+    return f"{name} has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), B={batch}, N={heads}, Sq={seq_q}, Skv={seq_kv}"
+
+
 def refuse_packed_required(name: str) -> str:
     return f'{name} is required with input_layout TND (cumulative token counts, one per batch)'
 

@@ -243,6 +243,32 @@ for what, ends in _BAD_ENDS.items():
         "select_cpu": _select_tnd_call(actual_seq_lengths=ends),
         "select_npu_sim": _select_tnd_call(actual_seq_lengths=ends),
     }, _PACKED_WORDS[what]("actualSeqLengths")))
+# Padded layouts' actual lengths and the explicit mask's shape: Python names them as its
+# parameters and writes a shape as a tuple, the aclnn layer uses the C names and [..] shapes.
+_THREE = _tensors(b=3)
+CASES.append(("lengths_count_python", {
+    "python_cpu": _public(_THREE, actual_seq_lengths=[S, S], device="cpu"),
+}, limits.refuse_lengths_count("actual_seq_lengths", 2, 3)))
+CASES.append(("lengths_count_aclnn", {
+    "cpu": _call(_THREE, actual_seq_lengths=(S, S)),
+    "npu_tiling": _call(_THREE, actual_seq_lengths=(S, S)),
+}, limits.refuse_lengths_count("actualSeqLengths", 2, 3)))
+CASES.append(("length_value_python", {
+    "python_cpu": _public(actual_seq_lengths_kv=[S + 1], device="cpu"),
+}, limits.refuse_length_value("actual_seq_lengths_kv", 0, S + 1, S)))
+CASES.append(("length_value_aclnn", {
+    "cpu": _call(actual_seq_lengths_kv=(S + 1,)),
+    "npu_tiling": _call(actual_seq_lengths_kv=(S + 1,)),
+}, limits.refuse_length_value("actualSeqLengthsKv", 0, S + 1, S)))
+_short_mask = np.zeros((S, S - 1), bool)
+CASES.append(("mask_shape_python", {
+    "python_cpu": _public(atten_mask=_short_mask, sparse_mode=1, device="cpu"),
+}, limits.refuse_mask_shape("atten_mask", str((S, S - 1)), B, N, S, S)))
+CASES.append(("mask_shape_aclnn", {
+    "cpu": _call(atten_mask=_short_mask, sparse_mode=1),
+    "npu_tiling": _call(atten_mask=_short_mask, sparse_mode=1),
+}, limits.refuse_mask_shape("attenMask", f"[{S}, {S - 1}]", B, N, S, S)))
+
 # BSH without num_heads: only Python can be asked (the C ABI's numHeads always has a value).
 CASES.append(("bsh_heads", {
     "python_cpu": _public(tuple(t.reshape(B, S, N * D) for t in _tensors()), input_layout="BSH", device="cpu"),

@@ -103,6 +103,18 @@ inline std::string refuse_sabi_repeat(int64_t b, int64_t h, int64_t row, int64_t
   return std::string("sabi[b=") + std::to_string(b) + std::string(", h=") + std::to_string(h) + std::string(", row=") + std::to_string(row) + std::string(", col=") + std::to_string(col) + std::string("] = ") + std::to_string(value) + std::string(": key block ") + std::to_string(value) + std::string(" appears twice in this row; each row must list a block at most once");
 }
 
+inline std::string refuse_lengths_count(const std::string &name, int64_t count, int64_t batch) {
+  return name + std::string(" has ") + std::to_string(count) + std::string(" entries; expected 1 or at least B=") + std::to_string(batch);
+}
+
+inline std::string refuse_length_value(const std::string &name, int64_t i, int64_t value, int64_t limit) {
+  return name + std::string("[") + std::to_string(i) + std::string("] = ") + std::to_string(value) + std::string(" is outside [0, ") + std::to_string(limit) + std::string("] (the tensor's sequence length)");
+}
+
+inline std::string refuse_mask_shape(const std::string &name, const std::string &shape, int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_kv) {
+  return name + std::string(" has shape ") + shape + std::string("; expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), B=") + std::to_string(batch) + std::string(", N=") + std::to_string(heads) + std::string(", Sq=") + std::to_string(seq_q) + std::string(", Skv=") + std::to_string(seq_kv);
+}
+
 inline std::string refuse_packed_required(const std::string &name) {
   return name + std::string(" is required with input_layout TND (cumulative token counts, one per batch)");
 }

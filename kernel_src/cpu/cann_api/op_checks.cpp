@@ -226,11 +226,11 @@ void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, c
   const auto &v = lengths->values;
   const int64_t n = static_cast<int64_t>(v.size());
   require(n == 1 || n >= batch, ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " has " + S(n) + " entries; expected 1 or at least B=" + S(batch));
+          limits::refuse_lengths_count(name, n, batch));
   const int64_t used = n == 1 ? 1 : batch;
   for (int64_t i = 0; i < used; ++i) {
     require(v[i] >= 0 && v[i] <= limit, ACLNN_ERR_PARAM_INVALID,
-            std::string(name) + "[" + S(i) + "] = " + S(v[i]) + " is outside [0, " + S(limit) + "]");
+            limits::refuse_length_value(name, i, v[i], limit));
   }
   out.assign(v.begin(), v.begin() + used);
 }
@@ -275,15 +275,15 @@ void resolve_mask(const OpArgs &a, AttentionProblem &p) {
   // Skv' >= Skv; the top-left [Sq, Skv] window is read (its docs pad the key length to 32).
   const auto &d = m.view_dims;
   const size_t rank = d.size();
-  const std::string expected = "expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with "
-                               "Sq' >= Sq, Skv' >= Skv, B=" + S(p.batch) + ", N=" + S(p.heads_q) +
-                               ", Sq=" + S(p.seq_q) + ", Skv=" + S(p.seq_kv);
-  require(rank >= 2 && rank <= 4, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
+  const auto refusal = [&] {
+    return limits::refuse_mask_shape("attenMask", dims_str(d), p.batch, p.heads_q, p.seq_q, p.seq_kv);
+  };
+  require(rank >= 2 && rank <= 4, ACLNN_ERR_PARAM_INVALID, refusal());
   const int64_t mask_batch = rank == 2 ? 1 : d[0];
   const int64_t mask_heads = rank == 4 ? d[1] : 1;
   const bool ok = d[rank - 2] >= p.seq_q && d[rank - 1] >= p.seq_kv && (mask_batch == 1 || mask_batch == p.batch) &&
                   (mask_heads == 1 || mask_heads == p.heads_q);
-  require(ok, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
+  require(ok, ACLNN_ERR_PARAM_INVALID, refusal());
   require(m.strides[rank - 1] == 1 || d[rank - 1] <= 1, ACLNN_ERR_PARAM_INVALID,
           "attenMask: the last dim must have stride 1, got " + S(m.strides[rank - 1]));
   p.mask = static_cast<const uint8_t *>(first_element(m));

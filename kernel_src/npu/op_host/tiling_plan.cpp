@@ -142,13 +142,11 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
     return fail(plan, std::string(name) + " must be readable on the host for tiling");
   // The original's rule: 1 entry applies to every batch, >= B entries give the first B.
   if (count != 1 && count < batch)
-    return fail(plan, std::string(name) + " has " + std::to_string(count) +
-                          " entries; expected 1 or at least the batch size " + std::to_string(batch));
+    return fail(plan, blitz::limits::refuse_lengths_count(name, count, batch));
   const int64_t used = count == 1 ? 1 : batch;
   for (int64_t i = 0; i < used; ++i) {
     if (values[i] < 0 || values[i] > limit)
-      return fail(plan, std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(values[i]) +
-                            " is outside [0, " + std::to_string(limit) + "]");
+      return fail(plan, blitz::limits::refuse_length_value(name, i, values[i], limit));
   }
   return true;
 }
@@ -211,10 +209,8 @@ bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
   const bool ok = rank_ok && d[rank - 2] >= p->seq_q && d[rank - 1] >= p->seq_kv &&
                   (mask_batch == 1 || mask_batch == p->batch) && (mask_heads == 1 || mask_heads == p->heads);
   if (!ok)
-    return fail(plan, "atten_mask has shape " + dims_text(d, rank) + "; expected [Sq', Skv'], [1 or B, Sq', Skv'] or "
-                      "[1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv, B=" + std::to_string(p->batch) +
-                      ", N=" + std::to_string(p->heads) + ", Sq=" + std::to_string(p->seq_q) +
-                      ", Skv=" + std::to_string(p->seq_kv));
+    return fail(plan, blitz::limits::refuse_mask_shape("atten_mask", dims_text(d, rank), p->batch, p->heads,
+                                                       p->seq_q, p->seq_kv));
   // The mask is contiguous (the binding passes it so): strides from its own dims.
   const int64_t rows = d[rank - 2], cols = d[rank - 1];
   p->mask_mode = blitz::kSparseExplicit;
