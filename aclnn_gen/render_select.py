@@ -7,7 +7,7 @@ import json
 
 from .cpp_frame import cpp_header
 from .render_limits import REFUSAL_INCLUDES, cpp_attr_defaults, cpp_refusals, py_refusals
-from .spec import LIMITS, SELECT_ATTRS, SELECT_CPU_REFUSALS, SELECT_LIMITS, SELECT_REFUSALS
+from .spec import LIMITS, SELECT_ATTRS, SELECT_CPU_REFUSALS, SELECT_LIMITS, SELECT_REFUSALS, SELECT_RULE_REFUSALS
 
 
 def _camel(name: str) -> str:
@@ -75,3 +75,10 @@ def render_select_npu_header(spec_path: str) -> str:
     ]
     lines += cpp_refusals(SELECT_REFUSALS)
     return cpp_header(spec_path, about, REFUSAL_INCLUDES, ["blitz_npu", "select_limits"], lines)
+
+
+def render_select_refusals_header(spec_path: str) -> str:
+    """The selection rule's refusals, for both C sides (the CPU checks and the NPU op's plan)."""
+    about = ["BlitzSelectBlocks' selection-rule refusals, worded once in the spec for both devices' C checks",
+             "(kernel_src/cpu/select/select_checks.cpp, kernel_src/npu/op_host/select_plan.cpp). Host code only."]
+    return cpp_header(spec_path, about, REFUSAL_INCLUDES, ["blitz", "limits"], cpp_refusals(SELECT_RULE_REFUSALS))

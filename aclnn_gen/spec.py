@@ -435,6 +435,18 @@ def _select_refusals(L: SelectLimits):
 
 SELECT_REFUSALS = _select_refusals(SELECT_LIMITS)
 
+# BlitzSelectBlocks' selection rule as both C sides check it (the CPU device's checks and the NPU
+# op's plan; kernel_src/common/select_refusals.h), by the C attribute names. Python's select_blocks
+# words its own keyword arguments. Floats come as the side prints them.
+SELECT_RULE_REFUSALS = (
+    Refusal("select_mass", (("mass", "str"),), "mass = {mass}; expected 0 (off) or a share in (0, 1]"),
+    Refusal("select_top_k", (("top_k", "int"),), "topK = {top_k}; expected >= 0 (0 = off)"),
+    Refusal("select_rule_off", (), "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both"),
+    Refusal("select_anchor_first", (("anchor_first", "int"),), "anchorFirst = {anchor_first}; expected >= 0"),
+    Refusal("select_refine_below", (("refine_below", "str"),),
+            "refineBelow = {refine_below}; expected a coherence in [0, 1] (0 = never refine)"),
+)
+
 # BlitzSelectBlocks' refusals on every device (Python's select_blocks and the CPU device's checks,
 # kernel_src/cpu/select/select_limits.h); SELECT_REFUSALS are the NPU op's own.
 SELECT_CPU_REFUSALS = (

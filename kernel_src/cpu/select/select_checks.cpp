@@ -12,6 +12,7 @@
 #include "common/op_limits.h"
 #include "common/op_refusals.h"
 #include "common/platform.h"
+#include "common/select_refusals.h"
 #include "cann_api/errors.h"
 #include "cann_api/layout_views.h"
 #include "select/select_limits.h"
@@ -67,17 +68,17 @@ void resolve_block_shape(const aclIntArray *block_shape, SelectProblem &p) {
 
 void resolve_rule(const SelectArgs &a, SelectProblem &p) {
   require(std::isfinite(a.mass) && a.mass >= 0.0 && a.mass <= 1.0, ACLNN_ERR_PARAM_INVALID,
-          "mass = " + std::to_string(a.mass) + "; expected 0 (off) or a share in (0, 1]");
-  require(a.top_k >= 0, ACLNN_ERR_PARAM_INVALID, "topK = " + S(a.top_k) + "; expected >= 0 (0 = off)");
+          blitz::limits::refuse_select_mass(std::to_string(a.mass)));
+  require(a.top_k >= 0, ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_select_top_k(a.top_k));
   require(a.mass > 0.0 || a.top_k > 0, ACLNN_ERR_PARAM_INVALID,
-          "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both");
-  require(a.anchor_first >= 0, ACLNN_ERR_PARAM_INVALID, "anchorFirst = " + S(a.anchor_first) + "; expected >= 0");
+          blitz::limits::refuse_select_rule_off());
+  require(a.anchor_first >= 0, ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_select_anchor_first(a.anchor_first));
   require(a.stride >= 1 && a.stride <= kStrideMax, ACLNN_ERR_PARAM_INVALID,
           "stride = " + S(a.stride) + "; expected 1.." + S(kStrideMax));
   require(a.sub_block >= 1 && a.sub_block <= kSubBlockMax, ACLNN_ERR_PARAM_INVALID,
           "subBlock = " + S(a.sub_block) + "; expected 1.." + S(kSubBlockMax));
   require(std::isfinite(a.refine_below) && a.refine_below >= 0.0 && a.refine_below <= 1.0, ACLNN_ERR_PARAM_INVALID,
-          "refineBelow = " + std::to_string(a.refine_below) + "; expected a coherence in [0, 1] (0 = never refine)");
+          blitz::limits::refuse_select_refine_below(std::to_string(a.refine_below)));
   p.mass = a.mass;
   p.top_k = a.top_k;
   p.anchors.first = a.anchor_first;

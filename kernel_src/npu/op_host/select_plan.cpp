@@ -7,6 +7,7 @@
 #include "../../common/op_limits.h"
 #include "../../common/op_refusals.h"
 #include "../../common/platform.h"
+#include "../../common/select_refusals.h"
 #include "select_npu_limits.h"
 
 namespace blitz_npu {
@@ -53,16 +54,16 @@ bool supported_method(const std::string &method) {
 bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
   if (!supported_method(r.method)) return fail(plan, select_limits::refuse_select_npu_method(r.method));
   if (!(r.refine_below >= 0.0 && r.refine_below <= 1.0))
-    return fail(plan, "refineBelow = " + std::to_string(r.refine_below) + "; expected a coherence in [0, 1] (0 = never)");
+    return fail(plan, blitz::limits::refuse_select_refine_below(std::to_string(r.refine_below)));
   if (r.refine_below > 0.0 && r.sub_block < 1)
     return fail(plan, "subBlock = " + std::to_string(r.sub_block) + "; expected >= 1 (tokens per sub-block)");
   if (r.sparse_mode != 0) return fail(plan, select_limits::refuse_select_npu_mask(r.sparse_mode));
   if (!(r.mass >= 0.0 && r.mass <= 1.0))
-    return fail(plan, "mass = " + std::to_string(r.mass) + "; expected 0 (off) or a share in (0, 1]");
-  if (r.top_k < 0) return fail(plan, "topK = " + std::to_string(r.top_k) + "; expected >= 0 (0 = off)");
+    return fail(plan, blitz::limits::refuse_select_mass(std::to_string(r.mass)));
+  if (r.top_k < 0) return fail(plan, blitz::limits::refuse_select_top_k(r.top_k));
   if (r.mass == 0.0 && r.top_k == 0)
-    return fail(plan, "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both");
-  if (r.anchor_first < 0) return fail(plan, "anchorFirst = " + std::to_string(r.anchor_first) + "; expected >= 0");
+    return fail(plan, blitz::limits::refuse_select_rule_off());
+  if (r.anchor_first < 0) return fail(plan, blitz::limits::refuse_select_anchor_first(r.anchor_first));
   p->mass = float(r.mass);
   p->top_k = r.top_k;
   p->anchor_first = r.anchor_first;
