@@ -375,6 +375,13 @@ def _refusals(L: Limits):
         Refusal("packed_mask", (),
                 f"atten_mask with sparse_mode 0 or 1 is not supported with input_layout {L.packed_layout} "
                 "(use sparse_mode 2-4, or no mask)"),
+        # GQA / MQA: every key head serves the same number of query heads. Names as the side calls
+        # the two head counts (the aclnn layer: numHeads, numKeyValueHeads).
+        Refusal("gqa", (("heads_name", "str"), ("heads", "int"), ("kv_name", "str"), ("kv_heads", "int")),
+                "{heads_name}={heads} is not a multiple of {kv_name}={kv_heads} (GQA / MQA)"),
+        # BSH's last dim H = N x D.
+        Refusal("bsh_hidden", (("name", "str"), ("hidden", "int"), ("heads", "int")),
+                "{name} hidden size {hidden} is not a multiple of its {heads} heads"),
         # BSH packs the heads into the last dim, so only num_heads can split it (Python's API: the
         # C ABI's numHeads is never absent).
         Refusal("bsh_heads", (), "num_heads is required for input_layout='BSH' (query is [B, S, N*D])"),

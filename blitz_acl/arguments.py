@@ -116,7 +116,7 @@ def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
             raise ValueError(limits.refuse_bsh_heads())
         n = int(num_heads)
         if qs[2] % n:
-            raise ValueError(f"query hidden size {qs[2]} is not a multiple of num_heads={n}")
+            raise ValueError(limits.refuse_bsh_hidden("query", qs[2], n))
         d = qs[2] // n
         nkv = nkv_arg or n
         if ks[2] != nkv * d:
@@ -357,8 +357,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
     if kv_heads < 1:
         raise ValueError(f"key has {kv_heads} heads (shape {arrays.shape(key)}); expected >= 1")
     if heads % kv_heads:
-        raise ValueError(
-            f"num_heads={heads} must be a multiple of num_key_value_heads={kv_heads} (GQA/MQA)")
+        raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
 
     mode = _sparse_mode(sparse_mode)
     bq, bkv = _block_shape(block_shape, device)

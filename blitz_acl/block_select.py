@@ -142,8 +142,10 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         query, key, key, input_layout, num_heads, num_key_value_heads)
     if not 1 <= head_dim <= limits.CPU_HEAD_DIM_MAX:
         raise ValueError(f"{limits.refuse_cpu_head_dim(head_dim)} (query shape {arrays.shape(query)})")
-    if heads < 1 or kv_heads < 1 or heads % kv_heads:
-        raise ValueError(f"num_heads={heads} must be a positive multiple of num_key_value_heads={kv_heads}")
+    if heads < 1 or kv_heads < 1:
+        raise ValueError(f"num_heads={heads} and num_key_value_heads={kv_heads} must be positive")
+    if heads % kv_heads:
+        raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
     for name, lengths in (("actual_seq_lengths", actual_seq_lengths),
                           ("actual_seq_lengths_kv", actual_seq_lengths_kv)):
         arguments._host_readable(name, lengths, query)

@@ -158,6 +158,14 @@ def refuse_packed_mask() -> str:
     return f'atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)'
 
 
+def refuse_gqa(heads_name: str, heads: int, kv_name: str, kv_heads: int) -> str:
+    return f'{heads_name}={heads} is not a multiple of {kv_name}={kv_heads} (GQA / MQA)'
+
+
+def refuse_bsh_hidden(name: str, hidden: int, heads: int) -> str:
+    return f'{name} hidden size {hidden} is not a multiple of its {heads} heads'
+
+
 def refuse_bsh_heads() -> str:
     return f"num_heads is required for input_layout='BSH' (query is [B, S, N*D])"
 

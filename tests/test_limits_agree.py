@@ -269,9 +269,26 @@ CASES.append(("mask_shape_aclnn", {
     "npu_tiling": _call(atten_mask=_short_mask, sparse_mode=1),
 }, limits.refuse_mask_shape("attenMask", f"[{S}, {S - 1}]", B, N, S, S)))
 
+# Head counts: GQA's divisibility and BSH's hidden size; the aclnn layer names numHeads /
+# numKeyValueHeads (the npu_sim library's refuses before its tiling).
+CASES.append(("gqa_python", {
+    "python_cpu": _public(_tensors(n=4, nkv=3), device="cpu"),
+}, limits.refuse_gqa("num_heads", 4, "num_key_value_heads", 3)))
+CASES.append(("gqa_aclnn", {
+    "cpu": _call(_tensors(n=4, nkv=2), num_key_value_heads=3),
+    "npu_tiling": _call(_tensors(n=4, nkv=2), num_key_value_heads=3),
+}, limits.refuse_gqa("numHeads", 4, "numKeyValueHeads", 3)))
+_BSH = tuple(t.reshape(B, S, N * D) for t in _tensors())
+CASES.append(("bsh_hidden", {
+    "python_cpu": _public(_BSH, input_layout="BSH", num_heads=3, device="cpu"),
+    "cpu": dataclasses.replace(arguments.normalize(*_BSH, device="reference", block_shape=VALID_BLOCK,
+                                                   input_layout="BSH", num_heads=N),
+                               num_heads=3, num_key_value_heads=1),
+}, limits.refuse_bsh_hidden("query", N * D, 3)))
+
 # BSH without num_heads: only Python can be asked (the C ABI's numHeads always has a value).
 CASES.append(("bsh_heads", {
-    "python_cpu": _public(tuple(t.reshape(B, S, N * D) for t in _tensors()), input_layout="BSH", device="cpu"),
+    "python_cpu": _public(_BSH, input_layout="BSH", device="cpu"),
 }, limits.refuse_bsh_heads()))
 _tnd_mask = np.zeros((_T, _T), bool)
 CASES.append(("packed_mask", {

@@ -169,7 +169,7 @@ def _local(query, key, value, sabi, layout, num_heads, num_key_value_heads) -> d
     if num_key_value_heads and int(num_key_value_heads) != kv_heads:
         raise ValueError(f"num_key_value_heads={num_key_value_heads} but key has {kv_heads} heads")
     if heads % kv_heads:
-        raise ValueError(f"num_heads={heads} must be a multiple of num_key_value_heads={kv_heads}")
+        raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
     if query.shape[0] != key.shape[0]:
         raise ValueError(f"query has batch {query.shape[0]}, key {key.shape[0]}")
     s = None if sabi is None else sabi_format.normalize(sabi)

@@ -135,6 +135,14 @@ inline std::string refuse_packed_mask() {
   return std::string("atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)");
 }
 
+inline std::string refuse_gqa(const std::string &heads_name, int64_t heads, const std::string &kv_name, int64_t kv_heads) {
+  return heads_name + std::string("=") + std::to_string(heads) + std::string(" is not a multiple of ") + kv_name + std::string("=") + std::to_string(kv_heads) + std::string(" (GQA / MQA)");
+}
+
+inline std::string refuse_bsh_hidden(const std::string &name, int64_t hidden, int64_t heads) {
+  return name + std::string(" hidden size ") + std::to_string(hidden) + std::string(" is not a multiple of its ") + std::to_string(heads) + std::string(" heads");
+}
+
 inline std::string refuse_bsh_heads() {
   return std::string("num_heads is required for input_layout='BSH' (query is [B, S, N*D])");
 }

@@ -142,8 +142,7 @@ HeadMajorView read_view(const aclTensor &t, Layout layout, int64_t heads, const 
   v.view.stride_b = s[0];
   if (layout == Layout::kBSH) {
     require(d[2] % heads == 0, ACLNN_ERR_PARAM_INVALID,
-            std::string(name) + " has shape " + dims_str(d) + ": H=" + S(d[2]) +
-                " is not a multiple of its " + S(heads) + " heads");
+            limits::refuse_bsh_hidden(name, d[2], heads));
     v.seq = d[1];
     v.heads = heads;
     v.head_dim = d[2] / heads;
@@ -385,7 +384,7 @@ std::shared_ptr<OpPlan> build_plan(const OpArgs &a) {
           "numKeyValueHeads = " + S(a.num_key_value_heads) + "; expected >= 0 (0 means numHeads)");
   const int64_t heads_kv = a.num_key_value_heads == 0 ? a.num_heads : a.num_key_value_heads;
   require(a.num_heads % heads_kv == 0, ACLNN_ERR_PARAM_INVALID,
-          "numHeads = " + S(a.num_heads) + " is not a multiple of numKeyValueHeads = " + S(heads_kv));
+          limits::refuse_gqa("numHeads", a.num_heads, "numKeyValueHeads", heads_kv));
 
   const HeadMajorView qv = read_view(q, layout, a.num_heads, "query");
   const HeadMajorView kv = read_view(k, layout, heads_kv, "key");

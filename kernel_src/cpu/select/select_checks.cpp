@@ -163,7 +163,7 @@ SelectProblem build_select_problem(const SelectArgs &a) {
   p.heads_q = a.num_heads;
   p.heads_kv = a.num_key_value_heads == 0 ? a.num_heads : a.num_key_value_heads;
   require(p.heads_q % p.heads_kv == 0, ACLNN_ERR_PARAM_INVALID,
-          "numHeads = " + S(p.heads_q) + " is not a multiple of numKeyValueHeads = " + S(p.heads_kv));
+          blitz::limits::refuse_gqa("numHeads", p.heads_q, "numKeyValueHeads", p.heads_kv));
   const cann_api::HeadMajorView qv = cann_api::read_view(q, layout, p.heads_q, "query");
   const cann_api::HeadMajorView kv = cann_api::read_view(k, layout, p.heads_kv, "key");
   require(qv.head_dim >= 1 && qv.head_dim <= blitz::limits::kCpuHeadDimMax, ACLNN_ERR_PARAM_INVALID,

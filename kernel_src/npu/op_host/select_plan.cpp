@@ -228,8 +228,7 @@ SelectPlan plan_select(const SelectRequest &r) {
   }
   const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
   if (kv_heads < 1 || r.num_heads % kv_heads != 0) {
-    fail(&plan, "num_heads " + std::to_string(r.num_heads) + " is not a multiple of num_key_value_heads " +
-                    std::to_string(kv_heads));
+    fail(&plan, blitz::limits::refuse_gqa("num_heads", r.num_heads, "num_key_value_heads", kv_heads));
     return plan;
   }
   if (r.num_heads / kv_heads > blitz::limits::kNpuGroupMax) {

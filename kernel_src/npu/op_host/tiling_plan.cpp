@@ -115,8 +115,7 @@ bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank
       return fail(plan, std::string(name) + " must be 3-d [B, S, H] for layout " + layout_name + ", got " +
                             dims_text(dims, rank));
     if (heads <= 0 || dims[2] % heads != 0)
-      return fail(plan, std::string(name) + " hidden size " + std::to_string(dims[2]) +
-                            " is not a multiple of its head count " + std::to_string(heads));
+      return fail(plan, blitz::limits::refuse_bsh_hidden(name, dims[2], heads));
     out[0] = dims[0]; out[1] = heads; out[2] = dims[1]; out[3] = dims[2] / heads;
     return true;
   }
@@ -453,8 +452,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
     return plan;
   }
   if (kv_heads <= 0 || heads % kv_heads != 0) {
-    fail(&plan, "num_heads = " + std::to_string(heads) + " is not a multiple of num_key_value_heads = " +
-                    std::to_string(kv_heads));
+    fail(&plan, refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads));
     return plan;
   }
   if (heads / kv_heads > kNpuGroupMax) {
