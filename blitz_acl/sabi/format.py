@@ -79,7 +79,7 @@ def normalize(sabi: Any, name: str = "sabi") -> np.ndarray:
     dtype = arrays.dtype_name(sabi)
     if dtype not in _ACCEPTED_DTYPES:
         raise TypeError(
-            f"{name} has dtype {dtype}; expected uint16 (0xFFFF = no block) or "
+            f"{name} has dtype {dtype}; expected uint16 (0x{PAD:X} = no block) or "
             f"int16/int32/int64 (-1 = no block)")
     a = arrays.to_numpy(sabi)
     if a.ndim == 3:
