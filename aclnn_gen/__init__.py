@@ -11,7 +11,8 @@ from typing import Callable, Dict
 
 from .render_c import (render_acl_header, render_blitz_header, render_cdef_module,
                        render_meta_header, render_op_header, render_select_header)
-from .render_args import render_args_module, render_op_args_header, render_op_export
+from .render_args import (render_args_module, render_op_args_header, render_op_export, render_select_args_header,
+                          render_select_export)
 from .render_limits import render_limits_header, render_limits_module, render_refusals_header
 from .render_opdef import render_indices, render_opdef, render_select_indices
 from .render_select import (render_select_limits_header, render_select_limits_module, render_select_npu_header,
@@ -38,6 +39,8 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "blitz_acl/devices/_op_args.py": render_args_module,
     "kernel_src/cpu/cann_api/op_args.h": render_op_args_header,
     "kernel_src/cpu/cann_api/op_export.cpp": render_op_export,
+    "kernel_src/cpu/select/select_args.h": render_select_args_header,
+    "kernel_src/cpu/select/select_export.cpp": render_select_export,
     "kernel_src/common/op_limits.h": render_limits_header,
     "kernel_src/common/op_refusals.h": render_refusals_header,
     "blitz_acl/limits.py": render_limits_module,
