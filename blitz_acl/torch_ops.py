@@ -136,24 +136,29 @@ def _optional_int_list(v: Any) -> Optional[list]:
 
 
 # Per public argument name: (schema type, conversion). Read by the schema generator and `route`.
-ATTENTION_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+# The arguments blitz_sparse_attention and select_blocks share mean the same in both (select_blocks
+# takes the attention call's shapes, lengths, mask and tiles), so they are typed once.
+SHARED_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
     "query": ("Tensor", _tensor),
     "key": ("Tensor", _tensor),
-    "value": ("Tensor", _tensor),
-    "sabi": ("Tensor?", _index_tensor),
     "num_heads": ("int?", _optional_int),
     "num_key_value_heads": ("int", _int),
     "input_layout": ("str", _str),
     "scale_value": ("float?", _optional_float),
     "actual_seq_lengths": ("int[]?", _optional_int_list),
     "actual_seq_lengths_kv": ("int[]?", _optional_int_list),
-    "atten_mask": ("Tensor?", _optional_tensor),
     "sparse_mode": ("int", _int),
     "pre_tokens": ("int", _int),
     "next_tokens": ("int", _int),
     "block_shape": ("int[]", _int_list),
-    "return_lse": ("bool", _bool),
     "device": ("str?", _optional_str),
+}
+ATTENTION_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+    **SHARED_TYPES,
+    "value": ("Tensor", _tensor),
+    "sabi": ("Tensor?", _index_tensor),
+    "atten_mask": ("Tensor?", _optional_tensor),
+    "return_lse": ("bool", _bool),
     "validate": ("bool", _bool),
 }
 
@@ -329,27 +334,15 @@ def _float(v: Any) -> float:
 
 
 SELECT_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
-    "query": ("Tensor", _tensor),
-    "key": ("Tensor", _tensor),
-    "block_shape": ("int[]", _int_list),
+    **SHARED_TYPES,
     "mass": ("float?", _optional_float),
     "top_k": ("int?", _optional_int),
     "anchors": ("int[]", _anchors),
     "method": ("str", _str),
     "share_kv_groups": ("bool", _bool),
-    "num_heads": ("int?", _optional_int),
-    "num_key_value_heads": ("int", _int),
-    "input_layout": ("str", _str),
-    "scale_value": ("float?", _optional_float),
-    "actual_seq_lengths": ("int[]?", _optional_int_list),
-    "actual_seq_lengths_kv": ("int[]?", _optional_int_list),
     "stride": ("int", _int),
     "sub_block": ("int", _int),
     "refine_below": ("float", _float),
-    "sparse_mode": ("int", _int),
-    "pre_tokens": ("int", _int),
-    "next_tokens": ("int", _int),
-    "device": ("str?", _optional_str),
 }
 
 _select_eager = block_select.select_blocks.__wrapped__
