@@ -160,11 +160,7 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
 // Units split evenly over the vector workers (two per cube core launched, never more than units).
 void split_units(const SelectRequest &r, SelectTilingParams *p) {
   p->units = p->batch * p->kv_heads * p->rows;
-  uint32_t cube = r.cores.cube_cores;
-  if (r.cores.vector_cores / 2 < cube) cube = r.cores.vector_cores / 2;
-  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
-  const int64_t needed = (p->units + 1) / 2;
-  if (int64_t(cube) > needed) cube = uint32_t(needed > 0 ? needed : 1);
+  uint32_t cube = cube_cores_for(r.cores, p->units);  // the attention's rule (tiling_plan.h)
   if (cube == 0) cube = 1;
   p->cube_cores = cube;
   p->workers = 2 * cube;

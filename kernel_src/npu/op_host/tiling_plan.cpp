@@ -58,6 +58,15 @@ uint32_t layout_of(const std::string &name) {
   return layout_code(name, &code) ? code : kUnknownLayout;
 }
 
+uint32_t cube_cores_for(const CoreInfo &cores, int64_t items) {
+  uint32_t cube = cores.cube_cores;
+  if (cores.vector_cores / 2 < cube) cube = cores.vector_cores / 2;
+  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
+  const int64_t needed = (items + 1) / 2;
+  if (int64_t(cube) > needed) cube = uint32_t(needed > 0 ? needed : 1);
+  return cube;
+}
+
 bool head_major(uint32_t layout) { return layout == kLayoutBNSD || layout == kLayoutBNSD_BSND; }
 
 const char *dtype_name(DataKind kind) {
@@ -545,11 +554,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   // Cores: two vector workers per cube core; never more workers than tasks (at least one core
   // is launched even when Sq == 0, so the launch itself is valid).
   p->tasks = p->batch * p->heads * p->q_blocks;
-  uint32_t cube = r.cores.cube_cores;
-  if (r.cores.vector_cores / 2 < cube) cube = r.cores.vector_cores / 2;
-  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
-  const int64_t cube_needed = (p->tasks + 1) / 2;
-  if (int64_t(cube) > cube_needed) cube = uint32_t(cube_needed > 0 ? cube_needed : 1);
+  const uint32_t cube = cube_cores_for(r.cores, p->tasks);
   if (cube == 0) { fail(&plan, "the platform reports no cube/vector core pair"); return plan; }
   p->cube_cores = cube;
   p->workers = 2 * cube;

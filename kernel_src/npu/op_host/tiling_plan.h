@@ -197,6 +197,11 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
 bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
                  std::vector<int64_t> *lengths);
 
+// Cube cores to launch for `items` units of work, two vector workers on each: the platform's
+// cube cores, at most half its vector cores and kMaxWorkers / 2, never more than ceil(items / 2)
+// (at least one when items == 0, so the launch is valid); 0 only when the platform reports none.
+uint32_t cube_cores_for(const CoreInfo &cores, int64_t items);
+
 // Layout strides of a [B, N, S, D] tensor stored in `layout` (a LayoutCode: the layout's index in
 // the spec's list); out_side true gives the output strides (BNSD_BSND writes BSND).
 ViewStrides layout_strides(uint32_t layout, bool out_side, int64_t heads, int64_t seq, int64_t head_dim);
