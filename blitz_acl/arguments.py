@@ -58,6 +58,15 @@ def _int_arg(name: str, v: Any, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int
     return int(v)
 
 
+def _layout_arg(v: Any) -> str:
+    """input_layout, one of the spec's layout names (blitz_sparse_attention's and select_blocks')."""
+    if not isinstance(v, str):
+        raise TypeError(f"input_layout must be a string, got {v!r}")
+    if v not in LAYOUTS:
+        raise ValueError(limits.refuse_layout(v))
+    return v
+
+
 def _bool_arg(name: str, v: Any) -> bool:
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {v!r}")
@@ -328,10 +337,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
     kind, dtype = _tensors(query, key, value)
     device = _device(device, query, dtype)
 
-    if not isinstance(input_layout, str):
-        raise TypeError(f"input_layout must be a string, got {input_layout!r}")
-    if input_layout not in LAYOUTS:
-        raise ValueError(limits.refuse_layout(input_layout))
+    input_layout = _layout_arg(input_layout)
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = _shapes(
         query, key, value, input_layout, num_heads, num_key_value_heads)
     packed = input_layout == PACKED_LAYOUT

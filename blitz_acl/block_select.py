@@ -134,10 +134,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     """Checks every argument of select_blocks (TypeError / ValueError naming it)."""
     arguments._tensors(query, key, key)
     _device(device, query)
-    if not isinstance(input_layout, str):
-        raise TypeError(f"input_layout must be a string, got {input_layout!r}")
-    if input_layout not in arguments.LAYOUTS:
-        raise ValueError(limits.refuse_layout(input_layout))
+    input_layout = arguments._layout_arg(input_layout)
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = arguments._shapes(
         query, key, key, input_layout, num_heads, num_key_value_heads)
     if not 1 <= head_dim <= limits.CPU_HEAD_DIM_MAX:
