@@ -196,6 +196,10 @@ def _api_defaults() -> List[str]:
     lines.append("")
     for d in API_DEFAULTS:
         lines.append(f"DEFAULT_{d.name.upper()} = {d.value!r}")
+    lines += ["", "# The op attributes' own defaults (the original's; what an unset attribute means at the C ABI).",
+              "ATTR_DEFAULTS = {"]
+    lines += [f"    {a.name!r}: {a.default!r}," for a in ATTRS]
+    lines.append("}")
     return lines
 
 

@@ -55,6 +55,20 @@ DEFAULT_NEXT_TOKENS = 2147483647
 DEFAULT_BLOCK_SHAPE = (128, 512)
 DEFAULT_RETURN_LSE = False
 
+# The op attributes' own defaults (the original's; what an unset attribute means at the C ABI).
+ATTR_DEFAULTS = {
+    'num_heads': 1,
+    'scale_value': 1.0,
+    'pre_tokens': 2147483647,
+    'next_tokens': 0,
+    'input_layout': 'BSH',
+    'num_key_value_heads': 0,
+    'sparse_mode': 0,
+    'inner_precise': 1,
+    'softmax_lse_flag': False,
+    'block_shape': (128, 128),
+}
+
 
 def block_shape_supported(bq: int, bkv: int) -> bool:
     return bq in BLOCK_Q and BLOCK_KV_STEP <= bkv <= BLOCK_KV_MAX and bkv % BLOCK_KV_STEP == 0
