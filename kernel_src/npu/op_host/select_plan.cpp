@@ -16,7 +16,7 @@ namespace {
 constexpr uint64_t kFloatBytes = 4;
 constexpr uint64_t kSabiBytes = 2;
 constexpr uint64_t kIntBytes = 4;
-constexpr int64_t kRepeatFloats = 64;    // a score row is whole 256-byte vector repeats
+constexpr int64_t kRepeatFloats = kFloatsPerRepeat;  // a score row is whole vector repeats
 constexpr int64_t kBlockUint16 = 16;     // the sabi row buffer is whole 32-byte blocks
 constexpr uint64_t kUbBlock = 32;
 constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlaps the cast of chunk c

@@ -28,7 +28,6 @@ constexpr int64_t kMaxGroupRows = 128;
 constexpr int64_t kMinGroupRows = 16;
 constexpr int64_t kMaxSliceRows = 32;
 constexpr int64_t kMinSliceRows = 8;
-constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
 // Score / probability / mask rows are padded to 32 elements: whole 32-byte blocks as uint8
 // mask bytes, fp16 / bf16 probabilities and float scores alike (bkv, a multiple of 64, already is).
 constexpr int64_t kRowAlign = 32;
