@@ -65,7 +65,7 @@ struct TilingRequest {
   int64_t k_dims[kMaxRank];
   int64_t v_dims[kMaxRank];
   int q_rank, k_rank, v_rank;
-  std::string layout;    // "BNSD", "BSND", "BSH" or "BNSD_BSND"
+  std::string layout;    // an input_layout name (the spec's list, op_refusals.h kLayouts)
   uint32_t dtype_size;   // 2 for fp16 / bf16; anything else is rejected
   bool dtype_supported;  // fp16 or bf16, q/k/v alike (the glue checks the enum)
 
