@@ -11,10 +11,12 @@ from typing import Callable, Dict
 
 from .render_c import (render_acl_header, render_blitz_header, render_cdef_module,
                        render_meta_header, render_op_header, render_select_header)
-from .render_args import render_args_module, render_op_args_header, render_op_export
+from .render_args import (render_args_module, render_op_args_header, render_op_export, render_select_args_header,
+                          render_select_export)
 from .render_limits import render_limits_header, render_limits_module, render_refusals_header
 from .render_opdef import render_indices, render_opdef, render_select_indices
-from .render_select import render_select_limits_header, render_select_limits_module, render_select_npu_header
+from .render_select import (render_select_limits_header, render_select_limits_module, render_select_npu_header,
+                            render_select_refusals_header)
 
 SPEC_PATH = "aclnn_gen/spec.py"  # as named in the generated files' first line
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -37,6 +39,8 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "blitz_acl/devices/_op_args.py": render_args_module,
     "kernel_src/cpu/cann_api/op_args.h": render_op_args_header,
     "kernel_src/cpu/cann_api/op_export.cpp": render_op_export,
+    "kernel_src/cpu/select/select_args.h": render_select_args_header,
+    "kernel_src/cpu/select/select_export.cpp": render_select_export,
     "kernel_src/common/op_limits.h": render_limits_header,
     "kernel_src/common/op_refusals.h": render_refusals_header,
     "blitz_acl/limits.py": render_limits_module,
@@ -44,6 +48,7 @@ OUTPUTS: Dict[str, Callable[[str], str]] = {
     "kernel_src/cpu/select/select_limits.h": render_select_limits_header,
     "blitz_acl/select_limits.py": render_select_limits_module,
     "kernel_src/npu/op_host/select_npu_limits.h": render_select_npu_header,
+    "kernel_src/common/select_refusals.h": render_select_refusals_header,
 }
 
 

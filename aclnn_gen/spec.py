@@ -348,6 +348,45 @@ def _refusals(L: Limits):
         Refusal("sabi_repeat", _SABI_AT,
                 _SABI_WHERE + ": key block {value} appears twice in this row; each row must list a block "
                 "at most once"),
+        # Padded layouts' actual lengths: 1 entry for every batch or >= B entries, each within the
+        # tensor's sequence length. `name` as the side calls the list.
+        Refusal("lengths_count", (("name", "str"), ("count", "int"), ("batch", "int")),
+                "{name} has {count} entries; expected 1 or at least B={batch}"),
+        Refusal("length_value", (("name", "str"), ("i", "int"), ("value", "int"), ("limit", "int")),
+                "{name}[{i}] = {value} is outside [0, {limit}] (the tensor's sequence length)"),
+        # An explicit mask in one of the original's forms; `shape` as the side writes a shape.
+        Refusal("mask_shape", (("name", "str"), ("shape", "str"), ("batch", "int"), ("heads", "int"),
+                               ("seq_q", "int"), ("seq_kv", "int")),
+                "{name} has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] "
+                "with Sq' >= Sq, Skv' >= Skv (the top-left window is used), B={batch}, N={heads}, Sq={seq_q}, "
+                "Skv={seq_kv}"),
+        # TND (packed): the cumulative length lists (each one, then the pair), and the explicit
+        # masks it does not take. `name` as the side calls the list (the aclnn layer: its C name).
+        Refusal("packed_required", (("name", "str"),),
+                f"{{name}} is required with input_layout {L.packed_layout} (cumulative token counts, one per batch)"),
+        Refusal("packed_entry", (("name", "str"), ("b", "int"), ("value", "int"), ("previous", "int"),
+                                 ("tokens", "int")),
+                f"{{name}}[{{b}}] = {{value}}: {L.packed_layout} lengths are cumulative, so each entry must lie in "
+                "[the previous entry {previous}, T={tokens}]"),
+        Refusal("packed_end", (("name", "str"), ("end", "int"), ("tokens", "int")),
+                f"{{name}} ends at {{end}} but the tensor holds T={{tokens}} tokens; with input_layout "
+                f"{L.packed_layout} the last cumulative entry is T (every token belongs to a batch)"),
+        Refusal("packed_lengths", (("kv_count", "int"), ("q_count", "int")),
+                "actual_seq_lengths_kv has {kv_count} entries but actual_seq_lengths has {q_count}; with "
+                f"input_layout {L.packed_layout} both give one cumulative entry per batch"),
+        Refusal("packed_mask", (),
+                f"atten_mask with sparse_mode 0 or 1 is not supported with input_layout {L.packed_layout} "
+                "(use sparse_mode 2-4, or no mask)"),
+        # GQA / MQA: every key head serves the same number of query heads. Names as the side calls
+        # the two head counts (the aclnn layer: numHeads, numKeyValueHeads).
+        Refusal("gqa", (("heads_name", "str"), ("heads", "int"), ("kv_name", "str"), ("kv_heads", "int")),
+                "{heads_name}={heads} is not a multiple of {kv_name}={kv_heads} (GQA / MQA)"),
+        # BSH's last dim H = N x D.
+        Refusal("bsh_hidden", (("name", "str"), ("hidden", "int"), ("heads", "int")),
+                "{name} hidden size {hidden} is not a multiple of its {heads} heads"),
+        # BSH packs the heads into the last dim, so only num_heads can split it (Python's API: the
+        # C ABI's numHeads is never absent).
+        Refusal("bsh_heads", (), "num_heads is required for input_layout='BSH' (query is [B, S, N*D])"),
         Refusal("inner_precise", (("inner_precise", "int"),),
                 f"innerPrecise = {{inner_precise}}; expected 0..{L.inner_precise_max}"),
     )
@@ -404,3 +443,25 @@ def _select_refusals(L: SelectLimits):
 
 
 SELECT_REFUSALS = _select_refusals(SELECT_LIMITS)
+
+# BlitzSelectBlocks' selection rule as both C sides check it (the CPU device's checks and the NPU
+# op's plan; kernel_src/common/select_refusals.h), by the C attribute names. Python's select_blocks
+# words its own keyword arguments. Floats come as the side prints them.
+SELECT_RULE_REFUSALS = (
+    Refusal("select_mass", (("mass", "str"),), "mass = {mass}; expected 0 (off) or a share in (0, 1]"),
+    Refusal("select_top_k", (("top_k", "int"),), "topK = {top_k}; expected >= 0 (0 = off)"),
+    Refusal("select_rule_off", (), "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both"),
+    Refusal("select_anchor_first", (("anchor_first", "int"),), "anchorFirst = {anchor_first}; expected >= 0"),
+    Refusal("select_refine_below", (("refine_below", "str"),),
+            "refineBelow = {refine_below}; expected a coherence in [0, 1] (0 = never refine)"),
+    Refusal("select_stride", (("stride", "int"),),
+            f"stride = {{stride}}; expected 1..{SELECT_LIMITS.stride_max} (the antidiagonal cell side in tokens)"),
+)
+
+# BlitzSelectBlocks' refusals on every device (Python's select_blocks and the CPU device's checks,
+# kernel_src/cpu/select/select_limits.h); SELECT_REFUSALS are the NPU op's own.
+SELECT_CPU_REFUSALS = (
+    Refusal("select_kv_blocks", (("seq_kv", "int"), ("bkv", "int"), ("kv_blocks", "int")),
+            f"Skv={{seq_kv}} with bkv={{bkv}} has {{kv_blocks}} key blocks; a uint16 sabi indexes at most "
+            f"{LIMITS.sabi_pad}"),
+)

@@ -58,6 +58,15 @@ def _int_arg(name: str, v: Any, lo: int = INT64_MIN, hi: int = INT64_MAX) -> int
     return int(v)
 
 
+def _layout_arg(v: Any) -> str:
+    """input_layout, one of the spec's layout names (blitz_sparse_attention's and select_blocks')."""
+    if not isinstance(v, str):
+        raise TypeError(f"input_layout must be a string, got {v!r}")
+    if v not in LAYOUTS:
+        raise ValueError(limits.refuse_layout(v))
+    return v
+
+
 def _bool_arg(name: str, v: Any) -> bool:
     if not isinstance(v, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {v!r}")
@@ -113,10 +122,10 @@ def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
 
     if layout == "BSH":
         if num_heads is None:
-            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+            raise ValueError(limits.refuse_bsh_heads())
         n = int(num_heads)
         if qs[2] % n:
-            raise ValueError(f"query hidden size {qs[2]} is not a multiple of num_heads={n}")
+            raise ValueError(limits.refuse_bsh_hidden("query", qs[2], n))
         d = qs[2] // n
         nkv = nkv_arg or n
         if ks[2] != nkv * d:
@@ -180,13 +189,13 @@ def _lengths(name: str, lengths: Any, batch: int, full: int) -> Optional[Tuple[i
     if not isinstance(lengths, (list, tuple)):
         raise TypeError(f"{name} must be a list of ints (length 1 or >= B={batch}), got {lengths!r}")
     if len(lengths) != 1 and len(lengths) < batch:
-        raise ValueError(f"{name} has {len(lengths)} entries; expected 1 or at least B={batch}")
+        raise ValueError(limits.refuse_lengths_count(name, len(lengths), batch))
     out = []
     for i, v in enumerate(lengths[:1] if len(lengths) == 1 else lengths[:batch]):
         if not _is_int(v):
             raise TypeError(f"{name}[{i}] must be an int, got {v!r}")
         if not 0 <= v <= full:
-            raise ValueError(f"{name}[{i}] = {v} must lie in [0, {full}] (the tensor's sequence length)")
+            raise ValueError(limits.refuse_length_value(name, i, int(v), full))
         out.append(int(v))
     return tuple(out * batch) if len(out) == 1 else tuple(out)
 
@@ -196,7 +205,7 @@ def _packed(name: str, lengths: Any, tokens: int) -> Tuple[Tuple[int, ...], int]
     = tokens of batches 0..b; B = their count), non-decreasing from >= 0 and ending at the
     tensor's T. Returns (the cumulative tuple as given, the longest batch's length)."""
     if lengths is None:
-        raise ValueError(f"{name} is required with input_layout='TND' (cumulative token counts, one per batch)")
+        raise ValueError(limits.refuse_packed_required(name))
     if arrays.is_torch(lengths) or isinstance(lengths, np.ndarray):
         if len(arrays.shape(lengths)) != 1:
             raise ValueError(f"{name} must be 1-d, got shape {arrays.shape(lengths)}")
@@ -207,13 +216,11 @@ def _packed(name: str, lengths: Any, tokens: int) -> Tuple[Tuple[int, ...], int]
     for b, end in enumerate(lengths):
         if not _is_int(end):
             raise TypeError(f"{name}[{b}] must be an int, got {end!r}")
-        if end < previous:
-            raise ValueError(f"{name}[{b}] = {end} is less than {name}[{b - 1}] = {previous}; with "
-                             f"input_layout='TND' the lengths are cumulative (non-decreasing)")
+        if not previous <= end <= tokens:
+            raise ValueError(limits.refuse_packed_entry(name, b, int(end), previous, tokens))
         longest, previous = max(longest, int(end) - previous), int(end)
     if previous != tokens:
-        raise ValueError(f"{name} ends at {previous} but the tensor holds T={tokens} tokens; with "
-                         f"input_layout='TND' the last cumulative entry is T")
+        raise ValueError(limits.refuse_packed_end(name, previous, tokens))
     return tuple(int(v) for v in lengths), longest
 
 
@@ -260,10 +267,7 @@ def _mask(atten_mask, mode: int, batch: int, heads: int, seq_q: int, seq_kv: int
             f"atten_mask has shape {shape}; sparse_mode={mode} builds its mask from indices, so "
             f"atten_mask must be None (or the original's compressed [{side}, {side}] mask, ignored)")
     if not _mask_shape_ok(shape, batch, heads, seq_q, seq_kv):
-        raise ValueError(
-            f"atten_mask has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or "
-            f"[1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), "
-            f"B={batch}, N={heads}, Sq={seq_q}, Skv={seq_kv}")
+        raise ValueError(limits.refuse_mask_shape("atten_mask", str(shape), batch, heads, seq_q, seq_kv))
     if arrays.device_type(atten_mask) != arrays.device_type(query):
         raise ValueError(
             f"atten_mask is on {arrays.device_type(atten_mask)} but query is on "
@@ -333,10 +337,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
     kind, dtype = _tensors(query, key, value)
     device = _device(device, query, dtype)
 
-    if not isinstance(input_layout, str):
-        raise TypeError(f"input_layout must be a string, got {input_layout!r}")
-    if input_layout not in LAYOUTS:
-        raise ValueError(limits.refuse_layout(input_layout))
+    input_layout = _layout_arg(input_layout)
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = _shapes(
         query, key, value, input_layout, num_heads, num_key_value_heads)
     packed = input_layout == PACKED_LAYOUT
@@ -349,13 +350,10 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
         actual_seq_lengths, seq_q = _packed("actual_seq_lengths", actual_seq_lengths, seq_q)
         actual_seq_lengths_kv, seq_kv = _packed("actual_seq_lengths_kv", actual_seq_lengths_kv, seq_kv)
         if len(actual_seq_lengths_kv) != len(actual_seq_lengths):
-            raise ValueError(
-                f"actual_seq_lengths_kv has {len(actual_seq_lengths_kv)} entries but actual_seq_lengths has "
-                f"{len(actual_seq_lengths)}; with input_layout='TND' both give one cumulative entry per batch")
+            raise ValueError(limits.refuse_packed_lengths(len(actual_seq_lengths_kv), len(actual_seq_lengths)))
         batch = len(actual_seq_lengths)
         if atten_mask is not None and sparse_mode in (0, 1):
-            raise ValueError("atten_mask with sparse_mode 0 or 1 is not supported with input_layout='TND' "
-                             "(use sparse_mode 2-4, or no mask)")
+            raise ValueError(limits.refuse_packed_mask())
     if head_dim < 1:
         raise ValueError(f"head_dim must be >= 1, got {head_dim} (query shape {arrays.shape(query)})")
     if device == "cpu" and head_dim > limits.CPU_HEAD_DIM_MAX:
@@ -365,8 +363,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
     if kv_heads < 1:
         raise ValueError(f"key has {kv_heads} heads (shape {arrays.shape(key)}); expected >= 1")
     if heads % kv_heads:
-        raise ValueError(
-            f"num_heads={heads} must be a multiple of num_key_value_heads={kv_heads} (GQA/MQA)")
+        raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
 
     mode = _sparse_mode(sparse_mode)
     bq, bkv = _block_shape(block_shape, device)

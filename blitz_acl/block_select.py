@@ -21,7 +21,7 @@ from . import select_limits as _limits
 from .torch_route import routed
 
 _D = _limits.DEFAULTS
-DEFAULT_BLOCK_SHAPE = (128, 512)  # blitz_sparse_attention's default
+DEFAULT_BLOCK_SHAPE = limits.DEFAULT_BLOCK_SHAPE  # blitz_sparse_attention's default
 
 
 @dataclass(frozen=True)
@@ -123,7 +123,7 @@ def _npu_subset(call: "SelectCall", dtype: str) -> None:
         raise ValueError(_limits.refuse_select_npu_method(call.method))
     if call.sparse_mode != 0:
         raise ValueError(_limits.refuse_select_npu_mask(call.sparse_mode))
-    if dtype not in ("float16", "bfloat16"):
+    if dtype not in limits.NPU_DTYPES:
         raise TypeError(_limits.refuse_select_npu_dtype())
 
 
@@ -134,17 +134,15 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     """Checks every argument of select_blocks (TypeError / ValueError naming it)."""
     arguments._tensors(query, key, key)
     _device(device, query)
-    if not isinstance(input_layout, str):
-        raise TypeError(f"input_layout must be a string, got {input_layout!r}")
-    if input_layout not in arguments.LAYOUTS:
-        raise ValueError(limits.refuse_layout(input_layout))
+    input_layout = arguments._layout_arg(input_layout)
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = arguments._shapes(
         query, key, key, input_layout, num_heads, num_key_value_heads)
-    if not 1 <= head_dim <= arguments.limits.CPU_HEAD_DIM_MAX:
-        raise ValueError(f"head_dim {head_dim} (query shape {arrays.shape(query)}) is not supported: expected "
-                         f"1..{arguments.limits.CPU_HEAD_DIM_MAX}")
-    if heads < 1 or kv_heads < 1 or heads % kv_heads:
-        raise ValueError(f"num_heads={heads} must be a positive multiple of num_key_value_heads={kv_heads}")
+    if not 1 <= head_dim <= limits.CPU_HEAD_DIM_MAX:
+        raise ValueError(f"{limits.refuse_cpu_head_dim(head_dim)} (query shape {arrays.shape(query)})")
+    if heads < 1 or kv_heads < 1:
+        raise ValueError(f"num_heads={heads} and num_key_value_heads={kv_heads} must be positive")
+    if heads % kv_heads:
+        raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
     for name, lengths in (("actual_seq_lengths", actual_seq_lengths),
                           ("actual_seq_lengths_kv", actual_seq_lengths_kv)):
         arguments._host_readable(name, lengths, query)
@@ -152,8 +150,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
         lq, seq_q = arguments._packed("actual_seq_lengths", actual_seq_lengths, seq_q)
         lkv, seq_kv = arguments._packed("actual_seq_lengths_kv", actual_seq_lengths_kv, seq_kv)
         if len(lq) != len(lkv):
-            raise ValueError(f"actual_seq_lengths_kv has {len(lkv)} entries but actual_seq_lengths has {len(lq)}; "
-                             f"with input_layout='TND' both give one cumulative entry per batch")
+            raise ValueError(limits.refuse_packed_lengths(len(lkv), len(lq)))
         batch = len(lq)
     else:
         lq = arguments._lengths("actual_seq_lengths", actual_seq_lengths, batch, seq_q)
@@ -166,9 +163,8 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     if not 0.0 <= refine <= 1.0:
         raise ValueError(f"refine_below must lie in [0, 1] (a coherence; 0 = never refine), got {refine_below!r}")
     rows, cols = -(-seq_q // bq), -(-seq_kv // bkv)
-    if cols > arguments.limits.SABI_PAD:
-        raise ValueError(f"Skv={seq_kv} with bkv={bkv} has {cols} key blocks; a uint16 sabi indexes at most "
-                         f"{arguments.limits.SABI_PAD}")
+    if cols > limits.SABI_PAD:
+        raise ValueError(_limits.refuse_select_kv_blocks(seq_kv, bkv, cols))
     call = SelectCall(
         query=query, key=key, input_layout=input_layout, num_heads=heads, num_key_value_heads=kv_heads,
         scale_value=arguments._scale(scale_value, head_dim), block_shape=(bq, bkv),

@@ -55,6 +55,20 @@ DEFAULT_NEXT_TOKENS = 2147483647
 DEFAULT_BLOCK_SHAPE = (128, 512)
 DEFAULT_RETURN_LSE = False
 
+# The op attributes' own defaults (the original's; what an unset attribute means at the C ABI).
+ATTR_DEFAULTS = {
+    'num_heads': 1,
+    'scale_value': 1.0,
+    'pre_tokens': 2147483647,
+    'next_tokens': 0,
+    'input_layout': 'BSH',
+    'num_key_value_heads': 0,
+    'sparse_mode': 0,
+    'inner_precise': 1,
+    'softmax_lse_flag': False,
+    'block_shape': (128, 128),
+}
+
 
 def block_shape_supported(bq: int, bkv: int) -> bool:
     return bq in BLOCK_Q and BLOCK_KV_STEP <= bkv <= BLOCK_KV_MAX and bkv % BLOCK_KV_STEP == 0
@@ -124,6 +138,50 @@ def refuse_sabi_index(b: int, h: int, row: int, col: int, value: int, seq_kv: in
 
 def refuse_sabi_repeat(b: int, h: int, row: int, col: int, value: int) -> str:
     return f'sabi[b={b}, h={h}, row={row}, col={col}] = {value}: key block {value} appears twice in this row; each row must list a block at most once'
+
+
+def refuse_lengths_count(name: str, count: int, batch: int) -> str:
+    return f'{name} has {count} entries; expected 1 or at least B={batch}'
+
+
+def refuse_length_value(name: str, i: int, value: int, limit: int) -> str:
+    return f"{name}[{i}] = {value} is outside [0, {limit}] (the tensor's sequence length)"
+
+
+def refuse_mask_shape(name: str, shape: str, batch: int, heads: int, seq_q: int, seq_kv: int) -> str:
+    return f"{name} has shape {shape}; expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), B={batch}, N={heads}, Sq={seq_q}, Skv={seq_kv}"
+
+
+def refuse_packed_required(name: str) -> str:
+    return f'{name} is required with input_layout TND (cumulative token counts, one per batch)'
+
+
+def refuse_packed_entry(name: str, b: int, value: int, previous: int, tokens: int) -> str:
+    return f'{name}[{b}] = {value}: TND lengths are cumulative, so each entry must lie in [the previous entry {previous}, T={tokens}]'
+
+
+def refuse_packed_end(name: str, end: int, tokens: int) -> str:
+    return f'{name} ends at {end} but the tensor holds T={tokens} tokens; with input_layout TND the last cumulative entry is T (every token belongs to a batch)'
+
+
+def refuse_packed_lengths(kv_count: int, q_count: int) -> str:
+    return f'actual_seq_lengths_kv has {kv_count} entries but actual_seq_lengths has {q_count}; with input_layout TND both give one cumulative entry per batch'
+
+
+def refuse_packed_mask() -> str:
+    return f'atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)'
+
+
+def refuse_gqa(heads_name: str, heads: int, kv_name: str, kv_heads: int) -> str:
+    return f'{heads_name}={heads} is not a multiple of {kv_name}={kv_heads} (GQA / MQA)'
+
+
+def refuse_bsh_hidden(name: str, hidden: int, heads: int) -> str:
+    return f'{name} hidden size {hidden} is not a multiple of its {heads} heads'
+
+
+def refuse_bsh_heads() -> str:
+    return f"num_heads is required for input_layout='BSH' (query is [B, S, N*D])"
 
 
 def refuse_inner_precise(inner_precise: int) -> str:

@@ -7,7 +7,7 @@ METHODS = ('mean_pool', 'antidiagonal')
 STRIDE_MAX = 64
 SUB_BLOCK_MAX = 1024
 SPARSE_MODES = (0, 2, 3, 4)
-# What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below.
+# What the NPU op (Ascend C; device npu_sim here) takes so far; its refusals below (select_npu_*).
 NPU_METHODS = ('mean_pool', 'antidiagonal')
 
 # The op's attribute defaults (aclnn_gen/spec.py SELECT_ATTRS), by attribute name.
@@ -30,6 +30,10 @@ DEFAULTS = {
     'pre_tokens': 2147483647,
     'next_tokens': 2147483647,
 }
+
+
+def refuse_select_kv_blocks(seq_kv: int, bkv: int, kv_blocks: int) -> str:
+    return f'Skv={seq_kv} with bkv={bkv} has {kv_blocks} key blocks; a uint16 sabi indexes at most 65535'
 
 
 def refuse_select_npu_method(method: str) -> str:

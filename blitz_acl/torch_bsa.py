@@ -16,16 +16,19 @@ import numbers
 from . import api, arrays, limits
 
 # Upstream's defaults, applied both when an argument is left out and when it is None (its
-# arguments are c10::optional, so None means "the default" there too).
-DEFAULTS = dict(num_heads=1, scale_value=1.0, pre_tokens=2147473647, next_tokens=0,
-                input_layout="BSH", num_key_value_heads=0, sparse_mode=0,
-                softmax_lse_flag=False, block_shape=limits.C_ABI_DEFAULT_BLOCK_SHAPE)
+# arguments are c10::optional, so None means "the default" there too): the op attributes'
+# (the spec's, limits.ATTR_DEFAULTS), but pre_tokens, where upstream's torch interface writes
+# 2147473647 (the op attribute's 2147483647 with one digit off), kept as upstream has it.
+_NAMES = ("num_heads", "scale_value", "next_tokens", "input_layout", "num_key_value_heads", "sparse_mode",
+          "softmax_lse_flag")
+DEFAULTS = dict({n: limits.ATTR_DEFAULTS[n] for n in _NAMES}, pre_tokens=2147473647,
+                block_shape=limits.C_ABI_DEFAULT_BLOCK_SHAPE)
 _D = DEFAULTS
 
 # Upstream's way to ask for inner_precise = 0 (high precision): sparse_mode + 10. blitz_acl
 # always accumulates and runs the softmax in float32, which is that mode, so 10-14 run as 0-4.
-_HIGH_PRECISION_OFFSET = 10
-_HIGH_PRECISION_MODES = range(_HIGH_PRECISION_OFFSET, _HIGH_PRECISION_OFFSET + 5)
+_HIGH_PRECISION_OFFSET = limits.TORCH_BSA_PRECISE_OFFSET
+_HIGH_PRECISION_MODES = tuple(m + _HIGH_PRECISION_OFFSET for m in limits.SPARSE_MODES)
 
 
 def _default(name, value):

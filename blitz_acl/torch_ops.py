@@ -136,24 +136,29 @@ def _optional_int_list(v: Any) -> Optional[list]:
 
 
 # Per public argument name: (schema type, conversion). Read by the schema generator and `route`.
-ATTENTION_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+# The arguments blitz_sparse_attention and select_blocks share mean the same in both (select_blocks
+# takes the attention call's shapes, lengths, mask and tiles), so they are typed once.
+SHARED_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
     "query": ("Tensor", _tensor),
     "key": ("Tensor", _tensor),
-    "value": ("Tensor", _tensor),
-    "sabi": ("Tensor?", _index_tensor),
     "num_heads": ("int?", _optional_int),
     "num_key_value_heads": ("int", _int),
     "input_layout": ("str", _str),
     "scale_value": ("float?", _optional_float),
     "actual_seq_lengths": ("int[]?", _optional_int_list),
     "actual_seq_lengths_kv": ("int[]?", _optional_int_list),
-    "atten_mask": ("Tensor?", _optional_tensor),
     "sparse_mode": ("int", _int),
     "pre_tokens": ("int", _int),
     "next_tokens": ("int", _int),
     "block_shape": ("int[]", _int_list),
-    "return_lse": ("bool", _bool),
     "device": ("str?", _optional_str),
+}
+ATTENTION_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
+    **SHARED_TYPES,
+    "value": ("Tensor", _tensor),
+    "sabi": ("Tensor?", _index_tensor),
+    "atten_mask": ("Tensor?", _optional_tensor),
+    "return_lse": ("bool", _bool),
     "validate": ("bool", _bool),
 }
 
@@ -279,7 +284,7 @@ def _attention_fake(query, key, value, sabi=None, atten_mask=None, **kwargs):
         lse_shape = (shape[1], shape[0])  # [N, T]
     elif layout == "BSH":
         if kwargs["num_heads"] is None:
-            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+            raise ValueError(limits.refuse_bsh_heads())
         lse_shape = (shape[0], kwargs["num_heads"], shape[1])
     elif layout == "BSND":
         lse_shape = (shape[0], shape[2], shape[1])
@@ -329,27 +334,15 @@ def _float(v: Any) -> float:
 
 
 SELECT_TYPES: Dict[str, Tuple[str, Callable[[Any], Any]]] = {
-    "query": ("Tensor", _tensor),
-    "key": ("Tensor", _tensor),
-    "block_shape": ("int[]", _int_list),
+    **SHARED_TYPES,
     "mass": ("float?", _optional_float),
     "top_k": ("int?", _optional_int),
     "anchors": ("int[]", _anchors),
     "method": ("str", _str),
     "share_kv_groups": ("bool", _bool),
-    "num_heads": ("int?", _optional_int),
-    "num_key_value_heads": ("int", _int),
-    "input_layout": ("str", _str),
-    "scale_value": ("float?", _optional_float),
-    "actual_seq_lengths": ("int[]?", _optional_int_list),
-    "actual_seq_lengths_kv": ("int[]?", _optional_int_list),
     "stride": ("int", _int),
     "sub_block": ("int", _int),
     "refine_below": ("float", _float),
-    "sparse_mode": ("int", _int),
-    "pre_tokens": ("int", _int),
-    "next_tokens": ("int", _int),
-    "device": ("str?", _optional_str),
 }
 
 _select_eager = block_select.select_blocks.__wrapped__
@@ -369,9 +362,9 @@ def select_blocks(query, key, **kwargs):
     return _select_eager(query, key, **dict(kwargs, anchors=_anchors_back(kwargs["anchors"])))
 
 
-def _longest(cumulative) -> int:
+def _longest(name: str, cumulative) -> int:
     if not cumulative:
-        raise ValueError("actual_seq_lengths(_kv) are required with input_layout='TND'")
+        raise ValueError(limits.refuse_packed_required(name))
     return max(end - start for start, end in zip([0] + list(cumulative[:-1]), cumulative))
 
 
@@ -383,10 +376,11 @@ def _select_fake(query, key, **kwargs):
     q, k = tuple(query.shape), tuple(key.shape)
     if layout == "TND":
         b, n = len(kwargs["actual_seq_lengths"] or ()), q[1]
-        seq_q, seq_kv = _longest(kwargs["actual_seq_lengths"]), _longest(kwargs["actual_seq_lengths_kv"])
+        seq_q = _longest("actual_seq_lengths", kwargs["actual_seq_lengths"])
+        seq_kv = _longest("actual_seq_lengths_kv", kwargs["actual_seq_lengths_kv"])
     elif layout == "BSH":
         if kwargs["num_heads"] is None:
-            raise ValueError("num_heads is required for input_layout='BSH' (query is [B, S, N*D])")
+            raise ValueError(limits.refuse_bsh_heads())
         b, seq_q, n, seq_kv = q[0], q[1], kwargs["num_heads"], k[1]
     elif layout == "BSND":
         b, seq_q, n, seq_kv = q[0], q[1], q[2], k[1]

@@ -169,11 +169,142 @@ CASES.append(("sabi_repeat", {
     "cpu": _call(_SABI_TENSORS, sabi=_sabi_repeat),
 }, limits.refuse_sabi_repeat(0, 0, 0, 1, 0)))
 
+# TND (packed): two cumulative length lists of different counts, and an explicit mask, which
+# packed calls do not take. Python, the aclnn layer (both libraries: the npu_sim one refuses
+# before its tiling runs) and BlitzSelectBlocks' Python check word them alike; the NPU tiling's
+# own copy is asked by tests/npu_host.
+_T = S
+_TND_TENSORS = tuple(np.zeros((_T, N, D), np.float16) for _ in range(3))
+_TND_ENDS = (_T // 2, _T)  # two batches
+
+
+def _tnd_call(**changes):
+    """A packed call Python accepts (device 'cpu': the reference has no TND), then `changes`."""
+    q, k, v = _TND_TENSORS
+    call = arguments.normalize(q, k, v, device="cpu", block_shape=VALID_BLOCK, input_layout="TND",
+                               actual_seq_lengths=_TND_ENDS, actual_seq_lengths_kv=_TND_ENDS)
+    return dataclasses.replace(call, **changes)
+
+
+def _public_tnd(**kwargs):
+    q, k, v = _TND_TENSORS
+    kwargs = dict(dict(block_shape=VALID_BLOCK, input_layout="TND", actual_seq_lengths=_TND_ENDS,
+                       actual_seq_lengths_kv=_TND_ENDS, device="cpu"), **kwargs)
+    return lambda: blitz_acl.blitz_sparse_attention(q, k, v, **kwargs)
+
+
+def _select_tnd_call(**changes):
+    """BlitzSelectBlocks' packed call as Python accepts it, then `changes` (a C caller's)."""
+    from blitz_acl import block_select
+
+    call = block_select.normalize(
+        _TND_TENSORS[0], _TND_TENSORS[1], block_shape=VALID_BLOCK, mass=0.9, top_k=None,
+        anchors=block_select.Anchors(), method="mean_pool", share_kv_groups=False, num_heads=N,
+        num_key_value_heads=0, input_layout="TND", scale_value=None, actual_seq_lengths=_TND_ENDS,
+        actual_seq_lengths_kv=_TND_ENDS, stride=8, sub_block=32, refine_below=0.5, device=None)
+    return dataclasses.replace(call, **changes)
+
+
+def _select_refused_by_c(call, device):
+    from blitz_acl.devices import select_call
+
+    with pytest.raises(AclError) as e:
+        select_call.run(call, device)
+    assert e.value.status == ACLNN_ERR_PARAM_INVALID, e.value
+    return e.value.message
+
+
+CASES.append(("packed_lengths", {
+    "python_cpu": _public_tnd(actual_seq_lengths_kv=(_T,)),
+    "python_select": lambda: blitz_acl.select_blocks(_TND_TENSORS[0], _TND_TENSORS[1], mass=0.9, input_layout="TND",
+                                                     actual_seq_lengths=_TND_ENDS, actual_seq_lengths_kv=(_T,)),
+    "cpu": _tnd_call(actual_seq_lengths_kv=(_T,)),
+    "npu_tiling": _tnd_call(actual_seq_lengths_kv=(_T,)),
+    "select_cpu": _select_tnd_call(actual_seq_lengths_kv=(_T,)),
+    "select_npu_sim": _select_tnd_call(actual_seq_lengths_kv=(_T,)),
+}, limits.refuse_packed_lengths(1, len(_TND_ENDS))))
+# One bad length list: Python names it as its parameter, the aclnn layer by its C name.
+_BAD_ENDS = {"required": None, "entry": (_T, _T // 2), "end": (_T // 2, _T - 1)}
+_PACKED_WORDS = {
+    "required": lambda name: limits.refuse_packed_required(name),
+    "entry": lambda name: limits.refuse_packed_entry(name, 1, _T // 2, _T, _T),
+    "end": lambda name: limits.refuse_packed_end(name, _T - 1, _T),
+}
+for what, ends in _BAD_ENDS.items():
+    CASES.append((f"packed_{what}_python", {
+        "python_cpu": _public_tnd(actual_seq_lengths=ends),
+        "python_select": lambda ends=ends: blitz_acl.select_blocks(
+            _TND_TENSORS[0], _TND_TENSORS[1], mass=0.9, input_layout="TND", actual_seq_lengths=ends,
+            actual_seq_lengths_kv=_TND_ENDS),
+    }, _PACKED_WORDS[what]("actual_seq_lengths")))
+    CASES.append((f"packed_{what}_aclnn", {
+        "cpu": _tnd_call(actual_seq_lengths=ends),
+        "npu_tiling": _tnd_call(actual_seq_lengths=ends),
+        "select_cpu": _select_tnd_call(actual_seq_lengths=ends),
+        "select_npu_sim": _select_tnd_call(actual_seq_lengths=ends),
+    }, _PACKED_WORDS[what]("actualSeqLengths")))
+# Padded layouts' actual lengths and the explicit mask's shape: Python names them as its
+# parameters and writes a shape as a tuple, the aclnn layer uses the C names and [..] shapes.
+_THREE = _tensors(b=3)
+CASES.append(("lengths_count_python", {
+    "python_cpu": _public(_THREE, actual_seq_lengths=[S, S], device="cpu"),
+}, limits.refuse_lengths_count("actual_seq_lengths", 2, 3)))
+CASES.append(("lengths_count_aclnn", {
+    "cpu": _call(_THREE, actual_seq_lengths=(S, S)),
+    "npu_tiling": _call(_THREE, actual_seq_lengths=(S, S)),
+}, limits.refuse_lengths_count("actualSeqLengths", 2, 3)))
+CASES.append(("length_value_python", {
+    "python_cpu": _public(actual_seq_lengths_kv=[S + 1], device="cpu"),
+}, limits.refuse_length_value("actual_seq_lengths_kv", 0, S + 1, S)))
+CASES.append(("length_value_aclnn", {
+    "cpu": _call(actual_seq_lengths_kv=(S + 1,)),
+    "npu_tiling": _call(actual_seq_lengths_kv=(S + 1,)),
+}, limits.refuse_length_value("actualSeqLengthsKv", 0, S + 1, S)))
+_short_mask = np.zeros((S, S - 1), bool)
+CASES.append(("mask_shape_python", {
+    "python_cpu": _public(atten_mask=_short_mask, sparse_mode=1, device="cpu"),
+}, limits.refuse_mask_shape("atten_mask", str((S, S - 1)), B, N, S, S)))
+CASES.append(("mask_shape_aclnn", {
+    "cpu": _call(atten_mask=_short_mask, sparse_mode=1),
+    "npu_tiling": _call(atten_mask=_short_mask, sparse_mode=1),
+}, limits.refuse_mask_shape("attenMask", f"[{S}, {S - 1}]", B, N, S, S)))
+
+# Head counts: GQA's divisibility and BSH's hidden size; the aclnn layer names numHeads /
+# numKeyValueHeads (the npu_sim library's refuses before its tiling).
+CASES.append(("gqa_python", {
+    "python_cpu": _public(_tensors(n=4, nkv=3), device="cpu"),
+}, limits.refuse_gqa("num_heads", 4, "num_key_value_heads", 3)))
+CASES.append(("gqa_aclnn", {
+    "cpu": _call(_tensors(n=4, nkv=2), num_key_value_heads=3),
+    "npu_tiling": _call(_tensors(n=4, nkv=2), num_key_value_heads=3),
+}, limits.refuse_gqa("numHeads", 4, "numKeyValueHeads", 3)))
+_BSH = tuple(t.reshape(B, S, N * D) for t in _tensors())
+CASES.append(("bsh_hidden", {
+    "python_cpu": _public(_BSH, input_layout="BSH", num_heads=3, device="cpu"),
+    "cpu": dataclasses.replace(arguments.normalize(*_BSH, device="reference", block_shape=VALID_BLOCK,
+                                                   input_layout="BSH", num_heads=N),
+                               num_heads=3, num_key_value_heads=1),
+}, limits.refuse_bsh_hidden("query", N * D, 3)))
+
+# BSH without num_heads: only Python can be asked (the C ABI's numHeads always has a value).
+CASES.append(("bsh_heads", {
+    "python_cpu": _public(_BSH, input_layout="BSH", device="cpu"),
+}, limits.refuse_bsh_heads()))
+_tnd_mask = np.zeros((_T, _T), bool)
+CASES.append(("packed_mask", {
+    "python_cpu": _public_tnd(atten_mask=_tnd_mask, sparse_mode=1),
+    "cpu": _tnd_call(atten_mask=_tnd_mask, sparse_mode=1),
+    "npu_tiling": _tnd_call(atten_mask=_tnd_mask, sparse_mode=1),
+}, limits.refuse_packed_mask()))
+
 SIDES = {
     "python_cpu": _refused_by_python,
     "cpu": lambda call: _refused_by_c(call, "cpu"),
     "python_npu": lambda call: _refused_by_python(lambda: npu_args.check_supported(call)),
     "npu_tiling": lambda call: _refused_by_c(call, "npu_sim"),
+    "python_select": _refused_by_python,
+    "select_cpu": lambda call: _select_refused_by_c(call, "cpu"),
+    "select_npu_sim": lambda call: _select_refused_by_c(call, "npu_sim"),
 }
 
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import numpy as np
 
+from .. import limits
 from .. import sabi as sabi_format
 from ..api import blitz_sparse_attention
 from . import plan as planning
@@ -16,17 +17,21 @@ from .shards import (LAYOUTS, check_sharding, from_bnsd, ranges_from_lengths, se
                      shard_ranges, to_bnsd)
 
 SCHEMES = ("ring", "ulysses")
-_MAX_INT = 2147483647
 
 
 def sequence_parallel_attention(query, key, value, sabi=None, *, group=None, scheme="ring",
                                 sharding="contiguous", timeout: Optional[float] = None,
-                                stats: Optional[ParallelStats] = None, num_heads=None,
-                                num_key_value_heads=0, input_layout="BNSD", scale_value=None,
+                                stats: Optional[ParallelStats] = None,
+                                num_heads=limits.DEFAULT_NUM_HEADS,
+                                num_key_value_heads=limits.DEFAULT_NUM_KEY_VALUE_HEADS,
+                                input_layout=limits.DEFAULT_INPUT_LAYOUT,
+                                scale_value=limits.DEFAULT_SCALE_VALUE,
                                 actual_seq_lengths=None, actual_seq_lengths_kv=None,
-                                atten_mask=None, sparse_mode=0, pre_tokens=_MAX_INT,
-                                next_tokens=_MAX_INT, block_shape=(128, 512), return_lse=False,
-                                device=None, validate=True):
+                                atten_mask=None, sparse_mode=limits.DEFAULT_SPARSE_MODE,
+                                pre_tokens=limits.DEFAULT_PRE_TOKENS,
+                                next_tokens=limits.DEFAULT_NEXT_TOKENS,
+                                block_shape=limits.DEFAULT_BLOCK_SHAPE,
+                                return_lse=limits.DEFAULT_RETURN_LSE, device=None, validate=True):
     """blitz_sparse_attention on a sequence sharded over the ranks of a torch.distributed group.
 
     Every rank calls it at once with its own shard of query/key/value and the same global
@@ -147,7 +152,7 @@ def _local(query, key, value, sabi, layout, num_heads, num_key_value_heads) -> d
     dim = seq_dim(layout)
     if layout == "BSH":
         if num_heads is None:
-            raise ValueError("num_heads is required with input_layout='BSH'")
+            raise ValueError(limits.refuse_bsh_heads())
         heads = int(num_heads)
         if heads < 1 or query.shape[2] % heads:
             raise ValueError(f"query's last dim {query.shape[2]} is not num_heads={heads} x D")
@@ -164,7 +169,7 @@ def _local(query, key, value, sabi, layout, num_heads, num_key_value_heads) -> d
     if num_key_value_heads and int(num_key_value_heads) != kv_heads:
         raise ValueError(f"num_key_value_heads={num_key_value_heads} but key has {kv_heads} heads")
     if heads % kv_heads:
-        raise ValueError(f"num_heads={heads} must be a multiple of num_key_value_heads={kv_heads}")
+        raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
     if query.shape[0] != key.shape[0]:
         raise ValueError(f"query has batch {query.shape[0]}, key {key.shape[0]}")
     s = None if sabi is None else sabi_format.normalize(sabi)

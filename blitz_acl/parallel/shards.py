@@ -13,10 +13,13 @@ from __future__ import annotations
 import math
 from typing import Sequence, Tuple
 
+from .. import limits
+
 Segment = Tuple[int, int]
 SHARDINGS = ("contiguous", "zigzag")
-# The layouts a shard may come in; TND (packed varlen) has no per-batch sequence axis to cut.
-LAYOUTS = ("BNSD", "BSND", "BSH", "BNSD_BSND")
+# The layouts a shard may come in: the spec's but the packed one (TND), which has no per-batch
+# sequence axis to cut.
+LAYOUTS = tuple(layout for layout in limits.LAYOUTS if layout != limits.PACKED_LAYOUT)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -35,7 +38,7 @@ def shard_unit(block_shape) -> int:
     return bq * bkv // math.gcd(bq, bkv)
 
 
-def shard_ranges(seq: int, world: int, *, block_shape=(128, 512),
+def shard_ranges(seq: int, world: int, *, block_shape=limits.DEFAULT_BLOCK_SHAPE,
                  sharding: str = "contiguous") -> Tuple[Tuple[Segment, ...], ...]:
     """Per rank, the global token segments [start, end) it holds, in the order it holds them.
 
@@ -72,8 +75,8 @@ def seq_dim(layout: str) -> int:
     return 2 if layout in ("BNSD", "BNSD_BSND") else 1
 
 
-def shard(x, rank: int, world: int, *, input_layout: str = "BNSD", block_shape=(128, 512),
-          sharding: str = "contiguous"):
+def shard(x, rank: int, world: int, *, input_layout: str = limits.DEFAULT_INPUT_LAYOUT,
+          block_shape=limits.DEFAULT_BLOCK_SHAPE, sharding: str = "contiguous"):
     """Rank `rank`'s shard of a full query/key/value tensor (its segments concatenated)."""
     import torch
 
@@ -82,8 +85,8 @@ def shard(x, rank: int, world: int, *, input_layout: str = "BNSD", block_shape=(
     return torch.cat([x.narrow(dim, s, e - s) for s, e in segments], dim=dim).contiguous()
 
 
-def unshard(pieces, *, input_layout: str = "BNSD", block_shape=(128, 512),
-            sharding: str = "contiguous", lse: bool = False):
+def unshard(pieces, *, input_layout: str = limits.DEFAULT_INPUT_LAYOUT,
+            block_shape=limits.DEFAULT_BLOCK_SHAPE, sharding: str = "contiguous", lse: bool = False):
     """The full tensor from every rank's output shard (rank order): outputs in the output
     layout (BSND for BNSD_BSND), or with `lse=True` lse shards [B, N, S]."""
     import torch

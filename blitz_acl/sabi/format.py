@@ -13,7 +13,7 @@ from .. import arrays, limits
 PAD = limits.SABI_PAD
 # The largest index a uint16 sabi can hold (PAD is reserved).
 MAX_INDEX = PAD - 1
-DEFAULT_BLOCK_SHAPE = (128, 512)
+DEFAULT_BLOCK_SHAPE = limits.DEFAULT_BLOCK_SHAPE  # blitz_sparse_attention's, from the spec
 
 _SIGNED_DTYPES = ("int16", "int32", "int64")
 _ACCEPTED_DTYPES = ("uint16",) + _SIGNED_DTYPES
@@ -79,7 +79,7 @@ def normalize(sabi: Any, name: str = "sabi") -> np.ndarray:
     dtype = arrays.dtype_name(sabi)
     if dtype not in _ACCEPTED_DTYPES:
         raise TypeError(
-            f"{name} has dtype {dtype}; expected uint16 (0xFFFF = no block) or "
+            f"{name} has dtype {dtype}; expected uint16 (0x{PAD:X} = no block) or "
             f"int16/int32/int64 (-1 = no block)")
     a = arrays.to_numpy(sabi)
     if a.ndim == 3:

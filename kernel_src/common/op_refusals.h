@@ -25,6 +25,9 @@ constexpr uint32_t kLayoutIndexBNSD_BSND = 3;
 constexpr uint32_t kLayoutIndexTND = 4;
 constexpr uint32_t kLayoutCount = 5;
 constexpr const char kSabiPadText[] = "0xFFFF";  // kSabiPad as messages write it
+// The dtypes the NPU kernel accepts, per group, by the spec's names (the tiling's DataKind names).
+constexpr const char *const kNpuQkvDtypes[] = {"float16", "bfloat16"};
+constexpr const char *const kNpuMaskDtypes[] = {"bool", "int8", "uint8"};
 // The aclDataType values (include/acl/acl.h) the CPU device's aclnn layer accepts, per group.
 constexpr int32_t kCpuQkvDtypes[] = {0 /* ACL_FLOAT */, 1 /* ACL_FLOAT16 */, 27 /* ACL_BF16 */};
 constexpr int32_t kCpuMaskDtypes[] = {12 /* ACL_BOOL */, 2 /* ACL_INT8 */, 4 /* ACL_UINT8 */};
@@ -98,6 +101,50 @@ inline std::string refuse_sabi_index(int64_t b, int64_t h, int64_t row, int64_t 
 
 inline std::string refuse_sabi_repeat(int64_t b, int64_t h, int64_t row, int64_t col, int64_t value) {
   return std::string("sabi[b=") + std::to_string(b) + std::string(", h=") + std::to_string(h) + std::string(", row=") + std::to_string(row) + std::string(", col=") + std::to_string(col) + std::string("] = ") + std::to_string(value) + std::string(": key block ") + std::to_string(value) + std::string(" appears twice in this row; each row must list a block at most once");
+}
+
+inline std::string refuse_lengths_count(const std::string &name, int64_t count, int64_t batch) {
+  return name + std::string(" has ") + std::to_string(count) + std::string(" entries; expected 1 or at least B=") + std::to_string(batch);
+}
+
+inline std::string refuse_length_value(const std::string &name, int64_t i, int64_t value, int64_t limit) {
+  return name + std::string("[") + std::to_string(i) + std::string("] = ") + std::to_string(value) + std::string(" is outside [0, ") + std::to_string(limit) + std::string("] (the tensor's sequence length)");
+}
+
+inline std::string refuse_mask_shape(const std::string &name, const std::string &shape, int64_t batch, int64_t heads, int64_t seq_q, int64_t seq_kv) {
+  return name + std::string(" has shape ") + shape + std::string("; expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv (the top-left window is used), B=") + std::to_string(batch) + std::string(", N=") + std::to_string(heads) + std::string(", Sq=") + std::to_string(seq_q) + std::string(", Skv=") + std::to_string(seq_kv);
+}
+
+inline std::string refuse_packed_required(const std::string &name) {
+  return name + std::string(" is required with input_layout TND (cumulative token counts, one per batch)");
+}
+
+inline std::string refuse_packed_entry(const std::string &name, int64_t b, int64_t value, int64_t previous, int64_t tokens) {
+  return name + std::string("[") + std::to_string(b) + std::string("] = ") + std::to_string(value) + std::string(": TND lengths are cumulative, so each entry must lie in [the previous entry ") + std::to_string(previous) + std::string(", T=") + std::to_string(tokens) + std::string("]");
+}
+
+inline std::string refuse_packed_end(const std::string &name, int64_t end, int64_t tokens) {
+  return name + std::string(" ends at ") + std::to_string(end) + std::string(" but the tensor holds T=") + std::to_string(tokens) + std::string(" tokens; with input_layout TND the last cumulative entry is T (every token belongs to a batch)");
+}
+
+inline std::string refuse_packed_lengths(int64_t kv_count, int64_t q_count) {
+  return std::string("actual_seq_lengths_kv has ") + std::to_string(kv_count) + std::string(" entries but actual_seq_lengths has ") + std::to_string(q_count) + std::string("; with input_layout TND both give one cumulative entry per batch");
+}
+
+inline std::string refuse_packed_mask() {
+  return std::string("atten_mask with sparse_mode 0 or 1 is not supported with input_layout TND (use sparse_mode 2-4, or no mask)");
+}
+
+inline std::string refuse_gqa(const std::string &heads_name, int64_t heads, const std::string &kv_name, int64_t kv_heads) {
+  return heads_name + std::string("=") + std::to_string(heads) + std::string(" is not a multiple of ") + kv_name + std::string("=") + std::to_string(kv_heads) + std::string(" (GQA / MQA)");
+}
+
+inline std::string refuse_bsh_hidden(const std::string &name, int64_t hidden, int64_t heads) {
+  return name + std::string(" hidden size ") + std::to_string(hidden) + std::string(" is not a multiple of its ") + std::to_string(heads) + std::string(" heads");
+}
+
+inline std::string refuse_bsh_heads() {
+  return std::string("num_heads is required for input_layout='BSH' (query is [B, S, N*D])");
 }
 
 inline std::string refuse_inner_precise(int64_t inner_precise) {

@@ -41,7 +41,8 @@ static const char *g_test = "";
 
 static uint32_t tmp_8k(uint32_t, uint32_t, void *) { return 8 * 1024; }
 
-// BNSD [B, N, Sq, D] / [B, Nkv, Skv, D], fp16, 64 x 128 tiles, mass 0.9, a 910B's 24 + 48 cores.
+// BNSD [B, N, Sq, D] / [B, Nkv, Skv, D], fp16, 64 x 128 tiles, mass 0.9, no refinement, a 910B's
+// 24 + 48 cores.
 static SelectRequest request(int64_t b, int64_t n, int64_t nkv, int64_t sq, int64_t skv, int64_t d) {
   SelectRequest r;
   r.q_rank = r.k_rank = 4;
@@ -54,6 +55,7 @@ static SelectRequest request(int64_t b, int64_t n, int64_t nkv, int64_t sq, int6
   r.block_q = 64;
   r.block_kv = 128;
   r.mass = 0.9;
+  r.refine_below = 0.0;  // no sub-block refinement unless a test turns it on
   r.cores = CoreInfo{24, 48, 192 * 1024, 512 * 1024, 128 * 1024};
   r.softmax_tmp_bytes = tmp_8k;
   return r;

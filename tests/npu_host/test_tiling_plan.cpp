@@ -884,6 +884,24 @@ static void test_request_from_values() {
   CHECK(request_from_values(v, &r, &error) && r.sabi_values == nullptr);
 }
 
+// The readers InferShape shares with the tiling: a layout name's code (the spec's order), which
+// layouts store the inputs head-major, and which dtypes the NPU takes for q / k / v and the mask.
+static void test_layout_and_dtype_sets() {
+  g_test = "layout_and_dtype_sets";
+  CHECK_EQ(layout_of("BNSD"), kLayoutBNSD); CHECK_EQ(layout_of("BSND"), kLayoutBSND);
+  CHECK_EQ(layout_of("BSH"), kLayoutBSH); CHECK_EQ(layout_of("BNSD_BSND"), kLayoutBNSD_BSND);
+  CHECK_EQ(layout_of("TND"), kLayoutTND);
+  CHECK_EQ(layout_of("bnsd"), kUnknownLayout); CHECK_EQ(layout_of(""), kUnknownLayout);
+  CHECK(head_major(kLayoutBNSD) && head_major(kLayoutBNSD_BSND));
+  CHECK(!head_major(kLayoutBSND) && !head_major(kLayoutBSH) && !head_major(kLayoutTND) && !head_major(kUnknownLayout));
+  CHECK(npu_qkv_dtype(DataKind::kFloat16) && npu_qkv_dtype(DataKind::kBFloat16));
+  for (DataKind k : {DataKind::kAbsent, DataKind::kBool, DataKind::kInt8, DataKind::kUint8, DataKind::kOther})
+    CHECK(!npu_qkv_dtype(k));
+  CHECK(npu_mask_dtype(DataKind::kBool) && npu_mask_dtype(DataKind::kInt8) && npu_mask_dtype(DataKind::kUint8));
+  for (DataKind k : {DataKind::kAbsent, DataKind::kFloat16, DataKind::kBFloat16, DataKind::kOther})
+    CHECK(!npu_mask_dtype(k));
+}
+
 // ColumnFill (op_kernel/column_fill.h): for every range in a 1024-column row, the head, middle
 // and tail cover exactly [begin, end), each starting on an 8-column block, bits inside a block.
 static void test_column_fill() {
@@ -967,6 +985,7 @@ int main() {
   test_spec_limits_refused_in_the_specs_words();
   test_geometry_and_tails();
   test_layout_strides();
+  test_layout_and_dtype_sets();
   test_gqa();
   test_block_shape_and_dims();
   test_unsupported_features();

@@ -142,8 +142,7 @@ HeadMajorView read_view(const aclTensor &t, Layout layout, int64_t heads, const 
   v.view.stride_b = s[0];
   if (layout == Layout::kBSH) {
     require(d[2] % heads == 0, ACLNN_ERR_PARAM_INVALID,
-            std::string(name) + " has shape " + dims_str(d) + ": H=" + S(d[2]) +
-                " is not a multiple of its " + S(heads) + " heads");
+            limits::refuse_bsh_hidden(name, d[2], heads));
     v.seq = d[1];
     v.heads = heads;
     v.head_dim = d[2] / heads;
@@ -226,11 +225,11 @@ void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, c
   const auto &v = lengths->values;
   const int64_t n = static_cast<int64_t>(v.size());
   require(n == 1 || n >= batch, ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " has " + S(n) + " entries; expected 1 or at least B=" + S(batch));
+          limits::refuse_lengths_count(name, n, batch));
   const int64_t used = n == 1 ? 1 : batch;
   for (int64_t i = 0; i < used; ++i) {
     require(v[i] >= 0 && v[i] <= limit, ACLNN_ERR_PARAM_INVALID,
-            std::string(name) + "[" + S(i) + "] = " + S(v[i]) + " is outside [0, " + S(limit) + "]");
+            limits::refuse_length_value(name, i, v[i], limit));
   }
   out.assign(v.begin(), v.begin() + used);
 }
@@ -241,23 +240,20 @@ void resolve_lengths(const aclIntArray *lengths, int64_t batch, int64_t limit, c
 void resolve_packed(const aclIntArray *cumulative, int64_t tokens, const char *name, std::vector<int64_t> &start,
                     std::vector<int64_t> &length) {
   require(cumulative != nullptr && !cumulative->values.empty(), ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " is required with inputLayout TND (cumulative token counts, one per batch)");
+          limits::refuse_packed_required(name));
   int64_t previous = 0;
   start.clear();
   length.clear();
   for (size_t b = 0; b < cumulative->values.size(); ++b) {
     const int64_t end = cumulative->values[b];
     require(end >= previous && end <= tokens, ACLNN_ERR_PARAM_INVALID,
-            std::string(name) + "[" + S(static_cast<int64_t>(b)) + "] = " + S(end) +
-                ": TND lengths are cumulative, so each entry must lie in [the previous entry " + S(previous) +
-                ", T=" + S(tokens) + "]");
+            limits::refuse_packed_entry(name, static_cast<int64_t>(b), end, previous, tokens));
     start.push_back(previous);
     length.push_back(end - previous);
     previous = end;
   }
   require(previous == tokens, ACLNN_ERR_PARAM_INVALID,
-          std::string(name) + " ends at " + S(previous) + " but the tensor holds T=" + S(tokens) +
-              " tokens; with TND the last cumulative entry is T (every token belongs to a batch)");
+          limits::refuse_packed_end(name, previous, tokens));
 }
 
 namespace {
@@ -278,15 +274,15 @@ void resolve_mask(const OpArgs &a, AttentionProblem &p) {
   // Skv' >= Skv; the top-left [Sq, Skv] window is read (its docs pad the key length to 32).
   const auto &d = m.view_dims;
   const size_t rank = d.size();
-  const std::string expected = "expected [Sq', Skv'], [1 or B, Sq', Skv'] or [1 or B, 1 or N, Sq', Skv'] with "
-                               "Sq' >= Sq, Skv' >= Skv, B=" + S(p.batch) + ", N=" + S(p.heads_q) +
-                               ", Sq=" + S(p.seq_q) + ", Skv=" + S(p.seq_kv);
-  require(rank >= 2 && rank <= 4, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
+  const auto refusal = [&] {
+    return limits::refuse_mask_shape("attenMask", dims_str(d), p.batch, p.heads_q, p.seq_q, p.seq_kv);
+  };
+  require(rank >= 2 && rank <= 4, ACLNN_ERR_PARAM_INVALID, refusal());
   const int64_t mask_batch = rank == 2 ? 1 : d[0];
   const int64_t mask_heads = rank == 4 ? d[1] : 1;
   const bool ok = d[rank - 2] >= p.seq_q && d[rank - 1] >= p.seq_kv && (mask_batch == 1 || mask_batch == p.batch) &&
                   (mask_heads == 1 || mask_heads == p.heads_q);
-  require(ok, ACLNN_ERR_PARAM_INVALID, "attenMask has shape " + dims_str(d) + "; " + expected);
+  require(ok, ACLNN_ERR_PARAM_INVALID, refusal());
   require(m.strides[rank - 1] == 1 || d[rank - 1] <= 1, ACLNN_ERR_PARAM_INVALID,
           "attenMask: the last dim must have stride 1, got " + S(m.strides[rank - 1]));
   p.mask = static_cast<const uint8_t *>(first_element(m));
@@ -388,7 +384,7 @@ std::shared_ptr<OpPlan> build_plan(const OpArgs &a) {
           "numKeyValueHeads = " + S(a.num_key_value_heads) + "; expected >= 0 (0 means numHeads)");
   const int64_t heads_kv = a.num_key_value_heads == 0 ? a.num_heads : a.num_key_value_heads;
   require(a.num_heads % heads_kv == 0, ACLNN_ERR_PARAM_INVALID,
-          "numHeads = " + S(a.num_heads) + " is not a multiple of numKeyValueHeads = " + S(heads_kv));
+          limits::refuse_gqa("numHeads", a.num_heads, "numKeyValueHeads", heads_kv));
 
   const HeadMajorView qv = read_view(q, layout, a.num_heads, "query");
   const HeadMajorView kv = read_view(k, layout, heads_kv, "key");
@@ -434,12 +430,9 @@ std::shared_ptr<OpPlan> build_plan(const OpArgs &a) {
     resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", plan->q_start, plan->actual_seq_q);
     resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", plan->kv_start, plan->actual_seq_kv);
     require(plan->actual_seq_kv.size() == plan->actual_seq_q.size(), ACLNN_ERR_PARAM_INVALID,
-            "actualSeqLengthsKv has " + S(static_cast<int64_t>(plan->actual_seq_kv.size())) +
-                " entries but actualSeqLengths has " + S(static_cast<int64_t>(plan->actual_seq_q.size())) +
-                "; with TND both give one cumulative entry per batch");
-    require(a.atten_mask == nullptr || p.sparse_mode >= 2, ACLNN_ERR_PARAM_INVALID,
-            "attenMask with sparseMode " + S(p.sparse_mode) +
-                " is not supported with inputLayout TND (use sparseMode 2-4, or no mask)");
+            limits::refuse_packed_lengths(static_cast<int64_t>(plan->actual_seq_kv.size()),
+                                          static_cast<int64_t>(plan->actual_seq_q.size())));
+    require(a.atten_mask == nullptr || p.sparse_mode >= 2, ACLNN_ERR_PARAM_INVALID, limits::refuse_packed_mask());
     p.batch = static_cast<int64_t>(plan->actual_seq_q.size());
     p.seq_q = *std::max_element(plan->actual_seq_q.begin(), plan->actual_seq_q.end());
     p.seq_kv = *std::max_element(plan->actual_seq_kv.begin(), plan->actual_seq_kv.end());

@@ -12,6 +12,7 @@
 #include "common/op_limits.h"
 #include "common/op_refusals.h"
 #include "common/platform.h"
+#include "common/select_refusals.h"
 #include "cann_api/errors.h"
 #include "cann_api/layout_views.h"
 #include "select/select_limits.h"
@@ -28,11 +29,17 @@ using limits::kSubBlockMax;
 
 std::string S(int64_t v) { return std::to_string(v); }
 
+// Method numbers the methods as the spec lists them (select_limits.h kMethodNames, generated).
+static_assert(int(Method::kMeanPool) == limits::kMethodIndexMeanPool &&
+                  int(Method::kAntidiagonal) == limits::kMethodIndexAntidiagonal && limits::kMethodCount == 2,
+              "select::Method and the spec's method list differ");
+
 Method parse_method(const char *text) {
   require(text != nullptr, ACLNN_ERR_PARAM_NULLPTR, "method is NULL");
   const std::string s(text, strnlen(text, kMaxMethodChars));
-  if (s == "mean_pool") return Method::kMeanPool;
-  if (s == "antidiagonal") return Method::kAntidiagonal;
+  for (int i = 0; i < limits::kMethodCount; ++i) {
+    if (s == limits::kMethodNames[i]) return static_cast<Method>(i);
+  }
   fail(ACLNN_ERR_PARAM_INVALID, "method \"" + s + "\" is not one of " + limits::kMethods);
 }
 
@@ -42,8 +49,7 @@ ElementType element_type(const aclTensor &t, const char *name) {
     case ACL_FLOAT16: return ElementType::kFloat16;
     case ACL_BF16: return ElementType::kBFloat16;
     default:
-      fail(ACLNN_ERR_PARAM_INVALID, std::string(name) + " has dtype " + cann_api::dtype_name(t.dtype) +
-                                        "; expected ACL_FLOAT, ACL_FLOAT16 or ACL_BF16");
+      fail(ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_qkv_dtype(name, cann_api::dtype_name(t.dtype)));
   }
 }
 
@@ -55,25 +61,23 @@ void resolve_block_shape(const aclIntArray *block_shape, SelectProblem &p) {
   require(v.size() == 2, ACLNN_ERR_PARAM_INVALID,
           "blockShape has " + S(static_cast<int64_t>(v.size())) + " entries; expected (bq, bkv)");
   require(blitz::limits::block_shape_supported(v[0], v[1]), ACLNN_ERR_PARAM_INVALID,
-          "blockShape (" + S(v[0]) + ", " + S(v[1]) + ") is not supported by the CPU device: " +
-              blitz::limits::kBlockShapeRule);
+          blitz::limits::refuse_block_shape(v[0], v[1], blitz::limits::kCpuTitle));
   p.block_q = v[0];
   p.block_kv = v[1];
 }
 
 void resolve_rule(const SelectArgs &a, SelectProblem &p) {
   require(std::isfinite(a.mass) && a.mass >= 0.0 && a.mass <= 1.0, ACLNN_ERR_PARAM_INVALID,
-          "mass = " + std::to_string(a.mass) + "; expected 0 (off) or a share in (0, 1]");
-  require(a.top_k >= 0, ACLNN_ERR_PARAM_INVALID, "topK = " + S(a.top_k) + "; expected >= 0 (0 = off)");
+          blitz::limits::refuse_select_mass(std::to_string(a.mass)));
+  require(a.top_k >= 0, ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_select_top_k(a.top_k));
   require(a.mass > 0.0 || a.top_k > 0, ACLNN_ERR_PARAM_INVALID,
-          "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both");
-  require(a.anchor_first >= 0, ACLNN_ERR_PARAM_INVALID, "anchorFirst = " + S(a.anchor_first) + "; expected >= 0");
-  require(a.stride >= 1 && a.stride <= kStrideMax, ACLNN_ERR_PARAM_INVALID,
-          "stride = " + S(a.stride) + "; expected 1.." + S(kStrideMax));
+          blitz::limits::refuse_select_rule_off());
+  require(a.anchor_first >= 0, ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_select_anchor_first(a.anchor_first));
+  require(a.stride >= 1 && a.stride <= kStrideMax, ACLNN_ERR_PARAM_INVALID, blitz::limits::refuse_select_stride(a.stride));
   require(a.sub_block >= 1 && a.sub_block <= kSubBlockMax, ACLNN_ERR_PARAM_INVALID,
           "subBlock = " + S(a.sub_block) + "; expected 1.." + S(kSubBlockMax));
   require(std::isfinite(a.refine_below) && a.refine_below >= 0.0 && a.refine_below <= 1.0, ACLNN_ERR_PARAM_INVALID,
-          "refineBelow = " + std::to_string(a.refine_below) + "; expected a coherence in [0, 1] (0 = never refine)");
+          blitz::limits::refuse_select_refine_below(std::to_string(a.refine_below)));
   p.mass = a.mass;
   p.top_k = a.top_k;
   p.anchors.first = a.anchor_first;
@@ -102,8 +106,8 @@ void resolve_batches(const SelectArgs &a, cann_api::Layout layout, const cann_ap
     cann_api::resolve_packed(a.actual_seq_lengths, qv.seq, "actualSeqLengths", p.q_start, p.len_q);
     cann_api::resolve_packed(a.actual_seq_lengths_kv, kv.seq, "actualSeqLengthsKv", p.kv_start, p.len_kv);
     require(p.len_q.size() == p.len_kv.size(), ACLNN_ERR_PARAM_INVALID,
-            "actualSeqLengthsKv has " + S(static_cast<int64_t>(p.len_kv.size())) + " entries but actualSeqLengths has " +
-                S(static_cast<int64_t>(p.len_q.size())) + "; with TND both give one cumulative entry per batch");
+            blitz::limits::refuse_packed_lengths(static_cast<int64_t>(p.len_kv.size()),
+                                                 static_cast<int64_t>(p.len_q.size())));
     p.batch = static_cast<int64_t>(p.len_q.size());
     return;
   }
@@ -125,8 +129,7 @@ void resolve_sabi(const aclTensor *sabi, int64_t seq_q, int64_t seq_kv, SelectPr
   p.rows = blitz::ceil_div(seq_q, p.block_q);
   p.cols = blitz::ceil_div(seq_kv, p.block_kv);
   require(p.cols <= blitz::limits::kSabiPad, ACLNN_ERR_PARAM_INVALID,
-          "Skv=" + S(seq_kv) + " with bkv=" + S(p.block_kv) + " has " + S(p.cols) +
-              " key blocks; a uint16 sabi indexes at most 65535");
+          limits::refuse_select_kv_blocks(seq_kv, p.block_kv, p.cols));
   require(s.dtype == ACL_UINT16, ACLNN_ERR_PARAM_INVALID,
           std::string("sabi has dtype ") + cann_api::dtype_name(s.dtype) + "; expected ACL_UINT16");
   const std::vector<int64_t> expected = {p.batch, p.heads_q, p.rows, p.cols};
@@ -159,11 +162,11 @@ SelectProblem build_select_problem(const SelectArgs &a) {
   p.heads_q = a.num_heads;
   p.heads_kv = a.num_key_value_heads == 0 ? a.num_heads : a.num_key_value_heads;
   require(p.heads_q % p.heads_kv == 0, ACLNN_ERR_PARAM_INVALID,
-          "numHeads = " + S(p.heads_q) + " is not a multiple of numKeyValueHeads = " + S(p.heads_kv));
+          blitz::limits::refuse_gqa("numHeads", p.heads_q, "numKeyValueHeads", p.heads_kv));
   const cann_api::HeadMajorView qv = cann_api::read_view(q, layout, p.heads_q, "query");
   const cann_api::HeadMajorView kv = cann_api::read_view(k, layout, p.heads_kv, "key");
   require(qv.head_dim >= 1 && qv.head_dim <= blitz::limits::kCpuHeadDimMax, ACLNN_ERR_PARAM_INVALID,
-          "query: head dim D = " + S(qv.head_dim) + "; expected 1.." + S(blitz::limits::kCpuHeadDimMax));
+          blitz::limits::refuse_cpu_head_dim(qv.head_dim));
   require(kv.batch == qv.batch && kv.head_dim == qv.head_dim, ACLNN_ERR_PARAM_INVALID,
           "key has shape " + cann_api::dims_str(k.view_dims) + "; expected batch " + S(qv.batch) + " and head dim " +
               S(qv.head_dim) + " as the query " + cann_api::dims_str(q.view_dims));

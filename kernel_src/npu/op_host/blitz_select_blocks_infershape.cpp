@@ -2,18 +2,16 @@
 // [B, N, ceil(Sq / bq), ceil(Skv / bkv)] uint16, B and S read from query / key in their layout,
 // N from num_heads; TND: B and the longest batch's lengths from the cumulative actual lengths
 // (value-depend, host data here as in the tiling). Type-checked only (tools/check_host.sh).
-#include <cstring>
-
 #include "register/op_impl_registry.h"
 
+#include "../../common/op_limits.h"
 #include "blitz_select_blocks_indices.h"
+#include "tiling_plan.h"
 
 namespace ops {
 namespace {
 
 using namespace blitz_select_op;
-
-constexpr int64_t kDefaultBlock = 128;  // a NULL / empty blockShape: (128, 128), as the attention
 
 int64_t CeilDiv(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : 0; }
 
@@ -40,21 +38,23 @@ ge::graphStatus InferShapeBlitzSelectBlocks(gert::InferShapeContext *context)
   const int64_t *heads = attrs->GetAttrPointer<int64_t>(kNumHeads);
   const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
   if (heads == nullptr || layout == nullptr) return ge::GRAPH_FAILED;
-  int64_t bq = kDefaultBlock, bkv = kDefaultBlock;
+  // A NULL / empty blockShape: the attention's default, as the tiling reads it.
+  int64_t bq = blitz::limits::kDefaultBlockQ, bkv = blitz::limits::kDefaultBlockKv;
   const gert::TypedContinuousVector<int64_t> *blockShape = attrs->GetListInt(kBlockShape);
   if (blockShape != nullptr && blockShape->GetSize() == 2) {
     bq = blockShape->GetData()[0];
     bkv = blockShape->GetData()[1];
   }
   int64_t batch = 0, seqQ = 0, seqKv = 0;
-  if (std::strcmp(layout, "TND") == 0) {
+  const uint32_t code = blitz_npu::layout_of(layout);
+  if (code == blitz_npu::kLayoutTND) {
     int64_t batchKv = 0;
     if (!Packed(context->GetOptionalInputTensor(kActualSeqLengths), &batch, &seqQ) ||
         !Packed(context->GetOptionalInputTensor(kActualSeqLengthsKv), &batchKv, &seqKv)) {
       return ge::GRAPH_FAILED;
     }
   } else {
-    const bool bnsd = std::strcmp(layout, "BNSD") == 0 || std::strcmp(layout, "BNSD_BSND") == 0;
+    const bool bnsd = blitz_npu::head_major(code);
     batch = query->GetDim(0);
     seqQ = query->GetDim(bnsd ? 2 : 1);
     seqKv = key->GetDim(bnsd ? 2 : 1);

@@ -65,7 +65,7 @@ ge::graphStatus TilingBlitzSelectBlocks(gert::TilingContext *context)
   copy_dims(context->GetInputShape(kKey), r.k_dims, &r.k_rank);
   const ge::DataType dq = context->GetInputDesc(kQuery)->GetDataType();
   const ge::DataType dk = context->GetInputDesc(kKey)->GetDataType();
-  r.dtype_supported = dq == dk && (dq == ge::DT_FLOAT16 || dq == ge::DT_BF16);
+  r.dtype_supported = dq == dk && blitz_npu::npu_qkv_dtype(blitz_npu::glue::data_kind(dq));
   r.dtype_size = 2;
 
   const gert::RuntimeAttrs *attrs = context->GetAttrs();

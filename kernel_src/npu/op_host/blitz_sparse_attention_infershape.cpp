@@ -2,11 +2,10 @@
 // register/op_impl_registry.h). attention_out has query's shape, except that BNSD_BSND writes
 // [B, S, N, D]; softmax_lse (an OPTIONAL output) is [B, N, Sq] float32 ([N, T] with TND) when
 // softmax_lse_flag is set and empty ([0]) otherwise, as the original returns it.
-#include <cstring>
-
 #include "register/op_impl_registry.h"
 
 #include "blitz_sparse_attention_indices.h"
+#include "tiling_plan.h"
 
 namespace ops {
 namespace {
@@ -23,7 +22,7 @@ ge::graphStatus InferAttentionOut(gert::InferShapeContext *context, const gert::
   const char *layout = attrs->GetAttrPointer<char>(kInputLayout);
   if (layout == nullptr) return ge::GRAPH_FAILED;
   *out = **query;
-  if (std::strcmp(layout, "BNSD_BSND") == 0) {
+  if (blitz_npu::layout_of(layout) == blitz_npu::kLayoutBNSD_BSND) {
     if ((*query)->GetDimNum() != 4) return ge::GRAPH_FAILED;
     out->SetDim(1, (*query)->GetDim(2));
     out->SetDim(2, (*query)->GetDim(1));
@@ -48,13 +47,14 @@ ge::graphStatus InferShapeBlitzSparseAttention(gert::InferShapeContext *context)
     lse->SetDim(0, 0);
     return ge::GRAPH_SUCCESS;
   }
-  if (std::strcmp(layout, "TND") == 0) {  // packed: [N, T], T = query's tokens (dim 0)
+  const uint32_t code = blitz_npu::layout_of(layout);
+  if (code == blitz_npu::kLayoutTND) {  // packed: [N, T], T = query's tokens (dim 0)
     lse->SetDimNum(2);
     lse->SetDim(0, *heads);
     lse->SetDim(1, query->GetDim(0));
     return ge::GRAPH_SUCCESS;
   }
-  const bool bnsd = std::strcmp(layout, "BNSD") == 0 || std::strcmp(layout, "BNSD_BSND") == 0;
+  const bool bnsd = blitz_npu::head_major(code);
   lse->SetDimNum(3);
   lse->SetDim(0, query->GetDim(0));
   lse->SetDim(1, *heads);

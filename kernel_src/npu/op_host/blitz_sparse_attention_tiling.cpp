@@ -42,16 +42,7 @@ blitz_npu::TensorValues tensor_values(const gert::StorageShape *shape, ge::DataT
   blitz_npu::TensorValues t;
   if (shape == nullptr) return t;
   const gert::Shape &s = shape->GetStorageShape();
-  blitz_npu::DataKind kind = blitz_npu::DataKind::kOther;
-  switch (dtype) {
-    case ge::DT_FLOAT16: kind = blitz_npu::DataKind::kFloat16; break;
-    case ge::DT_BF16: kind = blitz_npu::DataKind::kBFloat16; break;
-    case ge::DT_BOOL: kind = blitz_npu::DataKind::kBool; break;
-    case ge::DT_INT8: kind = blitz_npu::DataKind::kInt8; break;
-    case ge::DT_UINT8: kind = blitz_npu::DataKind::kUint8; break;
-    default: break;
-  }
-  t.assign(kind, s.GetDimNum(), [&s](int i) { return s.GetDim(i); });
+  t.assign(blitz_npu::glue::data_kind(dtype), s.GetDimNum(), [&s](int i) { return s.GetDim(i); });
   return t;
 }
 

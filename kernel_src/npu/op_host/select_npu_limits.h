@@ -13,6 +13,28 @@ namespace select_limits {
 // Methods the NPU op implements, in the spec's order.
 constexpr const char *const kNpuMethods[] = {"mean_pool", "antidiagonal"};
 
+// antidiagonal's cell side in tokens: 1 .. this.
+constexpr int64_t kStrideMax = 64;
+
+// The op attributes' defaults (SelectRequest starts from them; blockShape: op_limits.h's).
+constexpr int64_t kDefaultNumHeads = 1;
+constexpr int64_t kDefaultNumKeyValueHeads = 0;
+constexpr const char kDefaultInputLayout[] = "BNSD";
+constexpr double kDefaultScaleValue = 0.0;
+constexpr const char kDefaultMethod[] = "mean_pool";
+constexpr double kDefaultMass = 0.0;
+constexpr int64_t kDefaultTopK = 0;
+constexpr int64_t kDefaultAnchorFirst = 1;
+constexpr bool kDefaultAnchorDiagonal = true;
+constexpr bool kDefaultAnchorLast = true;
+constexpr bool kDefaultShareKvGroups = false;
+constexpr int64_t kDefaultStride = 8;
+constexpr int64_t kDefaultSubBlock = 32;
+constexpr double kDefaultRefineBelow = 0.5;
+constexpr int64_t kDefaultSparseMode = 0;
+constexpr int64_t kDefaultPreTokens = 2147483647;
+constexpr int64_t kDefaultNextTokens = 2147483647;
+
 inline std::string refuse_select_npu_method(const std::string &method) {
   return std::string("select_blocks method '") + method + std::string("' is not supported by the NPU kernel yet: expected mean_pool or antidiagonal (the others run on the CPU device only)");
 }

@@ -7,6 +7,7 @@
 #include "../../common/op_limits.h"
 #include "../../common/op_refusals.h"
 #include "../../common/platform.h"
+#include "../../common/select_refusals.h"
 #include "select_npu_limits.h"
 
 namespace blitz_npu {
@@ -15,18 +16,16 @@ namespace {
 constexpr uint64_t kFloatBytes = 4;
 constexpr uint64_t kSabiBytes = 2;
 constexpr uint64_t kIntBytes = 4;
-constexpr int64_t kRepeatFloats = 64;    // a score row is whole 256-byte vector repeats
+constexpr int64_t kRepeatFloats = kFloatsPerRepeat;  // a score row is whole vector repeats
 constexpr int64_t kBlockUint16 = 16;     // the sabi row buffer is whole 32-byte blocks
 constexpr uint64_t kUbBlock = 32;
 constexpr uint64_t kTokenQueueDepth = 2;  // the copy of token chunk c+1 overlaps the cast of chunk c
 // 32-byte blocks: the score row's max, sum and (unwritten, isUpdate false) expMax.
 constexpr uint64_t kStatBuffers = 3;
-constexpr uint64_t kWorkspaceAlign = 512;
 constexpr uint64_t kLnTableBytes = 64 * kFloatBytes;  // cells: ln 1 .. ln 64 (select_kernel.h kLnTable)
 // Token rows per GM -> UB copy, tried from the largest down until the score row fits.
 constexpr int64_t kChunkRows[] = {64, 32, 16, 8};
 constexpr const char kAntidiagonal[] = "antidiagonal";
-constexpr int64_t kStrideMax = 64;  // SelectLimits.stride_max (the CPU op's checks say the same)
 
 uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -60,20 +59,19 @@ bool supported_method(const std::string &method) {
 bool read_rule(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *p) {
   if (!supported_method(r.method)) return fail(plan, select_limits::refuse_select_npu_method(r.method));
   const bool antidiagonal = r.method == kAntidiagonal;
-  if (antidiagonal && (r.stride < 1 || r.stride > kStrideMax))
-    return fail(plan, "stride = " + std::to_string(r.stride) + "; expected 1.." + std::to_string(kStrideMax) +
-                          " (the antidiagonal cell side in tokens)");
+  if (antidiagonal && (r.stride < 1 || r.stride > select_limits::kStrideMax))
+    return fail(plan, blitz::limits::refuse_select_stride(r.stride));
   if (!(r.refine_below >= 0.0 && r.refine_below <= 1.0))
-    return fail(plan, "refineBelow = " + std::to_string(r.refine_below) + "; expected a coherence in [0, 1] (0 = never)");
+    return fail(plan, blitz::limits::refuse_select_refine_below(std::to_string(r.refine_below)));
   if (r.refine_below > 0.0 && r.sub_block < 1)
     return fail(plan, "subBlock = " + std::to_string(r.sub_block) + "; expected >= 1 (tokens per sub-block)");
   if (r.sparse_mode != 0) return fail(plan, select_limits::refuse_select_npu_mask(r.sparse_mode));
   if (!(r.mass >= 0.0 && r.mass <= 1.0))
-    return fail(plan, "mass = " + std::to_string(r.mass) + "; expected 0 (off) or a share in (0, 1]");
-  if (r.top_k < 0) return fail(plan, "topK = " + std::to_string(r.top_k) + "; expected >= 0 (0 = off)");
+    return fail(plan, blitz::limits::refuse_select_mass(std::to_string(r.mass)));
+  if (r.top_k < 0) return fail(plan, blitz::limits::refuse_select_top_k(r.top_k));
   if (r.mass == 0.0 && r.top_k == 0)
-    return fail(plan, "mass and topK are both off (0); give a mass in (0, 1], a topK >= 1, or both");
-  if (r.anchor_first < 0) return fail(plan, "anchorFirst = " + std::to_string(r.anchor_first) + "; expected >= 0");
+    return fail(plan, blitz::limits::refuse_select_rule_off());
+  if (r.anchor_first < 0) return fail(plan, blitz::limits::refuse_select_anchor_first(r.anchor_first));
   p->mass = float(r.mass);
   p->top_k = r.top_k;
   p->anchor_first = r.anchor_first;
@@ -98,8 +96,7 @@ bool read_batches(SelectPlan *plan, const SelectRequest &r, const int64_t q[4], 
                scratch))
       return false;
     if (lq.size() != lkv.size())
-      return fail(plan, "actual_seq_lengths_kv has " + std::to_string(lkv.size()) + " entries but actual_seq_lengths has " +
-                            std::to_string(lq.size()) + "; with TND both give one cumulative entry per batch");
+      return fail(plan, blitz::limits::refuse_packed_lengths(int64_t(lkv.size()), int64_t(lq.size())));
     p->batch = int64_t(lq.size());
     p->seq_q = p->seq_kv = 0;
     for (size_t b = 0; b < lq.size(); ++b) {
@@ -184,11 +181,7 @@ bool size_buffers(SelectPlan *plan, const SelectRequest &r, SelectTilingParams *
 // Units split evenly over the vector workers (two per cube core launched, never more than units).
 void split_units(const SelectRequest &r, SelectTilingParams *p) {
   p->units = p->batch * p->kv_heads * p->rows;
-  uint32_t cube = r.cores.cube_cores;
-  if (r.cores.vector_cores / 2 < cube) cube = r.cores.vector_cores / 2;
-  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
-  const int64_t needed = (p->units + 1) / 2;
-  if (int64_t(cube) > needed) cube = uint32_t(needed > 0 ? needed : 1);
+  uint32_t cube = cube_cores_for(r.cores, p->units);  // the attention's rule (tiling_plan.h)
   if (cube == 0) cube = 1;
   p->cube_cores = cube;
   p->workers = 2 * cube;
@@ -261,8 +254,7 @@ SelectPlan plan_select(const SelectRequest &r) {
   }
   const int64_t kv_heads = r.num_kv_heads == 0 ? r.num_heads : r.num_kv_heads;
   if (kv_heads < 1 || r.num_heads % kv_heads != 0) {
-    fail(&plan, "num_heads " + std::to_string(r.num_heads) + " is not a multiple of num_key_value_heads " +
-                    std::to_string(kv_heads));
+    fail(&plan, blitz::limits::refuse_gqa("num_heads", r.num_heads, "num_key_value_heads", kv_heads));
     return plan;
   }
   if (r.num_heads / kv_heads > blitz::limits::kNpuGroupMax) {

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "../op_kernel/select_tiling_params.h"
+#include "select_npu_limits.h"
 #include "tiling_plan.h"
 
 namespace blitz_npu {
@@ -18,23 +19,27 @@ struct SelectRequest {
   int64_t q_dims[kMaxRank] = {};
   int64_t k_dims[kMaxRank] = {};
   int q_rank = 0, k_rank = 0;
-  std::string layout = "BNSD";
+  // The attributes start at the op's defaults (the spec's, select_npu_limits.h); the glue
+  // overwrites each one it reads.
+  std::string layout = select_limits::kDefaultInputLayout;
   bool dtype_supported = false;  // query and key both fp16, or both bf16 (the glue checks the enum)
   uint32_t dtype_size = 2;
-  int64_t num_heads = 1;
-  int64_t num_kv_heads = 0;  // 0 = num_heads
-  double scale_value = 0.0;  // 0 = 1 / sqrt(D)
-  int64_t block_q = 128, block_kv = 128;  // the blockShape attribute, NULL / empty resolved to (128, 128)
-  std::string method = "mean_pool";
-  double mass = 0.0;
-  int64_t top_k = 0;
-  int64_t anchor_first = 1;
-  bool anchor_diagonal = true, anchor_last = true;
-  bool share_kv_groups = false;
-  double refine_below = 0.0;
-  int64_t sub_block = 32;
-  int64_t stride = 8;  // antidiagonal: the cell side in tokens
-  int64_t sparse_mode = 0;  // the attention's index mask: not seen by the NPU op yet (refused unless 0)
+  int64_t num_heads = select_limits::kDefaultNumHeads;
+  int64_t num_kv_heads = select_limits::kDefaultNumKeyValueHeads;  // 0 = num_heads
+  double scale_value = select_limits::kDefaultScaleValue;  // 0 = 1 / sqrt(D)
+  // The blockShape attribute; NULL / empty means the attention's default (the glue keeps these).
+  int64_t block_q = blitz::limits::kDefaultBlockQ, block_kv = blitz::limits::kDefaultBlockKv;
+  std::string method = select_limits::kDefaultMethod;
+  double mass = select_limits::kDefaultMass;
+  int64_t top_k = select_limits::kDefaultTopK;
+  int64_t anchor_first = select_limits::kDefaultAnchorFirst;
+  bool anchor_diagonal = select_limits::kDefaultAnchorDiagonal, anchor_last = select_limits::kDefaultAnchorLast;
+  bool share_kv_groups = select_limits::kDefaultShareKvGroups;
+  double refine_below = select_limits::kDefaultRefineBelow;
+  int64_t sub_block = select_limits::kDefaultSubBlock;
+  int64_t stride = select_limits::kDefaultStride;  // antidiagonal: the cell side in tokens
+  // The attention's index mask: not seen by the NPU op yet (refused unless 0).
+  int64_t sparse_mode = select_limits::kDefaultSparseMode;
   // Actual lengths (host values, value-depend inputs), count 0 = absent.
   const int64_t *actual_q = nullptr;
   int64_t actual_q_count = 0;

@@ -53,6 +53,49 @@ bool layout_code(const std::string &name, uint32_t *code) {
   return false;
 }
 
+uint32_t layout_of(const std::string &name) {
+  uint32_t code = kUnknownLayout;
+  return layout_code(name, &code) ? code : kUnknownLayout;
+}
+
+uint32_t cube_cores_for(const CoreInfo &cores, int64_t items) {
+  uint32_t cube = cores.cube_cores;
+  if (cores.vector_cores / 2 < cube) cube = cores.vector_cores / 2;
+  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
+  const int64_t needed = (items + 1) / 2;
+  if (int64_t(cube) > needed) cube = uint32_t(needed > 0 ? needed : 1);
+  return cube;
+}
+
+bool head_major(uint32_t layout) { return layout == kLayoutBNSD || layout == kLayoutBNSD_BSND; }
+
+const char *dtype_name(DataKind kind) {
+  switch (kind) {
+    case DataKind::kFloat16: return "float16";
+    case DataKind::kBFloat16: return "bfloat16";
+    case DataKind::kBool: return "bool";
+    case DataKind::kInt8: return "int8";
+    case DataKind::kUint8: return "uint8";
+    default: return nullptr;
+  }
+}
+
+namespace {
+
+template <size_t N>
+bool named_in(DataKind kind, const char *const (&names)[N]) {
+  const char *name = dtype_name(kind);
+  for (const char *n : names) {
+    if (name != nullptr && std::string(name) == n) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool npu_qkv_dtype(DataKind kind) { return named_in(kind, blitz::limits::kNpuQkvDtypes); }
+bool npu_mask_dtype(DataKind kind) { return named_in(kind, blitz::limits::kNpuMaskDtypes); }
+
 namespace {
 
 bool fail(TilingPlan *plan, const std::string &message) {
@@ -81,13 +124,12 @@ bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank
       return fail(plan, std::string(name) + " must be 3-d [B, S, H] for layout " + layout_name + ", got " +
                             dims_text(dims, rank));
     if (heads <= 0 || dims[2] % heads != 0)
-      return fail(plan, std::string(name) + " hidden size " + std::to_string(dims[2]) +
-                            " is not a multiple of its head count " + std::to_string(heads));
+      return fail(plan, blitz::limits::refuse_bsh_hidden(name, dims[2], heads));
     out[0] = dims[0]; out[1] = heads; out[2] = dims[1]; out[3] = dims[2] / heads;
     return true;
   }
   if (rank != 4) return fail(plan, std::string(name) + " must be 4-d for layout " + layout_name + ", got " + dims_text(dims, rank));
-  if (layout == kLayoutBNSD || layout == kLayoutBNSD_BSND) {
+  if (head_major(layout)) {
     out[0] = dims[0]; out[1] = dims[1]; out[2] = dims[2]; out[3] = dims[3];
   } else {  // BSND
     out[0] = dims[0]; out[1] = dims[2]; out[2] = dims[1]; out[3] = dims[3];
@@ -108,13 +150,11 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
     return fail(plan, std::string(name) + " must be readable on the host for tiling");
   // The original's rule: 1 entry applies to every batch, >= B entries give the first B.
   if (count != 1 && count < batch)
-    return fail(plan, std::string(name) + " has " + std::to_string(count) +
-                          " entries; expected 1 or at least the batch size " + std::to_string(batch));
+    return fail(plan, blitz::limits::refuse_lengths_count(name, count, batch));
   const int64_t used = count == 1 ? 1 : batch;
   for (int64_t i = 0; i < used; ++i) {
     if (values[i] < 0 || values[i] > limit)
-      return fail(plan, std::string(name) + "[" + std::to_string(i) + "] = " + std::to_string(values[i]) +
-                            " is outside [0, " + std::to_string(limit) + "]");
+      return fail(plan, blitz::limits::refuse_length_value(name, i, values[i], limit));
   }
   return true;
 }
@@ -125,22 +165,18 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
 bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
                  std::vector<int64_t> *lengths) {
   if (count == 0)
-    return fail(plan, std::string(name) + " is required with input_layout " + blitz::limits::kPackedLayout +
-                          " (cumulative token counts, one per batch)");
+    return fail(plan, blitz::limits::refuse_packed_required(name));
   if (values == nullptr) return fail(plan, std::string(name) + " must be readable on the host for tiling");
   lengths->clear();
   int64_t previous = 0;
   for (int64_t b = 0; b < count; ++b) {
     if (values[b] < previous || values[b] > tokens)
-      return fail(plan, std::string(name) + "[" + std::to_string(b) + "] = " + std::to_string(values[b]) +
-                            ": TND lengths are cumulative, so each entry must lie in [the previous entry " +
-                            std::to_string(previous) + ", T=" + std::to_string(tokens) + "]");
+      return fail(plan, blitz::limits::refuse_packed_entry(name, b, values[b], previous, tokens));
     lengths->push_back(values[b] - previous);
     previous = values[b];
   }
   if (previous != tokens)
-    return fail(plan, std::string(name) + " ends at " + std::to_string(previous) + " but the tensor holds T=" +
-                          std::to_string(tokens) + " tokens; with TND the last cumulative entry is T");
+    return fail(plan, blitz::limits::refuse_packed_end(name, previous, tokens));
   return true;
 }
 
@@ -181,10 +217,8 @@ bool read_mask(TilingPlan *plan, const TilingRequest &r, BlitzTilingParams *p) {
   const bool ok = rank_ok && d[rank - 2] >= p->seq_q && d[rank - 1] >= p->seq_kv &&
                   (mask_batch == 1 || mask_batch == p->batch) && (mask_heads == 1 || mask_heads == p->heads);
   if (!ok)
-    return fail(plan, "atten_mask has shape " + dims_text(d, rank) + "; expected [Sq', Skv'], [1 or B, Sq', Skv'] or "
-                      "[1 or B, 1 or N, Sq', Skv'] with Sq' >= Sq, Skv' >= Skv, B=" + std::to_string(p->batch) +
-                      ", N=" + std::to_string(p->heads) + ", Sq=" + std::to_string(p->seq_q) +
-                      ", Skv=" + std::to_string(p->seq_kv));
+    return fail(plan, blitz::limits::refuse_mask_shape("atten_mask", dims_text(d, rank), p->batch, p->heads,
+                                                       p->seq_q, p->seq_kv));
   // The mask is contiguous (the binding passes it so): strides from its own dims.
   const int64_t rows = d[rank - 2], cols = d[rank - 1];
   p->mask_mode = blitz::kSparseExplicit;
@@ -256,11 +290,10 @@ bool request_from_values(const CallValues &v, TilingRequest *request, std::strin
   dims(v.sabi, r.sabi_dims, &r.sabi_rank);
   dims(v.atten_mask, r.mask_dims, &r.mask_rank);
   const DataKind dt = v.query.kind;
-  r.dtype_supported = (dt == DataKind::kFloat16 || dt == DataKind::kBFloat16) && v.key.kind == dt && v.value.kind == dt;
+  r.dtype_supported = npu_qkv_dtype(dt) && v.key.kind == dt && v.value.kind == dt;
   r.dtype_size = r.dtype_supported ? 2 : 4;
   const DataKind mt = v.atten_mask.kind;
-  r.mask_dtype_supported = mt == DataKind::kAbsent || mt == DataKind::kBool || mt == DataKind::kInt8 ||
-                           mt == DataKind::kUint8;
+  r.mask_dtype_supported = mt == DataKind::kAbsent || npu_mask_dtype(mt);
   r.has_pse = v.has_pse;
   r.has_quant = v.has_quant;
   r.num_heads = v.num_heads;
@@ -428,8 +461,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
     return plan;
   }
   if (kv_heads <= 0 || heads % kv_heads != 0) {
-    fail(&plan, "num_heads = " + std::to_string(heads) + " is not a multiple of num_key_value_heads = " +
-                    std::to_string(kv_heads));
+    fail(&plan, refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads));
     return plan;
   }
   if (heads / kv_heads > kNpuGroupMax) {
@@ -459,13 +491,11 @@ TilingPlan plan_tiling(const TilingRequest &r) {
         !read_packed(&plan, "actual_seq_lengths_kv", r.actual_kv, r.actual_kv_count, k[2], &lengths_kv))
       return plan;
     if (lengths_kv.size() != lengths_q.size()) {
-      fail(&plan, "actual_seq_lengths_kv has " + std::to_string(lengths_kv.size()) + " entries but actual_seq_lengths has " +
-                      std::to_string(lengths_q.size()) + "; with " + kPackedLayout + " both give one cumulative entry per batch");
+      fail(&plan, refuse_packed_lengths(int64_t(lengths_kv.size()), int64_t(lengths_q.size())));
       return plan;
     }
     if (r.mask_rank != 0 && r.sparse_mode <= blitz::kSparseExplicit) {
-      fail(&plan, "atten_mask with sparse_mode " + std::to_string(r.sparse_mode) +
-                      " is not supported with input_layout " + kPackedLayout + " (use sparse_mode 2-4, or no mask)");
+      fail(&plan, refuse_packed_mask());
       return plan;
     }
     q[0] = k[0] = v[0] = int64_t(lengths_q.size());
@@ -524,11 +554,7 @@ TilingPlan plan_tiling(const TilingRequest &r) {
   // Cores: two vector workers per cube core; never more workers than tasks (at least one core
   // is launched even when Sq == 0, so the launch itself is valid).
   p->tasks = p->batch * p->heads * p->q_blocks;
-  uint32_t cube = r.cores.cube_cores;
-  if (r.cores.vector_cores / 2 < cube) cube = r.cores.vector_cores / 2;
-  if (cube > kMaxWorkers / 2) cube = kMaxWorkers / 2;
-  const int64_t cube_needed = (p->tasks + 1) / 2;
-  if (int64_t(cube) > cube_needed) cube = uint32_t(cube_needed > 0 ? cube_needed : 1);
+  const uint32_t cube = cube_cores_for(r.cores, p->tasks);
   if (cube == 0) { fail(&plan, "the platform reports no cube/vector core pair"); return plan; }
   p->cube_cores = cube;
   p->workers = 2 * cube;

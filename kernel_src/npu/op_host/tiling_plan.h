@@ -28,7 +28,6 @@ constexpr int64_t kMaxGroupRows = 128;
 constexpr int64_t kMinGroupRows = 16;
 constexpr int64_t kMaxSliceRows = 32;
 constexpr int64_t kMinSliceRows = 8;
-constexpr int64_t kFloatsPerBlock = 8;      // one 32-byte datablock of float
 // Score / probability / mask rows are padded to 32 elements: whole 32-byte blocks as uint8
 // mask bytes, fp16 / bf16 probabilities and float scores alike (bkv, a multiple of 64, already is).
 constexpr int64_t kRowAlign = 32;
@@ -66,7 +65,7 @@ struct TilingRequest {
   int64_t k_dims[kMaxRank];
   int64_t v_dims[kMaxRank];
   int q_rank, k_rank, v_rank;
-  std::string layout;    // "BNSD", "BSND", "BSH" or "BNSD_BSND"
+  std::string layout;    // an input_layout name (the spec's list, op_refusals.h kLayouts)
   uint32_t dtype_size;   // 2 for fp16 / bf16; anything else is rejected
   bool dtype_supported;  // fp16 or bf16, q/k/v alike (the glue checks the enum)
 
@@ -116,6 +115,12 @@ TilingRequest default_request();
 // view into this, and request_from_values turns it into a TilingRequest, so the rules (which
 // dtypes pass, what an absent block_shape means, lse flag vs output) are written once.
 enum class DataKind { kAbsent, kFloat16, kBFloat16, kBool, kInt8, kUint8, kOther };
+// A kind's dtype name as the spec writes it; nullptr for kAbsent and kOther.
+const char *dtype_name(DataKind kind);
+// Whether the NPU kernel takes the kind for query / key / value, or for atten_mask: the spec's
+// dtype groups (op_refusals.h kNpuQkvDtypes, kNpuMaskDtypes).
+bool npu_qkv_dtype(DataKind kind);
+bool npu_mask_dtype(DataKind kind);
 
 struct TensorValues {
   DataKind kind = DataKind::kAbsent;  // kAbsent: the optional input is not given
@@ -175,6 +180,12 @@ TilingPlan plan_tiling(const TilingRequest &request);
 
 // The LayoutCode of a layout name (its index in the spec's list); false for a name not listed.
 bool layout_code(const std::string &name, uint32_t *code);
+// The same as a value for InferShape, which only reads shapes: kUnknownLayout for a name not
+// listed (the tiling refuses it).
+constexpr uint32_t kUnknownLayout = ~0u;
+uint32_t layout_of(const std::string &name);
+// Whether query / key / value are stored [B, N, S, D] in `layout` (BNSD and BNSD_BSND's inputs).
+bool head_major(uint32_t layout);
 // [B, N, S, D] of one tensor from its dims and its LayoutCode (TND: [1, N, T, D], split later).
 bool read_bnsd(TilingPlan *plan, const char *name, const int64_t *dims, int rank,
                uint32_t layout, int64_t heads, int64_t out[4]);
@@ -184,6 +195,11 @@ bool check_lengths(TilingPlan *plan, const char *name, const int64_t *values, in
 // TND's cumulative lengths -> each batch's own length (non-decreasing, ending at tokens).
 bool read_packed(TilingPlan *plan, const char *name, const int64_t *values, int64_t count, int64_t tokens,
                  std::vector<int64_t> *lengths);
+
+// Cube cores to launch for `items` units of work, two vector workers on each: the platform's
+// cube cores, at most half its vector cores and kMaxWorkers / 2, never more than ceil(items / 2)
+// (at least one when items == 0, so the launch is valid); 0 only when the platform reports none.
+uint32_t cube_cores_for(const CoreInfo &cores, int64_t items);
 
 // Layout strides of a [B, N, S, D] tensor stored in `layout` (a LayoutCode: the layout's index in
 // the spec's list); out_side true gives the output strides (BNSD_BSND writes BSND).

@@ -13,6 +13,9 @@ namespace blitz_npu {
 
 // Vector cores the split can address (910B / 910_93 have at most 24 cube + 48 vector cores).
 constexpr uint32_t kMaxWorkers = 64;
+// The vector unit's float geometry, by which the plans size rows and the kernels walk them.
+constexpr uint32_t kFloatsPerRepeat = 64;  // one 256-byte vector repeat of float
+constexpr uint32_t kFloatsPerBlock = 8;    // one 32-byte datablock of float
 
 // input_layout codes; strides below already encode the layout, the code is kept for messages
 // and for the output layout of BNSD_BSND.

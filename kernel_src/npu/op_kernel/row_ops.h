@@ -5,10 +5,9 @@
 
 #include "kernel_operator.h"
 
-namespace blitz_npu {
+#include "blitz_tiling_params.h"  // kFloatsPerRepeat, kFloatsPerBlock
 
-constexpr uint32_t kFloatsPerRepeat = 64;  // one 256-byte vector repeat of float
-constexpr uint32_t kFloatsPerBlock = 8;    // one 32-byte datablock of float
+namespace blitz_npu {
 
 // dst[r, c] = src[r, c] (*|/) stat[r] for r < rows, c < cols (cols a multiple of 8, rows <= 255).
 // Each repeat covers one row's 64-column chunk; src1's block stride 0 re-reads the row's one

@@ -68,7 +68,7 @@ constexpr float kExcludedLogit = -3.0e38f;
 // A mass entry already kept (masses are >= 0, so every kept entry is below every candidate).
 constexpr float kKeptMark = -1.0f;
 constexpr int64_t kLogitRowAlign = 8;  // ND_ALIGN writes whole 32-byte blocks of each logit row
-constexpr int32_t kRepeatFloats = 64;  // one 256-byte vector repeat of float
+constexpr int32_t kRepeatFloats = kFloatsPerRepeat;  // blitz_tiling_params.h, as the plan sizes rows
 constexpr int32_t kStatFloats = 8;     // one 32-byte block of float
 constexpr int32_t kLnTable = 64;       // cells: ln 1 .. ln 64 (the largest stride), one vector repeat
 

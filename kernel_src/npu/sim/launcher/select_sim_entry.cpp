@@ -30,7 +30,7 @@ blitz_npu_sim::SelectSimCall sim_call(const select::SelectArgs &a, const select:
   copy_dims(a.query, r.q_dims, &r.q_rank);
   copy_dims(a.key, r.k_dims, &r.k_rank);
   r.layout = a.input_layout;
-  r.dtype_supported = p.dtype == ElementType::kFloat16 || p.dtype == ElementType::kBFloat16;
+  r.dtype_supported = blitz_npu::npu_qkv_dtype(kind_of(a.query->dtype));  // key's: checked equal
   r.dtype_size = r.dtype_supported ? 2 : 4;
   r.num_heads = a.num_heads;
   r.num_kv_heads = a.num_key_value_heads;

@@ -54,6 +54,17 @@ GmTensor dense(const aclTensor *t, const char *name) {
           size_t(numel) * element_bytes(t->dtype)};
 }
 
+blitz_npu::DataKind kind_of(aclDataType t) {
+  switch (t) {
+    case ACL_FLOAT16: return blitz_npu::DataKind::kFloat16;
+    case ACL_BF16: return blitz_npu::DataKind::kBFloat16;
+    case ACL_BOOL: return blitz_npu::DataKind::kBool;
+    case ACL_INT8: return blitz_npu::DataKind::kInt8;
+    case ACL_UINT8: return blitz_npu::DataKind::kUint8;
+    default: return blitz_npu::DataKind::kOther;
+  }
+}
+
 namespace {
 
 using blitz_npu_sim::SimCall;
@@ -67,17 +78,6 @@ struct SimState {
 
 // Armed by blitzNpuSimCountNextCall, consumed by this thread's next prepare().
 thread_local bool counting_armed = false;
-
-blitz_npu::DataKind kind_of(aclDataType t) {
-  switch (t) {
-    case ACL_FLOAT16: return blitz_npu::DataKind::kFloat16;
-    case ACL_BF16: return blitz_npu::DataKind::kBFloat16;
-    case ACL_BOOL: return blitz_npu::DataKind::kBool;
-    case ACL_INT8: return blitz_npu::DataKind::kInt8;
-    case ACL_UINT8: return blitz_npu::DataKind::kUint8;
-    default: return blitz_npu::DataKind::kOther;
-  }
-}
 
 blitz_npu::TensorValues tensor_values(const aclTensor *t) {
   blitz_npu::TensorValues v;

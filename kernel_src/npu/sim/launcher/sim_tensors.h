@@ -12,6 +12,8 @@
 namespace blitz::cpu::cann_api::backend {
 
 size_t element_bytes(aclDataType t);
+// An ACL dtype as the NPU plans name it (kOther: one neither op takes).
+blitz_npu::DataKind kind_of(aclDataType t);
 // The tensor's first element and bytes, read as dense row-major storage (the NPU's strides come
 // from the layout); a non-contiguous view is refused (StatusError) naming `name`.
 blitz_npu_sim::GmTensor dense(const aclTensor *t, const char *name);
