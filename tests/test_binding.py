@@ -321,21 +321,32 @@ def test_repeatable_executor_runs_twice(lib):
     assert _live(lib)["executors"] == 0
 
 
-def test_stream_is_asynchronous_and_sync_waits(lib):
-    """The run call returns while the kernel is still working; synchronize waits for it."""
+def _long_call_arrays():
+    """Dense fp32 [1, 4, 4096, 64]: a call of tens of milliseconds; out starts as NaN."""
     rng = np.random.default_rng(1)
     seq = 4096
     q = rng.standard_normal((1, 4, seq, 64), dtype=np.float32)
-    a = dict(_valid_arrays(), q=q, k=q.copy(), v=q.copy(), out=np.full_like(q, np.nan), sabi=None,
-             lse=np.empty((1, 4, seq), np.float32))
+    return dict(_valid_arrays(), q=q, k=q.copy(), v=q.copy(), out=np.full_like(q, np.nan), sabi=None,
+                lse=np.empty((1, 4, seq), np.float32))
+
+
+def _launch_long_call(lib, scope, a):
+    """Queues the call on a new stream of scope's (drained at its exit) and returns the stream."""
+    args = _arguments(scope, a)
+    args.update(numHeads=4, sabi=lib.ffi.NULL)
+    lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
+    size = int(args["workspaceSize"][0])
+    workspace, stream = scope.device_buffer(size), scope.stream()
+    scope.on_exit("aclrtSynchronizeStream", stream)
+    lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
+    return stream
+
+
+def test_stream_is_asynchronous_and_sync_waits(lib):
+    """The run call returns while the kernel is still working; synchronize waits for it."""
+    a = _long_call_arrays()
     with CallScope(lib) as scope:
-        args = _arguments(scope, a)
-        args.update(numHeads=4, sabi=lib.ffi.NULL)
-        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
-        size = int(args["workspaceSize"][0])
-        workspace, stream = scope.device_buffer(size), scope.stream()
-        scope.on_exit("aclrtSynchronizeStream", stream)
-        lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
+        stream = _launch_long_call(lib, scope, a)
         pending = bool(np.isnan(a["out"]).any())
         lib.call("aclrtSynchronizeStream", stream)
         assert pending, "the run call waited for the kernel: the stream is not asynchronous"
@@ -346,22 +357,12 @@ def test_a_timed_synchronize_gives_up_and_the_work_runs_on(lib):
     """aclrtSynchronizeStreamWithTimeout: ACL_ERROR_RT_STREAM_SYNC_TIMEOUT while the kernel still
     runs (the binding's Ctrl-C slices rely on it), success once it drained (-1 waits), and
     CANN's range (-1 or > 0 ms) enforced."""
-    rng = np.random.default_rng(1)
-    seq = 4096
-    q = rng.standard_normal((1, 4, seq, 64), dtype=np.float32)
-    a = dict(_valid_arrays(), q=q, k=q.copy(), v=q.copy(), out=np.full_like(q, np.nan), sabi=None,
-             lse=np.empty((1, 4, seq), np.float32))
+    a = _long_call_arrays()
     for bad in (0, -2):
         with pytest.raises(status.AclInvalidArgumentError, match=f"timeout must be -1 .* got {bad}"):
             lib.call("aclrtSynchronizeStreamWithTimeout", lib.ffi.NULL, bad)
     with CallScope(lib) as scope:
-        args = _arguments(scope, a)
-        args.update(numHeads=4, sabi=lib.ffi.NULL)
-        lib.call("aclnnBlitzSparseAttentionGetWorkspaceSize", *[args[p] for p in PARAMS])
-        size = int(args["workspaceSize"][0])
-        workspace, stream = scope.device_buffer(size), scope.stream()
-        scope.on_exit("aclrtSynchronizeStream", stream)
-        lib.call("aclnnBlitzSparseAttention", workspace, size, args["executor"][0], stream)
+        stream = _launch_long_call(lib, scope, a)
         with pytest.raises(status.AclError, match="did not finish within 1 ms") as timed_out:
             lib.call("aclrtSynchronizeStreamWithTimeout", stream, 1)
         assert timed_out.value.status == lib.lib.ACL_ERROR_RT_STREAM_SYNC_TIMEOUT

@@ -123,6 +123,20 @@ def _assert_same_blocks(got, want, tie):
     assert differ.sum() <= max(1, MAX_TIE_SHARE * differ.size), f"{differ.sum()} of {differ.size} rows at a tie"
 
 
+def _assert_matches_the_oracle(got, want, tie, case, share):
+    """The op's sabi holds the oracle's blocks (ties either way), one pattern per key head group
+    when shared, and is a valid sabi for the case's lengths."""
+    n, nkv = case[2], case[3]
+    assert got.dtype == np.uint16 and got.shape == want.shape
+    _assert_same_blocks(got, want, tie)
+    if share:
+        for h in range(n):
+            np.testing.assert_array_equal(got[:, h], got[:, h - h % (n // nkv)])
+    seq_q = max(cpu_tests._full_lengths(case[9], case[1], case[4])) if case[8] == "TND" else case[4]
+    seq_kv = max(cpu_tests._full_lengths(case[10], case[1], case[5])) if case[8] == "TND" else case[5]
+    sabi_format.validate(got, case[1], n, seq_q, seq_kv, case[7])
+
+
 @pytest.mark.parametrize("dtype", sorted(DTYPES))
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize("mass,top_k,anchors", RULES, ids=[f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}"
@@ -133,14 +147,7 @@ def test_same_blocks_as_the_oracle(case, dtype, mass, top_k, anchors):
     share = nkv < n and top_k is not None  # both GQA modes across the rules
     got = _select(q, k, case, mass=mass, top_k=top_k, anchors=anchors, share=share)
     want, tie = _want(q, k, case, mass=mass, top_k=top_k, anchors=anchors, share=share)
-    assert got.dtype == np.uint16 and got.shape == want.shape
-    _assert_same_blocks(got, want, tie)
-    if share:
-        for h in range(n):
-            np.testing.assert_array_equal(got[:, h], got[:, h - h % (n // nkv)])
-    seq_q = max(cpu_tests._full_lengths(case[9], case[1], case[4])) if case[8] == "TND" else case[4]
-    seq_kv = max(cpu_tests._full_lengths(case[10], case[1], case[5])) if case[8] == "TND" else case[5]
-    sabi_format.validate(got, case[1], n, seq_q, seq_kv, case[7])
+    _assert_matches_the_oracle(got, want, tie, case, share)
 
 
 @pytest.mark.parametrize("share", [False, True], ids=["per-head", "shared"])
@@ -548,14 +555,7 @@ def test_antidiagonal_same_blocks_as_the_oracle(case, dtype, mass, top_k, anchor
     rule = dict(mass=mass, top_k=top_k, anchors=anchors, share=share)
     got = _ad_select(q, k, case, stride, **rule)
     want, tie = _ad_want(case, dtype, stride, **rule)
-    assert got.dtype == np.uint16 and got.shape == want.shape
-    _assert_same_blocks(got, want, tie)
-    if share:
-        for h in range(n):
-            np.testing.assert_array_equal(got[:, h], got[:, h - h % (n // nkv)])
-    seq_q = max(cpu_tests._full_lengths(case[9], case[1], case[4])) if case[8] == "TND" else case[4]
-    seq_kv = max(cpu_tests._full_lengths(case[10], case[1], case[5])) if case[8] == "TND" else case[5]
-    sabi_format.validate(got, case[1], n, seq_q, seq_kv, case[7])
+    _assert_matches_the_oracle(got, want, tie, case, share)
 
 
 @pytest.mark.parametrize("stride", AD_STRIDE_SWEEP)
