@@ -20,7 +20,6 @@ from .call import AttentionCall
 # Layouts, sparse modes, dtypes and the per-device limits are the spec's (blitz_acl/limits.py,
 # generated from aclnn_gen/spec.py); the refusals use its messages, as the C++ checks do.
 LAYOUTS = limits.LAYOUTS
-PACKED_LAYOUT = limits.PACKED_LAYOUT  # packed varlen: [T, N, D], cumulative actual lengths give the batches
 DEVICES = ("reference", "cpu", "npu", "npu_sim")
 SPARSE_MODES = limits.SPARSE_MODES
 # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl has no inner_precise.
