@@ -203,6 +203,56 @@ OPS = (OP, SELECT_OP)
 
 
 @dataclass(frozen=True)
+class Layout:
+    """One inputLayout: what its name means for the tensors' shapes. `axes` is the order of
+    query / key / value's axes: B batch, N heads, S sequence, D head dim, H = N * D in one axis
+    (the head count then comes from num_heads), T every batch's tokens back to back (packed: the
+    batches come from cumulative actual lengths). `output` is the layout attention_out is written
+    in (the same unless the name says otherwise)."""
+
+    name: str
+    axes: Tuple[str, ...]
+    output: Optional[str] = None
+    packed: bool = False
+
+    @property
+    def output_layout(self) -> str:
+        return self.output or self.name
+
+
+# Layouts, on every device, in the order the C ABI's parsers index them.
+LAYOUT_TABLE: Tuple[Layout, ...] = (
+    Layout("BNSD", ("B", "N", "S", "D")),
+    Layout("BSND", ("B", "S", "N", "D")),
+    Layout("BSH", ("B", "S", "H")),
+    Layout("BNSD_BSND", ("B", "N", "S", "D"), output="BSND"),  # BNSD in, BSND out
+    Layout("TND", ("T", "N", "D"), packed=True),  # packed varlen
+)
+
+
+def _check_layouts(table: Tuple[Layout, ...]) -> None:
+    names = [x.name for x in table]
+    if len(set(names)) != len(names):
+        raise ValueError(f"aclnn_gen: layout names repeat: {names}")
+    if sum(x.packed for x in table) != 1:
+        raise ValueError("aclnn_gen: the readers expect exactly one packed layout")
+    by_name = {x.name: x for x in table}
+    for x in table:
+        seq = "T" if x.packed else "S"
+        heads = ("H",) if "H" in x.axes else ("N", "D")
+        want = sorted(("B",) * (not x.packed) + (seq,) + heads)
+        if sorted(x.axes) != want:
+            raise ValueError(f"aclnn_gen: layout {x.name} axes {x.axes} are not a permutation of {want}")
+        out = by_name.get(x.output_layout)
+        if out is None or out.output_layout != out.name or out.packed != x.packed:
+            raise ValueError(f"aclnn_gen: layout {x.name} writes its output in {x.output_layout}, "
+                             "which must be a layout of the same kind that writes in itself")
+
+
+_check_layouts(LAYOUT_TABLE)
+
+
+@dataclass(frozen=True)
 class Limits:
     """What the devices accept, stated once: rendered into kernel_src/common/op_limits.h (values;
     the NPU kernel's headers include it too), kernel_src/common/op_refusals.h (the refusal
@@ -232,9 +282,9 @@ class Limits:
     # sabi's "no block" entry: the largest uint16; valid indices are below it, so Skv / bkv may
     # give at most sabi_pad - 1 key blocks on the NPU (whose tiling checks it before any read).
     sabi_pad: int = 0xFFFF
-    # Layouts, on every device (TND = packed varlen).
-    layouts: Tuple[str, ...] = ("BNSD", "BSND", "BSH", "BNSD_BSND", "TND")
-    packed_layout: str = "TND"
+    # Layouts' names (LAYOUT_TABLE says what each means) and the packed one (TND = packed varlen).
+    layouts: Tuple[str, ...] = tuple(x.name for x in LAYOUT_TABLE)
+    packed_layout: str = next(x.name for x in LAYOUT_TABLE if x.packed)
     # Token masks (sparse_mode): 0 none / explicit, 1 explicit, 2-4 built from indices.
     sparse_modes: Tuple[int, ...] = (0, 1, 2, 3, 4)
     # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl's API has no inner_precise.

@@ -20,7 +20,6 @@ from .call import AttentionCall
 # Layouts, sparse modes, dtypes and the per-device limits are the spec's (blitz_acl/limits.py,
 # generated from aclnn_gen/spec.py); the refusals use its messages, as the C++ checks do.
 LAYOUTS = limits.LAYOUTS
-PACKED_LAYOUT = limits.PACKED_LAYOUT  # packed varlen: [T, N, D], cumulative actual lengths give the batches
 DEVICES = ("reference", "cpu", "npu", "npu_sim")
 SPARSE_MODES = limits.SPARSE_MODES
 # torch_bsa encoded inner_precise = 0 as sparse_mode + 10; blitz_acl has no inner_precise.
@@ -106,41 +105,42 @@ def _shapes(query, key, value, layout: str, num_heads, num_key_value_heads):
         _int_arg("num_heads", num_heads, 1)
     nkv_arg = _int_arg("num_key_value_heads", num_key_value_heads, 0)
     qs, ks, vs = arrays.shape(query), arrays.shape(key), arrays.shape(value)
-    ndim = 3 if layout in ("BSH", PACKED_LAYOUT) else 4
-    dims = {"BSH": "[B, S, N*D]", "BSND": "[B, S, N, D]", PACKED_LAYOUT: "[T, N, D]"}.get(layout, "[B, N, S, D]")
+    ndim, dims = limits.layout_rank(layout), limits.layout_dims(layout)
     for name, s in (("query", qs), ("key", ks), ("value", vs)):
         if len(s) != ndim:
             raise ValueError(f"{name} has shape {s}; input_layout={layout!r} expects {ndim}-d {dims}")
     if ks != vs:
         raise ValueError(f"key has shape {ks} but value has shape {vs}; they must be equal")
-    if layout == PACKED_LAYOUT:  # batch and lengths come from the cumulative lengths (_packed)
-        (t, n, d), (tkv, nkv, dk) = qs, ks
+    if limits.is_packed(layout):  # batch and lengths come from the cumulative lengths (_packed)
+        n_ax, t_ax, d_ax = (limits.axis(layout, a) for a in ("N", "T", "D"))
+        n, t, d = qs[n_ax], qs[t_ax], qs[d_ax]
+        nkv, tkv, dk = ks[n_ax], ks[t_ax], ks[d_ax]
         qs, ks = (1, n, t, d), (1, nkv, tkv, dk)  # read below as BNSD with one packed sequence
         layout = "BNSD"
-    elif qs[0] != ks[0]:
-        raise ValueError(f"query has batch {qs[0]} but key has batch {ks[0]} (shapes {qs}, {ks})")
+    elif qs[limits.axis(layout, "B")] != ks[limits.axis(layout, "B")]:
+        b_ax = limits.axis(layout, "B")
+        raise ValueError(f"query has batch {qs[b_ax]} but key has batch {ks[b_ax]} (shapes {qs}, {ks})")
 
-    if layout == "BSH":
+    b_ax, s_ax = limits.axis(layout, "B"), limits.axis(layout, "S")
+    if limits.has_fused_heads(layout):
+        h_ax = limits.axis(layout, "H")
         if num_heads is None:
             raise ValueError(limits.refuse_bsh_heads())
         n = int(num_heads)
-        if qs[2] % n:
-            raise ValueError(limits.refuse_bsh_hidden("query", qs[2], n))
-        d = qs[2] // n
+        if qs[h_ax] % n:
+            raise ValueError(limits.refuse_bsh_hidden("query", qs[h_ax], n))
+        d = qs[h_ax] // n
         nkv = nkv_arg or n
-        if ks[2] != nkv * d:
-            hint = f"; set num_key_value_heads={ks[2] // d}" if d and ks[2] % d == 0 else ""
+        if ks[h_ax] != nkv * d:
+            hint = f"; set num_key_value_heads={ks[h_ax] // d}" if d and ks[h_ax] % d == 0 else ""
             raise ValueError(
-                f"key has hidden size {ks[2]}, expected num_key_value_heads ({nkv}) x head_dim "
+                f"key has hidden size {ks[h_ax]}, expected num_key_value_heads ({nkv}) x head_dim "
                 f"({d}) = {nkv * d}{hint}")
-        return qs[0], n, nkv, qs[1], ks[1], d
+        return qs[b_ax], n, nkv, qs[s_ax], ks[s_ax], d
 
-    if layout == "BSND":
-        b, sq, n, d = qs
-        _, skv, nkv, dk = ks
-    else:
-        b, n, sq, d = qs
-        _, nkv, skv, dk = ks
+    n_ax, d_ax = limits.axis(layout, "N"), limits.axis(layout, "D")
+    b, n, sq, d = qs[b_ax], qs[n_ax], qs[s_ax], qs[d_ax]
+    nkv, skv, dk = ks[n_ax], ks[s_ax], ks[d_ax]
     if num_heads is not None and int(num_heads) != n:
         raise ValueError(f"num_heads={num_heads} but query of shape {qs} in {layout} has {n} heads")
     if nkv_arg and nkv_arg != nkv:
@@ -340,7 +340,7 @@ def normalize(query, key, value, sabi=None, *, num_heads=limits.DEFAULT_NUM_HEAD
     input_layout = _layout_arg(input_layout)
     batch, heads, kv_heads, seq_q, seq_kv, head_dim = _shapes(
         query, key, value, input_layout, num_heads, num_key_value_heads)
-    packed = input_layout == PACKED_LAYOUT
+    packed = limits.is_packed(input_layout)
     if packed:
         if device == "reference":
             raise ValueError("input_layout='TND' is not supported by device='reference'; use device='cpu'")

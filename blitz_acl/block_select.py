@@ -146,7 +146,7 @@ def normalize(query, key, *, block_shape, mass, top_k, anchors, method, share_kv
     for name, lengths in (("actual_seq_lengths", actual_seq_lengths),
                           ("actual_seq_lengths_kv", actual_seq_lengths_kv)):
         arguments._host_readable(name, lengths, query)
-    if input_layout == arguments.PACKED_LAYOUT:
+    if limits.is_packed(input_layout):
         lq, seq_q = arguments._packed("actual_seq_lengths", actual_seq_lengths, seq_q)
         lkv, seq_kv = arguments._packed("actual_seq_lengths_kv", actual_seq_lengths_kv, seq_kv)
         if len(lq) != len(lkv):

@@ -24,6 +24,23 @@ NPU_KV_BLOCKS_MAX = SABI_PAD - 1  # uint16 indices; SABI_PAD is "no block"
 
 LAYOUTS = ('BNSD', 'BSND', 'BSH', 'BNSD_BSND', 'TND')
 PACKED_LAYOUT = 'TND'
+# Each layout's query / key / value axes, in order: B batch, N heads, S sequence, D head dim,
+# H = N * D in one axis (num_heads gives N), T every batch's tokens back to back (packed).
+LAYOUT_AXES = {
+    'BNSD': ('B', 'N', 'S', 'D'),
+    'BSND': ('B', 'S', 'N', 'D'),
+    'BSH': ('B', 'S', 'H'),
+    'BNSD_BSND': ('B', 'N', 'S', 'D'),
+    'TND': ('T', 'N', 'D'),
+}
+# The layout attention_out is written in, per input layout.
+LAYOUT_OUTPUT = {
+    'BNSD': 'BNSD',
+    'BSND': 'BSND',
+    'BSH': 'BSH',
+    'BNSD_BSND': 'BSND',
+    'TND': 'TND',
+}
 SPARSE_MODES = (0, 1, 2, 3, 4)
 TORCH_BSA_PRECISE_OFFSET = 10  # torch_bsa's sparse_mode + 10 = inner_precise 0
 INNER_PRECISE_MAX = 3
@@ -76,6 +93,45 @@ def block_shape_supported(bq: int, bkv: int) -> bool:
 
 def npu_head_dim_supported(d: int) -> bool:
     return NPU_HEAD_DIM_MIN <= d <= NPU_HEAD_DIM_MAX and d % NPU_HEAD_DIM_ALIGN == 0
+
+
+# Readers of the layout table, so no module spells what a layout name means.
+def layout_rank(layout: str) -> int:
+    return len(LAYOUT_AXES[layout])
+
+
+def layout_dims(layout: str) -> str:
+    """The axes as messages write them, e.g. '[B, S, N*D]'."""
+    return "[" + ", ".join("N*D" if a == "H" else a for a in LAYOUT_AXES[layout]) + "]"
+
+
+def axis(layout: str, name: str) -> int:
+    """The index of axis `name` (B, N, S, D, H or T) in a tensor of `layout`."""
+    return LAYOUT_AXES[layout].index(name)
+
+
+def output_layout(layout: str) -> str:
+    return LAYOUT_OUTPUT[layout]
+
+
+def is_packed(layout: str) -> bool:
+    return layout == PACKED_LAYOUT
+
+
+def has_fused_heads(layout: str) -> bool:
+    """Heads and head dim in one axis (H = N * D): the head count comes from num_heads."""
+    return "H" in LAYOUT_AXES[layout]
+
+
+def seq_axis(layout: str) -> int:
+    """The sequence axis (S; T when packed)."""
+    return axis(layout, "T" if is_packed(layout) else "S")
+
+
+def is_head_major(layout: str) -> bool:
+    """Heads before the sequence (a [B, N, S, D] tensor as it is)."""
+    axes = LAYOUT_AXES[layout]
+    return "N" in axes and axes.index("N") < seq_axis(layout)
 
 
 # Refusal messages (the same words as kernel_src/common/op_refusals.h).

@@ -69,6 +69,6 @@ def blitz_sparse_attention(query, key, value, atten_mask=None, sabi=None, actual
     out, lse = result if want_lse else (result, None)  # the call checked it is a bool
     if lse is None:
         lse = arrays.empty((0,), "float32", like=query)
-    if layout == "BNSD_BSND":  # upstream's output buffer is shaped like query, holding BSND data
+    if limits.output_layout(layout) != layout:  # upstream's output buffer is shaped like query, holding BSND data
         out = out.reshape(arrays.shape(query))
     return out, lse

@@ -273,23 +273,19 @@ def _attention_fake(query, key, value, sabi=None, atten_mask=None, **kwargs):
     if layout not in arguments.LAYOUTS:
         raise ValueError(limits.refuse_layout(layout))
     shape = tuple(query.shape)
-    if layout == "BNSD_BSND":
-        b, n, s, d = shape
-        out = query.new_empty((b, s, n, d))
-    else:
-        out = query.new_empty(shape)
+    written = limits.output_layout(layout)
+    # the output holds query's axes in the output layout's order
+    out = query.new_empty(tuple(shape[limits.axis(layout, a)] for a in limits.LAYOUT_AXES[written]))
     if not kwargs["return_lse"]:
         return out, _empty_lse(query)
-    if layout == "TND":
-        lse_shape = (shape[1], shape[0])  # [N, T]
-    elif layout == "BSH":
+    if limits.is_packed(layout):
+        lse_shape = (shape[limits.axis(layout, "N")], shape[limits.axis(layout, "T")])  # [N, T]
+    elif limits.has_fused_heads(layout):
         if kwargs["num_heads"] is None:
             raise ValueError(limits.refuse_bsh_heads())
-        lse_shape = (shape[0], kwargs["num_heads"], shape[1])
-    elif layout == "BSND":
-        lse_shape = (shape[0], shape[2], shape[1])
+        lse_shape = (shape[limits.axis(layout, "B")], kwargs["num_heads"], shape[limits.axis(layout, "S")])
     else:
-        lse_shape = shape[:3]
+        lse_shape = tuple(shape[limits.axis(layout, a)] for a in ("B", "N", "S"))
     return out, query.new_empty(lse_shape, dtype=LSE_DTYPE)
 
 
@@ -374,20 +370,21 @@ def _select_fake(query, key, **kwargs):
     kwargs = SELECT.op_keywords(kwargs)
     layout, (bq, bkv) = kwargs["input_layout"], kwargs["block_shape"]
     q, k = tuple(query.shape), tuple(key.shape)
-    if layout == "TND":
-        b, n = len(kwargs["actual_seq_lengths"] or ()), q[1]
+    if layout not in arguments.LAYOUTS:
+        raise ValueError(limits.refuse_layout(layout))
+    if limits.is_packed(layout):
+        b, n = len(kwargs["actual_seq_lengths"] or ()), q[limits.axis(layout, "N")]
         seq_q = _longest("actual_seq_lengths", kwargs["actual_seq_lengths"])
         seq_kv = _longest("actual_seq_lengths_kv", kwargs["actual_seq_lengths_kv"])
-    elif layout == "BSH":
-        if kwargs["num_heads"] is None:
-            raise ValueError(limits.refuse_bsh_heads())
-        b, seq_q, n, seq_kv = q[0], q[1], kwargs["num_heads"], k[1]
-    elif layout == "BSND":
-        b, seq_q, n, seq_kv = q[0], q[1], q[2], k[1]
-    elif layout in arguments.LAYOUTS:
-        b, n, seq_q, seq_kv = q[0], q[1], q[2], k[2]
     else:
-        raise ValueError(limits.refuse_layout(layout))
+        if limits.has_fused_heads(layout):
+            if kwargs["num_heads"] is None:
+                raise ValueError(limits.refuse_bsh_heads())
+            n = kwargs["num_heads"]
+        else:
+            n = q[limits.axis(layout, "N")]
+        b_ax, s_ax = limits.axis(layout, "B"), limits.axis(layout, "S")
+        b, seq_q, seq_kv = q[b_ax], q[s_ax], k[s_ax]
     return query.new_empty((b, n, -(-seq_q // bq), -(-seq_kv // bkv)), dtype=torch.uint16)
 
 

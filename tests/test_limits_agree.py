@@ -22,6 +22,10 @@ from blitz_acl import arguments, devices, limits
 from blitz_acl.devices import npu_args
 from blitz_acl.devices.status import AclError
 
+import cases  # tests/cases.py: stores BNSD data in each layout, by its own reading
+import oracle  # tests/oracle.py: writes its output in each layout's output layout
+import oracle_tnd  # tests/oracle_tnd.py: reads the packed layout batch by batch
+
 ACLNN_ERR_PARAM_INVALID = 161002
 B, N, S, D = 1, 2, 64, 64  # inside every limit of both devices
 VALID_BLOCK = (limits.BLOCK_Q[0], limits.BLOCK_KV_STEP)
@@ -332,3 +336,42 @@ def _matches(fn, message):
     params = inspect.signature(fn).parameters
     probe = fn(*["\0" for _ in params])
     return all(piece in message for piece in probe.split("\0") if piece)
+
+
+# The generated layout table (spec.LAYOUT_TABLE -> limits.LAYOUT_AXES / LAYOUT_OUTPUT, which the
+# package's shape readers use) against the test oracles' own hand-written reading of each layout.
+# Every size differs, so an axis order or an output layout stated wrongly changes a shape.
+_SIZES = {"B": 2, "N": 3, "S": 5, "D": 7}
+_SIZES["H"] = _SIZES["N"] * _SIZES["D"]
+
+
+@pytest.mark.parametrize("layout", [x for x in limits.LAYOUTS if not limits.is_packed(x)])
+def test_layout_table_agrees_with_the_oracles_reading(layout):
+    b, n, s, d = (_SIZES[a] for a in "BNSD")
+    x = cases._layout_tensor(np.random.default_rng(0), b, n, s, d, layout)
+    bnsd = np.random.default_rng(0).standard_normal((b, n, s, d), dtype=np.float32)  # the same draw
+    assert x.shape == tuple(_SIZES[a] for a in limits.LAYOUT_AXES[layout])
+    assert x.ndim == limits.layout_rank(layout)
+    assert limits.has_fused_heads(layout) == (x.ndim == 3)
+    assert limits.is_head_major(layout) == (x.shape == bnsd.shape and np.array_equal(x, bnsd))
+    assert x.shape[limits.seq_axis(layout)] == s
+
+    out, _ = oracle.solve(oracle.parse(x, x, x, num_heads=n, input_layout=layout))
+    written = limits.output_layout(layout)
+    assert out.shape == tuple(_SIZES[a] for a in limits.LAYOUT_AXES[written])
+    assert limits.output_layout(written) == written
+
+
+def test_packed_layout_agrees_with_the_oracles_reading():
+    layout, n, d = limits.PACKED_LAYOUT, _SIZES["N"], _SIZES["D"]
+    ends = (2, 5)  # two batches of 2 and 3 tokens
+    sizes = dict(_SIZES, T=ends[-1])
+    x = np.random.default_rng(0).standard_normal(tuple(sizes[a] for a in limits.LAYOUT_AXES[layout]))
+    pieces = list(oracle_tnd.batches(x, x, x, actual_seq_lengths=ends, actual_seq_lengths_kv=ends))
+    assert [p[2].shape for p in pieces] == [(1, n, 2, d), (1, n, 3, d)]
+    assert x.shape[limits.seq_axis(layout)] == ends[-1]
+    out, lse = oracle_tnd.attention(x, x, x, actual_seq_lengths=ends, actual_seq_lengths_kv=ends,
+                                    return_lse=True)
+    assert out.shape == x.shape and limits.output_layout(layout) == layout
+    assert [limits.is_packed(name) for name in limits.LAYOUTS].count(True) == 1
+    assert not limits.is_head_major(layout) and not limits.has_fused_heads(layout)

@@ -12,7 +12,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .. import arrays
+from .. import arrays, limits
 from ..call import AttentionCall
 from . import _op_args
 from .descriptors import CallScope
@@ -22,14 +22,15 @@ LSE_DTYPE = "float32"
 
 def output_shape(call: AttentionCall) -> Tuple[int, ...]:
     """attention_out's shape: the query's, in the output layout (BSND for BNSD_BSND)."""
-    if call.input_layout == "BNSD_BSND":
-        return (call.batch, call.seq_q, call.num_heads, call.head_dim)
+    if call.output_layout != call.input_layout:  # the query's sizes in the output layout's order
+        sizes = {"B": call.batch, "N": call.num_heads, "S": call.seq_q, "D": call.head_dim}
+        return tuple(sizes[a] for a in limits.LAYOUT_AXES[call.output_layout])
     return arrays.shape(call.query)
 
 
 def lse_shape(call: AttentionCall) -> Tuple[int, ...]:
     """[B, N, Sq]; for TND [N, T] (T = every batch's tokens, in the query's order)."""
-    if call.input_layout == "TND":
+    if limits.is_packed(call.input_layout):
         return (call.num_heads, arrays.shape(call.query)[0])
     return (call.batch, call.num_heads, call.seq_q)
 

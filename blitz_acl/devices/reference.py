@@ -16,7 +16,7 @@ from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from .. import arrays
+from .. import arrays, limits
 from ..call import AttentionCall
 from ..sabi import PAD
 
@@ -25,9 +25,9 @@ LSE_DTYPE = "float32"  # as every device returns it
 
 def _to_bnsd(x: np.ndarray, layout: str, heads: int) -> np.ndarray:
     """A [B, N, S, D] view of x given in `layout` (BSH splits its last dim into `heads`)."""
-    if layout in ("BNSD", "BNSD_BSND"):
+    if limits.is_head_major(layout):
         return x
-    if layout == "BSH":
+    if limits.has_fused_heads(layout):
         b, s, hidden = x.shape
         x = x.reshape(b, s, heads, hidden // heads)
     return x.transpose(0, 2, 1, 3)  # BSND -> BNSD
@@ -35,10 +35,10 @@ def _to_bnsd(x: np.ndarray, layout: str, heads: int) -> np.ndarray:
 
 def _from_bnsd(x: np.ndarray, layout: str) -> np.ndarray:
     """x [B, N, S, D] rearranged into output layout `layout`."""
-    if layout == "BNSD":
+    if limits.is_head_major(layout):
         return x
     bsnd = np.ascontiguousarray(x.transpose(0, 2, 1, 3))
-    if layout == "BSH":
+    if limits.has_fused_heads(layout):
         return bsnd.reshape(bsnd.shape[0], bsnd.shape[1], -1)
     return bsnd
 

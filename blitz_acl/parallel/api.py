@@ -145,35 +145,37 @@ def _local(query, key, value, sabi, layout, num_heads, num_key_value_heads) -> d
         raise TypeError(f"query, key and value must share a dtype, got {query.dtype}, {key.dtype}, {value.dtype}")
     if key.shape != value.shape:
         raise ValueError(f"key {tuple(key.shape)} and value {tuple(value.shape)} must have the same shape")
-    expected = 3 if layout == "BSH" else 4
+    expected = limits.layout_rank(layout)
     for name, t in (("query", query), ("key", key)):
         if t.dim() != expected:
             raise ValueError(f"{name} must be {expected}-d in layout {layout}, got shape {tuple(t.shape)}")
     dim = seq_dim(layout)
-    if layout == "BSH":
+    if limits.has_fused_heads(layout):
         if num_heads is None:
             raise ValueError(limits.refuse_bsh_heads())
-        heads = int(num_heads)
-        if heads < 1 or query.shape[2] % heads:
-            raise ValueError(f"query's last dim {query.shape[2]} is not num_heads={heads} x D")
-        d = query.shape[2] // heads
-        if key.shape[2] % d:
-            raise ValueError(f"key's last dim {key.shape[2]} is not a multiple of D={d}")
-        kv_heads = key.shape[2] // d
+        heads, h_ax = int(num_heads), limits.axis(layout, "H")
+        if heads < 1 or query.shape[h_ax] % heads:
+            raise ValueError(f"query's last dim {query.shape[h_ax]} is not num_heads={heads} x D")
+        d = query.shape[h_ax] // heads
+        if key.shape[h_ax] % d:
+            raise ValueError(f"key's last dim {key.shape[h_ax]} is not a multiple of D={d}")
+        kv_heads = key.shape[h_ax] // d
     else:
-        heads = query.shape[1 if dim == 2 else 2]
-        kv_heads = key.shape[1 if dim == 2 else 2]
-        d = query.shape[3]
-        if key.shape[3] != d:
-            raise ValueError(f"query has D={d}, key D={key.shape[3]}")
+        n_ax, d_ax = limits.axis(layout, "N"), limits.axis(layout, "D")
+        heads = query.shape[n_ax]
+        kv_heads = key.shape[n_ax]
+        d = query.shape[d_ax]
+        if key.shape[d_ax] != d:
+            raise ValueError(f"query has D={d}, key D={key.shape[d_ax]}")
     if num_key_value_heads and int(num_key_value_heads) != kv_heads:
         raise ValueError(f"num_key_value_heads={num_key_value_heads} but key has {kv_heads} heads")
     if heads % kv_heads:
         raise ValueError(limits.refuse_gqa("num_heads", heads, "num_key_value_heads", kv_heads))
-    if query.shape[0] != key.shape[0]:
-        raise ValueError(f"query has batch {query.shape[0]}, key {key.shape[0]}")
+    b_ax = limits.axis(layout, "B")
+    if query.shape[b_ax] != key.shape[b_ax]:
+        raise ValueError(f"query has batch {query.shape[b_ax]}, key {key.shape[b_ax]}")
     s = None if sabi is None else sabi_format.normalize(sabi)
-    return {"shape": (query.shape[0], heads, kv_heads, d), "dtype": str(query.dtype),
+    return {"shape": (query.shape[b_ax], heads, kv_heads, d), "dtype": str(query.dtype),
             "lens": (query.shape[dim], key.shape[dim]), "itemsize": query.element_size(),
             "sabi_bytes": b"none" if s is None else repr(s.shape).encode() + s.tobytes()}
 

@@ -19,7 +19,7 @@ Segment = Tuple[int, int]
 SHARDINGS = ("contiguous", "zigzag")
 # The layouts a shard may come in: the spec's but the packed one (TND), which has no per-batch
 # sequence axis to cut.
-LAYOUTS = tuple(layout for layout in limits.LAYOUTS if layout != limits.PACKED_LAYOUT)
+LAYOUTS = tuple(layout for layout in limits.LAYOUTS if not limits.is_packed(layout))
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -72,7 +72,7 @@ def segment_length(segments: Sequence[Segment]) -> int:
 
 def seq_dim(layout: str) -> int:
     """The sequence axis of a query/key/value tensor in `layout`."""
-    return 2 if layout in ("BNSD", "BNSD_BSND") else 1
+    return limits.seq_axis(layout)
 
 
 def shard(x, rank: int, world: int, *, input_layout: str = limits.DEFAULT_INPUT_LAYOUT,
@@ -91,7 +91,7 @@ def unshard(pieces, *, input_layout: str = limits.DEFAULT_INPUT_LAYOUT,
     layout (BSND for BNSD_BSND), or with `lse=True` lse shards [B, N, S]."""
     import torch
 
-    layout = "BSND" if input_layout == "BNSD_BSND" else input_layout
+    layout = limits.output_layout(input_layout)
     dim = 2 if lse else seq_dim(layout)
     seq = sum(p.shape[dim] for p in pieces)
     segments = shard_ranges(seq, len(pieces), block_shape=block_shape, sharding=sharding)
@@ -107,9 +107,9 @@ def unshard(pieces, *, input_layout: str = limits.DEFAULT_INPUT_LAYOUT,
 
 def to_bnsd(x, layout: str, heads: int):
     """A query/key/value tensor as a contiguous [B, N, S, D] view of its data."""
-    if layout in ("BNSD", "BNSD_BSND"):
+    if limits.is_head_major(layout):
         return x.contiguous()
-    if layout == "BSH":
+    if limits.has_fused_heads(layout):
         b, s, h = x.shape
         x = x.reshape(b, s, heads, h // heads)
     return x.permute(0, 2, 1, 3).contiguous()
@@ -117,9 +117,10 @@ def to_bnsd(x, layout: str, heads: int):
 
 def from_bnsd(x, layout: str):
     """An output [B, N, S, D] in the output layout of `layout`."""
-    if layout == "BNSD":
+    written = limits.output_layout(layout)
+    if limits.is_head_major(written):
         return x.contiguous()
     y = x.permute(0, 2, 1, 3).contiguous()
-    if layout == "BSH":
+    if limits.has_fused_heads(written):
         return y.reshape(y.shape[0], y.shape[1], -1)
     return y  # BSND, and BNSD_BSND's output
