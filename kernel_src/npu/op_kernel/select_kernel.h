@@ -280,6 +280,27 @@ private:
     }
   }
 
+  // n (<= chunk_rows) token rows of D elements, rowStride elements apart in GM from src[at] on,
+  // cast to float into floats (n x D, dense): through tokenQue_ (MTE2 -> V), as both the pooling
+  // and the cell staging read their tokens.
+  __aicore__ inline void LoadRowsAsFloat(const AscendC::GlobalTensor<T> &src, int64_t at, int64_t n, int64_t rowStride,
+                                         const AscendC::LocalTensor<float> &floats)
+  {
+    const int32_t d = static_cast<int32_t>(p_->head_dim);
+    AscendC::LocalTensor<T> tokens = tokenQue_.AllocTensor<T>();
+    // DataCopyExtParams field order: blockCount, blockLen (bytes), srcStride (GM gap, bytes),
+    // dstStride (UB gap, 32-byte blocks), rsv. D * sizeof(T) is whole 32-byte blocks.
+    const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(n), static_cast<uint32_t>(d * sizeof(T)),
+                                          static_cast<uint32_t>((rowStride - d) * sizeof(T)), 0, 0);
+    // DataCopyPadExtParams field order: isPad, leftPadding, rightPadding, paddingValue.
+    const AscendC::DataCopyPadExtParams<T> noPad(false, 0, 0, T());
+    AscendC::DataCopyPad(tokens, src[at], copy, noPad);
+    tokenQue_.EnQue(tokens);
+    tokens = tokenQue_.DeQue<T>();
+    AscendC::Cast(floats, tokens, AscendC::RoundMode::CAST_NONE, static_cast<uint32_t>(n * d));
+    tokenQue_.FreeTensor(tokens);
+  }
+
   // The mean of `rows` token rows (row stride `stride` elements from element `at` of src), as a
   // float row of D to dst: chunks of chunk_rows rows copied in, cast to float, summed row by row.
   // coherence: also sum the squares and return |sum x|^2 / (rows sum |x|^2) = rows |mean|^2 /
@@ -299,18 +320,7 @@ private:
     AscendC::LocalTensor<float> floats = floatBuf_.Get<float>();
     for (int64_t r0 = 0; r0 < rows; r0 += p_->chunk_rows) {
       const int64_t n = blitz::min_i64(p_->chunk_rows, rows - r0);
-      AscendC::LocalTensor<T> tokens = tokenQue_.AllocTensor<T>();
-      // DataCopyExtParams field order: blockCount, blockLen (bytes), srcStride (GM gap, bytes),
-      // dstStride (UB gap, 32-byte blocks), rsv. D * sizeof(T) is whole 32-byte blocks.
-      const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(n), static_cast<uint32_t>(d * sizeof(T)),
-                                            static_cast<uint32_t>((stride - d) * sizeof(T)), 0, 0);
-      // DataCopyPadExtParams field order: isPad, leftPadding, rightPadding, paddingValue.
-      const AscendC::DataCopyPadExtParams<T> noPad(false, 0, 0, T());
-      AscendC::DataCopyPad(tokens, src[at + r0 * stride], copy, noPad);
-      tokenQue_.EnQue(tokens);
-      tokens = tokenQue_.DeQue<T>();
-      AscendC::Cast(floats, tokens, AscendC::RoundMode::CAST_NONE, static_cast<uint32_t>(n * d));
-      tokenQue_.FreeTensor(tokens);
+      LoadRowsAsFloat(src, at + r0 * stride, n, stride, floats);
       for (int64_t r = 0; r < n; ++r) {
         const AscendC::LocalTensor<float> row = floats[static_cast<uint32_t>(r * d)];
         AscendC::Add(mean, mean, row, d);
@@ -409,17 +419,7 @@ private:
     AscendC::LocalTensor<float> floats = floatBuf_.Get<float>();
     for (int64_t r0 = 0; r0 < n; r0 += p_->chunk_rows) {
       const int64_t m = blitz::min_i64(p_->chunk_rows, n - r0);
-      AscendC::LocalTensor<T> tokens = tokenQue_.AllocTensor<T>();
-      // DataCopyExtParams field order: blockCount, blockLen (bytes), srcStride (GM gap, bytes),
-      // dstStride (UB gap, 32-byte blocks), rsv. D * sizeof(T) is whole 32-byte blocks.
-      const AscendC::DataCopyExtParams copy(static_cast<uint16_t>(m), static_cast<uint32_t>(d * sizeof(T)),
-                                            static_cast<uint32_t>((rowStride - d) * sizeof(T)), 0, 0);
-      const AscendC::DataCopyPadExtParams<T> noPad(false, 0, 0, T());
-      AscendC::DataCopyPad(tokens, src[at + r0 * rowStride], copy, noPad);
-      tokenQue_.EnQue(tokens);
-      tokens = tokenQue_.DeQue<T>();
-      AscendC::Cast(floats, tokens, AscendC::RoundMode::CAST_NONE, static_cast<uint32_t>(m * d));
-      tokenQue_.FreeTensor(tokens);
+      LoadRowsAsFloat(src, at + r0 * rowStride, m, rowStride, floats);
       if (partial) {
         for (int64_t r = blitz::max_i64(lastFirst - r0, 0); r < m; ++r) {
           AscendC::Add(sum, sum, floats[static_cast<uint32_t>(r * d)], d);
