@@ -21,22 +21,28 @@ inline void micro_kernel(const typename Ops::AElem *a, int64_t a_stride, const c
                          int64_t b_stride_g, int64_t b_stride_k, int64_t steps, float *c,
                          int64_t c_stride) {
   using V = typename Ops::V;
+  using AElem = typename Ops::AElem;
   constexpr int L = Ops::kLanes;
   typename Ops::Acc acc[R][G];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
     for (int g = 0; g < G; ++g) acc[r][g] = kAccumulate ? V::load(c + r * c_stride + g * L) : V::zero();
-  // Unrolled by 4: left rolled, gcc keeps the loop's pointer and counter updates between the
-  // FMAs, and the AVX2 6 x 2 kernel ran at 55-60 GFLOP/s a Zen 3 core instead of 80-90.
+  // The loop walks pointers, not k: A's rows from two bases (rows 0-2 and 3-5, each a stride
+  // register times 1 or 2 away, which x86 addressing folds), B's groups at one offset register,
+  // and the end test on B. Indexed by k, gcc spent 7-8 integer instructions a step (and a stack
+  // reload of b_stride_k) beside the 12 FMAs of AVX2's 6 x 2 kernel; this way 3. Unrolled by 4:
+  // left rolled, the AVX2 kernel ran at 55-60 GFLOP/s a Zen 3 core instead of 80-90.
+  const AElem *a_low = a, *a_high = R > 3 ? a + 3 * a_stride : a;
+  const char *const b_end = b + steps * b_stride_k;
 #pragma GCC unroll 4
-  for (int64_t k = 0; k < steps; ++k) {
+  for (; b != b_end; b += b_stride_k, ++a_low, ++a_high) {
     typename Ops::B bv[G];
 #pragma GCC unroll 8
-    for (int g = 0; g < G; ++g) bv[g] = Ops::load_b(b + g * b_stride_g + k * b_stride_k);
+    for (int g = 0; g < G; ++g) bv[g] = Ops::load_b(b + g * b_stride_g);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const typename Ops::B av = Ops::broadcast(a + r * a_stride + k);
+      const typename Ops::B av = Ops::broadcast(r < 3 ? a_low + r * a_stride : a_high + (r - 3) * a_stride);
 #pragma GCC unroll 8
       for (int g = 0; g < G; ++g) acc[r][g] = Ops::fma(acc[r][g], av, bv[g]);
     }
@@ -83,8 +89,11 @@ inline void gemm(const typename Ops::AElem *a, int64_t a_stride, const char *b, 
       const int64_t nk = steps - k0 < k_block ? steps - k0 : k_block;
       // Only the first k-block may start C from zero; later ones add to it.
       const bool first = k0 == 0;
-      for (int64_t r0 = 0; r0 < rows; r0 += kRows) {
-        const int64_t nr = rows - r0 < kRows ? rows - r0 : kRows;
+      for (int64_t r0 = 0, nr; r0 < rows; r0 += nr) {
+        // Between one and two blocks left: two near-equal blocks (8 rows: 4 + 4, not 6 + 2), as a
+        // block of 1-3 rows has too few accumulators to hide the FMA latency.
+        const int64_t left = rows - r0;
+        nr = left <= kRows ? left : left < 2 * kRows ? (left + 1) / 2 : kRows;
         const auto fn = first ? MicroTable<Ops, kAccumulate>::at(nr, ng)
                               : MicroTable<Ops, /*kAccumulate=*/true>::at(nr, ng);
         fn(a + r0 * a_stride + k0, a_stride, b + g0 * b_stride_g + k0 * b_stride_k, b_stride_g,

@@ -10,8 +10,8 @@
 //   q_pack  [block_q][d_pad] E          query rows, zero-padded; read as A (bf16: 32-bit pairs)
 //   K slot  [kv_pad/L][d_pad][L] E      (bf16: [kv_pad/L][d_pad/2][L][2]) L keys per vector
 //   V slot  [d_pad/L][kv_pad][L] E      (bf16: [kv_pad/2][d_pad/L][L][2]) keys in a row, per lane group
-//   scores  [row_chunk][kv_pad] fp32    one chunk of rows at a time, so S and P stay in L1/L2
-//   probs   [row_chunk][kv_pad] E       P, rounded to the input dtype (bf16 / fp16 / fp32)
+//   scores  [chunk_rows][kv_pad] fp32   one chunk of rows at a time, so S and P stay in L1/L2
+//   probs   [chunk_rows][kv_pad] E      P, rounded to the input dtype (bf16 / fp16 / fp32)
 //   acc     [block_q][d_pad] fp32       running numerators; one OnlineSoftmaxRow per row
 // Packed K/V blocks live in a per-thread direct-mapped cache tagged by (b, kv head, key block),
 // so a block is packed once per thread and reused by every query block of the thread's range
@@ -59,13 +59,19 @@ struct Log2F {
 // Sizes shared by scratch sizing and carving.
 struct Dims {
   int64_t bq, bkv, d, d_pad, kv_pad, elem;  // elem: bytes of a packed element
-  int64_t row_chunk, stages;  // stages: copies of S / P / factors (AMX's pipeline keeps two)
+  // Rows of a chunk: row_chunk, and the last chunk of a task takes a remainder shorter than
+  // tail_join too (so a 128-row task in 18-row chunks ends with one of 20, not a 2-row chunk
+  // that runs latency-bound 2-row micro-kernels); chunk_rows is the most a chunk holds.
+  int64_t row_chunk, tail_join, chunk_rows;
+  int64_t stages;  // copies of S / P / factors (AMX's pipeline keeps two)
   int64_t kv_blocks, slots;
   size_t slot_bytes;
 
-  static Dims make(const AttentionProblem &p, int64_t elem, int64_t row_chunk, int64_t stages) {
+  static Dims make(const AttentionProblem &p, int64_t elem, int64_t row_chunk, int64_t tail_join, int64_t stages) {
     Dims x;
     x.row_chunk = row_chunk;
+    x.tail_join = tail_join;
+    x.chunk_rows = row_chunk + tail_join - 1;
     x.stages = stages;
     x.bq = p.block_q;
     x.bkv = p.block_kv;
@@ -95,10 +101,10 @@ struct Scratch {
   // The labelled sum workspace_size() relies on.
   static size_t bytes(const Dims &x) {
     return align_up(x.bq * x.d_pad * x.elem)                 // q_pack
-           + align_up(x.stages * x.row_chunk * x.kv_pad * sizeof(float))  // scores
-           + align_up(x.stages * x.row_chunk * x.kv_pad * x.elem)         // probs
+           + align_up(x.stages * x.chunk_rows * x.kv_pad * sizeof(float))  // scores
+           + align_up(x.stages * x.chunk_rows * x.kv_pad * x.elem)         // probs
            + align_up(x.bq * x.d_pad * sizeof(float))        // acc
-           + align_up(x.stages * x.row_chunk * sizeof(float))  // factors
+           + align_up(x.stages * x.chunk_rows * sizeof(float))  // factors
            + align_up(x.bq * sizeof(OnlineSoftmaxRow))       // rows
            + align_up(x.slots * sizeof(int64_t))             // slot_tag
            + x.slots * x.slot_bytes;                         // K/V slots
@@ -107,10 +113,10 @@ struct Scratch {
     ScratchCarver c{static_cast<char *>(memory)};
     Scratch s;
     s.q_pack = c.take<char>(x.bq * x.d_pad * x.elem);
-    s.scores = c.take<float>(x.stages * x.row_chunk * x.kv_pad);
-    s.probs = c.take<char>(x.stages * x.row_chunk * x.kv_pad * x.elem);
+    s.scores = c.take<float>(x.stages * x.chunk_rows * x.kv_pad);
+    s.probs = c.take<char>(x.stages * x.chunk_rows * x.kv_pad * x.elem);
     s.acc = c.take<float>(x.bq * x.d_pad);
-    s.factors = c.take<float>(x.stages * x.row_chunk);
+    s.factors = c.take<float>(x.stages * x.chunk_rows);
     s.rows = c.take<OnlineSoftmaxRow>(x.bq);
     s.slot_tag = c.take<int64_t>(x.slots);
     s.slots = c.take<char>(x.slots * x.slot_bytes);
@@ -367,11 +373,12 @@ struct Chunk {
   TileClass cls;             // kTileAllAllowed or kTileMixed (all-masked chunks are skipped)
 };
 
-// The chunks of a task in order: its selected tiles, each cut into row chunks of x.row_chunk.
+// The chunks of a task in order: its selected tiles, each cut into row chunks (Dims: row_chunk,
+// tail_join).
 struct ChunkWalk {
   const AttentionPlan &plan;
   const QueryBlockTask &task;
-  int64_t rows, row_chunk, lanes;
+  int64_t rows, row_chunk, tail_join, lanes;
   SabiRowCursor cursor;
   Chunk tile{};
   bool in_tile = false;
@@ -384,15 +391,16 @@ struct ChunkWalk {
         const int64_t c0 = plan.kv_axis.begin(kb);
         const int64_t c1 = plan.kv_axis.end(kb) < task.seq.kv_len ? plan.kv_axis.end(kb) : task.seq.kv_len;
         if (task.mask.classify(task.row_begin, task.valid_end, c0, c1) == kTileAllMasked) continue;
-        tile = Chunk{kb, c0, c1 - c0, round_up(c1 - c0, lanes), -row_chunk, 0, kTileMixed};
+        tile = Chunk{kb, c0, c1 - c0, round_up(c1 - c0, lanes), 0, 0, kTileMixed};
         in_tile = true;
       }
-      tile.r0 += row_chunk;
+      tile.r0 += tile.nr;
       if (tile.r0 >= rows) {
         in_tile = false;
         continue;
       }
-      tile.nr = rows - tile.r0 < row_chunk ? rows - tile.r0 : row_chunk;
+      const int64_t left = rows - tile.r0;
+      tile.nr = left < row_chunk + tail_join ? left : row_chunk;
       const int64_t i0 = task.row_begin + tile.r0;
       tile.cls = task.mask.classify(i0, i0 + tile.nr, tile.c0, tile.c0 + tile.cols);
       if (tile.cls == kTileAllMasked) continue;
@@ -451,7 +459,7 @@ struct TaskRunner {
     Pack::pack_q(task, rows, x, negate_q, s.q_pack);
     for (int64_t r = 0; r < rows; ++r) s.rows[r] = OnlineSoftmaxRow::start();
     std::memset(s.acc, 0, sizeof(float) * rows * x.d_pad);
-    ChunkWalk walk{plan, task, rows, x.row_chunk, kLanes, task.blocks(plan)};
+    ChunkWalk walk{plan, task, rows, x.row_chunk, x.tail_join, kLanes, task.blocks(plan)};
     if constexpr (kAmx) {
       run_pipelined(task, walk, scale2);
     } else {
@@ -518,9 +526,9 @@ struct TaskRunner {
     int64_t buf = 0;  // which half of scores / probs / factors
   };
 
-  float *scores_of(int64_t buf) const { return s.scores + buf * x.row_chunk * x.kv_pad; }
-  char *probs_of(int64_t buf) const { return s.probs + buf * x.row_chunk * x.kv_pad * x.elem; }
-  float *factors_of(int64_t buf) const { return s.factors + buf * x.row_chunk; }
+  float *scores_of(int64_t buf) const { return s.scores + buf * x.chunk_rows * x.kv_pad; }
+  char *probs_of(int64_t buf) const { return s.probs + buf * x.chunk_rows * x.kv_pad * x.elem; }
+  float *factors_of(int64_t buf) const { return s.factors + buf * x.chunk_rows; }
 
   amx::Product qk_product(const Stage &st) const {
     const int64_t row_tiles = (st.ch.nr + amx::kTileRows - 1) / amx::kTileRows;
@@ -612,8 +620,11 @@ struct TaskRunner {
 
 template <class L, ElementType E, bool kAmx>
 Dims dims_for(const AttentionProblem &p) {
-  return kAmx ? Dims::make(p, Packing<L, E>::kElemBytes, kRowChunkAmx, /*stages=*/2)
-              : Dims::make(p, Packing<L, E>::kElemBytes, round_up(kRowChunk, Packing<L, E>::Ops::kMicroRows),
+  // AMX takes no longer chunk than its two row tiles; the vector products join a remainder
+  // shorter than one micro-kernel row block to the chunk before it.
+  constexpr int64_t kMicroRows = Packing<L, E>::Ops::kMicroRows;
+  return kAmx ? Dims::make(p, Packing<L, E>::kElemBytes, kRowChunkAmx, /*tail_join=*/1, /*stages=*/2)
+              : Dims::make(p, Packing<L, E>::kElemBytes, round_up(kRowChunk, kMicroRows), kMicroRows,
                            /*stages=*/1);
 }
 
