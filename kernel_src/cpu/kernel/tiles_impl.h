@@ -309,7 +309,7 @@ struct PackingF32 {
   // takes them), stored as fp32.
   static void store_probs(char *dst, int64_t c, typename L::F p) {
     if constexpr (E == ElementType::kFloat16) p = L::round_fp16(p);
-    if constexpr (E == ElementType::kBFloat16) p = L::round_bf16(p);
+    if constexpr (E == ElementType::kBFloat16) p = L::round_bf16_no_nan(p);
     L::store(reinterpret_cast<float *>(dst) + c, p);
   }
   static int64_t b_stride_g_k(const Dims &x) { return x.d_pad * L::kVecBytes; }
@@ -491,7 +491,10 @@ struct TaskRunner {
   // Vector products: each chunk's S, softmax and PV in turn.
   void run_in_order(const QueryBlockTask &task, ChunkWalk &walk, float scale2) const {
     const AElem *q = reinterpret_cast<const AElem *>(s.q_pack);
-    const AElem *probs = reinterpret_cast<const AElem *>(s.probs);
+    // fp32 P overwrites S in place (each score is read before its probability is stored), so
+    // a chunk's S / P take half the cache; bf16 P is packed at another stride.
+    char *const probs_buf = Pack::kElemBytes == sizeof(float) ? reinterpret_cast<char *>(s.scores) : s.probs;
+    const AElem *probs = reinterpret_cast<const AElem *>(probs_buf);
     const int64_t q_steps = (x.d + Pack::kPerStep - 1) / Pack::kPerStep;
     const int64_t a_stride_q = x.d_pad / Pack::kPerStep, a_stride_p = x.kv_pad / Pack::kPerStep;
     const int64_t d_groups = (x.d + kLanes - 1) / kLanes;
@@ -502,7 +505,7 @@ struct TaskRunner {
                                              Pack::b_stride_k_k(), q_steps, s.scores, x.kv_pad, ch.nr,
                                              ch.nl / kLanes);
       for (int64_t r = 0; r < ch.nr; ++r) {
-        const float factor = softmax_chunk_row(task, ch, r, scale2, s.scores, s.probs);
+        const float factor = softmax_chunk_row(task, ch, r, scale2, s.scores, probs_buf);
         rescale_acc<L>(s.acc + (ch.r0 + r) * x.d_pad, x.d_pad, factor);
       }
       gemm::gemm<Ops, /*kAccumulate=*/true>(probs, a_stride_p, v_of(k_pack), Pack::b_stride_g_v(x),

@@ -96,7 +96,14 @@ struct Vec {
     const __m256 is_nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
     return _mm256_blendv_epi8(rounded, quiet_nan, _mm256_castps_si256(is_nan));
   }
-  static F round_bf16(F v) { return _mm256_castsi256_ps(bf16_bits(v)); }
+  // The same rounding for lanes that are never NaN (P: exp2_nonpositive gives 0 for a NaN
+  // argument), without the NaN blend: 5 integer operations instead of 9 per 8 probabilities.
+  static F round_bf16_no_nan(F v) {
+    const __m256i u = _mm256_castps_si256(v);
+    const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(u, 16), _mm256_set1_epi32(1));
+    const __m256i rounded = _mm256_add_epi32(_mm256_add_epi32(u, _mm256_set1_epi32(0x7FFF)), odd);
+    return _mm256_castsi256_ps(_mm256_and_si256(rounded, _mm256_set1_epi32((int)0xFFFF0000u)));
+  }
   static __m128i fp16_halves(F v) { return _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   // v rounded to fp16 and back (round to nearest even), as the NPU's P*V takes fp16 P.
   static F round_fp16(F v) { return _mm256_cvtph_ps(fp16_halves(v)); }

@@ -96,7 +96,13 @@ struct Vec {
     return vbslq_u32(vceqq_f32(v, v), rounded, quiet_nan);  // v == v: not NaN
   }
   static uint16x4_t bf16_halves(F v) { return vshrn_n_u32(bf16_bits(v), 16); }
-  static F round_bf16(F v) { return vreinterpretq_f32_u32(bf16_bits(v)); }
+  // The same rounding for lanes that are never NaN (P: exp2_nonpositive gives 0 for a NaN
+  // argument), without the NaN select.
+  static F round_bf16_no_nan(F v) {
+    const uint32x4_t u = vreinterpretq_u32_f32(v);
+    const uint32x4_t odd = vandq_u32(vshrq_n_u32(u, 16), vdupq_n_u32(1));
+    return vreinterpretq_f32_u32(vandq_u32(vaddq_u32(vaddq_u32(u, vdupq_n_u32(0x7FFF)), odd), vdupq_n_u32(0xFFFF0000u)));
+  }
   static uint16x4_t fp16_halves(F v) { return vreinterpret_u16_f16(vcvt_f16_f32(v)); }
   // v rounded to fp16 and back (round to nearest even), as the NPU's P*V takes fp16 P.
   static F round_fp16(F v) { return vcvt_f32_f16(vcvt_f16_f32(v)); }
