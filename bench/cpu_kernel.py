@@ -123,7 +123,8 @@ def run(args) -> dict:
     scale = 1.0 / math.sqrt(HEAD_DIM)
     peak_dtype = fastest_gemm_dtype()
     result = {"machine": describe(args.threads), "rows": [], "gemm_peak_tflops": [], "gemm_peak_dtype": peak_dtype}
-    progress(f"machine: {result['machine']['cpu_model']}; {result['machine']['blitz_acl_cpu_device']}")
+    progress(f"machine: {result['machine']['cpu_model']}; {result['machine']['blitz_acl_cpu_device']}; "
+             f"OMP_WAIT_POLICY {result['machine']['omp_wait_policy']}")
 
     for seq in args.seqs:
         q, k, v = make_qkv(BATCH, HEADS, seq, seq, HEAD_DIM, DTYPE, "cpu")

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
+from bench import omp_wait_policy
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # The /proc/cpuinfo flags that decide which kernel path runs (and how fast torch's baseline is).
@@ -89,6 +91,7 @@ def describe(threads: int) -> dict:
         "isa_flags": isa_flags(),
         "logical_cpus": os.cpu_count(),
         "threads": threads,
+        "omp_wait_policy": omp_wait_policy(),
         "platform": platform.platform(),
         "python": platform.python_version(),
         "versions": {

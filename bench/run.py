@@ -49,7 +49,7 @@ CHECK_MODE = {
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 # ----------------------------------------------------------------------------------------------
 
-from bench import check as checking  # noqa: E402
+from bench import check as checking, omp_wait_policy  # noqa: E402
 from bench.flops import attention_flops, count_selection, tflops_per_s  # noqa: E402
 from bench.inputs import DTYPES, make_qkv  # noqa: E402
 from bench.patterns import PATTERNS, build_case  # noqa: E402
@@ -239,7 +239,7 @@ def run(args: argparse.Namespace) -> dict:
         B, N, Sq, Skv, D = args.batch, args.heads, args.seq, args.seq_kv, args.head_dim
         scale = 1.0 / math.sqrt(D)
         progress(f"inputs: B={B} N={N} s_q={Sq} s_kv={Skv} D={D} {args.dtype} on {args.device}, "
-                 f"{threads} threads, pattern {args.pattern}")
+                 f"{threads} threads, pattern {args.pattern}; OMP_WAIT_POLICY {omp_wait_policy()}")
         q, k, v = make_qkv(B, N, Sq, Skv, D, args.dtype, args.device)
         ref = comp.make_reference(args.device, q, k, v, scale, BLOCK_SHAPE)
         ours = comp.Ours(q, k, v, scale, BLOCK_SHAPE, args.device)

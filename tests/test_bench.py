@@ -7,6 +7,7 @@ The FLOP/sparsity counts are compared with an independent count over an explicit
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +38,7 @@ ADDED_COLUMNS = (
     "Our_TFLOP/s",
 )
 JSON_KEYS = ("config", "machine", "competitors", "tolerance", "flop_formula", "rows", "runtime_seconds", "table")
-MACHINE_KEYS = ("cpu_model", "isa_flags", "threads", "versions", "git_commit")
+MACHINE_KEYS = ("cpu_model", "isa_flags", "threads", "omp_wait_policy", "versions", "git_commit")
 ROW_KEYS = (
     "H", "B", "s_q", "s_kv", "D", "sparsity", "outputs_equal", "ref_latency_us", "our_latency_us",
     "measured_sparsity", "speedup_vs_ref", "ideal_speedup", "flex_latency_us", "speedup_vs_flex",
@@ -220,6 +221,24 @@ def test_check_mode_on_the_cpu_device(tmp_path):
     assert result["config"]["device"] == "cpu"
     # The JSON records what the CPU device says about itself (its ISA path and threads).
     assert not result["machine"]["blitz_acl_cpu_device"].startswith("unavailable")
+
+
+@pytest.mark.parametrize("given", [None, "ACTIVE"])
+def test_the_bench_sets_a_passive_openmp_wait_before_torch_loads_and_keeps_a_given_one(given):
+    # libgomp reads OMP_WAIT_POLICY once, when torch loads it: the bench package must set it
+    # before any of its modules imports torch, and leave a user's choice alone.
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    probe = ("import sys, os, bench; loaded = 'torch' in sys.modules; import bench.run; "
+             "print(loaded, os.environ['OMP_WAIT_POLICY'], bench.omp_wait_policy())")
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=REPO_ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded, policy, described = proc.stdout.split(" ", 2)
+    assert loaded == "False"
+    assert policy == (given or "PASSIVE")
+    assert ("set by the bench" in described) == (given is None), described
 
 
 def test_default_sweep_reaches_every_sparsity_it_prints():
