@@ -63,6 +63,14 @@ RULES = [
 NO_REFINE = {"refine_below": 0.0}
 
 
+def every_case_dtype_and_rule(test):
+    """Runs `test(case, dtype, mass, top_k, anchors)` on every case x dtype x rule."""
+    rule_ids = [f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}" for r in RULES]
+    test = pytest.mark.parametrize("mass,top_k,anchors", RULES, ids=rule_ids)(test)
+    test = pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])(test)
+    return pytest.mark.parametrize("dtype", sorted(DTYPES))(test)
+
+
 def _inputs(case, dtype):
     name, b, n, nkv, sq, skv, d = case[:7]
     rng = np.random.default_rng(zlib.crc32(name.encode()))
@@ -137,10 +145,7 @@ def _assert_matches_the_oracle(got, want, tie, case, share):
     sabi_format.validate(got, case[1], n, seq_q, seq_kv, case[7])
 
 
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("mass,top_k,anchors", RULES, ids=[f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}"
-                                                           for r in RULES])
+@every_case_dtype_and_rule
 def test_same_blocks_as_the_oracle(case, dtype, mass, top_k, anchors):
     q, k = _inputs(case, dtype)
     n, nkv = case[2], case[3]
@@ -543,10 +548,7 @@ def _ad_select(q, k, case, stride, **rule):
     return got
 
 
-@pytest.mark.parametrize("dtype", sorted(DTYPES))
-@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
-@pytest.mark.parametrize("mass,top_k,anchors", RULES, ids=[f"mass{r[0]}-top{r[1]}-{'anchors' if r[2] else 'none'}"
-                                                           for r in RULES])
+@every_case_dtype_and_rule
 def test_antidiagonal_same_blocks_as_the_oracle(case, dtype, mass, top_k, anchors):
     """The API's default refine_below (mean_pool's; antidiagonal ignores it), a stride per case."""
     q, k = _inputs(case, dtype)

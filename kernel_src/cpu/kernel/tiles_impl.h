@@ -61,17 +61,18 @@ struct Dims {
   int64_t bq, bkv, d, d_pad, kv_pad, elem;  // elem: bytes of a packed element
   // Rows of a chunk: row_chunk, and the last chunk of a task takes a remainder shorter than
   // tail_join too (so a 128-row task in 18-row chunks ends with one of 20, not a 2-row chunk
-  // that runs latency-bound 2-row micro-kernels); chunk_rows is the most a chunk holds.
-  int64_t row_chunk, tail_join, chunk_rows;
+  // that runs latency-bound 2-row micro-kernels).
+  int64_t row_chunk, tail_join;
   int64_t stages;  // copies of S / P / factors (AMX's pipeline keeps two)
   int64_t kv_blocks, slots;
   size_t slot_bytes;
+
+  int64_t chunk_rows() const { return row_chunk + tail_join - 1; }  // the most rows a chunk holds
 
   static Dims make(const AttentionProblem &p, int64_t elem, int64_t row_chunk, int64_t tail_join, int64_t stages) {
     Dims x;
     x.row_chunk = row_chunk;
     x.tail_join = tail_join;
-    x.chunk_rows = row_chunk + tail_join - 1;
     x.stages = stages;
     x.bq = p.block_q;
     x.bkv = p.block_kv;
@@ -101,10 +102,10 @@ struct Scratch {
   // The labelled sum workspace_size() relies on.
   static size_t bytes(const Dims &x) {
     return align_up(x.bq * x.d_pad * x.elem)                 // q_pack
-           + align_up(x.stages * x.chunk_rows * x.kv_pad * sizeof(float))  // scores
-           + align_up(x.stages * x.chunk_rows * x.kv_pad * x.elem)         // probs
+           + align_up(x.stages * x.chunk_rows() * x.kv_pad * sizeof(float))  // scores
+           + align_up(x.stages * x.chunk_rows() * x.kv_pad * x.elem)         // probs
            + align_up(x.bq * x.d_pad * sizeof(float))        // acc
-           + align_up(x.stages * x.chunk_rows * sizeof(float))  // factors
+           + align_up(x.stages * x.chunk_rows() * sizeof(float))  // factors
            + align_up(x.bq * sizeof(OnlineSoftmaxRow))       // rows
            + align_up(x.slots * sizeof(int64_t))             // slot_tag
            + x.slots * x.slot_bytes;                         // K/V slots
@@ -113,10 +114,10 @@ struct Scratch {
     ScratchCarver c{static_cast<char *>(memory)};
     Scratch s;
     s.q_pack = c.take<char>(x.bq * x.d_pad * x.elem);
-    s.scores = c.take<float>(x.stages * x.chunk_rows * x.kv_pad);
-    s.probs = c.take<char>(x.stages * x.chunk_rows * x.kv_pad * x.elem);
+    s.scores = c.take<float>(x.stages * x.chunk_rows() * x.kv_pad);
+    s.probs = c.take<char>(x.stages * x.chunk_rows() * x.kv_pad * x.elem);
     s.acc = c.take<float>(x.bq * x.d_pad);
-    s.factors = c.take<float>(x.stages * x.chunk_rows);
+    s.factors = c.take<float>(x.stages * x.chunk_rows());
     s.rows = c.take<OnlineSoftmaxRow>(x.bq);
     s.slot_tag = c.take<int64_t>(x.slots);
     s.slots = c.take<char>(x.slots * x.slot_bytes);
@@ -529,9 +530,9 @@ struct TaskRunner {
     int64_t buf = 0;  // which half of scores / probs / factors
   };
 
-  float *scores_of(int64_t buf) const { return s.scores + buf * x.chunk_rows * x.kv_pad; }
-  char *probs_of(int64_t buf) const { return s.probs + buf * x.chunk_rows * x.kv_pad * x.elem; }
-  float *factors_of(int64_t buf) const { return s.factors + buf * x.chunk_rows; }
+  float *scores_of(int64_t buf) const { return s.scores + buf * x.chunk_rows() * x.kv_pad; }
+  char *probs_of(int64_t buf) const { return s.probs + buf * x.chunk_rows() * x.kv_pad * x.elem; }
+  float *factors_of(int64_t buf) const { return s.factors + buf * x.chunk_rows(); }
 
   amx::Product qk_product(const Stage &st) const {
     const int64_t row_tiles = (st.ch.nr + amx::kTileRows - 1) / amx::kTileRows;
